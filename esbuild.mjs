@@ -1,0 +1,36 @@
+// Bundles the CLI, the extension host code and the tests. Native modules (sharp, onnxruntime-node)
+// and Transformers.js (which requires both at load time) stay external and ship in node_modules.
+import * as esbuild from 'esbuild';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const production = process.argv.includes('--production');
+const external = ['vscode', 'sharp', 'onnxruntime-node', '@huggingface/transformers'];
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  sourcemap: production ? false : 'linked',
+  minify: production,
+  external,
+  logLevel: 'warning',
+};
+
+function findTests(dir, out = []) {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (name === 'node_modules' || name === 'fixtures') continue;
+    if (statSync(p).isDirectory()) findTests(p, out);
+    else if (name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+
+const builds = [
+  esbuild.build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
+];
+if (!process.argv.includes('--no-tests')) {
+  builds.push(esbuild.build({ ...common, entryPoints: [...findTests('src'), ...findTests('test')], outdir: 'dist-test', outbase: '.' }));
+}
+await Promise.all(builds);

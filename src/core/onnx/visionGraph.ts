@@ -1,0 +1,397 @@
+/**
+ * Prepares a Transformers.js CLIP vision export for the attention prompt: exposes the tensors of
+ * block L as graph outputs, drops everything after block L, and reads the few weights the closed
+ * form needs. The result is cached on disk, keyed by the source file's identity and L, so the
+ * second start only opens a file.
+ *
+ * Node names follow torch.onnx's module paths of Hugging Face's CLIP (see the fixture generator):
+ *   /vision_model/encoder/layers.{L}/self_attn/Softmax        attention probabilities
+ *   /vision_model/encoder/layers.{L}/self_attn/v_proj/Add     values, bias included, [B,T,D]
+ *   /vision_model/encoder/layers.{L}/self_attn/out_proj/...   W_O ([in,out]) and b_O
+ *   /vision_model/encoder/layers.{L}/Add_1                    residual stream after block L
+ *   vision_model.post_layernorm.weight                        gamma of ln_post
+ *   /visual_projection/MatMul                                 P ([D,E])
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { AttentionPromptError } from '../errors';
+import { OnnxIndex, OnnxInitializer, OnnxNode, indexOnnx, readFloatInitializer } from './onnxFile';
+import { ByteSource, FileSource, encodeBytesField, encodeStringField, encodeTag, encodeVarint, WireType } from './protobuf';
+
+/** Bump when the prepared file's content or the meta format changes. */
+const PREPARED_FORMAT = 2;
+
+export interface BlockTensorNames {
+  attention: string;
+  values: string;
+  blockOutput: string;
+  /** out_proj output (before the residual add): only exposed for diagnostics and tests. */
+  attentionOutput?: string;
+}
+
+export interface VisionWeights {
+  hidden: number;
+  projection: number;
+  /** W_O in [in, out] layout, hidden × hidden. */
+  outProj: Float32Array;
+  /** b_O, length hidden (zeros if the export has none). */
+  outProjBias: Float32Array;
+  /** gamma of post_layernorm, length hidden. */
+  postLayerNormWeight: Float32Array;
+  /** P in [in, out] layout, hidden × projection. */
+  visualProjection: Float32Array;
+}
+
+export interface PreparedVisionGraph {
+  /** Path of the pruned ONNX file to open with onnxruntime. */
+  modelPath: string;
+  layer: number;
+  numLayers: number;
+  outputs: BlockTensorNames;
+  weights: VisionWeights;
+  /** True when this call found the prepared graph in the cache. */
+  fromCache: boolean;
+}
+
+export interface PrepareOptions {
+  /** The source `vision_model*.onnx`. */
+  sourcePath: string;
+  /** Block index; negative counts from the end (-2 is the reference default, layers − 2). */
+  layer?: number;
+  cacheDir: string;
+  /** A name for error messages (hub id or folder). */
+  modelName: string;
+  /** Also expose out_proj's output (tests use it to check the decomposition). */
+  exposeAttentionOutput?: boolean;
+}
+
+interface PreparedMeta {
+  format: number;
+  sourceKey: string;
+  layer: number;
+  numLayers: number;
+  outputs: BlockTensorNames;
+  hidden: number;
+  projection: number;
+}
+
+function structureError(modelName: string, what: string): AttentionPromptError {
+  return new AttentionPromptError(
+    'model-structure',
+    `The vision model of "${modelName}" does not have the structure of a Transformers.js CLIP export: ${what}. ` +
+      'Use a CLIP model exported from Hugging Face (for example Xenova/clip-vit-base-patch16).',
+  );
+}
+
+/** Counts `layers.{i}` in the vision encoder's node names. */
+export function countLayers(nodes: OnnxNode[]): number {
+  let max = -1;
+  const re = /^\/vision_model\/encoder\/layers\.(\d+)\//;
+  for (const n of nodes) {
+    const m = re.exec(n.name);
+    if (m) max = Math.max(max, Number(m[1]));
+  }
+  return max + 1;
+}
+
+class GraphLookup {
+  private readonly producer = new Map<string, OnnxNode>();
+  constructor(readonly index: OnnxIndex, readonly modelName: string) {
+    for (const n of index.nodes) for (const o of n.outputs) this.producer.set(o, n);
+  }
+
+  inScope(prefix: string): OnnxNode[] {
+    return this.index.nodes.filter((n) => n.name.startsWith(prefix));
+  }
+
+  /** Follows Identity nodes (torch's deduplicated weights) back to an initializer. */
+  initializerOf(tensor: string): OnnxInitializer | undefined {
+    let name = tensor;
+    for (let hops = 0; hops < 8; hops++) {
+      const init = this.index.initializers.get(name);
+      if (init) return init;
+      const p = this.producer.get(name);
+      if (!p || p.opType !== 'Identity') return undefined;
+      name = p.inputs[0];
+    }
+    return undefined;
+  }
+
+  /** The single initializer input of a node (a Linear's weight or bias). */
+  weightOf(node: OnnxNode, rank: number): OnnxInitializer | undefined {
+    for (const input of node.inputs) {
+      const init = this.initializerOf(input);
+      if (init && init.dims.length === rank) return init;
+    }
+    return undefined;
+  }
+
+  one(prefix: string, opType: string, what: string): OnnxNode {
+    const found = this.inScope(prefix).filter((n) => n.opType === opType);
+    if (found.length !== 1) {
+      throw structureError(this.modelName, `expected one ${opType} node under ${prefix} (${what}), found ${found.length}`);
+    }
+    return found[0];
+  }
+
+  producerOf(tensor: string): OnnxNode | undefined {
+    return this.producer.get(tensor);
+  }
+}
+
+export interface BlockLocation {
+  layer: number;
+  numLayers: number;
+  outputs: BlockTensorNames;
+  outProj: OnnxInitializer;
+  outProjBias?: OnnxInitializer;
+  postLayerNormWeight: OnnxInitializer;
+  visualProjection: OnnxInitializer;
+}
+
+/** Finds block L's tensors and the weights the closed form needs; validates their shapes. */
+export function locateBlock(index: OnnxIndex, requestedLayer: number, modelName: string): BlockLocation {
+  const g = new GraphLookup(index, modelName);
+  const numLayers = countLayers(index.nodes);
+  if (numLayers === 0) throw structureError(modelName, 'no /vision_model/encoder/layers.{i}/ nodes');
+  const layer = requestedLayer < 0 ? numLayers + requestedLayer : requestedLayer;
+  if (!Number.isInteger(layer) || layer < 0 || layer >= numLayers) {
+    throw new AttentionPromptError(
+      'bad-parameter',
+      `Layer ${requestedLayer} is out of range: "${modelName}" has ${numLayers} layers (0–${numLayers - 1}; the default is ${numLayers - 2}).`,
+    );
+  }
+  const block = `/vision_model/encoder/layers.${layer}/`;
+  const attnScope = `${block}self_attn/`;
+
+  // Attention probabilities: the Softmax in the layer's attention, found by op type because
+  // the Reshape/Transpose numbering around it differs between exporter versions.
+  const softmax = g.one(attnScope, 'Softmax', 'attention probabilities');
+
+  // Values with their bias: the last Add of v_proj (MatMul → Add), or the MatMul if there is no bias.
+  const vNodes = g.inScope(`${attnScope}v_proj/`);
+  const vAdd = vNodes.filter((n) => n.opType === 'Add');
+  const vMatMul = vNodes.filter((n) => n.opType === 'MatMul');
+  const valuesNode = vAdd.length ? vAdd[vAdd.length - 1] : vMatMul[vMatMul.length - 1];
+  if (!valuesNode) throw structureError(modelName, `no v_proj MatMul/Add under ${attnScope}v_proj/`);
+
+  const outMatMul = g.one(`${attnScope}out_proj/`, 'MatMul', 'attention output projection');
+  const outProj = g.weightOf(outMatMul, 2);
+  if (!outProj) throw structureError(modelName, `out_proj of layer ${layer} has no 2-D weight initializer`);
+  const outAdds = g.inScope(`${attnScope}out_proj/`).filter((n) => n.opType === 'Add');
+  const outAdd = outAdds[outAdds.length - 1];
+  const outProjBias = outAdd ? g.weightOf(outAdd, 1) : undefined;
+
+  const blockOutputNode = index.nodes.find((n) => n.name === `${block}Add_1` && n.opType === 'Add');
+  if (!blockOutputNode) throw structureError(modelName, `no residual output node ${block}Add_1`);
+
+  let gamma = index.initializers.get('vision_model.post_layernorm.weight');
+  if (!gamma) {
+    const ln = g.inScope('/vision_model/post_layernorm/');
+    const fused = ln.find((n) => n.opType === 'LayerNormalization');
+    if (fused) gamma = g.initializerOf(fused.inputs[1]);
+    else for (const n of ln.filter((x) => x.opType === 'Mul')) gamma ??= g.weightOf(n, 1);
+  }
+  if (!gamma) throw structureError(modelName, 'no post_layernorm weight (vision_model.post_layernorm.weight)');
+
+  const projNode = g.one('/visual_projection/', 'MatMul', 'visual projection');
+  const visualProjection = g.weightOf(projNode, 2);
+  if (!visualProjection) throw structureError(modelName, 'the visual projection has no 2-D weight initializer');
+
+  const hidden = outProj.dims[0];
+  const checks: Array<[boolean, string]> = [
+    [outProj.dims[1] === hidden, `out_proj weight is ${outProj.dims.join('×')}, expected square`],
+    [gamma.dims[0] === hidden, `post_layernorm weight has ${gamma.dims[0]} entries, expected ${hidden}`],
+    [visualProjection.dims[0] === hidden, `visual projection is ${visualProjection.dims.join('×')}, expected ${hidden}×E ([in, out])`],
+    [!outProjBias || outProjBias.dims[0] === hidden, `out_proj bias has ${outProjBias?.dims[0]} entries, expected ${hidden}`],
+  ];
+  for (const [ok, what] of checks) if (!ok) throw structureError(modelName, what);
+
+  return {
+    layer,
+    numLayers,
+    outputs: {
+      attention: softmax.outputs[0],
+      values: valuesNode.outputs[0],
+      blockOutput: blockOutputNode.outputs[0],
+      attentionOutput: outAdd?.outputs[0] ?? outMatMul.outputs[0],
+    },
+    outProj,
+    outProjBias,
+    postLayerNormWeight: gamma,
+    visualProjection,
+  };
+}
+
+/** Nodes needed to compute `targets`, in the file's (topological) order. */
+export function requiredNodes(index: OnnxIndex, targets: string[]): Set<OnnxNode> {
+  const producer = new Map<string, OnnxNode>();
+  for (const n of index.nodes) for (const o of n.outputs) producer.set(o, n);
+  const keep = new Set<OnnxNode>();
+  const stack = [...targets];
+  while (stack.length) {
+    const t = stack.pop()!;
+    const n = producer.get(t);
+    if (!n || keep.has(n)) continue;
+    keep.add(n);
+    for (const i of n.inputs) if (i) stack.push(i);
+  }
+  return keep;
+}
+
+async function copyRange(src: fs.promises.FileHandle, dst: fs.promises.FileHandle, start: number, end: number, buf: Buffer): Promise<void> {
+  let pos = start;
+  while (pos < end) {
+    const { bytesRead } = await src.read(buf, 0, Math.min(buf.length, end - pos), pos);
+    if (bytesRead === 0) throw new Error('unexpected end of the model file while copying');
+    await dst.write(buf, 0, bytesRead);
+    pos += bytesRead;
+  }
+}
+
+/**
+ * Writes the pruned graph: the original ModelProto with a new `graph` field that keeps only
+ * the nodes, initializers and inputs block L's outputs need, and declares those outputs (names
+ * only; onnxruntime infers their types). Weights are copied byte for byte, never decoded.
+ */
+async function writePrunedGraph(sourcePath: string, index: OnnxIndex, outputs: string[], target: string): Promise<void> {
+  const keepNodes = requiredNodes(index, outputs);
+  const usedTensors = new Set<string>();
+  for (const n of keepNodes) for (const i of n.inputs) usedTensors.add(i);
+  const ranges: Array<[number, number]> = [];
+  for (const n of index.nodes) if (keepNodes.has(n)) ranges.push(n.range);
+  ranges.push(...index.otherGraphFields);
+  for (const init of index.initializers.values()) if (usedTensors.has(init.name)) ranges.push(init.range);
+  for (const input of index.inputs) {
+    if (!index.initializers.has(input.name) || usedTensors.has(input.name)) ranges.push(input.range);
+  }
+  const produced = new Set<string>();
+  for (const n of keepNodes) for (const o of n.outputs) produced.add(o);
+  for (const vi of index.valueInfo) if (produced.has(vi.name)) ranges.push(vi.range);
+  // ValueInfoProto { name } for each new output (GraphProto.output is field 12).
+  const newOutputs = Buffer.concat(outputs.map((name) => encodeBytesField(12, encodeStringField(1, name))));
+
+  const graphLength = ranges.reduce((sum, [a, b]) => sum + (b - a), 0) + newOutputs.length;
+  const graphHeader = Buffer.concat([encodeTag(7, WireType.LengthDelimited), encodeVarint(graphLength)]);
+  const src = await fs.promises.open(sourcePath, 'r');
+  const tmp = `${target}.${process.pid}.${Date.now()}.tmp`;
+  const dst = await fs.promises.open(tmp, 'w');
+  const buf = Buffer.allocUnsafe(8 << 20);
+  try {
+    await copyRange(src, dst, 0, index.graphField.start, buf);
+    await dst.write(graphHeader);
+    for (const [a, b] of ranges) await copyRange(src, dst, a, b, buf);
+    await dst.write(newOutputs);
+    const size = (await src.stat()).size;
+    await copyRange(src, dst, index.graphField.end, size, buf);
+  } catch (e) {
+    await dst.close();
+    await fs.promises.rm(tmp, { force: true });
+    throw e;
+  } finally {
+    await src.close();
+  }
+  await dst.close();
+  await fs.promises.rename(tmp, target);
+}
+
+function sourceKey(sourcePath: string): string {
+  const st = fs.statSync(sourcePath);
+  return `${path.resolve(sourcePath)}|${st.size}|${Math.round(st.mtimeMs)}`;
+}
+
+function readWeights(src: ByteSource, loc: BlockLocation): VisionWeights {
+  const hidden = loc.outProj.dims[0];
+  return {
+    hidden,
+    projection: loc.visualProjection.dims[1],
+    outProj: readFloatInitializer(src, loc.outProj),
+    outProjBias: loc.outProjBias ? readFloatInitializer(src, loc.outProjBias) : new Float32Array(hidden),
+    postLayerNormWeight: readFloatInitializer(src, loc.postLayerNormWeight),
+    visualProjection: readFloatInitializer(src, loc.visualProjection),
+  };
+}
+
+function packWeights(w: VisionWeights): Buffer {
+  const parts = [w.outProj, w.outProjBias, w.postLayerNormWeight, w.visualProjection];
+  return Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+}
+
+function unpackWeights(buf: Buffer, hidden: number, projection: number): VisionWeights {
+  const all = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  let at = 0;
+  const take = (n: number) => all.subarray(at, (at += n));
+  const w = {
+    hidden,
+    projection,
+    outProj: take(hidden * hidden),
+    outProjBias: take(hidden),
+    postLayerNormWeight: take(hidden),
+    visualProjection: take(hidden * projection),
+  };
+  if (at !== all.length) throw new Error('prepared weights file has the wrong size');
+  return w;
+}
+
+/** Prepares (or finds in the cache) the pruned vision graph for block L. */
+export async function prepareVisionGraph(opts: PrepareOptions): Promise<PreparedVisionGraph> {
+  if (!fs.existsSync(opts.sourcePath)) {
+    throw new AttentionPromptError('model-missing', `The vision model file is missing: ${opts.sourcePath}`);
+  }
+  const key = sourceKey(opts.sourcePath);
+  const requested = opts.layer ?? -2;
+  const id = crypto
+    .createHash('sha256')
+    .update(`${PREPARED_FORMAT}|${key}|${requested}|${opts.exposeAttentionOutput ? 'diag' : ''}`)
+    .digest('hex')
+    .slice(0, 20);
+  const dir = path.join(opts.cacheDir, 'prepared-graphs', id);
+  const metaPath = path.join(dir, 'meta.json');
+  const modelPath = path.join(dir, 'vision_block.onnx');
+  const weightsPath = path.join(dir, 'weights.bin');
+
+  try {
+    const meta = JSON.parse(await fs.promises.readFile(metaPath, 'utf8')) as PreparedMeta;
+    if (meta.format === PREPARED_FORMAT && meta.sourceKey === key && fs.existsSync(modelPath)) {
+      const weights = unpackWeights(await fs.promises.readFile(weightsPath), meta.hidden, meta.projection);
+      return { modelPath, layer: meta.layer, numLayers: meta.numLayers, outputs: meta.outputs, weights, fromCache: true };
+    }
+  } catch {
+    // Not prepared yet (or a partial earlier attempt): prepare below.
+  }
+
+  const fd = fs.openSync(opts.sourcePath, 'r');
+  let index: OnnxIndex;
+  let loc: BlockLocation;
+  let weights: VisionWeights;
+  try {
+    const src = new FileSource(fd);
+    try {
+      index = indexOnnx(src);
+    } catch (e) {
+      throw new AttentionPromptError('model-structure', `"${opts.sourcePath}" is not a readable ONNX model: ${(e as Error).message}`);
+    }
+    loc = locateBlock(index, requested, opts.modelName);
+    weights = readWeights(src, loc);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const outputs: BlockTensorNames = { ...loc.outputs };
+  if (!opts.exposeAttentionOutput) delete outputs.attentionOutput;
+  await fs.promises.mkdir(dir, { recursive: true });
+  await writePrunedGraph(opts.sourcePath, index, Object.values(outputs) as string[], modelPath);
+  await fs.promises.writeFile(weightsPath, packWeights(weights));
+  const meta: PreparedMeta = {
+    format: PREPARED_FORMAT,
+    sourceKey: key,
+    layer: loc.layer,
+    numLayers: loc.numLayers,
+    outputs,
+    hidden: weights.hidden,
+    projection: weights.projection,
+  };
+  // meta.json last: its presence marks a complete preparation.
+  await fs.promises.writeFile(metaPath, JSON.stringify(meta, null, 2));
+  return { modelPath, layer: loc.layer, numLayers: loc.numLayers, outputs, weights, fromCache: false };
+}
