@@ -1,1 +1,216 @@
-console.log("cli")
+/**
+ * `attention-prompt`: the engine from a terminal.
+ *   attention-prompt mask <image> "<question>" [options]
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { AttentionPromptError, isAttentionPromptError } from '../core/errors';
+import { AttentionPromptEngine, Geometry } from '../core/engine';
+import { decodeImage } from '../core/image';
+import { DEFAULT_MODEL, DownloadProgress, Dtype, MODEL_PRESETS } from '../core/modelSource';
+import { encode, formatForPath, parseInterpolation, renderOutputs } from '../core/render';
+import { attributionJson } from '../core/contract';
+
+const USAGE = `Usage: attention-prompt mask <image> "<question>" [options]
+
+Computes the Attention Prompting on Image mask (Yu et al., ECCV 2024) with a CLIP model and
+writes the masked image and a heatmap overlay.
+
+Options:
+  --hint TEXT          compute the map from TEXT instead of the question
+  --out FILE           masked image (.png/.jpg/.webp; default <image>.masked.png here)
+  --heatmap FILE       heatmap overlay (default <image>.overlay.png here)
+  --model ID|DIR       hub id or local Transformers.js folder (default ${DEFAULT_MODEL})
+  --revision REV       hub revision (default main)
+  --dtype fp32|fp16    model precision (default fp32)
+  --layer N            CLIP block (default: layers − 2; negative counts from the end)
+  --contrast C         sigmoid contrast of the class-token map (default 5)
+  --kernel K           odd box-filter size (default 3)
+  --interp NAME        lanczos3 | cubic | linear | nearest (default lanczos3)
+  --gray G             gray level 0–255 that irrelevant regions fade to (default 0)
+  --geometry full|reference
+                       full: whole image (default); reference: centre crop as the paper's code
+  --opacity A          heatmap overlay opacity 0–1 (default 0.5)
+  --cache-dir DIR      model cache (default ~/.cache/attention-prompting/models)
+  --threads N          ONNX Runtime threads (default: all cores)
+  --offline            never touch the network; fail if a file is not cached
+  --json               print the maps as JSON (grid, clsMap, patchMap, mask, …)
+  -h, --help           this help
+
+Presets: ${MODEL_PRESETS.map((p) => p.id).join(', ')}
+The hub base URL can be changed with HF_ENDPOINT.`;
+
+class UsageError extends Error {}
+
+function num(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${value}"`);
+  return n;
+}
+
+function formatBytes(n: number): string {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(1)} MB`;
+}
+
+function progressPrinter(stream: NodeJS.WriteStream): ((p: DownloadProgress) => void) | undefined {
+  if (!stream.isTTY) return undefined;
+  let last = 0;
+  return (p) => {
+    if (p.status === 'progress' && p.total) {
+      const now = Date.now();
+      if (now - last < 100 && p.loaded !== p.total) return;
+      last = now;
+      stream.write(`\r\x1b[Kdownloading ${p.file} ${Math.floor(p.progress ?? 0)}% (${formatBytes(p.loaded ?? 0)} of ${formatBytes(p.total)})`);
+    } else if (p.status === 'done') {
+      stream.write('\r\x1b[K');
+    }
+  };
+}
+
+export async function runMask(argv: string[], io = { out: process.stdout, err: process.stderr }): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      hint: { type: 'string' },
+      out: { type: 'string' },
+      heatmap: { type: 'string' },
+      model: { type: 'string' },
+      revision: { type: 'string' },
+      dtype: { type: 'string' },
+      layer: { type: 'string' },
+      contrast: { type: 'string' },
+      kernel: { type: 'string' },
+      interp: { type: 'string' },
+      gray: { type: 'string' },
+      geometry: { type: 'string' },
+      opacity: { type: 'string' },
+      'cache-dir': { type: 'string' },
+      threads: { type: 'string' },
+      offline: { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    io.out.write(USAGE + '\n');
+    return 0;
+  }
+  if (positionals.length !== 2) throw new UsageError('expected an image and a question: attention-prompt mask <image> "<question>"');
+  const [imagePath, question] = positionals;
+  const dtype = (values.dtype ?? 'fp32') as Dtype;
+  if (dtype !== 'fp32' && dtype !== 'fp16') throw new UsageError(`--dtype must be fp32 or fp16, got "${values.dtype}"`);
+  const geometry = (values.geometry ?? 'full') as Geometry;
+  if (geometry !== 'full' && geometry !== 'reference') throw new UsageError(`--geometry must be full or reference, got "${values.geometry}"`);
+  const interpolation = parseInterpolation(values.interp ?? 'lanczos3');
+  const gray = num(values.gray, 'gray', 0);
+  const opacity = num(values.opacity, 'opacity', 0.5);
+  const stem = path.basename(imagePath, path.extname(imagePath));
+  const outPath = values.out ?? `${stem}.masked.png`;
+  const heatmapPath = values.heatmap ?? `${stem}.overlay.png`;
+  const outFormat = formatForPath(outPath);
+  const heatmapFormat = formatForPath(heatmapPath);
+  const layer = values.layer === undefined ? undefined : num(values.layer, 'layer', -2);
+  if (layer !== undefined && !Number.isInteger(layer)) throw new UsageError(`--layer must be an integer, got "${values.layer}"`);
+
+  const stages: Array<[string, number]> = [];
+  const timed = async <T>(stage: string, f: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    const r = await f();
+    stages.push([stage, performance.now() - t0]);
+    return r;
+  };
+
+  // Decode first: a bad image fails in milliseconds, before any model loads.
+  const image = await timed('decode image', () => decodeImage(imagePath));
+  const engine = await timed('load model', () =>
+    AttentionPromptEngine.load({
+      model: values.model ?? DEFAULT_MODEL,
+      revision: values.revision,
+      dtype,
+      layer,
+      cacheDir: values['cache-dir'],
+      offline: values.offline,
+      remoteHost: process.env.HF_ENDPOINT ? process.env.HF_ENDPOINT.replace(/\/?$/, '/') : undefined,
+      threads: values.threads === undefined ? undefined : num(values.threads, 'threads', 1),
+      onProgress: progressPrinter(io.err),
+    }),
+  );
+  try {
+    const result = await timed('heatmap', () =>
+      engine.attribute(image, {
+        question,
+        hint: values.hint,
+        geometry,
+        mask: { contrast: num(values.contrast, 'contrast', 5), kernel: num(values.kernel, 'kernel', 3) },
+      }),
+    );
+    if (result.text.truncated) {
+      io.err.write(`warning: the ${values.hint ? 'hint' : 'question'} has ${result.text.tokens} tokens; CLIP read only the first 77.\n`);
+    }
+    if (result.degenerate) io.err.write('warning: an attribution map was constant (no information); the mask keeps more of the image.\n');
+    await timed('render', async () => {
+      const rendered = await renderOutputs(image, result.mask, result.grid, { interpolation, gray, opacity });
+      await Promise.all([encode(rendered.masked, outFormat).toFile(outPath), encode(rendered.overlay, heatmapFormat).toFile(heatmapPath)]);
+    });
+    if (values.json) {
+      io.out.write(JSON.stringify({ ...attributionJson(result), outputs: { masked: path.resolve(outPath), heatmap: path.resolve(heatmapPath) } }) + '\n');
+    } else {
+      io.out.write(`masked image: ${path.resolve(outPath)}\nheatmap:      ${path.resolve(heatmapPath)}\n`);
+      io.out.write(`model ${engine.modelName}, layer ${engine.layer} of ${engine.numLayers}, grid ${result.grid.join('×')}, ${result.text.tokens} tokens\n`);
+      for (const [stage, ms] of Object.entries(engine.loadTimings)) io.out.write(`  ${stage.padEnd(24)} ${ms.toFixed(0).padStart(7)} ms\n`);
+      for (const [stage, ms] of Object.entries(result.timings)) io.out.write(`  heatmap: ${stage.padEnd(15)} ${ms.toFixed(0).padStart(7)} ms\n`);
+      for (const [stage, ms] of stages) io.out.write(`${stage.padEnd(26)} ${ms.toFixed(0).padStart(7)} ms\n`);
+    }
+  } finally {
+    await engine.dispose();
+  }
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+      process.stdout.write(USAGE + '\n');
+      return command === undefined ? 2 : 0;
+    }
+    if (command === '--version') {
+      process.stdout.write(readVersion() + '\n');
+      return 0;
+    }
+    if (command === 'mask') return await runMask(rest);
+    throw new UsageError(`unknown command "${command}" (try: attention-prompt mask --help)`);
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS')) {
+      process.stderr.write(`attention-prompt: ${(e as Error).message}\n`);
+      return 2;
+    }
+    if (isAttentionPromptError(e)) {
+      process.stderr.write(`attention-prompt: ${e.message}\n`);
+      return e.code === 'cancelled' ? 130 : 1;
+    }
+    process.stderr.write(`attention-prompt: unexpected error: ${(e as Error).stack ?? e}\n`);
+    return 1;
+  }
+}
+
+function readVersion(): string {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+if (require.main === module) {
+  process.on('SIGINT', () => {
+    process.stderr.write('\nattention-prompt: interrupted\n');
+    process.exit(130);
+  });
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}
+
+export { AttentionPromptError };

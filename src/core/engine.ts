@@ -1,0 +1,326 @@
+/**
+ * The attention-prompt engine: loads a CLIP export once, then turns (image, question) into the
+ * paper's attribution maps and mask, and the mask into full-resolution outputs.
+ * No `vscode` import: the CLI, the extension's worker and the batch runner all use this.
+ */
+import * as os from 'node:os';
+import type * as Ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { RawScores, rawScores, BlockTensors } from './attribution';
+import { AttentionPromptError, throwIfAborted } from './errors';
+import { DecodedImage, fromDecoded } from './image';
+import { DEFAULT_MASK_PARAMETERS, MaskParameters, mergeMaps } from './maps';
+import {
+  DownloadProgress,
+  ModelLocation,
+  ModelSourceOptions,
+  checkOfflineFiles,
+  configureTransformers,
+  describeLoadError,
+  locateModel,
+  modelFilePath,
+  pretrainedOptions,
+  DTYPE_SUFFIX,
+} from './modelSource';
+import { PreparedVisionGraph, prepareVisionGraph } from './onnx/visionGraph';
+import { halfToFloat } from './onnx/onnxFile';
+import { ClipTextEncoder, TextEmbedding, validateQuery } from './text';
+import { TransformersModule, loadTransformers } from './transformers';
+import * as fs from 'node:fs';
+
+export type Geometry = 'full' | 'reference';
+
+export interface EngineOptions extends ModelSourceOptions {
+  /** Block index; negative counts from the end. Default: layers − 2, as the reference. */
+  layer?: number;
+  /** ONNX Runtime intra-op threads; default: the cores available. */
+  threads?: number;
+  /** Also expose block L's attention output (tests). */
+  exposeAttentionOutput?: boolean;
+}
+
+export interface AttributionRequest {
+  question: string;
+  /** When given, the map is computed from this text instead of the question. */
+  hint?: string;
+  geometry?: Geometry;
+  mask?: Partial<MaskParameters>;
+  signal?: AbortSignal;
+}
+
+export interface StageTimings {
+  [stage: string]: number;
+}
+
+export interface Attribution {
+  grid: [number, number];
+  /** Raw closed-form scores (before any normalisation), kept so the mask can be re-made cheaply. */
+  psiCls: Float64Array;
+  psiTok: Float64Array;
+  clsMap: Float64Array;
+  patchMap: Float64Array;
+  mask: Float64Array;
+  degenerate: boolean;
+  model: string;
+  layer: number;
+  text: TextEmbedding;
+  geometry: Geometry;
+  maskParameters: MaskParameters;
+  timings: StageTimings;
+  /** Present when the engine exposes it: block L's attention output [T, D] at batch 0. */
+  block?: BlockTensors & { attentionOutput?: Float32Array };
+}
+
+
+function defaultThreads(): number {
+  return Math.max(1, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+}
+
+function toFloat32(t: Ort.Tensor): Float32Array {
+  if (t.type === 'float32') return t.data as Float32Array;
+  if (t.type === 'float16') {
+    const src = t.data as Uint16Array;
+    const out = new Float32Array(src.length);
+    for (let i = 0; i < src.length; i++) out[i] = halfToFloat(src[i]);
+    return out;
+  }
+  throw new Error(`unexpected tensor type ${t.type}`);
+}
+
+interface Preprocessor {
+  imageSize: number;
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+export class AttentionPromptEngine {
+  private constructor(
+    readonly location: ModelLocation,
+    private readonly t: TransformersModule,
+    private readonly session: Ort.InferenceSession,
+    readonly graph: PreparedVisionGraph,
+    private readonly text: ClipTextEncoder,
+    private readonly processor: (img: InstanceType<TransformersModule['RawImage']>) => Promise<{ pixel_values: { data: Float32Array; dims: number[] } }>,
+    readonly imageSize: number,
+    readonly patchSize: number,
+    readonly loadTimings: StageTimings,
+  ) {}
+
+  get modelName(): string {
+    return this.location.name;
+  }
+  get layer(): number {
+    return this.graph.layer;
+  }
+  get numLayers(): number {
+    return this.graph.numLayers;
+  }
+  get gridSize(): number {
+    return this.imageSize / this.patchSize;
+  }
+
+  static async load(opts: EngineOptions): Promise<AttentionPromptEngine> {
+    const timings: StageTimings = {};
+    const tick = (stage: string, since: number) => (timings[stage] = performance.now() - since);
+    const loc = locateModel(opts);
+    checkOfflineFiles(loc);
+    const t = await loadTransformers();
+    const threads = opts.threads ?? defaultThreads();
+    configureTransformers(t, loc);
+    const common = pretrainedOptions(loc, opts.onProgress);
+
+    let start = performance.now();
+    let config: { vision_config?: { image_size?: number; patch_size?: number } };
+    let processor: Awaited<ReturnType<TransformersModule['AutoProcessor']['from_pretrained']>>;
+    try {
+      config = (await t.AutoConfig.from_pretrained(loc.pretrainedId, common)) as unknown as typeof config;
+      processor = await t.AutoProcessor.from_pretrained(loc.pretrainedId, common);
+    } catch (e) {
+      throw describeLoadError(loc, e);
+    }
+    const text = await ClipTextEncoder.load(t, loc, { onProgress: opts.onProgress, threads });
+    tick('load text model', start);
+
+    // The vision file: from the folder, or from Transformers.js's cache. Transformers.js has no
+    // public "download this file" call, so a missing file is fetched by loading the stock model
+    // through it once (progress events, atomic cache writes), then released.
+    start = performance.now();
+    const visionFile = `onnx/vision_model${DTYPE_SUFFIX[loc.dtype]}.onnx`;
+    const visionPath = modelFilePath(loc, visionFile);
+    if (!fs.existsSync(visionPath)) {
+      if (loc.local || loc.offline) throw new AttentionPromptError('model-missing', `Missing ${visionFile} (looked at ${visionPath}).`);
+      try {
+        const stock = await t.CLIPVisionModelWithProjection.from_pretrained(loc.pretrainedId, {
+          ...common,
+          dtype: loc.dtype,
+          device: 'cpu',
+          session_options: { graphOptimizationLevel: 'disabled' },
+        });
+        await stock.dispose();
+      } catch (e) {
+        throw describeLoadError(loc, e);
+      }
+      if (!fs.existsSync(visionPath)) {
+        throw new AttentionPromptError('download-failed', `Downloaded ${visionFile} but did not find it in the cache at ${visionPath}.`);
+      }
+      tick('download vision model', start);
+      start = performance.now();
+    }
+
+    const graph = await prepareVisionGraph({
+      sourcePath: visionPath,
+      layer: opts.layer,
+      cacheDir: loc.cacheDir,
+      modelName: loc.name,
+      exposeAttentionOutput: opts.exposeAttentionOutput,
+    });
+    tick(graph.fromCache ? 'open prepared graph' : 'prepare graph', start);
+
+    start = performance.now();
+    const ort = await import('onnxruntime-node');
+    // A file path, not a buffer: onnxruntime maps the weights instead of holding a second copy.
+    const session = await ort.InferenceSession.create(graph.modelPath, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+    });
+    tick('create vision session', start);
+
+    const imageSize = config.vision_config?.image_size ?? 224;
+    const patchSize = config.vision_config?.patch_size ?? 32;
+    const imageProcessor = (processor as unknown as { image_processor?: unknown }).image_processor ?? processor;
+    const run = imageProcessor as (img: unknown) => Promise<{ pixel_values: { data: Float32Array; dims: number[] } }>;
+    return new AttentionPromptEngine(loc, t, session, graph, text, run, imageSize, patchSize, timings);
+  }
+
+  /**
+   * CLIP's input for an image.
+   * - `full` (default): the whole image resized to the model's square input. Every pixel lies in
+   *   exactly one grid cell, and the mask stretched back over the image is aligned everywhere.
+   *   No padding tokens (CLIP ViTs put high-norm outlier tokens in flat regions, which would
+   *   dominate the min–max normalisations) and one forward pass (tiling would cost several).
+   *   The price is an aspect distortion that CLIP tolerates for ordinary photos.
+   * - `reference`: as the paper's code: shortest side to the input size, centre crop; the mask
+   *   computed on the crop is later stretched over the whole image (misaligned unless square).
+   * The resize is sharp's antialiased cubic (as PIL's bicubic in the reference's open_clip
+   * transform); Transformers.js's CLIP processor then rescales and normalises with the model's
+   * preprocessor_config.json.
+   */
+  async pixelValues(img: DecodedImage, geometry: Geometry): Promise<Float32Array> {
+    const s = this.imageSize;
+    let pipeline: sharp.Sharp;
+    if (geometry === 'full') {
+      pipeline = fromDecoded(img).resize(s, s, { fit: 'fill', kernel: 'cubic' });
+    } else {
+      // torchvision Resize(s): shorter side to s, longer side int(s·long/short); CenterCrop(s): round((dim − s)/2).
+      const scale = s / Math.min(img.width, img.height);
+      const w = img.width <= img.height ? s : Math.floor(img.width * scale);
+      const h = img.height < img.width ? s : Math.floor(img.height * scale);
+      const resized = await fromDecoded(img).resize(w, h, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer();
+      pipeline = sharp(resized, { raw: { width: w, height: h, channels: 3 } }).extract({
+        left: Math.round((w - s) / 2),
+        top: Math.round((h - s) / 2),
+        width: s,
+        height: s,
+      });
+    }
+    const data = await pipeline.removeAlpha().raw().toBuffer();
+    const raw = new this.t.RawImage(new Uint8ClampedArray(data.buffer, data.byteOffset, data.length), s, s, 3);
+    const out = await this.processor(raw);
+    if (out.pixel_values.dims.join() !== `1,3,${s},${s}`) {
+      throw new Error(`the image processor produced [${out.pixel_values.dims}], expected [1,3,${s},${s}]`);
+    }
+    return out.pixel_values.data;
+  }
+
+  async embedText(text: string): Promise<TextEmbedding> {
+    return this.text.embed(text);
+  }
+
+  /** Runs the pruned vision graph and returns block L's tensors for batch element 0. */
+  async blockTensors(pixels: Float32Array): Promise<BlockTensors & { attentionOutput?: Float32Array }> {
+    const ort = await import('onnxruntime-node');
+    const s = this.imageSize;
+    const input = new ort.Tensor('float32', pixels, [1, 3, s, s]);
+    const names = this.graph.outputs;
+    const out = await this.session.run({ [this.session.inputNames[0]]: input });
+    const get = (name: string) => {
+      const t = out[name];
+      if (!t) throw new Error(`the vision graph did not return ${name}`);
+      return t;
+    };
+    const a = get(names.attention);
+    const v = get(names.values);
+    const x = get(names.blockOutput);
+    return {
+      attention: toFloat32(a),
+      attentionDims: a.dims,
+      values: toFloat32(v),
+      valuesDims: v.dims,
+      blockOutput: toFloat32(x),
+      blockOutputDims: x.dims,
+      attentionOutput: names.attentionOutput ? toFloat32(get(names.attentionOutput)) : undefined,
+    };
+  }
+
+  /** The paper's maps and mask for one image and question. */
+  async attribute(img: DecodedImage, req: AttributionRequest): Promise<Attribution> {
+    const timings: StageTimings = {};
+    const question = validateQuery(req.question);
+    const mapText = req.hint !== undefined && req.hint.trim() !== '' ? validateQuery(req.hint, 'hint') : question;
+    const geometry = req.geometry ?? 'full';
+    if (geometry !== 'full' && geometry !== 'reference') throw new AttentionPromptError('bad-parameter', `Unknown geometry "${geometry}": use full or reference.`);
+    const maskParameters = { ...DEFAULT_MASK_PARAMETERS, ...req.mask };
+    validateMaskParameters(maskParameters);
+
+    let start = performance.now();
+    const text = await this.text.embed(mapText);
+    timings.text = performance.now() - start;
+    throwIfAborted(req.signal);
+
+    start = performance.now();
+    const pixels = await this.pixelValues(img, geometry);
+    timings.preprocess = performance.now() - start;
+    throwIfAborted(req.signal);
+
+    start = performance.now();
+    const block = await this.blockTensors(pixels);
+    timings.vision = performance.now() - start;
+    throwIfAborted(req.signal);
+
+    start = performance.now();
+    const scores: RawScores = rawScores(block, this.graph.weights, text.embedding);
+    const grid = Math.round(Math.sqrt(scores.tokens - 1));
+    if (grid * grid !== scores.tokens - 1) throw new Error(`${scores.tokens - 1} patch tokens do not form a square grid`);
+    const merged = mergeMaps(scores.psiCls, scores.psiTok, grid, grid, maskParameters);
+    timings.maps = performance.now() - start;
+
+    return {
+      grid: [grid, grid],
+      psiCls: scores.psiCls,
+      psiTok: scores.psiTok,
+      ...merged,
+      model: this.modelName,
+      layer: this.layer,
+      text,
+      geometry,
+      maskParameters,
+      timings,
+      block: this.graph.outputs.attentionOutput ? block : undefined,
+    };
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+    await this.text.dispose();
+  }
+}
+
+export function validateMaskParameters(p: MaskParameters): void {
+  if (!Number.isFinite(p.contrast) || p.contrast < 0) throw new AttentionPromptError('bad-parameter', `Contrast must be a number ≥ 0, got ${p.contrast}.`);
+  if (!Number.isInteger(p.kernel) || p.kernel < 1 || p.kernel % 2 === 0 || p.kernel > 31) {
+    throw new AttentionPromptError('bad-parameter', `Kernel must be an odd integer from 1 to 31, got ${p.kernel}.`);
+  }
+}
+
+export type { DownloadProgress };

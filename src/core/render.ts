@@ -1,0 +1,129 @@
+/**
+ * Full-resolution outputs, all with sharp: the mask resized to the image, the masked image
+ * blended toward a gray level, and a colourised heatmap overlay for people to look at.
+ * Reference: yu-rp/apiprompting API/API_CLIP/main.py, blend_mask (134-143), invtrans (20-21), merge (23-30).
+ */
+import * as path from 'node:path';
+import sharp from 'sharp';
+import { AttentionPromptError } from './errors';
+import { DecodedImage, fromDecoded } from './image';
+
+export type Interpolation = 'lanczos3' | 'cubic' | 'linear' | 'nearest';
+export const INTERPOLATIONS: readonly Interpolation[] = ['lanczos3', 'cubic', 'linear', 'nearest'];
+
+/** Accepts ours and PIL's names (the reference's --interpolate_method_name). */
+export function parseInterpolation(name: string): Interpolation {
+  const n = name.toLowerCase();
+  const alias: Record<string, Interpolation> = {
+    lanczos3: 'lanczos3', lanczos: 'lanczos3', cubic: 'cubic', bicubic: 'cubic',
+    linear: 'linear', bilinear: 'linear', nearest: 'nearest',
+  };
+  const k = alias[n];
+  if (!k) throw new AttentionPromptError('bad-parameter', `Unknown interpolation "${name}": use ${INTERPOLATIONS.join(', ')}.`);
+  return k;
+}
+
+export interface RenderParameters {
+  interpolation: Interpolation;
+  /** Gray level 0–255 that low-relevance regions fade toward (the reference's --grayscale, default 0). */
+  gray: number;
+}
+
+export const DEFAULT_RENDER_PARAMETERS: RenderParameters = { interpolation: 'lanczos3', gray: 0 };
+
+/**
+ * The low-resolution mask as an 8-bit image. The reference converts with ToPILImage, i.e.
+ * byte(255·m), which truncates (main.py:136); so do we.
+ */
+export function maskToBytes(mask: Float64Array): Buffer {
+  const out = Buffer.alloc(mask.length);
+  for (let i = 0; i < mask.length; i++) out[i] = Math.max(0, Math.min(255, Math.floor(mask[i] * 255)));
+  return out;
+}
+
+/** The mask resized to the image with the chosen interpolation (main.py:137, invtrans). */
+export async function fullResolutionMask(mask: Float64Array, rows: number, cols: number, width: number, height: number, interpolation: Interpolation): Promise<Buffer> {
+  return sharp(maskToBytes(mask), { raw: { width: cols, height: rows, channels: 1 } })
+    .resize(width, height, { fit: 'fill', kernel: interpolation })
+    .extractChannel(0)
+    .raw()
+    .toBuffer();
+}
+
+/**
+ * masked = image · m + (1 − m) · gray, with m = mask/255 (main.py:28).
+ * Done as "image with alpha m, flattened onto gray", which is the same formula, natively.
+ */
+export async function maskedImage(img: DecodedImage, fullMask: Buffer, gray: number): Promise<sharp.Sharp> {
+  if (!(gray >= 0 && gray <= 255)) throw new AttentionPromptError('bad-parameter', `Gray level must be 0–255, got ${gray}.`);
+  // Two pipelines: sharp orders operations itself and would flatten before joining the channel.
+  const rgba = await fromDecoded(img).joinChannel(fullMask, { raw: { width: img.width, height: img.height, channels: 1 } }).raw().toBuffer();
+  return sharp(rgba, { raw: { width: img.width, height: img.height, channels: 4 } }).flatten({ background: { r: gray, g: gray, b: gray } });
+}
+
+/** Viridis (perceptually uniform, colour-blind safe), sampled at 0, 0.1, …, 1. */
+const VIRIDIS_STOPS = [
+  [0x44, 0x01, 0x54], [0x48, 0x24, 0x75], [0x41, 0x44, 0x87], [0x35, 0x5f, 0x8d], [0x2a, 0x78, 0x8e], [0x21, 0x91, 0x8c],
+  [0x22, 0xa8, 0x84], [0x44, 0xbf, 0x70], [0x7a, 0xd1, 0x51], [0xbd, 0xdf, 0x26], [0xfd, 0xe7, 0x25],
+];
+
+/** 256-entry RGB lookup table, linear between the stops. */
+export const VIRIDIS_LUT: Uint8Array = (() => {
+  const lut = new Uint8Array(256 * 3);
+  for (let i = 0; i < 256; i++) {
+    const x = (i / 255) * (VIRIDIS_STOPS.length - 1);
+    const j = Math.min(Math.floor(x), VIRIDIS_STOPS.length - 2);
+    const f = x - j;
+    for (let c = 0; c < 3; c++) lut[i * 3 + c] = Math.round(VIRIDIS_STOPS[j][c] * (1 - f) + VIRIDIS_STOPS[j + 1][c] * f);
+  }
+  return lut;
+})();
+
+/** The image with the colourised mask alpha-blended over it (opacity 0–1). */
+export function heatmapOverlay(img: DecodedImage, fullMask: Buffer, opacity = 0.5): sharp.Sharp {
+  if (!(opacity >= 0 && opacity <= 1)) throw new AttentionPromptError('bad-parameter', `Overlay opacity must be 0–1, got ${opacity}.`);
+  const alpha = Math.round(opacity * 255);
+  const rgba = Buffer.allocUnsafe(fullMask.length * 4);
+  for (let i = 0; i < fullMask.length; i++) {
+    const v = fullMask[i] * 3;
+    rgba[i * 4] = VIRIDIS_LUT[v];
+    rgba[i * 4 + 1] = VIRIDIS_LUT[v + 1];
+    rgba[i * 4 + 2] = VIRIDIS_LUT[v + 2];
+    rgba[i * 4 + 3] = alpha;
+  }
+  return fromDecoded(img).composite([{ input: rgba, raw: { width: img.width, height: img.height, channels: 4 } }]);
+}
+
+export type OutputFormat = 'png' | 'jpeg' | 'webp';
+
+export function formatForPath(file: string): OutputFormat {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.png') return 'png';
+  if (ext === '.jpg' || ext === '.jpeg') return 'jpeg';
+  if (ext === '.webp') return 'webp';
+  throw new AttentionPromptError('bad-parameter', `Cannot write ${file}: use a .png, .jpg or .webp file name.`);
+}
+
+export function encode(pipeline: sharp.Sharp, format: OutputFormat): sharp.Sharp {
+  if (format === 'jpeg') return pipeline.jpeg({ quality: 95 });
+  if (format === 'webp') return pipeline.webp({ quality: 95 });
+  return pipeline.png();
+}
+
+export interface RenderedOutputs {
+  /** The mask at the image's resolution, 8-bit, one channel. */
+  fullMask: Buffer;
+  masked: sharp.Sharp;
+  overlay: sharp.Sharp;
+}
+
+/** The full-resolution mask, masked image and overlay for a low-resolution mask. */
+export async function renderOutputs(
+  img: DecodedImage,
+  mask: Float64Array,
+  grid: readonly [number, number],
+  params: RenderParameters & { opacity?: number },
+): Promise<RenderedOutputs> {
+  const fullMask = await fullResolutionMask(mask, grid[0], grid[1], img.width, img.height, params.interpolation);
+  return { fullMask, masked: await maskedImage(img, fullMask, params.gray), overlay: heatmapOverlay(img, fullMask, params.opacity ?? 0.5) };
+}

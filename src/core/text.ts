@@ -1,0 +1,105 @@
+/**
+ * The text side: Transformers.js's CLIP tokenizer and CLIPTextModelWithProjection, with CLIP's
+ * 77-token truncation reported back and embeddings cached per distinct query.
+ */
+import { AttentionPromptError } from './errors';
+import type { TransformersModule } from './transformers';
+import { ModelLocation, DownloadProgress, configureTransformers, describeLoadError, pretrainedOptions } from './modelSource';
+
+export const CLIP_CONTEXT_LENGTH = 77;
+/** Far beyond what CLIP reads; longer input is almost certainly a mistake (a pasted file). */
+export const MAX_QUERY_CHARS = 4000;
+
+export interface TextEmbedding {
+  /** L2-normalised text embedding. */
+  embedding: Float32Array;
+  /** Token count before truncation, start and end tokens included. */
+  tokens: number;
+  /** True when CLIP's 77-token limit cut the text. */
+  truncated: boolean;
+  /** The text that was embedded. */
+  text: string;
+}
+
+export function validateQuery(query: unknown, what = 'question'): string {
+  if (typeof query !== 'string' || query.trim() === '') {
+    throw new AttentionPromptError('bad-query', `The ${what} is empty: type what you want to know about the image.`);
+  }
+  if (query.length > MAX_QUERY_CHARS) {
+    throw new AttentionPromptError('bad-query', `The ${what} is ${query.length} characters long; the limit is ${MAX_QUERY_CHARS} (CLIP reads only its first ${CLIP_CONTEXT_LENGTH} tokens).`);
+  }
+  return query.trim();
+}
+
+/**
+ * CLIP's truncation: keep the first 76 tokens and the end token (openai/CLIP tokenize with
+ * truncate=True). Returns the ids to feed and whether anything was cut.
+ */
+export function truncateForClip(ids: number[]): { ids: number[]; truncated: boolean } {
+  if (ids.length <= CLIP_CONTEXT_LENGTH) return { ids, truncated: false };
+  return { ids: [...ids.slice(0, CLIP_CONTEXT_LENGTH - 1), ids[ids.length - 1]], truncated: true };
+}
+
+export function l2normalize(x: ArrayLike<number>): Float32Array {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
+  const n = Math.sqrt(s) || 1;
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = x[i] / n;
+  return out;
+}
+
+type T = TransformersModule;
+type Tokenizer = Awaited<ReturnType<T['AutoTokenizer']['from_pretrained']>>;
+type TextModel = Awaited<ReturnType<T['CLIPTextModelWithProjection']['from_pretrained']>>;
+
+export class ClipTextEncoder {
+  private readonly cache = new Map<string, TextEmbedding>();
+  private constructor(private readonly t: T, private readonly tokenizer: Tokenizer, private readonly model: TextModel, private readonly cacheSize: number) {}
+
+  static async load(t: T, loc: ModelLocation, opts: { onProgress?: (p: DownloadProgress) => void; threads?: number; cacheSize?: number } = {}): Promise<ClipTextEncoder> {
+    configureTransformers(t, loc);
+    const common = pretrainedOptions(loc, opts.onProgress);
+    try {
+      const tokenizer = await t.AutoTokenizer.from_pretrained(loc.pretrainedId, common);
+      const model = await t.CLIPTextModelWithProjection.from_pretrained(loc.pretrainedId, {
+        ...common,
+        dtype: loc.dtype,
+        device: 'cpu',
+        session_options: opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : undefined,
+      });
+      return new ClipTextEncoder(t, tokenizer, model, opts.cacheSize ?? 256);
+    } catch (e) {
+      throw describeLoadError(loc, e);
+    }
+  }
+
+  tokenize(text: string): number[] {
+    const enc = this.tokenizer(text, { add_special_tokens: true });
+    return Array.from(enc.input_ids.data as ArrayLike<bigint | number>, Number);
+  }
+
+  /** Embeds a query (cached per exact text). */
+  async embed(query: string): Promise<TextEmbedding> {
+    const text = validateQuery(query);
+    const hit = this.cache.get(text);
+    if (hit) {
+      // Refresh recency: Map keeps insertion order, so re-insert.
+      this.cache.delete(text);
+      this.cache.set(text, hit);
+      return hit;
+    }
+    const all = this.tokenize(text);
+    const { ids, truncated } = truncateForClip(all);
+    const input_ids = new this.t.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
+    const out = (await this.model({ input_ids })) as { text_embeds: { data: ArrayLike<number> } };
+    const result: TextEmbedding = { embedding: l2normalize(out.text_embeds.data), tokens: all.length, truncated, text };
+    this.cache.set(text, result);
+    if (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
+    return result;
+  }
+
+  async dispose(): Promise<void> {
+    await this.model.dispose();
+  }
+}
