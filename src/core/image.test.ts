@@ -1,0 +1,144 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
+import { describe, it } from 'node:test';
+import sharp from 'sharp';
+import { tempDir } from '../../test/helpers';
+import { decodeImage } from './image';
+
+const dir = tempDir('ap-images-');
+const write = (name: string, data: Buffer | string) => {
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, data);
+  return p;
+};
+
+function pngChunk(type: string, data: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const t = Buffer.from(type);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(Buffer.concat([t, data])) >>> 0);
+  return Buffer.concat([len, t, data, crc]);
+}
+
+/** A PNG that claims the given size but holds almost no pixel data (a decompression bomb's header). */
+function pngHeaderOnly(width: number, height: number): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // colour type RGB
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([signature, pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(Buffer.alloc(10))), pngChunk('IEND', Buffer.alloc(0))]);
+}
+
+const solid = (w: number, h: number, rgb: [number, number, number]) =>
+  sharp({ create: { width: w, height: h, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } });
+
+describe('image decoding: every kind of input becomes upright 8-bit sRGB', () => {
+  it('16-bit PNG', async () => {
+    const p = write('deep.png', await solid(20, 10, [255, 0, 0]).toColourspace('rgb16').png().toBuffer());
+    assert.equal((await sharp(p).metadata()).depth, 'ushort');
+    const img = await decodeImage(p);
+    assert.deepEqual([img.width, img.height, img.rgb.length], [20, 10, 600]);
+    assert.deepEqual([...img.rgb.subarray(0, 3)], [255, 0, 0]);
+  });
+
+  it('grayscale', async () => {
+    const p = write('gray.png', await solid(8, 6, [100, 100, 100]).toColourspace('b-w').png().toBuffer());
+    const img = await decodeImage(p);
+    assert.equal(img.rgb.length, 8 * 6 * 3);
+    assert.deepEqual([...img.rgb.subarray(0, 3)], [100, 100, 100]);
+  });
+
+  it('CMYK JPEG', async () => {
+    const p = write('cmyk.jpg', await solid(16, 16, [0, 0, 255]).toColourspace('cmyk').jpeg().toBuffer());
+    assert.equal((await sharp(p).metadata()).space, 'cmyk');
+    const img = await decodeImage(p);
+    assert.equal(img.rgb.length, 16 * 16 * 3);
+    const [r, g, b] = img.rgb.subarray(0, 3);
+    assert.ok(b > 120 && b > r + 60 && b > g + 60, `decoded ${r},${g},${b}`);
+  });
+
+  it('alpha: transparent pixels become white', async () => {
+    const p = write('alpha.png', await sharp({ create: { width: 4, height: 4, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).png().toBuffer());
+    const img = await decodeImage(p);
+    assert.equal(img.info.hadAlpha, true);
+    assert.deepEqual([...img.rgb.subarray(0, 3)], [255, 255, 255]);
+  });
+
+  it('animated GIF: the first frame', async () => {
+    const f1 = await solid(10, 10, [255, 0, 0]).png().toBuffer();
+    const f2 = await solid(10, 10, [0, 0, 255]).png().toBuffer();
+    const gif = await sharp([f1, f2], { join: { animated: true } }).gif().toBuffer();
+    assert.equal((await sharp(gif).metadata()).pages, 2);
+    const img = await decodeImage(write('anim.gif', gif));
+    assert.deepEqual([img.width, img.height], [10, 10]);
+    const [r, , b] = img.rgb.subarray(0, 3);
+    assert.ok(r > 200 && b < 50);
+  });
+
+  it('WebP and TIFF', async () => {
+    for (const [name, buf] of [
+      ['x.webp', await solid(12, 7, [0, 255, 0]).webp({ lossless: true }).toBuffer()],
+      ['x.tiff', await solid(12, 7, [0, 255, 0]).tiff().toBuffer()],
+    ] as const) {
+      const img = await decodeImage(write(name, buf));
+      assert.deepEqual([img.width, img.height], [12, 7]);
+    }
+  });
+});
+
+describe('image decoding: bad input gets its own clear error', () => {
+  it('missing file', async () => {
+    await assert.rejects(decodeImage(path.join(dir, 'nope.png')), { code: 'bad-image', message: /not found/ });
+  });
+
+  it('a folder', async () => {
+    await assert.rejects(decodeImage(dir), { code: 'bad-image', message: /folder/ });
+  });
+
+  it('empty file', async () => {
+    await assert.rejects(decodeImage(write('empty.png', Buffer.alloc(0))), { code: 'bad-image', message: /empty/ });
+  });
+
+  it('truncated (corrupt) PNG', async () => {
+    const good = await solid(64, 64, [10, 200, 30]).png({ compressionLevel: 0 }).toBuffer();
+    const p = write('truncated.png', good.subarray(0, Math.floor(good.length / 2)));
+    await assert.rejects(decodeImage(p), { code: 'bad-image', message: /could not be read/ });
+  });
+
+  it('truncated JPEG', async () => {
+    const good = await solid(64, 64, [10, 200, 30]).jpeg().toBuffer();
+    await assert.rejects(decodeImage(write('truncated.jpg', good.subarray(0, good.length - 200))), { code: 'bad-image' });
+  });
+
+  it('not an image at all', async () => {
+    await assert.rejects(decodeImage(write('notes.png', 'just some text\n')), { code: 'unsupported-format', message: /unsupported image format \(\.png\)/ });
+  });
+
+  it('BMP (not decoded by sharp) says how to proceed', async () => {
+    const bmp = Buffer.alloc(58);
+    bmp.write('BM', 0);
+    bmp.writeUInt32LE(58, 2);
+    bmp.writeUInt32LE(54, 10);
+    bmp.writeUInt32LE(40, 14);
+    bmp.writeInt32LE(1, 18);
+    bmp.writeInt32LE(1, 22);
+    bmp.writeUInt16LE(1, 26);
+    bmp.writeUInt16LE(24, 28);
+    await assert.rejects(decodeImage(write('x.bmp', bmp)), { code: 'unsupported-format', message: /BMP/ });
+  });
+
+  it('oversized images are refused from the header, before decoding', async () => {
+    const p = write('huge.png', pngHeaderOnly(100_000, 100_000));
+    const t0 = Date.now();
+    await assert.rejects(decodeImage(p), { code: 'image-too-large', message: /100000×100000/ });
+    assert.ok(Date.now() - t0 < 5000);
+    const small = write('small.png', await solid(50, 50, [0, 0, 0]).png().toBuffer());
+    await assert.rejects(decodeImage(small, { maxPixels: 1000 }), { code: 'image-too-large' });
+    await assert.rejects(decodeImage(small, { maxFileBytes: 10 }), { code: 'image-too-large', message: /MB/ });
+  });
+});

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { fixtureModel, tempDir } from '../../../test/helpers';
+import { indexOnnx } from './onnxFile';
+import { FileSource } from './protobuf';
+import { prepareVisionGraph } from './visionGraph';
+
+const vision = (model: string) => path.join(fixtureModel(model), 'onnx', 'vision_model.onnx');
+const indexOf = (file: string) => {
+  const fd = fs.openSync(file, 'r');
+  try {
+    return indexOnnx(new FileSource(fd));
+  } finally {
+    fs.closeSync(fd);
+  }
+};
+
+describe('prepared vision graph', () => {
+  it('exposes block L’s tensors, drops everything after block L, and reads the weights', async () => {
+    const cacheDir = tempDir();
+    const g = await prepareVisionGraph({ sourcePath: vision('planted-clip'), cacheDir, modelName: 'planted' });
+    assert.equal(g.layer, 2);
+    assert.equal(g.numLayers, 4);
+    const idx = indexOf(g.modelPath);
+    assert.deepEqual(idx.outputs.map((o) => o.name), [g.outputs.attention, g.outputs.values, g.outputs.blockOutput]);
+    assert.match(g.outputs.attention, /layers\.2\/self_attn\/Softmax/);
+    assert.match(g.outputs.blockOutput, /layers\.2\/Add_1/);
+    assert.ok(!idx.nodes.some((n) => /layers\.3\/|post_layernorm|visual_projection/.test(n.name)), 'nothing after block L runs');
+    assert.ok(idx.nodes.some((n) => /layers\.0\//.test(n.name)));
+    assert.ok(fs.statSync(g.modelPath).size < fs.statSync(vision('planted-clip')).size);
+    // Weights: the planted projection reads S_0 (dim 16) with +1 into column 0; γ is all ones.
+    assert.equal(g.weights.visualProjection[16 * g.weights.projection + 0], 1);
+    assert.ok(g.weights.postLayerNormWeight.every((v) => v === 1));
+    assert.equal(g.weights.outProj.length, 64 * 64);
+  });
+
+  it('is cached on disk by source identity and layer', async () => {
+    const cacheDir = tempDir();
+    const first = await prepareVisionGraph({ sourcePath: vision('tiny-clip'), cacheDir, modelName: 'tiny' });
+    const mtime = fs.statSync(first.modelPath).mtimeMs;
+    const second = await prepareVisionGraph({ sourcePath: vision('tiny-clip'), cacheDir, modelName: 'tiny' });
+    assert.equal(first.fromCache, false);
+    assert.equal(second.fromCache, true);
+    assert.equal(second.modelPath, first.modelPath);
+    assert.equal(fs.statSync(second.modelPath).mtimeMs, mtime);
+    assert.deepEqual(Array.from(second.weights.outProj), Array.from(first.weights.outProj));
+    const other = await prepareVisionGraph({ sourcePath: vision('tiny-clip'), cacheDir, modelName: 'tiny', layer: 0 });
+    assert.notEqual(other.modelPath, first.modelPath);
+    assert.equal(other.layer, 0);
+  });
+
+  it('refuses a layer out of range, naming the valid range', async () => {
+    await assert.rejects(prepareVisionGraph({ sourcePath: vision('tiny-clip'), cacheDir: tempDir(), modelName: 'tiny', layer: 3 }), {
+      code: 'bad-parameter',
+      message: /has 3 layers \(0–2; the default is 1\)/,
+    });
+  });
+
+  it('refuses an export without the CLIP vision structure, naming the model and what is missing', async () => {
+    const text = path.join(fixtureModel('tiny-clip'), 'onnx', 'text_model.onnx');
+    await assert.rejects(prepareVisionGraph({ sourcePath: text, cacheDir: tempDir(), modelName: 'my/text-only' }), {
+      code: 'model-structure',
+      message: /my\/text-only.*no \/vision_model\/encoder\/layers/,
+    });
+    const junk = path.join(tempDir(), 'vision_model.onnx');
+    fs.writeFileSync(junk, Buffer.from('definitely not protobuf \xff\xff\xff\xff'));
+    await assert.rejects(prepareVisionGraph({ sourcePath: junk, cacheDir: tempDir(), modelName: 'junk' }), { code: 'model-structure', message: /not a readable ONNX model/ });
+  });
+});

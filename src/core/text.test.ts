@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { fixtureModel } from '../../test/helpers';
+import { locateModel } from './modelSource';
+import { ClipTextEncoder, truncateForClip, validateQuery } from './text';
+import { loadTransformers } from './transformers';
+
+describe('CLIP text side', () => {
+  let enc: ClipTextEncoder;
+  before(async () => {
+    enc = await ClipTextEncoder.load(await loadTransformers(), locateModel({ model: fixtureModel('planted-clip') }));
+  });
+  after(() => enc.dispose());
+
+  it('tokenizes exactly like OpenAI CLIP (golden ids)', () => {
+    assert.deepEqual(enc.tokenize('a photo of a cat'), [49406, 320, 1125, 539, 320, 2368, 49407]);
+    assert.deepEqual(enc.tokenize('what color is the bird?'), [49406, 768, 3140, 533, 518, 3329, 286, 49407]);
+    // Lower-cased and whitespace-collapsed, as CLIP's basic cleaning does.
+    assert.deepEqual(enc.tokenize('  A   Photo of a CAT '), [49406, 320, 1125, 539, 320, 2368, 49407]);
+  });
+
+  it('truncates to 77 tokens keeping the end token, and reports it', async () => {
+    const long = Array.from({ length: 100 }, (_, i) => (i % 2 ? 'red' : 'box')).join(' ');
+    const e = await enc.embed(long);
+    assert.equal(e.tokens, 102);
+    assert.equal(e.truncated, true);
+    const short = await enc.embed('a red box');
+    assert.equal(short.truncated, false);
+    assert.equal(short.tokens, 5);
+    const ids = Array.from({ length: 80 }, (_, i) => i);
+    const t = truncateForClip(ids);
+    assert.equal(t.ids.length, 77);
+    assert.equal(t.ids[76], 79);
+    assert.equal(t.ids[75], 75);
+  });
+
+  it('returns an L2-normalised embedding and caches per query', async () => {
+    const a = await enc.embed('where is the red box?');
+    const norm = Math.sqrt(a.embedding.reduce((s, v) => s + v * v, 0));
+    assert.ok(Math.abs(norm - 1) < 1e-5);
+    assert.equal(await enc.embed('where is the red box?'), a, 'second call is the cached object');
+    const b = await enc.embed('where is the blue box?');
+    assert.notDeepEqual(Array.from(a.embedding), Array.from(b.embedding));
+  });
+
+  it('rejects empty and over-long queries with clear errors', () => {
+    assert.throws(() => validateQuery(''), { code: 'bad-query', message: /empty/ });
+    assert.throws(() => validateQuery('   \n '), { code: 'bad-query', message: /empty/ });
+    assert.throws(() => validateQuery('x'.repeat(5000)), { code: 'bad-query', message: /5000 characters/ });
+    assert.equal(validateQuery('  what is this? '), 'what is this?');
+  });
+});
