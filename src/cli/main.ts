@@ -151,6 +151,7 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
       io.err.write(`warning: the ${values.hint ? 'hint' : 'question'} has ${result.text.tokens} tokens; CLIP read only the first 77.\n`);
     }
     if (result.degenerate) io.err.write('warning: an attribution map was constant (no information); the mask keeps more of the image.\n');
+    for (const p of [outPath, heatmapPath]) fs.mkdirSync(path.dirname(path.resolve(p)), { recursive: true });
     await timed('render', async () => {
       const rendered = await renderOutputs(image, result.mask, result.grid, { interpolation, gray, opacity });
       await Promise.all([encode(rendered.masked, outFormat).toFile(outPath), encode(rendered.overlay, heatmapFormat).toFile(heatmapPath)]);

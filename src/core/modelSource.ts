@@ -131,10 +131,13 @@ export function checkOfflineFiles(loc: ModelLocation): void {
 export function configureTransformers(t: TransformersModule, loc: ModelLocation): void {
   t.env.cacheDir = loc.cacheDir;
   t.env.useFSCache = true;
-  t.env.allowLocalModels = loc.local;
+  // Transformers.js refuses to run with both sources off, so offline hub ids read "local" files
+  // from the cache folder itself (the cache is consulted first anyway; checkOfflineFiles has
+  // already made sure every file is there).
+  t.env.allowLocalModels = loc.local || loc.offline;
+  t.env.localModelPath = loc.local ? '' : loc.cacheDir;
   t.env.allowRemoteModels = !loc.local && !loc.offline;
   t.env.remoteHost = loc.remoteHost ?? 'https://huggingface.co/';
-  t.env.localModelPath = '';
 }
 
 /** Options common to every Transformers.js from_pretrained call for this location. */

@@ -1,0 +1,101 @@
+/** The real download path against a loopback hub: progress, cache reuse, interruption, 404, offline. */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { AttentionPromptEngine } from '../src/core/engine';
+import { DownloadProgress } from '../src/core/modelSource';
+import { fixtureModel, tempDir } from './helpers';
+import { LocalHub, startLocalHub } from './hub/server';
+
+const REPO = 'fixtures/planted-clip';
+
+function listFiles(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => path.relative(dir, path.join(d.parentPath, d.name)));
+}
+
+describe('model download through Transformers.js from a local hub', () => {
+  let hub: LocalHub;
+  before(async () => {
+    hub = await startLocalHub({ [REPO]: fixtureModel('planted-clip') }, ['main', 'v1']);
+  });
+  after(() => hub.close());
+
+  it('downloads with progress events, then reuses the cache without any request', async () => {
+    const cacheDir = tempDir();
+    const events: DownloadProgress[] = [];
+    const engine = await AttentionPromptEngine.load({ model: REPO, cacheDir, remoteHost: hub.url, onProgress: (e) => events.push(e), threads: 1 });
+    await engine.dispose();
+    const vision = events.filter((e) => e.file === 'onnx/vision_model.onnx');
+    assert.ok(vision.some((e) => e.status === 'initiate'));
+    const progress = vision.filter((e) => e.status === 'progress');
+    assert.ok(progress.length >= 1);
+    const last = progress[progress.length - 1];
+    assert.equal(last.loaded, fs.statSync(path.join(fixtureModel('planted-clip'), 'onnx', 'vision_model.onnx')).size);
+    assert.equal(last.progress, 100);
+    assert.ok(vision.some((e) => e.status === 'done'));
+    for (const f of ['config.json', 'tokenizer.json', 'onnx/text_model.onnx', 'onnx/vision_model.onnx']) {
+      assert.ok(fs.existsSync(path.join(cacheDir, REPO, f)), `${f} cached`);
+    }
+    assert.ok(hub.requests.some((r) => r.path === `/${REPO}/resolve/main/onnx/vision_model.onnx`));
+
+    const before = hub.requests.length;
+    const again = await AttentionPromptEngine.load({ model: REPO, cacheDir, remoteHost: hub.url, threads: 1 });
+    await again.dispose();
+    assert.equal(hub.requests.length, before, 'second load made no request');
+    assert.ok('open prepared graph' in again.loadTimings, 'prepared graph came from the cache');
+  });
+
+  it('an interrupted download fails clearly, leaves no partial file, and a retry succeeds', async () => {
+    const cacheDir = tempDir();
+    hub.faults.push({ file: 'onnx/vision_model.onnx', dropAfterBytes: 100_000, times: 1 });
+    await assert.rejects(AttentionPromptEngine.load({ model: REPO, cacheDir, remoteHost: hub.url, threads: 1 }), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'download-failed');
+      assert.match(e.message, /Could not download fixtures\/planted-clip.*retrying is safe/);
+      return true;
+    });
+    const files = listFiles(path.join(cacheDir, REPO));
+    assert.ok(!files.some((f) => f.startsWith('onnx/vision_model')), `no partial vision file: ${files.join(', ')}`);
+    const engine = await AttentionPromptEngine.load({ model: REPO, cacheDir, remoteHost: hub.url, threads: 1 });
+    await engine.dispose();
+    assert.equal(
+      fs.statSync(path.join(cacheDir, REPO, 'onnx', 'vision_model.onnx')).size,
+      fs.statSync(path.join(fixtureModel('planted-clip'), 'onnx', 'vision_model.onnx')).size,
+    );
+  });
+
+  it('a model that is not on the hub gets a clear error', async () => {
+    await assert.rejects(AttentionPromptEngine.load({ model: 'fixtures/no-such-model', cacheDir: tempDir(), remoteHost: hub.url, threads: 1 }), {
+      code: 'download-failed',
+      message: /fixtures\/no-such-model.*not found.*Check the model id/,
+    });
+  });
+
+  it('a revision is downloaded and cached under its own folder', async () => {
+    const cacheDir = tempDir();
+    const engine = await AttentionPromptEngine.load({ model: REPO, revision: 'v1', cacheDir, remoteHost: hub.url, threads: 1 });
+    await engine.dispose();
+    assert.ok(fs.existsSync(path.join(cacheDir, REPO, 'v1', 'onnx', 'vision_model.onnx')));
+    assert.ok(hub.requests.some((r) => r.path === `/${REPO}/resolve/v1/config.json`));
+  });
+
+  it('offline mode never touches the network and names the missing file', async () => {
+    const cacheDir = tempDir();
+    const warm = await AttentionPromptEngine.load({ model: REPO, cacheDir, remoteHost: hub.url, threads: 1 });
+    await warm.dispose();
+    const before = hub.requests.length;
+    const offline = await AttentionPromptEngine.load({ model: REPO, cacheDir, remoteHost: hub.url, offline: true, threads: 1 });
+    await offline.dispose();
+    fs.rmSync(path.join(cacheDir, REPO, 'onnx', 'vision_model.onnx'));
+    await assert.rejects(AttentionPromptEngine.load({ model: REPO, cacheDir, remoteHost: hub.url, offline: true, threads: 1 }), {
+      code: 'offline-missing',
+      message: /missing onnx\/vision_model\.onnx/,
+    });
+    await assert.rejects(AttentionPromptEngine.load({ model: REPO, cacheDir: tempDir(), remoteHost: hub.url, offline: true, threads: 1 }), {
+      code: 'offline-missing',
+      message: /missing config\.json/,
+    });
+    assert.equal(hub.requests.length, before, 'no request in offline mode');
+  });
+});

@@ -1,0 +1,76 @@
+/**
+ * A stand-in for the Hugging Face hub on loopback: serves fixture model folders in the hub's
+ * URL layout (`/{owner}/{name}/resolve/{revision}/{file}`), with byte ranges, a request log
+ * and injectable faults, so the real download path (Transformers.js → fetch → cache) is tested.
+ */
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+
+export interface HubFault {
+  /** File path inside the repo, e.g. `onnx/vision_model.onnx`. */
+  file: string;
+  /** Send this many bytes of the body, then drop the connection. */
+  dropAfterBytes: number;
+  /** How many requests the fault applies to (then the file is served normally). */
+  times: number;
+}
+
+export interface LocalHub {
+  /** Base URL with a trailing slash, for `remoteHost`. */
+  url: string;
+  requests: Array<{ method: string; path: string }>;
+  faults: HubFault[];
+  close(): Promise<void>;
+}
+
+/** `repos` maps a hub id (`owner/name`) to a folder in the Transformers.js layout. */
+export async function startLocalHub(repos: Record<string, string>, revisions: string[] = ['main']): Promise<LocalHub> {
+  const hub: LocalHub = { url: '', requests: [], faults: [], close: async () => undefined };
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    hub.requests.push({ method: req.method ?? 'GET', path: url.pathname });
+    const m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(decodeURIComponent(url.pathname));
+    const root = m && repos[m[1]];
+    const file = m && root && revisions.includes(m[2]) ? path.join(root, m[3]) : undefined;
+    if (!file || !file.startsWith(root + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('Entry not found');
+      return;
+    }
+    const size = fs.statSync(file).size;
+    let start = 0;
+    let end = size - 1;
+    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+    if (range) {
+      start = Number(range[1]);
+      end = range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
+    }
+    const headers = { 'content-length': String(end - start + 1), 'content-type': 'application/octet-stream', etag: `"${size}"`, 'accept-ranges': 'bytes' };
+    if (range) res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${end}/${size}` });
+    else res.writeHead(200, headers);
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    const fault = hub.faults.find((f) => f.times > 0 && m![3] === f.file);
+    if (fault && !range) {
+      fault.times--;
+      const partial = Buffer.alloc(Math.min(fault.dropAfterBytes, size));
+      const fd = fs.openSync(file, 'r');
+      fs.readSync(fd, partial, 0, partial.length, 0);
+      fs.closeSync(fd);
+      res.write(partial, () => setTimeout(() => res.socket?.destroy(), 20));
+      return;
+    }
+    fs.createReadStream(file, { start, end }).pipe(res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  hub.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  hub.close = () =>
+    new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  return hub;
+}
