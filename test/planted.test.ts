@@ -163,3 +163,17 @@ describe('planted pointing: EXIF orientation and geometry', () => {
     assert.ok(peakX(ref.mask, ref.grid[1]) > region.left + region.width, 'the reference crop misses the region');
   });
 });
+
+describe('cancellation', () => {
+  it('an aborted signal stops the heatmap with a cancelled error', async () => {
+    const engine = await AttentionPromptEngine.load({ model: fixtureModel('planted-clip'), cacheDir: tempDir(), threads: 1 });
+    try {
+      const img = await decodeImage(await rectangleImage(100, 100, 'red', { left: 0, top: 0, width: 50, height: 50 }));
+      const controller = new AbortController();
+      controller.abort();
+      await assert.rejects(engine.attribute(img, { question: 'red', signal: controller.signal }), { code: 'cancelled' });
+    } finally {
+      await engine.dispose();
+    }
+  });
+});

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
+import { progressPrinter } from './main';
 import { ROOT, argmax, fixtureModel, inside, rectangleImage, tempDir } from '../../test/helpers';
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -80,5 +81,17 @@ describe('attention-prompt mask (CLI)', () => {
       assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
       assert.doesNotMatch(r.stderr, /at .*\.js:\d+/, 'no stack trace');
     }
+  });
+});
+
+describe('download progress on a terminal', () => {
+  it('prints percent and megabytes on a TTY, nothing otherwise', async () => {
+    const written: string[] = [];
+    const tty = { isTTY: true, write: (s: string) => (written.push(s), true) };
+    const print = progressPrinter(tty as never)!;
+    print({ status: 'progress', file: 'onnx/vision_model.onnx', loaded: 612_000_000, total: 1_224_000_000, progress: 50 });
+    print({ status: 'done', file: 'onnx/vision_model.onnx' });
+    assert.match(written[0], /downloading onnx\/vision_model\.onnx 50% \(612\.0 MB of 1\.22 GB\)/);
+    assert.equal(progressPrinter({ isTTY: false, write: () => true } as never), undefined);
   });
 });

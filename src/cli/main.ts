@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { AttentionPromptError, isAttentionPromptError } from '../core/errors';
+import { isAttentionPromptError } from '../core/errors';
 import { AttentionPromptEngine, Geometry } from '../core/engine';
 import { decodeImage } from '../core/image';
 import { DEFAULT_MODEL, DownloadProgress, Dtype, MODEL_PRESETS } from '../core/modelSource';
@@ -54,7 +54,7 @@ function formatBytes(n: number): string {
   return n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(1)} MB`;
 }
 
-function progressPrinter(stream: NodeJS.WriteStream): ((p: DownloadProgress) => void) | undefined {
+export function progressPrinter(stream: Pick<NodeJS.WriteStream, 'isTTY' | 'write'>): ((p: DownloadProgress) => void) | undefined {
   if (!stream.isTTY) return undefined;
   let last = 0;
   return (p) => {
@@ -205,13 +205,3 @@ function readVersion(): string {
     return 'unknown';
   }
 }
-
-if (require.main === module) {
-  process.on('SIGINT', () => {
-    process.stderr.write('\nattention-prompt: interrupted\n');
-    process.exit(130);
-  });
-  main(process.argv.slice(2)).then((code) => process.exit(code));
-}
-
-export { AttentionPromptError };
