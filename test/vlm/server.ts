@@ -1,0 +1,142 @@
+/**
+ * A local OpenAI-compatible Chat Completions server (real HTTP on loopback, SSE streaming) for
+ * tests: records each request with its decoded image, answers deterministically, and injects
+ * faults on demand (429 with Retry-After, 5xx, timeouts, malformed JSON, dropped connections,
+ * models that refuse images, slow streams for cancellation).
+ */
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import sharp from 'sharp';
+
+export type Fault =
+  | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
+  | { kind: 'hang' }
+  | { kind: 'malformed' }
+  | { kind: 'drop' }
+  | { kind: 'slow'; delayMs: number; chunks: number };
+
+export interface RecordedRequest {
+  authorization?: string;
+  body: { model: string; stream?: boolean; messages: Array<{ role: string; content: unknown }>; max_tokens?: number; temperature?: number };
+  question?: string;
+  /** The image of the last user message, decoded to raw RGB. */
+  image?: { mime: string; width: number; height: number; rgb: Buffer };
+  detail?: string;
+  at: number;
+}
+
+export interface FakeVlm {
+  /** Base URL ending in /v1. */
+  baseURL: string;
+  requests: RecordedRequest[];
+  /** Faults applied to the next requests, in order (one per request). */
+  faults: Fault[];
+  /** Every request (not just the next) gets this fault while set. */
+  always?: Fault;
+  /** Requests whose socket closed before the reply finished (cancellations). */
+  aborted: number;
+  close(): Promise<void>;
+}
+
+export function answerFor(question: string | undefined, image: RecordedRequest['image']): string {
+  return `Seen a ${image?.width}x${image?.height} image. You asked: ${question}`;
+}
+
+async function decodeDataUrl(url: string): Promise<RecordedRequest['image']> {
+  const m = /^data:(image\/[a-z]+);base64,(.*)$/s.exec(url);
+  if (!m) return undefined;
+  const { data, info } = await sharp(Buffer.from(m[2], 'base64')).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { mime: m[1], width: info.width, height: info.height, rgb: data };
+}
+
+function chunk(model: string, content: string | null, finish: string | null): string {
+  const payload = { id: 'chatcmpl-test', object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model, choices: [{ index: 0, delta: content === null ? {} : { content }, finish_reason: finish }] };
+  return `data: ${JSON.stringify(payload)}\n\n`;
+}
+
+export async function startFakeVlm(opts: { apiKey?: string; acceptsImages?: boolean } = {}): Promise<FakeVlm> {
+  const vlm: FakeVlm = { baseURL: '', requests: [], faults: [], aborted: 0, close: async () => undefined };
+  const server = http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'not found' } }));
+      return;
+    }
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as RecordedRequest['body'];
+    const user = [...body.messages].reverse().find((m) => m.role === 'user');
+    const parts = Array.isArray(user?.content) ? (user!.content as Array<{ type: string; text?: string; image_url?: { url: string; detail?: string } }>) : [];
+    const imagePart = parts.find((p) => p.type === 'image_url');
+    const rec: RecordedRequest = {
+      authorization: req.headers.authorization,
+      body,
+      question: parts.find((p) => p.type === 'text')?.text ?? (typeof user?.content === 'string' ? user.content : undefined),
+      image: imagePart?.image_url ? await decodeDataUrl(imagePart.image_url.url) : undefined,
+      detail: imagePart?.image_url?.detail,
+      at: Date.now(),
+    };
+    vlm.requests.push(rec);
+    const json = (status: number, payload: unknown, headers: Record<string, string> = {}) =>
+      res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(payload));
+
+    if (opts.apiKey && req.headers.authorization !== `Bearer ${opts.apiKey}`) {
+      json(401, { error: { message: 'Incorrect API key provided', type: 'invalid_request_error' } });
+      return;
+    }
+    if (opts.acceptsImages === false && rec.image) {
+      json(400, { error: { message: 'Invalid content type. image_url is only supported by certain models.', type: 'invalid_request_error' } });
+      return;
+    }
+    const fault = vlm.always ?? vlm.faults.shift();
+    if (fault?.kind === 'status') {
+      json(fault.status, fault.body ?? { error: { message: `injected ${fault.status}` } }, fault.headers);
+      return;
+    }
+    if (fault?.kind === 'hang') {
+      res.on('close', () => vlm.aborted++);
+      return;
+    }
+    if (fault?.kind === 'drop') {
+      req.socket.destroy();
+      return;
+    }
+    if (fault?.kind === 'malformed' && !body.stream) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"choices": [ this is not json');
+      return;
+    }
+    const answer = answerFor(rec.question, rec.image);
+    if (!body.stream) {
+      json(200, { id: 'chatcmpl-test', object: 'chat.completion', created: 0, model: body.model, choices: [{ index: 0, message: { role: 'assistant', content: answer }, finish_reason: 'stop' }] });
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    if (fault?.kind === 'malformed') {
+      res.end('data: {"choices": [ broken\n\n');
+      return;
+    }
+    const words = answer.split(/(?<= )/);
+    const pieces = fault?.kind === 'slow' ? Math.min(fault.chunks, words.length) : words.length;
+    let closed = false;
+    res.on('close', () => {
+      if (!res.writableFinished) {
+        closed = true;
+        vlm.aborted++;
+      }
+    });
+    for (let i = 0; i < words.length && !closed; i++) {
+      if (fault?.kind === 'slow' && i < pieces) await new Promise((r) => setTimeout(r, fault.delayMs));
+      res.write(chunk(body.model, words[i], null));
+    }
+    if (closed) return;
+    res.write(chunk(body.model, null, 'stop'));
+    res.end('data: [DONE]\n\n');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  vlm.baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+  vlm.close = () =>
+    new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  return vlm;
+}
