@@ -119,7 +119,7 @@ describe('image decoding: bad input gets its own clear error', () => {
     await assert.rejects(decodeImage(write('notes.png', 'just some text\n')), { code: 'unsupported-format', message: /unsupported image format \(\.png\)/ });
   });
 
-  it('BMP (not decoded by sharp) says how to proceed', async () => {
+  it('BMP with RLE compression is refused with what to do', async () => {
     const bmp = Buffer.alloc(58);
     bmp.write('BM', 0);
     bmp.writeUInt32LE(58, 2);
@@ -128,8 +128,10 @@ describe('image decoding: bad input gets its own clear error', () => {
     bmp.writeInt32LE(1, 18);
     bmp.writeInt32LE(1, 22);
     bmp.writeUInt16LE(1, 26);
-    bmp.writeUInt16LE(24, 28);
-    await assert.rejects(decodeImage(write('x.bmp', bmp)), { code: 'unsupported-format', message: /BMP/ });
+    bmp.writeUInt16LE(8, 28);
+    bmp.writeUInt32LE(1, 30); // BI_RLE8
+    await assert.rejects(decodeImage(write('rle.bmp', bmp)), { code: 'bad-image', message: /RLE.*uncompressed or as PNG/ });
+    await assert.rejects(decodeImage(write('short.bmp', bmp.subarray(0, 30))), { code: 'bad-image' });
   });
 
   it('oversized images are refused from the header, before decoding', async () => {

@@ -6,10 +6,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
+import { decodeBmp, isBmp } from './bmp';
 import { AttentionPromptError } from './errors';
 
-/** Formats libvips in sharp's prebuilt binaries decodes (BMP is not among them). */
-export const SUPPORTED_FORMATS = ['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'svg'] as const;
+/** Formats libvips in sharp's prebuilt binaries decodes, plus BMP (decoded by ./bmp). */
+export const SUPPORTED_FORMATS = ['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'svg', 'bmp'] as const;
 export const DEFAULT_MAX_PIXELS = 100_000_000; // 100 megapixels: 300 MB of RGB
 export const DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024;
 
@@ -56,6 +57,8 @@ export async function decodeImage(input: string | Buffer, limits: ImageLimits = 
     bytes = input;
   }
 
+  if (isBmp(bytes)) return decodeBmpImage(bytes, source, maxPixels);
+
   let meta: sharp.Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
@@ -65,7 +68,7 @@ export async function decodeImage(input: string | Buffer, limits: ImageLimits = 
       const ext = typeof input === 'string' ? path.extname(input).toLowerCase() : '';
       throw new AttentionPromptError(
         'unsupported-format',
-        `${source}: unsupported image format${ext ? ` (${ext})` : ''}. Supported: PNG, JPEG, WebP, GIF, TIFF, AVIF, SVG${ext === '.bmp' ? '; convert BMP files to PNG first' : ''}.`,
+        `${source}: unsupported image format${ext ? ` (${ext})` : ''}. Supported: PNG, JPEG, WebP, GIF, TIFF, BMP, AVIF, SVG.`,
       );
     }
     throw badImage(source, msg);
@@ -102,6 +105,25 @@ export async function decodeImage(input: string | Buffer, limits: ImageLimits = 
     }
     throw badImage(source, msg);
   }
+}
+
+async function decodeBmpImage(bytes: Buffer, source: string, maxPixels: number): Promise<DecodedImage> {
+  let bmp;
+  try {
+    bmp = decodeBmp(bytes, maxPixels);
+  } catch (e) {
+    const err = e as Error & { tooLarge?: boolean; width?: number; height?: number };
+    if (err.tooLarge) {
+      throw new AttentionPromptError('image-too-large', `${source} is ${err.width}×${err.height}; the limit is ${(maxPixels / 1e6).toFixed(0)} MP. Downscale it first.`);
+    }
+    throw badImage(source, err.message);
+  }
+  const { data, info } = await sharp(bmp.rgba, { raw: { width: bmp.width, height: bmp.height, channels: 4 } })
+    .flatten({ background: '#ffffff' })
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { source, width: info.width, height: info.height, rgb: data, format: 'bmp', info: { hadAlpha: bmp.rgba.some((v, i) => i % 4 === 3 && v !== 255) } };
 }
 
 /** A sharp pipeline over the decoded pixels. */
