@@ -29,6 +29,7 @@ function findTests(dir, out = []) {
 
 const builds = [
   esbuild.build({ ...common, entryPoints: ['src/cli/bin.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
+  esbuild.build({ ...common, entryPoints: ['src/engine-process/main.ts'], outfile: 'dist/engine.js' }),
 ];
 if (!process.argv.includes('--no-tests')) {
   builds.push(esbuild.build({ ...common, entryPoints: [...findTests('src'), ...findTests('test')], outdir: 'dist-test', outbase: '.' }));
