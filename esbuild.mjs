@@ -1,7 +1,7 @@
 // Bundles the CLI, the extension host code and the tests. Native modules (sharp, onnxruntime-node)
 // and Transformers.js (which requires both at load time) stay external and ship in node_modules.
 import * as esbuild from 'esbuild';
-import { readdirSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const production = process.argv.includes('--production');
@@ -30,7 +30,22 @@ function findTests(dir, out = []) {
 const builds = [
   esbuild.build({ ...common, entryPoints: ['src/cli/bin.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
   esbuild.build({ ...common, entryPoints: ['src/engine-process/main.ts'], outfile: 'dist/engine.js' }),
+  esbuild.build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' }),
+  // Webview code runs in the browser sandbox: one self-contained script per view.
+  esbuild.build({
+    entryPoints: { heatmap: 'src/webview/heatmap.ts', answers: 'src/webview/answers.ts' },
+    outdir: 'dist/webview',
+    bundle: true,
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2022',
+    sourcemap: production ? false : 'inline',
+    minify: production,
+    logLevel: 'warning',
+  }),
 ];
+mkdirSync('dist/webview', { recursive: true });
+copyFileSync('media/webview.css', 'dist/webview/webview.css');
 if (!process.argv.includes('--no-tests')) {
   builds.push(esbuild.build({ ...common, entryPoints: [...findTests('src'), ...findTests('test')], outdir: 'dist-test', outbase: '.' }));
 }

@@ -1,11 +1,10 @@
 /**
  * Asking a vision-language model about an image through any OpenAI-compatible Chat Completions
  * endpoint (OpenAI, Azure OpenAI's /openai/v1/, Ollama, LM Studio, vLLM) with the `openai` SDK.
- * The image goes as a data URL; answers stream; an AbortSignal cancels; the SDK retries 429/5xx
+ * The image goes as a data URL (see vlmImage.ts); answers stream; an AbortSignal cancels; the SDK retries 429/5xx
  * with backoff that honours Retry-After. Errors become VlmErrors that say what to do next.
  */
 import OpenAI from 'openai';
-import sharp from 'sharp';
 
 export const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 
@@ -61,35 +60,6 @@ export function endpointHost(baseURL: string): string {
   } catch {
     throw new VlmError('bad-request', `The VLM base URL "${baseURL}" is not a valid URL (expected e.g. ${DEFAULT_BASE_URL}).`);
   }
-}
-
-export interface ImagePayloadOptions {
-  /** Longest side sent (VLMs downscale anyway; default 2048, OpenAI's "high" detail limit). */
-  maxSide?: number;
-  /** Preferred format; PNG falls back to JPEG when it would exceed maxBytes. */
-  format?: 'auto' | 'png' | 'jpeg';
-  /** The source's format, for `auto`: photos (JPEG) stay JPEG, everything else goes as PNG. */
-  sourceFormat?: string;
-  maxBytes?: number;
-}
-
-/**
- * Encodes an image for a chat message: JPEG or PNG (WebP, GIF, TIFF… are converted), downscaled
- * to maxSide, as a data URL.
- */
-export async function imageDataUrl(image: sharp.Sharp, opts: ImagePayloadOptions = {}): Promise<{ url: string; mime: string; bytes: number }> {
-  const maxSide = opts.maxSide ?? 2048;
-  const maxBytes = opts.maxBytes ?? 10 * 1024 * 1024;
-  const resized = image.clone().resize(maxSide, maxSide, { fit: 'inside', withoutEnlargement: true });
-  let format = opts.format ?? 'auto';
-  if (format === 'auto') format = opts.sourceFormat === 'jpeg' ? 'jpeg' : 'png';
-  let data = format === 'png' ? await resized.clone().png().toBuffer() : await resized.clone().jpeg({ quality: 92 }).toBuffer();
-  let mime = format === 'png' ? 'image/png' : 'image/jpeg';
-  if (data.length > maxBytes && format === 'png') {
-    data = await resized.clone().jpeg({ quality: 92 }).toBuffer();
-    mime = 'image/jpeg';
-  }
-  return { url: `data:${mime};base64,${data.toString('base64')}`, mime, bytes: data.length };
 }
 
 export interface AskRequest {

@@ -11,6 +11,7 @@ import { isAttentionPromptError } from '../core/errors';
 import { DecodedImage, decodeImage, fromDecoded } from '../core/image';
 import { mergeMaps } from '../core/maps';
 import { encode, renderOutputs } from '../core/render';
+import { imageDataUrl } from '../core/vlmImage';
 import type { AttributeParams, AttributionSummary, EngineMessage, EngineRequest, EngineResult, ModelParameters, RenderedImages, ViewParameters } from '../shared/protocol';
 
 interface CachedAttribution {
@@ -121,17 +122,12 @@ async function attribute(id: number, p: AttributeParams, signal: AbortSignal): P
   return { summary, images: await renderPreview(entry, p.view) };
 }
 
-async function exportImage(entry: CachedAttribution, view: ViewParameters, which: 'masked' | 'original', format: 'png' | 'jpeg'): Promise<EngineResult> {
+/** The original or the masked image at full resolution. */
+async function fullImage(entry: CachedAttribution, view: ViewParameters, which: 'masked' | 'original'): Promise<sharp.Sharp> {
   const a = entry.attribution;
-  let pipeline: sharp.Sharp;
-  if (which === 'original') {
-    pipeline = fromDecoded(entry.image);
-  } else {
-    const merged = mergeMaps(a.psiCls, a.psiTok, a.grid[0], a.grid[1], { contrast: view.contrast, kernel: view.kernel });
-    pipeline = (await renderOutputs(entry.image, merged.mask, a.grid, { interpolation: view.interpolation, gray: view.gray, opacity: view.opacity })).masked;
-  }
-  const data = await encode(pipeline, format).toBuffer();
-  return { data, format, sourceFormat: entry.image.format };
+  if (which === 'original') return fromDecoded(entry.image);
+  const merged = mergeMaps(a.psiCls, a.psiTok, a.grid[0], a.grid[1], { contrast: view.contrast, kernel: view.kernel });
+  return (await renderOutputs(entry.image, merged.mask, a.grid, { interpolation: view.interpolation, gray: view.gray, opacity: view.opacity })).masked;
 }
 
 async function handle(req: EngineRequest): Promise<EngineResult> {
@@ -149,8 +145,19 @@ async function handle(req: EngineRequest): Promise<EngineResult> {
       const entry = cached(req.params.attributionId);
       return { images: await renderPreview(entry, req.params.view) };
     }
-    case 'export':
-      return exportImage(cached(req.params.attributionId), req.params.view, req.params.which, req.params.format);
+    case 'export': {
+      const entry = cached(req.params.attributionId);
+      const data = await encode(await fullImage(entry, req.params.view, req.params.which), req.params.format).toBuffer();
+      return { data, format: req.params.format, sourceFormat: entry.image.format };
+    }
+    case 'payload': {
+      const entry = cached(req.params.attributionId);
+      const image = await fullImage(entry, req.params.view, req.params.which);
+      // Materialise once: imageDataUrl clones the pipeline for each encoding it tries.
+      const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
+      const raw = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
+      return imageDataUrl(raw, { maxSide: req.params.maxSide, format: req.params.format, sourceFormat: entry.image.format });
+    }
     case 'cancel':
       inFlight.get(req.params.target)?.abort();
       return {};

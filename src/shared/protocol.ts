@@ -69,6 +69,7 @@ export type EngineRequest =
   | { id: number; method: 'attribute'; params: AttributeParams }
   | { id: number; method: 'rerender'; params: { attributionId: string; view: ViewParameters; previewMaxSide: number } }
   | { id: number; method: 'export'; params: { attributionId: string; view: ViewParameters; which: 'masked' | 'original'; format: 'png' | 'jpeg' } }
+  | { id: number; method: 'payload'; params: { attributionId: string; view: ViewParameters; which: 'masked' | 'original'; maxSide: number; format: 'auto' | 'png' | 'jpeg' } }
   | { id: number; method: 'cancel'; params: { target: number } }
   | { id: number; method: 'release'; params: Record<string, never> };
 
@@ -76,6 +77,7 @@ export type EngineResult =
   | { summary: AttributionSummary; images: RenderedImages }
   | { images: RenderedImages; summary?: AttributionSummary }
   | { data: Uint8Array; format: string; sourceFormat: string }
+  | { url: string; mime: string; bytes: number }
   | Record<string, never>;
 
 export interface EngineProgress {
