@@ -20,7 +20,7 @@ const common = {
 function findTests(dir, out = []) {
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
-    if (name === 'node_modules' || name === 'fixtures') continue;
+    if (name === 'node_modules' || name === 'fixtures' || name === 'e2e') continue;
     if (statSync(p).isDirectory()) findTests(p, out);
     else if (name.endsWith('.test.ts')) out.push(p);
   }
@@ -48,5 +48,18 @@ mkdirSync('dist/webview', { recursive: true });
 copyFileSync('media/webview.css', 'dist/webview/webview.css');
 if (!process.argv.includes('--no-tests')) {
   builds.push(esbuild.build({ ...common, entryPoints: [...findTests('src'), ...findTests('test')], outdir: 'dist-test', outbase: '.' }));
+  // End-to-end: the driver (runs outside VS Code, with playwright) and the mocha suite that runs
+  // inside the extension host as a small development extension.
+  builds.push(esbuild.build({ ...common, entryPoints: ['test/e2e/driver.ts'], outfile: 'dist-test/e2e-driver.js', external: [...external, 'playwright-core'] }));
+  builds.push(
+    esbuild.build({
+      ...common,
+      entryPoints: { index: 'test/e2e/suite/index.ts', 'extension.e2e': 'test/e2e/suite/extension.e2e.ts' },
+      outdir: 'dist-test/e2e-suite',
+      external: [...external, 'mocha'],
+    }),
+  );
+  mkdirSync('dist-test/e2e-suite', { recursive: true });
+  copyFileSync('test/e2e/suite/package.json', 'dist-test/e2e-suite/package.json');
 }
 await Promise.all(builds);

@@ -33,11 +33,10 @@ export class AskController {
   async ask(panel: HeatmapPanel, question: string): Promise<AnswerEntry | undefined> {
     if (!vscode.workspace.isTrusted) {
       const manage = vscode.l10n.t('Manage Workspace Trust');
-      const choice = await vscode.window.showWarningMessage(
-        vscode.l10n.t('Sending images to a vision-language model needs a trusted workspace. Heatmaps work in Restricted Mode.'),
-        manage,
-      );
-      if (choice === manage) void vscode.commands.executeCommand('workbench.trust.manage');
+      // Not awaited: the ask ends now; the button stays available on the notification.
+      void vscode.window
+        .showWarningMessage(vscode.l10n.t('Sending images to a vision-language model needs a trusted workspace. Heatmaps work in Restricted Mode.'), manage)
+        .then((choice) => choice === manage && vscode.commands.executeCommand('workbench.trust.manage'));
       return undefined;
     }
     const config = vlmConfig();
@@ -45,14 +44,15 @@ export class AskController {
     try {
       host = endpointHost(config.baseURL);
     } catch (e) {
-      await this.showError(e as VlmError);
+      this.showError(e as VlmError);
       return undefined;
     }
     const key = await this.keys.get(host);
     if (!key) {
       const setKey = vscode.l10n.t('Set API Key');
-      const choice = await vscode.window.showErrorMessage(vscode.l10n.t('No API key for {0}. Set one (local servers such as Ollama accept any text).', host), setKey);
-      if (choice === setKey) void vscode.commands.executeCommand('attentionPrompting.setApiKey');
+      void vscode.window
+        .showErrorMessage(vscode.l10n.t('No API key for {0}. Set one (local servers such as Ollama accept any text).', host), setKey)
+        .then((choice) => choice === setKey && vscode.commands.executeCommand('attentionPrompting.setApiKey'));
       return undefined;
     }
     if (!(await this.confirmHost(host, config.baseURL))) return undefined;
@@ -100,7 +100,7 @@ export class AskController {
     const results = await Promise.allSettled(sides);
     this.running.delete(entry.id);
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failure) void this.showError(failure.reason as VlmError);
+    if (failure) this.showError(failure.reason as VlmError);
     return entry;
   }
 
@@ -109,22 +109,26 @@ export class AskController {
     const confirmed = this.context.globalState.get<string[]>(CONFIRMED_HOSTS, []);
     if (confirmed.includes(host)) return true;
     const send = vscode.l10n.t('Send');
+    const cancel = vscode.l10n.t('Cancel');
+    // A notification rather than a modal dialog: it names the endpoint, waits for an explicit
+    // choice, and closing it counts as Cancel.
     const choice = await vscode.window.showWarningMessage(
-      vscode.l10n.t('Send images and your API key to {0}?', host),
-      { modal: true, detail: vscode.l10n.t('The endpoint {0} is not OpenAI’s. Only continue if you trust it; you will not be asked again for this host.', baseURL) },
+      vscode.l10n.t('Send images and your API key to {0} ({1})? This endpoint is not OpenAI’s; you will not be asked again for this host.', host, baseURL),
       send,
+      cancel,
     );
     if (choice !== send) return false;
     await this.context.globalState.update(CONFIRMED_HOSTS, [...confirmed, host]);
     return true;
   }
 
-  private async showError(err: VlmError): Promise<void> {
+  private showError(err: VlmError): void {
     const setKey = vscode.l10n.t('Set API Key');
     const openSettings = vscode.l10n.t('Open Settings');
     const actions = err.kind === 'auth' || err.kind === 'missing-key' ? [setKey] : err.kind === 'unreachable' || err.kind === 'model-not-found' || err.kind === 'no-image-support' ? [openSettings] : [];
-    const choice = await vscode.window.showErrorMessage(err.message, ...actions);
-    if (choice === setKey) void vscode.commands.executeCommand('attentionPrompting.setApiKey');
-    if (choice === openSettings) void vscode.commands.executeCommand('workbench.action.openSettings', 'attentionPrompting.vlm');
+    void vscode.window.showErrorMessage(err.message, ...actions).then((choice) => {
+      if (choice === setKey) void vscode.commands.executeCommand('attentionPrompting.setApiKey');
+      if (choice === openSettings) void vscode.commands.executeCommand('workbench.action.openSettings', 'attentionPrompting.vlm');
+    });
   }
 }

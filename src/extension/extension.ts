@@ -10,16 +10,18 @@ import { ApiKeys } from './apiKeys';
 import { AskController } from './askFlow';
 import { SECTION, idleMs, vlmConfig } from './config';
 import { EngineClient } from './engineClient';
-import { HeatmapPanel, PanelServices } from './heatmapPanel';
+import { HeatmapPanel, PanelServices, PanelSnapshot } from './heatmapPanel';
+import type { AnswerEntry } from '../shared/protocol';
 import { IMAGE_EXTENSIONS, askQuestion, resolveImages } from './targets';
 
 /** What the integration tests read (returned by activate). */
 export interface ExtensionTestApi {
   engine: EngineClient;
   answers: AnswerStore;
-  panels(): ReturnType<HeatmapPanel['snapshot']>[];
-  onDidRender: typeof HeatmapPanel.onDidOpen;
-  ask: AskController;
+  panels(): PanelSnapshot[];
+  /** Asks about an image whose panel is open (as its Ask button does). */
+  askAbout(imagePath: string, question: string): Promise<AnswerEntry | undefined>;
+  stop(entryId: string): void;
 }
 
 export function activate(context: vscode.ExtensionContext): ExtensionTestApi {
@@ -126,8 +128,12 @@ export function activate(context: vscode.ExtensionContext): ExtensionTestApi {
     engine,
     answers,
     panels: () => HeatmapPanel.all().map((p) => p.snapshot()),
-    onDidRender: HeatmapPanel.onDidOpen,
-    ask,
+    askAbout: async (imagePath, question) => {
+      const panel = HeatmapPanel.find(imagePath);
+      if (!panel) throw new Error(`no heatmap panel for ${imagePath}`);
+      return ask.ask(panel, question);
+    },
+    stop: (entryId) => ask.stop(entryId),
   };
 
   function safeHost(): string | undefined {

@@ -221,7 +221,7 @@ export class HeatmapPanel {
               this.error = err.message;
               this.services.log.error(`heatmap ${this.imagePath}: ${err.message}`);
               this.post({ type: 'error', message: err.message });
-              void showEngineError(err);
+              showEngineError(err);
             }
           } finally {
             this.setBusy(undefined);
@@ -310,7 +310,7 @@ async function exists(uri: vscode.Uri): Promise<boolean> {
 }
 
 /** An engine error with a next step where there is one. */
-export async function showEngineError(err: EngineError): Promise<void> {
+export function showEngineError(err: EngineError): void {
   const openSettings = vscode.l10n.t('Open Settings');
   const chooseModel = vscode.l10n.t('Choose Model…');
   const retry = vscode.l10n.t('Show Log');
@@ -320,8 +320,9 @@ export async function showEngineError(err: EngineError): Promise<void> {
       : err.code === 'bad-parameter'
         ? [openSettings]
         : [retry];
-  const choice = await vscode.window.showErrorMessage(err.message, ...actions);
-  if (choice === openSettings) void vscode.commands.executeCommand('workbench.action.openSettings', 'attentionPrompting');
-  else if (choice === chooseModel) void vscode.commands.executeCommand('attentionPrompting.chooseModel');
-  else if (choice === retry) void vscode.commands.executeCommand('attentionPrompting.showLog');
+  void vscode.window.showErrorMessage(err.message, ...actions).then((choice) => {
+    if (choice === openSettings) void vscode.commands.executeCommand('workbench.action.openSettings', 'attentionPrompting');
+    else if (choice === chooseModel) void vscode.commands.executeCommand('attentionPrompting.chooseModel');
+    else if (choice === retry) void vscode.commands.executeCommand('attentionPrompting.showLog');
+  });
 }

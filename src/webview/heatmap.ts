@@ -149,6 +149,7 @@ function setStatus(text: string, kind: 'info' | 'error' | 'busy' = 'info'): void
 
 function render(s: PanelState): void {
   state = s;
+  document.body.dataset.file = s.fileName;
   if (document.activeElement !== question) question.value = s.question;
   fillLayers(s.numLayers, s.defaultLayer);
   writeView(s.view);

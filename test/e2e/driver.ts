@@ -1,0 +1,370 @@
+/**
+ * End-to-end runner: installs the packaged VSIX into code-server (a real VS Code server; its
+ * extension host is a real Node process), opens the workbench in headless Chromium, and runs the
+ * mocha suite (test/e2e/suite) inside the extension host. While the suite runs, this process:
+ *   - is the OpenAI-compatible VLM endpoint (test/vlm/server.ts, real HTTP + SSE on loopback);
+ *   - performs UI actions the suite asks for over HTTP (/__control/action): right-clicks in the
+ *     Explorer, answers the question box, clicks dialogs and webview buttons, reads webview
+ *     pixels and text, and saves screenshots to test-artifacts/e2e/.
+ * It passes only if the workbench reports exit code 0 AND the suite's sentinel line says 0 failures
+ * (an extension host crash would otherwise look like a pass).
+ *
+ * Usage: node dist-test/e2e-driver.js [--vsix FILE] [--phase trusted|untrusted|all]
+ */
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { format } from 'node:util';
+import sharp from 'sharp';
+import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
+import { ROOT, fixtureModel, rectangleImage } from '../helpers';
+import { FakeVlm, startFakeVlm } from '../vlm/server';
+
+const args = process.argv.slice(2);
+const argValue = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
+const VSIX = path.resolve(argValue('--vsix', path.join(ROOT, 'attention-prompting-linux-x64.vsix')));
+const PHASES = argValue('--phase', 'all') === 'all' ? ['trusted', 'untrusted'] : [argValue('--phase', 'trusted')];
+const CODE_SERVER = path.join(ROOT, '.cache', 'code-server', 'node_modules', 'code-server', 'out', 'node', 'entry.js');
+const SUITE = path.join(ROOT, 'dist-test', 'e2e-suite');
+const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'e2e');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+export const RED_REGION = { left: 380, top: 40, width: 170, height: 130 };
+
+function log(...a: unknown[]): void {
+  process.stdout.write(`[e2e] ${format(...a)}\n`);
+}
+
+async function makeWorkspace(dir: string): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'red-box.png'), await rectangleImage(600, 400, 'red', RED_REGION));
+  const good = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#3080c0' } }).png({ compressionLevel: 0 }).toBuffer();
+  fs.writeFileSync(path.join(dir, 'corrupt.png'), good.subarray(0, good.length >> 1));
+  fs.writeFileSync(path.join(dir, 'notes.txt'), 'not an image\n');
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = http.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForHealth(port: number, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
+      if (r.ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error('code-server did not become healthy');
+}
+
+/** The UI actions the suite can ask for. */
+class Ui {
+  constructor(private readonly page: Page, private readonly phase: string) {}
+
+  private async webviewFrame(selector: string, timeoutMs = 15_000): Promise<Frame> {
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      for (const f of this.page.frames()) {
+        try {
+          if (await f.$(selector)) return f;
+        } catch {
+          // frame navigated away
+        }
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`no webview frame with ${selector}`);
+  }
+
+  private failures = 0;
+
+  /** Performs an action; on failure, saves a screenshot of what the workbench showed. */
+  async run(action: Record<string, unknown>): Promise<unknown> {
+    try {
+      return await this.perform(action);
+    } catch (e) {
+      const file = path.join(ARTIFACTS, `${this.phase}-failed-${++this.failures}-${String(action.kind)}.png`);
+      await this.page.screenshot({ path: file }).catch(() => undefined);
+      throw new Error(`${(e as Error).message.split('\n')[0]} (screenshot: ${path.basename(file)})`);
+    }
+  }
+
+  private async perform(action: Record<string, unknown>): Promise<unknown> {
+    const page = this.page;
+    switch (action.kind) {
+      case 'explorerCommand': {
+        const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: String(action.file) }).first();
+        await row.waitFor({ timeout: 20_000 });
+        await row.click({ button: 'right' });
+        const item = page.locator('.monaco-menu .action-item', { hasText: String(action.item) }).first();
+        await item.waitFor({ timeout: 10_000 });
+        // The workbench ignores a click that lands right after the menu opens; hover first, then
+        // activate the highlighted item with Enter, as a keyboard user would.
+        await item.hover();
+        await page.waitForTimeout(300);
+        await page.keyboard.press('Enter');
+        if (action.type !== undefined) {
+          const input = page.locator('.quick-input-widget .quick-input-box input').first();
+          await input.waitFor({ state: 'visible', timeout: 10_000 });
+          await input.fill(String(action.type));
+          await page.keyboard.press('Enter');
+        }
+        return { ok: true };
+      }
+      case 'menuItems': {
+        const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: String(action.file) }).first();
+        await row.click({ button: 'right' });
+        await page.locator('.monaco-menu .action-item').first().waitFor({ timeout: 10_000 });
+        const items = await page.locator('.monaco-menu .action-item').allInnerTexts();
+        await page.keyboard.press('Escape');
+        return { items: items.map((s) => s.trim()).filter(Boolean) };
+      }
+      case 'clickNotification': {
+        const button = page.locator('.notification-toast', { hasText: String(action.text ?? '') }).locator('.monaco-button', { hasText: String(action.label) }).first();
+        await button.waitFor({ timeout: Number(action.timeoutMs ?? 15_000) });
+        await button.click();
+        return { ok: true };
+      }
+      case 'clickWebview': {
+        // Several panels can be open: pick the one showing this file.
+        const selector = `body[data-file="${String(action.file)}"] ${String(action.selector)}`;
+        const frame = await this.webviewFrame(selector);
+        await frame.click(selector);
+        return { ok: true };
+      }
+      case 'clickAnswerButton': {
+        const frame = await this.webviewFrame('#entries');
+        const button = frame.locator('vscode-button', { hasText: String(action.label) }).first();
+        await button.waitFor({ timeout: 10_000 });
+        await button.click();
+        return { ok: true };
+      }
+      case 'webviewImages': {
+        const frame = await this.webviewFrame(`body[data-file="${String(action.file)}"] #masked[src]`);
+        await frame.waitForFunction(() => ['original', 'overlay', 'masked'].every((id) => (document.getElementById(id) as HTMLImageElement).complete), undefined, { timeout: 10_000 });
+        return frame.evaluate((points: Array<[number, number]>) => {
+          const out: Record<string, unknown> = {};
+          for (const id of ['original', 'overlay', 'masked']) {
+            const img = document.getElementById(id) as HTMLImageElement;
+            const canvas = document.createElement('canvas');
+            canvas.width = img.naturalWidth;
+            canvas.height = img.naturalHeight;
+            const ctx = canvas.getContext('2d')!;
+            ctx.drawImage(img, 0, 0);
+            out[id] = {
+              width: img.naturalWidth,
+              height: img.naturalHeight,
+              shown: img.getBoundingClientRect().width > 0,
+              pixels: points.map(([x, y]) => Array.from(ctx.getImageData(x, y, 1, 1).data.slice(0, 3))),
+            };
+          }
+          out.askDisabled = (document.getElementById('ask') as HTMLElement & { disabled?: boolean }).disabled === true;
+          return out;
+        }, action.points as Array<[number, number]>);
+      }
+      case 'answersText': {
+        const frame = await this.webviewFrame('#entries');
+        return { text: await frame.locator('#entries').innerText() };
+      }
+      case 'notifications': {
+        await page.waitForTimeout(300);
+        return { texts: await page.locator('.notification-toast').allInnerTexts() };
+      }
+      case 'screenshot': {
+        const file = path.join(ARTIFACTS, `${this.phase}-${String(action.name).replace(/[^\w-]/g, '_')}.png`);
+        await page.screenshot({ path: file });
+        return { file };
+      }
+      default:
+        throw new Error(`unknown action ${String(action.kind)}`);
+    }
+  }
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
+}
+
+/** Control endpoints next to the fake VLM's: the suite's way to ask this process for things. */
+function startControl(vlm: FakeVlm, getUi: () => Ui | undefined): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = http.createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    const reply = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    try {
+      if (req.url === '/__control/action' && req.method === 'POST') {
+        const action = await readJson(req);
+        const ui = getUi();
+        if (!ui) throw new Error('no UI yet');
+        reply(200, await ui.run(action));
+      } else if (req.url === '/__vlm/requests') {
+        reply(200, {
+          aborted: vlm.aborted,
+          requests: vlm.requests.map((r) => ({
+            question: r.question,
+            model: r.body.model,
+            authorization: r.authorization ? 'Bearer ***' : undefined,
+            image: r.image && { mime: r.image.mime, width: r.image.width, height: r.image.height, rgb: r.image.rgb.toString('base64') },
+          })),
+        });
+      } else if (req.url === '/__vlm/faults' && req.method === 'POST') {
+        const body = await readJson(req);
+        vlm.faults.push(...(body.faults as FakeVlm['faults']));
+        reply(200, { queued: vlm.faults.length });
+      } else {
+        reply(404, { error: 'unknown control endpoint' });
+      }
+    } catch (e) {
+      reply(500, { error: (e as Error).message });
+    }
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))),
+      }),
+    ),
+  );
+}
+
+function killGroup(child: ChildProcess | undefined): void {
+  if (!child?.pid) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+async function runPhase(phase: string, browser: Browser): Promise<{ ok: boolean; summary: string }> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `ap-e2e-${phase}-`));
+  const userData = path.join(tmp, 'user-data');
+  const extensions = path.join(tmp, 'extensions');
+  const workspace = path.join(tmp, 'workspace');
+  await makeWorkspace(workspace);
+  const vlm = await startFakeVlm({ apiKey: 'sk-e2e' });
+  let ui: Ui | undefined;
+  const control = await startControl(vlm, () => ui);
+  fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
+  const settings = {
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'telemetry.telemetryLevel': 'off',
+    'extensions.ignoreRecommendations': true,
+    'security.workspace.trust.enabled': phase === 'untrusted',
+    'security.workspace.trust.startupPrompt': 'never',
+    'security.workspace.trust.banner': 'never',
+    'attentionPrompting.model': fixtureModel('planted-clip'),
+    'attentionPrompting.modelCacheDir': path.join(tmp, 'model-cache'),
+    'attentionPrompting.engine.threads': 1,
+    'attentionPrompting.vlm.baseURL': vlm.baseURL,
+    'attentionPrompting.vlm.model': 'test-vision',
+    'attentionPrompting.vlm.timeoutSeconds': 15,
+    'attentionPrompting.vlm.maxRetries': 0,
+  };
+  fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
+
+  const install = spawnSync(process.execPath, [CODE_SERVER, '--install-extension', VSIX, '--extensions-dir', extensions, '--user-data-dir', userData], { encoding: 'utf8' });
+  if (install.status !== 0) throw new Error(`installing the VSIX failed: ${install.stderr || install.stdout}`);
+  log(`${phase}: installed ${path.basename(VSIX)}: ${fs.readdirSync(extensions).filter((f) => !f.endsWith('.json')).join(', ')}`);
+
+  const port = await freePort();
+  const serverArgs = [CODE_SERVER, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check', '--disable-getting-started-override', '--ignore-last-opened', '--user-data-dir', userData, '--extensions-dir', extensions];
+  if (phase === 'trusted') serverArgs.push('--disable-workspace-trust');
+  serverArgs.push(workspace);
+  const hostLog = fs.createWriteStream(path.join(ARTIFACTS, `${phase}-server.log`));
+  const server = spawn(process.execPath, serverArgs, {
+    detached: true, // its own process group: killed as a whole at the end
+    env: { ...process.env, EXTENSIONS_GALLERY: '{}', OPENAI_API_KEY: 'sk-e2e', E2E_CONTROL_URL: control.url, E2E_PHASE: phase, E2E_WORKSPACE: workspace },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server.stdout.pipe(hostLog);
+  server.stderr.pipe(hostLog);
+
+  const context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
+  const page = await context.newPage();
+  ui = new Ui(page, phase);
+  const lines: string[] = [];
+  let exitCode: number | undefined;
+  const exited = new Promise<void>((resolve) => {
+    void page.exposeFunction('codeAutomationExit', (code: number) => {
+      exitCode = code;
+      resolve();
+    });
+  });
+  await page.exposeFunction('codeAutomationLog', (_level: string, logArgs: unknown[]) => {
+    const line = format(...(Array.isArray(logArgs) ? logArgs : [logArgs]));
+    lines.push(line);
+    process.stdout.write(`  [host] ${line}\n`);
+  });
+  try {
+    await waitForHealth(port);
+    const payload = [
+      ['extensionDevelopmentPath', `vscode-remote://remote${SUITE}`],
+      ['extensionTestsPath', `vscode-remote://remote${path.join(SUITE, 'index.js')}`],
+    ];
+    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
+    const timeout = new Promise<void>((_, reject) => setTimeout(() => reject(new Error('the suite did not finish within 8 minutes')), 8 * 60_000));
+    await Promise.race([exited, timeout]);
+    await page.screenshot({ path: path.join(ARTIFACTS, `${phase}-final.png`) }).catch(() => undefined);
+  } finally {
+    fs.writeFileSync(path.join(ARTIFACTS, `${phase}-host-console.log`), lines.join('\n') + '\n');
+    await context.close();
+    killGroup(server);
+    await control.close();
+    await vlm.close();
+  }
+  const sentinel = lines.map((l) => /E2E:RESULT passed=(\d+) failed=(\d+)/.exec(l)).find(Boolean);
+  const ok = exitCode === 0 && !!sentinel && sentinel[2] === '0' && Number(sentinel[1]) > 0;
+  return { ok, summary: `${phase}: exit ${exitCode}, ${sentinel ? `${sentinel[1]} passed, ${sentinel[2]} failed` : 'no result line (extension host crashed?)'}` };
+}
+
+async function main(): Promise<number> {
+  for (const [what, p] of [
+    ['code-server (run test/e2e/setup-code-server.sh)', CODE_SERVER],
+    ['the packaged VSIX (run npm run package)', VSIX],
+    ['the built suite (run node esbuild.mjs)', path.join(SUITE, 'index.js')],
+    ['Chromium (apt-get install chromium)', CHROMIUM],
+  ]) {
+    if (!fs.existsSync(p)) {
+      process.stderr.write(`e2e: missing ${what}: ${p}\n`);
+      return 1;
+    }
+  }
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+  const results: Array<{ ok: boolean; summary: string }> = [];
+  try {
+    for (const phase of PHASES) results.push(await runPhase(phase, browser));
+  } finally {
+    await browser.close();
+  }
+  for (const r of results) log(`${r.ok ? 'PASS' : 'FAIL'} ${r.summary}`);
+  log(`artifacts: ${ARTIFACTS}`);
+  return results.every((r) => r.ok) ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    process.stderr.write(`e2e: ${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  },
+);
