@@ -180,7 +180,9 @@ class Ui {
         return { text: await frame.locator('#entries').innerText() };
       }
       case 'notifications': {
-        await page.waitForTimeout(300);
+        if (action.waitFor) {
+          await page.locator('.notification-toast', { hasText: String(action.waitFor) }).first().waitFor({ timeout: 10_000 }).catch(() => undefined);
+        }
         return { texts: await page.locator('.notification-toast').allInnerTexts() };
       }
       case 'screenshot': {

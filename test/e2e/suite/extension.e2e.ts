@@ -33,6 +33,13 @@ interface VlmLog {
 }
 const vlmLog = async (): Promise<VlmLog> => (await fetch(`${CONTROL}/__vlm/requests`)).json() as Promise<VlmLog>;
 
+/** Earlier toasts (at most three show at once) must not hide the one a test waits for. */
+async function clearNotifications(): Promise<void> {
+  await vscode.commands.executeCommand('notifications.clearAll');
+  // The workbench removes toasts with an animation; a toast added meanwhile can be swept along.
+  await new Promise((r) => setTimeout(r, 500));
+}
+
 async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
@@ -119,12 +126,29 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     await control({ kind: 'screenshot', name: 'corrupt-image' });
   });
 
+  test('Save masked image writes the full-resolution mask next to the original, never overwriting', async () => {
+    const fs = await import('node:fs');
+    const first = image('red-box.attention.png');
+    const second = image('red-box.attention-2.png');
+    await control({ kind: 'clickWebview', file: 'red-box.png', selector: '#save' });
+    await waitFor('the saved file', () => fs.existsSync(first), 15_000);
+    await control({ kind: 'clickWebview', file: 'red-box.png', selector: '#save' });
+    await waitFor('a second file', () => fs.existsSync(second), 15_000);
+    const meta = await sharp(first).metadata();
+    assert.deepEqual([meta.width, meta.height], [600, 400]);
+    const a = await sharp(first).raw().toBuffer();
+    const b = await sharp(second).raw().toBuffer();
+    assert.ok(a.equals(b), 'same parameters, same image');
+    assert.ok(fs.existsSync(image('red-box.png')));
+  });
+
   if (PHASE === 'untrusted') {
     test('Restricted Mode: heatmaps work, but nothing is sent to the VLM', async () => {
       const before = (await vlmLog()).requests.length;
+      await clearNotifications();
       const entry = await api.askAbout(image('red-box.png'), 'what is red?');
       assert.equal(entry, undefined);
-      const toasts = await control<{ texts: string[] }>({ kind: 'notifications' });
+      const toasts = await control<{ texts: string[] }>({ kind: 'notifications', waitFor: 'needs a trusted workspace' });
       assert.ok(toasts.texts.some((t) => /needs a trusted workspace/.test(t)), toasts.texts.join(' | '));
       assert.equal((await vlmLog()).requests.length, before);
       await control({ kind: 'screenshot', name: 'restricted-mode' });
@@ -134,6 +158,7 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
 
   test('Ask: the VLM receives the masked image, and both answers stream into the side panel', async () => {
     const before = (await vlmLog()).requests.length;
+    await clearNotifications();
     await control({ kind: 'clickWebview', file: 'red-box.png', selector: '#ask' });
     // First request to a host other than OpenAI's: the user confirms once.
     await control({ kind: 'clickNotification', text: 'Send images and your API key to 127.0.0.1', label: 'Send' });
@@ -178,6 +203,7 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     const original = config.get<string>('vlm.baseURL');
     await config.update('vlm.baseURL', 'http://127.0.0.1:9/v1', vscode.ConfigurationTarget.Global);
     try {
+      await clearNotifications();
       const pending = api.askAbout(image('red-box.png'), 'is anyone there?');
       await control({ kind: 'clickNotification', text: 'to 127.0.0.1:9', label: 'Send' });
       const entry = await pending;
@@ -196,9 +222,10 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     delete process.env.OPENAI_API_KEY;
     try {
       const before = (await vlmLog()).requests.length;
+      await clearNotifications();
       const entry = await api.askAbout(image('red-box.png'), 'no key?');
       assert.equal(entry, undefined);
-      const toasts = await control<{ texts: string[] }>({ kind: 'notifications' });
+      const toasts = await control<{ texts: string[] }>({ kind: 'notifications', waitFor: 'No API key for' });
       assert.ok(toasts.texts.some((t) => /No API key for 127\.0\.0\.1/.test(t)), toasts.texts.join(' | '));
       assert.equal((await vlmLog()).requests.length, before);
     } finally {
