@@ -50,7 +50,7 @@ if (!process.argv.includes('--no-tests')) {
   builds.push(esbuild.build({ ...common, entryPoints: [...findTests('src'), ...findTests('test')], outdir: 'dist-test', outbase: '.' }));
   // End-to-end: the driver (runs outside VS Code, with playwright) and the mocha suite that runs
   // inside the extension host as a small development extension.
-  builds.push(esbuild.build({ ...common, entryPoints: ['test/e2e/driver.ts'], outfile: 'dist-test/e2e-driver.js', external: [...external, 'playwright-core'] }));
+  builds.push(esbuild.build({ ...common, entryPoints: ['test/e2e/driver.ts'], outfile: 'dist-test/e2e-driver.js', external: [...external, 'playwright-core', '@vscode/test-electron'] }));
   builds.push(
     esbuild.build({
       ...common,

@@ -9,7 +9,9 @@
  * It passes only if the workbench reports exit code 0 AND the suite's sentinel line says 0 failures
  * (an extension host crash would otherwise look like a pass).
  *
- * Usage: node dist-test/e2e-driver.js [--vsix FILE] [--phase trusted|untrusted|all]
+ * Usage: node dist-test/e2e-driver.js [--vsix FILE] [--phase trusted|untrusted|all] [--host code-server|electron]
+ * `--host electron` runs the same suite in desktop VS Code downloaded by @vscode/test-electron and
+ * driven through playwright's Electron support (where VS Code can be downloaded).
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -20,7 +22,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { format } from 'node:util';
 import sharp from 'sharp';
-import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
+import { _electron, chromium, type Browser, type Frame, type Page } from 'playwright-core';
 import { ROOT, fixtureModel, rectangleImage } from '../helpers';
 import { FakeVlm, startFakeVlm } from '../vlm/server';
 
@@ -28,6 +30,7 @@ const args = process.argv.slice(2);
 const argValue = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
 const VSIX = path.resolve(argValue('--vsix', path.join(ROOT, 'attention-prompting-linux-x64.vsix')));
 const PHASES = argValue('--phase', 'all') === 'all' ? ['trusted', 'untrusted'] : [argValue('--phase', 'trusted')];
+const HOST = argValue('--host', 'code-server');
 const CODE_SERVER = path.join(ROOT, '.cache', 'code-server', 'node_modules', 'code-server', 'out', 'node', 'entry.js');
 const SUITE = path.join(ROOT, 'dist-test', 'e2e-suite');
 const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'e2e');
@@ -252,7 +255,19 @@ function killGroup(child: ChildProcess | undefined): void {
   }
 }
 
-async function runPhase(phase: string, browser: Browser): Promise<{ ok: boolean; summary: string }> {
+interface PhaseSetup {
+  phase: string;
+  tmp: string;
+  userData: string;
+  extensions: string;
+  workspace: string;
+  vlm: FakeVlm;
+  control: { url: string; close: () => Promise<void> };
+  setUi: (ui: Ui) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+async function prepare(phase: string): Promise<PhaseSetup> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `ap-e2e-${phase}-`));
   const userData = path.join(tmp, 'user-data');
   const extensions = path.join(tmp, 'extensions');
@@ -279,7 +294,21 @@ async function runPhase(phase: string, browser: Browser): Promise<{ ok: boolean;
     'attentionPrompting.vlm.maxRetries': 0,
   };
   fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
+  const env = { ...process.env, OPENAI_API_KEY: 'sk-e2e', E2E_CONTROL_URL: control.url, E2E_PHASE: phase, E2E_WORKSPACE: workspace };
+  return { phase, tmp, userData, extensions, workspace, vlm, control, setUi: (u) => (ui = u), env };
+}
 
+function verdict(phase: string, exitCode: number | undefined, lines: string[]): { ok: boolean; summary: string } {
+  fs.writeFileSync(path.join(ARTIFACTS, `${phase}-host-console.log`), lines.join('\n') + '\n');
+  const sentinel = lines.map((l) => /E2E:RESULT passed=(\d+) failed=(\d+)/.exec(l)).find(Boolean);
+  const ok = exitCode === 0 && !!sentinel && sentinel[2] === '0' && Number(sentinel[1]) > 0;
+  return { ok, summary: `${phase}: exit ${exitCode}, ${sentinel ? `${sentinel[1]} passed, ${sentinel[2]} failed` : 'no result line (extension host crashed?)'}` };
+}
+
+const SUITE_TIMEOUT_MS = 8 * 60_000;
+
+async function runInCodeServer(setup: PhaseSetup, browser: Browser): Promise<{ ok: boolean; summary: string }> {
+  const { phase, userData, extensions, workspace } = setup;
   const install = spawnSync(process.execPath, [CODE_SERVER, '--install-extension', VSIX, '--extensions-dir', extensions, '--user-data-dir', userData], { encoding: 'utf8' });
   if (install.status !== 0) throw new Error(`installing the VSIX failed: ${install.stderr || install.stdout}`);
   log(`${phase}: installed ${path.basename(VSIX)}: ${fs.readdirSync(extensions).filter((f) => !f.endsWith('.json')).join(', ')}`);
@@ -291,7 +320,7 @@ async function runPhase(phase: string, browser: Browser): Promise<{ ok: boolean;
   const hostLog = fs.createWriteStream(path.join(ARTIFACTS, `${phase}-server.log`));
   const server = spawn(process.execPath, serverArgs, {
     detached: true, // its own process group: killed as a whole at the end
-    env: { ...process.env, EXTENSIONS_GALLERY: '{}', OPENAI_API_KEY: 'sk-e2e', E2E_CONTROL_URL: control.url, E2E_PHASE: phase, E2E_WORKSPACE: workspace },
+    env: { ...setup.env, EXTENSIONS_GALLERY: '{}' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   server.stdout.pipe(hostLog);
@@ -299,7 +328,7 @@ async function runPhase(phase: string, browser: Browser): Promise<{ ok: boolean;
 
   const context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
   const page = await context.newPage();
-  ui = new Ui(page, phase);
+  setup.setUi(new Ui(page, phase));
   const lines: string[] = [];
   let exitCode: number | undefined;
   const exited = new Promise<void>((resolve) => {
@@ -320,43 +349,93 @@ async function runPhase(phase: string, browser: Browser): Promise<{ ok: boolean;
       ['extensionTestsPath', `vscode-remote://remote${path.join(SUITE, 'index.js')}`],
     ];
     await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
-    const timeout = new Promise<void>((_, reject) => setTimeout(() => reject(new Error('the suite did not finish within 8 minutes')), 8 * 60_000));
+    const timeout = new Promise<void>((_, reject) => setTimeout(() => reject(new Error('the suite did not finish within 8 minutes')), SUITE_TIMEOUT_MS));
     await Promise.race([exited, timeout]);
     await page.screenshot({ path: path.join(ARTIFACTS, `${phase}-final.png`) }).catch(() => undefined);
   } finally {
-    fs.writeFileSync(path.join(ARTIFACTS, `${phase}-host-console.log`), lines.join('\n') + '\n');
     await context.close();
     killGroup(server);
-    await control.close();
-    await vlm.close();
   }
-  const sentinel = lines.map((l) => /E2E:RESULT passed=(\d+) failed=(\d+)/.exec(l)).find(Boolean);
-  const ok = exitCode === 0 && !!sentinel && sentinel[2] === '0' && Number(sentinel[1]) > 0;
-  return { ok, summary: `${phase}: exit ${exitCode}, ${sentinel ? `${sentinel[1]} passed, ${sentinel[2]} failed` : 'no result line (extension host crashed?)'}` };
+  return verdict(phase, exitCode, lines);
+}
+
+/** Desktop VS Code from @vscode/test-electron, driven through playwright's Electron support. */
+async function runInElectron(setup: PhaseSetup): Promise<{ ok: boolean; summary: string }> {
+  const { phase, userData, extensions, workspace } = setup;
+  const { downloadAndUnzipVSCode, resolveCliArgsFromVSCodeExecutablePath } = await import('@vscode/test-electron');
+  const executable = await downloadAndUnzipVSCode('stable');
+  const [cli, ...cliArgs] = resolveCliArgsFromVSCodeExecutablePath(executable);
+  const install = spawnSync(cli, [...cliArgs, '--install-extension', VSIX, '--extensions-dir', extensions, '--user-data-dir', userData], { encoding: 'utf8', shell: process.platform === 'win32' });
+  if (install.status !== 0) throw new Error(`installing the VSIX failed: ${install.stderr || install.stdout}`);
+  const args = [
+    workspace,
+    `--extensionDevelopmentPath=${SUITE}`,
+    `--extensionTestsPath=${path.join(SUITE, 'index.js')}`,
+    `--user-data-dir=${userData}`,
+    `--extensions-dir=${extensions}`,
+    '--skip-welcome',
+    '--skip-release-notes',
+    '--disable-gpu',
+    ...(phase === 'trusted' ? ['--disable-workspace-trust'] : []),
+  ];
+  const app = await _electron.launch({ executablePath: executable, args, env: setup.env as Record<string, string> });
+  const lines: string[] = [];
+  const exited = new Promise<number>((resolve) => {
+    const child = app.process();
+    const onData = (d: Buffer) => {
+      for (const line of d.toString().split('\n').filter(Boolean)) {
+        lines.push(line);
+        process.stdout.write(`  [host] ${line}\n`);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.on('exit', (code) => resolve(code ?? 1));
+  });
+  setup.setUi(new Ui(await app.firstWindow(), phase));
+  const timeout = new Promise<number>((resolve) => setTimeout(() => resolve(124), SUITE_TIMEOUT_MS));
+  const exitCode = await Promise.race([exited, timeout]);
+  await app.close().catch(() => undefined);
+  return verdict(phase, exitCode, lines);
+}
+
+async function runPhase(phase: string, browser: Browser | undefined): Promise<{ ok: boolean; summary: string }> {
+  const setup = await prepare(phase);
+  try {
+    return HOST === 'electron' ? await runInElectron(setup) : await runInCodeServer(setup, browser!);
+  } finally {
+    await setup.control.close();
+    await setup.vlm.close();
+  }
 }
 
 async function main(): Promise<number> {
-  for (const [what, p] of [
-    ['code-server (run test/e2e/setup-code-server.sh)', CODE_SERVER],
+  const needs: Array<[string, string]> = [
     ['the packaged VSIX (run npm run package)', VSIX],
     ['the built suite (run node esbuild.mjs)', path.join(SUITE, 'index.js')],
-    ['Chromium (apt-get install chromium)', CHROMIUM],
-  ]) {
+  ];
+  if (HOST === 'code-server') {
+    needs.push(['code-server (run test/e2e/setup-code-server.sh)', CODE_SERVER], ['Chromium (apt-get install chromium)', CHROMIUM]);
+  }
+  for (const [what, p] of needs) {
     if (!fs.existsSync(p)) {
       process.stderr.write(`e2e: missing ${what}: ${p}\n`);
       return 1;
     }
   }
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-  });
+  const browser =
+    HOST === 'code-server'
+      ? await chromium.launch({
+          executablePath: CHROMIUM,
+          args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+        })
+      : undefined;
   const results: Array<{ ok: boolean; summary: string }> = [];
   try {
     for (const phase of PHASES) results.push(await runPhase(phase, browser));
   } finally {
-    await browser.close();
+    await browser?.close();
   }
   for (const r of results) log(`${r.ok ? 'PASS' : 'FAIL'} ${r.summary}`);
   log(`artifacts: ${ARTIFACTS}`);
