@@ -1,8 +1,6 @@
 /** The `attention-prompt` executable. */
-import { main } from './main';
+import { interrupt, main } from './main';
 
-process.on('SIGINT', () => {
-  process.stderr.write('\nattention-prompt: interrupted\n');
-  process.exit(130);
-});
+process.on('SIGINT', interrupt);
+process.on('SIGTERM', interrupt);
 main(process.argv.slice(2)).then((code) => process.exit(code));

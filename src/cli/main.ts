@@ -11,8 +11,10 @@ import { decodeImage } from '../core/image';
 import { DEFAULT_MODEL, DownloadProgress, Dtype, MODEL_PRESETS } from '../core/modelSource';
 import { encode, formatForPath, parseInterpolation, renderOutputs } from '../core/render';
 import { attributionJson } from '../core/contract';
+import { runBatchCommand } from './batch';
 
 const USAGE = `Usage: attention-prompt mask <image> "<question>" [options]
+       attention-prompt batch <folder | glob | list.txt | questions.jsonl> [options]   (batch --help)
 
 Computes the Attention Prompting on Image mask (Yu et al., ECCV 2024) with a CLIP model and
 writes the masked image and a heatmap overlay.
@@ -171,6 +173,17 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
   return 0;
 }
 
+let interruptHandler: (() => void) | undefined;
+
+/** Ctrl-C: the running command's graceful stop if it has one, else quit. */
+export function interrupt(): void {
+  if (interruptHandler) interruptHandler();
+  else {
+    process.stderr.write('\nattention-prompt: interrupted\n');
+    process.exit(130);
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -183,9 +196,10 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command === 'mask') return await runMask(rest);
+    if (command === 'batch') return await runBatchCommand(rest, (h) => (interruptHandler = h));
     throw new UsageError(`unknown command "${command}" (try: attention-prompt mask --help)`);
   } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS')) {
+    if (e instanceof UsageError || (e as { usage?: boolean }).usage || (e as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS')) {
       process.stderr.write(`attention-prompt: ${(e as Error).message}\n`);
       return 2;
     }

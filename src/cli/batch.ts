@@ -1,0 +1,171 @@
+/**
+ * `attention-prompt batch`: the runner from a terminal, with a progress bar (rate and ETA) on a
+ * TTY, periodic plain lines otherwise, and Ctrl-C that stops after the in-flight writes.
+ */
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { runBatch, BatchProgress } from '../core/batch/runner';
+import { writeReport } from '../core/batch/report';
+import { DEFAULT_MODEL, Dtype } from '../core/modelSource';
+import { parseInterpolation } from '../core/render';
+import { DEFAULT_VLM_SETTINGS } from '../core/vlm';
+import { AttentionPromptError } from '../core/errors';
+import type { Geometry } from '../core/engine';
+
+export const BATCH_USAGE = `Usage: attention-prompt batch <folder | glob | list.txt | questions.jsonl> [options]
+
+Masks every image (and asks a vision-language model about it, unless --no-vlm). A JSONL input has
+one item per line: {"id"?, "image", "question", "hint"?}; relative paths resolve against its folder.
+
+Options:
+  --question TEXT      the question for items that have none (folders, globs, lists)
+  --out DIR            output folder (default ./attention-batch)
+  --no-vlm             masks only; nothing leaves the machine
+  --concurrency N      VLM requests at once (default 4)
+  --resume             continue an interrupted run in the same --out folder
+  --layout reference   also write APICLIP_{dataset}_{model}_{layer}/{coe}_{kernel}_{interp}_{gray}/{id}.jpg
+  --dataset NAME       the {dataset} of the reference layout (default: the input's name)
+  --vlm-base-url URL   OpenAI-compatible endpoint (default ${DEFAULT_VLM_SETTINGS.baseURL}); key from OPENAI_API_KEY
+  --vlm-model NAME     (default ${DEFAULT_VLM_SETTINGS.model})
+  --no-compare         do not also ask about the original image
+  --max-tokens N  --temperature T  --timeout SECONDS  --retries N  --max-image-side PX
+  and every mask option of \`attention-prompt mask\`: --model --revision --dtype --layer --contrast
+  --kernel --interp --gray --geometry --opacity --cache-dir --threads --offline`;
+
+function bar(p: BatchProgress, started: number): string {
+  const finished = p.done + p.failed + p.skipped;
+  const width = 24;
+  const filled = p.total ? Math.round((finished / p.total) * width) : 0;
+  const remaining = p.total - finished;
+  const eta = p.rate > 0 ? remaining / p.rate : NaN;
+  const etaText = Number.isFinite(eta) ? `${Math.floor(eta / 60)}m${String(Math.round(eta % 60)).padStart(2, '0')}s` : '–';
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${finished}/${p.total} · ${p.failed} failed · ${p.rate.toFixed(2)} img/s · ETA ${etaText} · ${((Date.now() - started) / 1000).toFixed(0)}s`;
+}
+
+export async function runBatchCommand(argv: string[], onInterrupt: (handler: () => void) => void, io = { out: process.stdout, err: process.stderr }): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      question: { type: 'string' },
+      out: { type: 'string' },
+      'no-vlm': { type: 'boolean' },
+      concurrency: { type: 'string' },
+      resume: { type: 'boolean' },
+      layout: { type: 'string' },
+      dataset: { type: 'string' },
+      'vlm-base-url': { type: 'string' },
+      'vlm-model': { type: 'string' },
+      'no-compare': { type: 'boolean' },
+      'max-tokens': { type: 'string' },
+      temperature: { type: 'string' },
+      timeout: { type: 'string' },
+      retries: { type: 'string' },
+      'max-image-side': { type: 'string' },
+      hint: { type: 'string' },
+      model: { type: 'string' },
+      revision: { type: 'string' },
+      dtype: { type: 'string' },
+      layer: { type: 'string' },
+      contrast: { type: 'string' },
+      kernel: { type: 'string' },
+      interp: { type: 'string' },
+      gray: { type: 'string' },
+      geometry: { type: 'string' },
+      opacity: { type: 'string' },
+      'cache-dir': { type: 'string' },
+      threads: { type: 'string' },
+      offline: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    io.out.write(BATCH_USAGE + '\n');
+    return 0;
+  }
+  const usage = (m: string) => Object.assign(new Error(m), { usage: true });
+  if (positionals.length !== 1) throw usage('expected one input: attention-prompt batch <folder | glob | list.txt | questions.jsonl>');
+  const num = (v: string | undefined, name: string, fallback: number) => {
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw usage(`--${name} must be a number, got "${v}"`);
+    return n;
+  };
+  if (values.layout !== undefined && values.layout !== 'reference') throw usage(`--layout must be "reference", got "${values.layout}"`);
+  const geometry = (values.geometry ?? 'full') as Geometry;
+  if (geometry !== 'full' && geometry !== 'reference') throw usage(`--geometry must be full or reference`);
+  const input = positionals[0];
+  const outDir = path.resolve(values.out ?? 'attention-batch');
+  const useVlm = !values['no-vlm'];
+  const apiKey = process.env.OPENAI_API_KEY ?? '';
+  if (useVlm && !apiKey) {
+    throw new AttentionPromptError('bad-parameter', 'No API key: set OPENAI_API_KEY (any text for local servers such as Ollama), or run with --no-vlm to make masks only.');
+  }
+  const controller = new AbortController();
+  let interrupted = false;
+  onInterrupt(() => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    io.err.write('\nstopping after the writes in flight (Ctrl-C again to quit now)…\n');
+    controller.abort();
+  });
+  const started = Date.now();
+  let lastLine = 0;
+  const tty = !!io.err.isTTY;
+  const summary = await runBatch({
+    input,
+    question: values.question,
+    outDir,
+    engine: {
+      model: values.model ?? DEFAULT_MODEL,
+      revision: values.revision,
+      dtype: (values.dtype ?? 'fp32') as Dtype,
+      layer: values.layer === undefined ? undefined : num(values.layer, 'layer', -2),
+      cacheDir: values['cache-dir'],
+      offline: values.offline,
+      threads: values.threads === undefined ? undefined : num(values.threads, 'threads', 1),
+      remoteHost: process.env.HF_ENDPOINT ? process.env.HF_ENDPOINT.replace(/\/?$/, '/') : undefined,
+    },
+    geometry,
+    mask: { contrast: num(values.contrast, 'contrast', 5), kernel: num(values.kernel, 'kernel', 3) },
+    interpolation: parseInterpolation(values.interp ?? 'lanczos3'),
+    gray: num(values.gray, 'gray', 0),
+    opacity: num(values.opacity, 'opacity', 0.5),
+    vlm: useVlm
+      ? {
+          ...DEFAULT_VLM_SETTINGS,
+          apiKey,
+          baseURL: values['vlm-base-url'] ?? DEFAULT_VLM_SETTINGS.baseURL,
+          model: values['vlm-model'] ?? DEFAULT_VLM_SETTINGS.model,
+          maxTokens: num(values['max-tokens'], 'max-tokens', DEFAULT_VLM_SETTINGS.maxTokens),
+          temperature: num(values.temperature, 'temperature', DEFAULT_VLM_SETTINGS.temperature),
+          timeoutMs: num(values.timeout, 'timeout', DEFAULT_VLM_SETTINGS.timeoutMs / 1000) * 1000,
+          maxRetries: num(values.retries, 'retries', 4),
+          compareWithOriginal: !values['no-compare'],
+          maxImageSide: num(values['max-image-side'], 'max-image-side', 2048),
+        }
+      : undefined,
+    concurrency: num(values.concurrency, 'concurrency', 4),
+    resume: !!values.resume,
+    referenceLayout: values.layout === 'reference' ? { dataset: values.dataset ?? path.basename(input, path.extname(input)).replace(/[^\w.-]+/g, '_') } : undefined,
+    signal: controller.signal,
+    onLog: (m) => io.err.write(`${m}\n`),
+    onProgress: (p) => {
+      const now = Date.now();
+      if (tty) {
+        if (now - lastLine > 100) io.err.write(`\r\x1b[K${bar(p, started)}`);
+      } else if (now - lastLine > 5000 || p.done + p.failed + p.skipped === p.total) {
+        io.err.write(`${bar(p, started)}\n`);
+      } else return;
+      lastLine = now;
+    },
+  });
+  if (tty) io.err.write('\r\x1b[K');
+  const report = await writeReport(outDir, summary);
+  io.out.write(
+    `${summary.done} done, ${summary.failed} failed, ${summary.skipped} skipped of ${summary.total}${summary.interrupted ? ' (interrupted: rerun with --resume)' : ''}\n` +
+      `${summary.imagesPerSecond.toFixed(2)} images/s over ${(summary.elapsedMs / 1000).toFixed(1)} s\n` +
+      `results: ${path.join(outDir, 'results.jsonl')}\nsummary: ${path.join(outDir, 'summary.json')}\nreport:  ${report}\n`,
+  );
+  return summary.interrupted ? 130 : summary.failed > 0 ? 1 : 0;
+}

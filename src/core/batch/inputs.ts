@@ -1,0 +1,134 @@
+/**
+ * What a batch run reads: a folder (recursively), a glob, a list of image paths, or a JSONL file
+ * of `{"id"?, "image", "question", "hint"?}` items. Items are produced one at a time (async
+ * generator) so a run over a large dataset never holds them all.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { AttentionPromptError } from '../errors';
+
+export const BATCH_IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.gif', '.tif', '.tiff'];
+
+export interface BatchItem {
+  id: string;
+  image: string;
+  question: string;
+  hint?: string;
+  /** Where it came from, for error messages: "file:line" or the path. */
+  origin: string;
+}
+
+export interface InputOptions {
+  /** Used for every item that has none (folders, globs, lists; JSONL lines without a question). */
+  question?: string;
+}
+
+export type InputKind = 'folder' | 'jsonl' | 'list' | 'glob';
+
+export function inputKind(input: string): InputKind {
+  if (/[*?[\]{}]/.test(input) && !fs.existsSync(input)) return 'glob';
+  if (!fs.existsSync(input)) throw new AttentionPromptError('bad-parameter', `Input not found: ${input}`);
+  if (fs.statSync(input).isDirectory()) return 'folder';
+  if (input.endsWith('.jsonl')) return 'jsonl';
+  if (input.endsWith('.txt')) return 'list';
+  throw new AttentionPromptError('bad-parameter', `Unsupported input ${input}: give a folder, a glob, a .txt list of images or a .jsonl file of questions.`);
+}
+
+/** A file-system-safe id from a relative path: folders joined with "__", extension dropped. */
+export function idFromPath(rel: string): string {
+  const noExt = rel.slice(0, rel.length - path.extname(rel).length);
+  return noExt.split(/[\\/]+/).join('__').replace(/[^\w.-]+/g, '_') || 'image';
+}
+
+export function safeId(id: string): string {
+  const s = String(id).replace(/[^\w.-]+/g, '_').replace(/^\.+/, '_');
+  if (!s) throw new AttentionPromptError('bad-parameter', `Item id "${id}" has no usable characters.`);
+  return s.slice(0, 200);
+}
+
+async function* walk(dir: string): AsyncGenerator<string> {
+  const entries = (await fs.promises.readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
+  for (const e of entries) {
+    if (e.name.startsWith('.')) continue;
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) yield* walk(p);
+    else if (e.isFile() && BATCH_IMAGE_EXTENSIONS.includes(path.extname(e.name).toLowerCase())) yield p;
+  }
+}
+
+async function* lines(file: string): AsyncGenerator<{ text: string; line: number }> {
+  const rl = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });
+  let line = 0;
+  for await (const text of rl) {
+    line++;
+    if (text.trim()) yield { text, line };
+  }
+}
+
+function requireQuestion(q: string | undefined, origin: string): string {
+  if (!q || !q.trim()) throw new AttentionPromptError('bad-query', `${origin}: no question (give --question, or a "question" field in the JSONL file).`);
+  return q;
+}
+
+/** Items in input order; ids are unique (a repeated id gets a numeric suffix). */
+export async function* readItems(input: string, opts: InputOptions = {}): AsyncGenerator<BatchItem> {
+  const kind = inputKind(input);
+  const seen = new Set<string>();
+  const unique = (id: string) => {
+    let u = id;
+    for (let i = 2; seen.has(u); i++) u = `${id}-${i}`;
+    seen.add(u);
+    return u;
+  };
+  if (kind === 'folder') {
+    const root = path.resolve(input);
+    for await (const file of walk(root)) {
+      yield { id: unique(idFromPath(path.relative(root, file))), image: file, question: requireQuestion(opts.question, file), origin: file };
+    }
+  } else if (kind === 'glob') {
+    const { glob } = await import('tinyglobby');
+    const files = (await glob(input, { absolute: true, onlyFiles: true })).filter((f) => BATCH_IMAGE_EXTENSIONS.includes(path.extname(f).toLowerCase())).sort();
+    const base = commonDir(files);
+    for (const file of files) {
+      yield { id: unique(idFromPath(path.relative(base, file))), image: file, question: requireQuestion(opts.question, file), origin: file };
+    }
+  } else if (kind === 'list') {
+    const dir = path.dirname(path.resolve(input));
+    for await (const { text, line } of lines(input)) {
+      const rel = text.trim();
+      if (rel.startsWith('#')) continue;
+      const file = path.resolve(dir, rel);
+      yield { id: unique(idFromPath(path.isAbsolute(rel) ? path.basename(rel) : rel)), image: file, question: requireQuestion(opts.question, `${input}:${line}`), origin: `${input}:${line}` };
+    }
+  } else {
+    const dir = path.dirname(path.resolve(input));
+    for await (const { text, line } of lines(input)) {
+      const origin = `${input}:${line}`;
+      let obj: { id?: unknown; image?: unknown; question?: unknown; hint?: unknown };
+      try {
+        obj = JSON.parse(text);
+      } catch (e) {
+        throw new AttentionPromptError('bad-parameter', `${origin}: not valid JSON (${(e as Error).message}).`);
+      }
+      if (typeof obj.image !== 'string' || !obj.image) throw new AttentionPromptError('bad-parameter', `${origin}: missing "image".`);
+      const question = requireQuestion(typeof obj.question === 'string' ? obj.question : opts.question, origin);
+      const id = obj.id !== undefined && obj.id !== null ? safeId(String(obj.id)) : idFromPath(obj.image);
+      if (obj.id !== undefined && seen.has(id)) throw new AttentionPromptError('bad-parameter', `${origin}: duplicate id "${id}".`);
+      yield {
+        id: unique(id),
+        image: path.resolve(dir, obj.image),
+        question,
+        hint: typeof obj.hint === 'string' && obj.hint.trim() ? obj.hint : undefined,
+        origin,
+      };
+    }
+  }
+}
+
+function commonDir(files: string[]): string {
+  if (!files.length) return process.cwd();
+  let base = path.dirname(files[0]);
+  for (const f of files) while (!f.startsWith(base + path.sep) && base !== path.dirname(base)) base = path.dirname(base);
+  return base;
+}

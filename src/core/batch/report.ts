@@ -1,0 +1,68 @@
+/**
+ * report.html: one self-contained page (thumbnails embedded as data URLs, no network) with a row
+ * per item — original, overlay and masked thumbnails, both answers side by side — and filter and
+ * sort controls. Written by streaming results.jsonl, so its size, not memory, grows with the run.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ResultRecord, readResults } from './results';
+import type { BatchSummary } from './runner';
+
+const esc = (s: unknown) =>
+  String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+function thumbTag(outDir: string, rel: string | undefined, alt: string): string {
+  if (!rel) return '<div class="missing">—</div>';
+  const file = path.join(outDir, rel);
+  if (!fs.existsSync(file)) return '<div class="missing">—</div>';
+  return `<img alt="${esc(alt)}" src="data:image/jpeg;base64,${fs.readFileSync(file).toString('base64')}">`;
+}
+
+function row(outDir: string, r: ResultRecord): string {
+  const total = Object.values(r.timings ?? {}).reduce((a, b) => a + b, 0);
+  const status = r.error ? 'error' : 'ok';
+  return `<tr class="${status}" data-id="${esc(r.id)}" data-status="${status}" data-ms="${total.toFixed(0)}" data-text="${esc(`${r.id} ${r.question} ${r.maskedAnswer ?? ''} ${r.originalAnswer ?? ''} ${r.error?.message ?? ''}`.toLowerCase())}">
+<td class="id">${esc(r.id)}<div class="muted">${esc(path.basename(r.image))}</div></td>
+<td>${thumbTag(outDir, r.outputs?.thumbs?.original, 'original')}</td>
+<td>${thumbTag(outDir, r.outputs?.thumbs?.overlay, 'heatmap overlay')}</td>
+<td>${thumbTag(outDir, r.outputs?.thumbs?.masked, 'masked')}</td>
+<td class="q">${esc(r.question)}${r.hint ? `<div class="muted">hint: ${esc(r.hint)}</div>` : ''}</td>
+<td class="a">${r.maskedAnswer !== undefined ? esc(r.maskedAnswer) : r.error && r.error.stage !== 'vlm-original' ? `<span class="err">${esc(r.error.stage)}: ${esc(r.error.message)}</span>` : '<span class="muted">—</span>'}</td>
+<td class="a">${r.originalAnswer !== undefined ? esc(r.originalAnswer) : r.error?.stage === 'vlm-original' ? `<span class="err">${esc(r.error.message)}</span>` : '<span class="muted">—</span>'}</td>
+<td class="num">${total.toFixed(0)}</td>
+</tr>\n`;
+}
+
+const STYLE = `body{font:14px system-ui,sans-serif;margin:16px;color:#222;background:#fff}
+@media (prefers-color-scheme: dark){body{color:#ddd;background:#1e1e1e}th{background:#2a2a2a!important}}
+table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #8884;padding:6px;vertical-align:top;text-align:left}
+th{position:sticky;top:0;background:#f3f3f3;cursor:pointer}img{width:120px;height:auto;display:block}
+tr.error .id{border-left:3px solid #c33}.err{color:#c33}.muted{opacity:.65;font-size:12px}.num{text-align:right}
+.a{max-width:320px;white-space:pre-wrap}.bar{display:flex;gap:8px;align-items:center;margin:8px 0}.summary{margin:4px 0 12px}`;
+
+const SCRIPT = `(function(){var rows=[].slice.call(document.querySelectorAll('tbody tr'));var q=document.getElementById('filter');var s=document.getElementById('status');var c=document.getElementById('count');
+function apply(){var t=q.value.toLowerCase(),st=s.value,n=0;rows.forEach(function(r){var ok=(!t||r.dataset.text.indexOf(t)>=0)&&(st==='all'||r.dataset.status===st);r.style.display=ok?'':'none';if(ok)n++;});c.textContent=n+' of '+rows.length+' rows';}
+q.addEventListener('input',apply);s.addEventListener('change',apply);
+var dir={};document.querySelectorAll('th[data-sort]').forEach(function(th){th.addEventListener('click',function(){var k=th.dataset.sort;dir[k]=-(dir[k]||-1);var tb=document.querySelector('tbody');
+rows.sort(function(a,b){var x=a.dataset[k],y=b.dataset[k];if(k==='ms'){x=+x;y=+y;}return (x>y?1:x<y?-1:0)*dir[k];}).forEach(function(r){tb.appendChild(r);});});});apply();})();`;
+
+/** Writes report.html next to results.jsonl; returns its path. */
+export async function writeReport(outDir: string, summary?: BatchSummary): Promise<string> {
+  const file = path.join(outDir, 'report.html');
+  const tmp = `${file}.${process.pid}.tmp`;
+  const out = fs.createWriteStream(tmp);
+  const write = (s: string) => new Promise<void>((resolve) => (out.write(s) ? resolve() : out.once('drain', resolve)));
+  const s = summary;
+  await write(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Attention Prompting report</title><style>${STYLE}</style></head><body>
+<h1>Attention Prompting report</h1>
+${s ? `<div class="summary">${esc(s.input)} · model ${esc(s.model)} layer ${s.layer} · contrast ${s.parameters.contrast}, kernel ${s.parameters.kernel}, ${esc(s.parameters.interpolation)}, gray ${s.parameters.gray}, ${esc(s.parameters.geometry)} geometry${s.vlmModel ? ` · VLM ${esc(s.vlmModel)} at ${esc(s.endpointHost)}` : ' · no VLM'} · ${s.done} done, ${s.failed} failed, ${s.skipped} skipped${s.interrupted ? ' · interrupted' : ''} · ${s.imagesPerSecond.toFixed(2)} images/s</div>` : ''}
+<div class="bar"><input id="filter" type="search" placeholder="Filter by id, question or answer" aria-label="Filter"><select id="status" aria-label="Status"><option value="all">all</option><option value="ok">answered</option><option value="error">failed</option></select><span id="count"></span></div>
+<table><thead><tr><th data-sort="id">id</th><th>original</th><th>heatmap</th><th>masked</th><th>question</th><th>answer (masked)</th><th>answer (original)</th><th data-sort="ms">ms</th></tr></thead><tbody>
+`);
+  for await (const r of readResults(path.join(outDir, 'results.jsonl'))) await write(row(outDir, r));
+  await write(`</tbody></table><script>${SCRIPT}</script></body></html>\n`);
+  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  fs.renameSync(tmp, file);
+  return file;
+}

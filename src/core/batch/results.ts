@@ -1,0 +1,98 @@
+/**
+ * results.jsonl: one complete JSON line per item, appended with a single write(2) on an O_APPEND
+ * descriptor, so a crash can at worst leave one partial last line. Resuming drops that partial
+ * line and the lines of failed items (they are redone), rewrites the file atomically (temp +
+ * rename), and reports the ids already answered so they are skipped. Each id ends up exactly once.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+
+export interface ResultRecord {
+  id: string;
+  image: string;
+  question: string;
+  hint?: string;
+  parameters: { contrast: number; kernel: number; gray: number; interpolation: string; geometry: string };
+  model: string;
+  layer: number;
+  endpointHost?: string;
+  vlmModel?: string;
+  maskedAnswer?: string;
+  originalAnswer?: string;
+  outputs?: { masked: string; overlay: string; reference?: string; thumbs?: { original: string; overlay: string; masked: string } };
+  timings: Record<string, number>;
+  /** Set when the item failed; the other answers may be missing. */
+  error?: { stage: string; message: string };
+  finishedAt: string;
+}
+
+export class ResultsLog {
+  private fd: number;
+
+  private constructor(readonly file: string) {
+    this.fd = fs.openSync(file, 'a');
+  }
+
+  /**
+   * Opens (creating) results.jsonl. With `resume`, returns the ids that already have a successful
+   * line; without it, an existing non-empty file is an error (nothing is overwritten unasked).
+   */
+  static async open(outDir: string, resume: boolean): Promise<{ log: ResultsLog; done: Set<string>; dropped: number }> {
+    const file = path.join(outDir, 'results.jsonl');
+    const done = new Set<string>();
+    let dropped = 0;
+    if (fs.existsSync(file) && fs.statSync(file).size > 0) {
+      if (!resume) {
+        throw Object.assign(new Error(`${file} already has results. Use --resume to continue that run, or choose another --out folder.`), { code: 'output-exists' });
+      }
+      const kept: string[] = [];
+      const rl = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });
+      for await (const line of rl) {
+        if (!line.trim()) continue;
+        let rec: ResultRecord;
+        try {
+          rec = JSON.parse(line);
+        } catch {
+          dropped++; // the partial line of a killed run
+          continue;
+        }
+        if (rec.error || done.has(rec.id)) {
+          dropped++;
+          continue;
+        }
+        done.add(rec.id);
+        kept.push(line);
+      }
+      if (dropped > 0) {
+        const tmp = `${file}.${process.pid}.tmp`;
+        fs.writeFileSync(tmp, kept.length ? kept.join('\n') + '\n' : '');
+        fs.renameSync(tmp, file);
+      }
+    }
+    return { log: new ResultsLog(file), done, dropped };
+  }
+
+  append(record: ResultRecord): void {
+    fs.writeSync(this.fd, JSON.stringify(record) + '\n');
+  }
+
+  close(): void {
+    fs.fsyncSync(this.fd);
+    fs.closeSync(this.fd);
+  }
+}
+
+/** Reads results.jsonl line by line (the report and the summary stream it). */
+export async function* readResults(file: string): AsyncGenerator<ResultRecord> {
+  if (!fs.existsSync(file)) return;
+  const rl = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });
+  for await (const line of rl) {
+    if (!line.trim()) continue;
+    try {
+      yield JSON.parse(line) as ResultRecord;
+    } catch {
+      // a partial last line; resume cleans it up
+    }
+  }
+}
