@@ -127,3 +127,12 @@ export async function renderOutputs(
   const fullMask = await fullResolutionMask(mask, grid[0], grid[1], img.width, img.height, params.interpolation);
   return { fullMask, masked: await maskedImage(img, fullMask, params.gray), overlay: heatmapOverlay(img, fullMask, params.opacity ?? 0.5) };
 }
+
+/**
+ * Runs a pipeline to raw pixels and starts a new one from them. Needed before resizing or
+ * re-encoding the outputs above: sharp orders operations itself (resize before composite).
+ */
+export async function materialize(pipeline: sharp.Sharp): Promise<sharp.Sharp> {
+  const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+  return sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
+}

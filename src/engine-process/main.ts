@@ -10,7 +10,7 @@ import { Attribution, AttentionPromptEngine } from '../core/engine';
 import { isAttentionPromptError } from '../core/errors';
 import { DecodedImage, decodeImage, fromDecoded } from '../core/image';
 import { mergeMaps } from '../core/maps';
-import { encode, renderOutputs } from '../core/render';
+import { encode, materialize, renderOutputs } from '../core/render';
 import { imageDataUrl } from '../core/vlmImage';
 import type { AttributeParams, AttributionSummary, EngineMessage, EngineRequest, EngineResult, ModelParameters, RenderedImages, ViewParameters } from '../shared/protocol';
 
@@ -152,11 +152,9 @@ async function handle(req: EngineRequest): Promise<EngineResult> {
     }
     case 'payload': {
       const entry = cached(req.params.attributionId);
-      const image = await fullImage(entry, req.params.view, req.params.which);
-      // Materialise once: imageDataUrl clones the pipeline for each encoding it tries.
-      const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
-      const raw = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
-      return imageDataUrl(raw, { maxSide: req.params.maxSide, format: req.params.format, sourceFormat: entry.image.format });
+      // Materialised once: imageDataUrl resizes and may encode twice.
+      const image = await materialize(await fullImage(entry, req.params.view, req.params.which));
+      return imageDataUrl(image, { maxSide: req.params.maxSide, format: req.params.format, sourceFormat: entry.image.format });
     }
     case 'cancel':
       inFlight.get(req.params.target)?.abort();

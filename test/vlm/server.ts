@@ -33,6 +33,8 @@ export interface FakeVlm {
   faults: Fault[];
   /** Every request (not just the next) gets this fault while set. */
   always?: Fault;
+  /** A fault chosen by request number (1-based), after `always` and the queue. */
+  faultFor?: (n: number) => Fault | undefined;
   /** Requests whose socket closed before the reply finished (cancellations). */
   aborted: number;
   close(): Promise<void>;
@@ -87,7 +89,7 @@ export async function startFakeVlm(opts: { apiKey?: string; acceptsImages?: bool
       json(400, { error: { message: 'Invalid content type. image_url is only supported by certain models.', type: 'invalid_request_error' } });
       return;
     }
-    const fault = vlm.always ?? vlm.faults.shift();
+    const fault = vlm.always ?? vlm.faults.shift() ?? vlm.faultFor?.(vlm.requests.length);
     if (fault?.kind === 'status') {
       json(fault.status, fault.body ?? { error: { message: `injected ${fault.status}` } }, fault.headers);
       return;

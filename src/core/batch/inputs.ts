@@ -6,6 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+// A require, so the bundler takes tinyglobby's CommonJS build (its ESM build needs import.meta).
+import tinyglobby = require('tinyglobby');
 import { AttentionPromptError } from '../errors';
 
 export const BATCH_IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.gif', '.tif', '.tiff'];
@@ -87,8 +89,7 @@ export async function* readItems(input: string, opts: InputOptions = {}): AsyncG
       yield { id: unique(idFromPath(path.relative(root, file))), image: file, question: requireQuestion(opts.question, file), origin: file };
     }
   } else if (kind === 'glob') {
-    const { glob } = await import('tinyglobby');
-    const files = (await glob(input, { absolute: true, onlyFiles: true })).filter((f) => BATCH_IMAGE_EXTENSIONS.includes(path.extname(f).toLowerCase())).sort();
+    const files = (await tinyglobby.glob(input, { absolute: true, onlyFiles: true })).filter((f) => BATCH_IMAGE_EXTENSIONS.includes(path.extname(f).toLowerCase())).sort();
     const base = commonDir(files);
     for (const file of files) {
       yield { id: unique(idFromPath(path.relative(base, file))), image: file, question: requireQuestion(opts.question, file), origin: file };

@@ -12,7 +12,7 @@ import { AttentionPromptEngine, EngineOptions, Geometry } from '../engine';
 import { AttentionPromptError } from '../errors';
 import { DecodedImage, decodeImage, fromDecoded } from '../image';
 import { MaskParameters } from '../maps';
-import { Interpolation, renderOutputs } from '../render';
+import { Interpolation, materialize, renderOutputs } from '../render';
 import { VlmClient, VlmSettings, endpointHost } from '../vlm';
 import { imageDataUrl } from '../vlmImage';
 import { BatchItem, readItems } from './inputs';
@@ -193,14 +193,13 @@ export async function runBatch(opts: BatchOptions, sharedEngine?: AttentionPromp
         Object.assign(timings, a.timings);
         const start = performance.now();
         const rendered = await renderOutputs(image, a.mask, a.grid, { interpolation: opts.interpolation, gray: opts.gray, opacity: opts.opacity });
-        const { data, info } = await rendered.masked.raw().toBuffer({ resolveWithObject: true });
-        maskedPng = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
+        maskedPng = await materialize(rendered.masked);
         const photo = image.format === 'jpeg';
         const maskedFile = path.join('masked', `${item.id}.${photo ? 'jpg' : 'png'}`);
         const overlayFile = path.join('overlays', `${item.id}.jpg`);
         const thumbs = { original: path.join('thumbs', `${item.id}.original.jpg`), overlay: path.join('thumbs', `${item.id}.overlay.jpg`), masked: path.join('thumbs', `${item.id}.masked.jpg`) };
         const small = (p: sharp.Sharp) => p.clone().resize(thumb, thumb, { fit: 'inside' }).jpeg({ quality: 70 });
-        const overlay = rendered.overlay;
+        const overlay = await materialize(rendered.overlay);
         await Promise.all([
           (photo ? maskedPng.clone().jpeg({ quality: 92 }) : maskedPng.clone().png()).toFile(path.join(opts.outDir, maskedFile)),
           overlay.clone().jpeg({ quality: 85 }).toFile(path.join(opts.outDir, overlayFile)),
