@@ -20,7 +20,7 @@ const common = {
 function findTests(dir, out = []) {
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
-    if (name === 'node_modules' || name === 'fixtures' || name === 'e2e') continue;
+    if (name === 'node_modules' || name === 'fixtures' || name === 'e2e' || name === 'browser') continue;
     if (statSync(p).isDirectory()) findTests(p, out);
     else if (name.endsWith('.test.ts')) out.push(p);
   }
@@ -50,6 +50,8 @@ if (!process.argv.includes('--no-tests')) {
   builds.push(esbuild.build({ ...common, entryPoints: [...findTests('src'), ...findTests('test')], outdir: 'dist-test', outbase: '.' }));
   // End-to-end: the driver (runs outside VS Code, with playwright) and the mocha suite that runs
   // inside the extension host as a small development extension.
+  // Tests that need Chromium run with the integration suite, not with the unit tests.
+  builds.push(esbuild.build({ ...common, entryPoints: ['test/browser/report.test.ts'], outdir: 'dist-test/browser', external: [...external, 'playwright-core'] }));
   builds.push(esbuild.build({ ...common, entryPoints: ['test/e2e/driver.ts'], outfile: 'dist-test/e2e-driver.js', external: [...external, 'playwright-core', '@vscode/test-electron'] }));
   builds.push(
     esbuild.build({

@@ -1,0 +1,72 @@
+/**
+ * The batch report opened in headless Chromium from disk (no server, no network): the right
+ * number of rows, filter and sort work, and a screenshot for people to look at.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser } from 'playwright-core';
+import { runBatch } from '../../src/core/batch/runner';
+import { writeReport } from '../../src/core/batch/report';
+import { ROOT, fixtureModel, rectangleImage, tempDir } from '../helpers';
+
+describe('batch report in a browser', () => {
+  let browser: Browser;
+  let report: string;
+  const n = 24;
+  before(async () => {
+    const dir = tempDir('ap-report-');
+    const data = path.join(dir, 'data');
+    fs.mkdirSync(data);
+    const colours = ['red', 'green', 'blue'];
+    for (let i = 0; i < n; i++) {
+      fs.writeFileSync(path.join(data, `img${String(i).padStart(2, '0')}.png`), await rectangleImage(120, 90, colours[i % 3], { left: 10 + i * 3, top: 20, width: 40, height: 30 }));
+    }
+    fs.writeFileSync(path.join(data, 'zz-broken.png'), 'not an image');
+    const out = path.join(dir, 'out');
+    const summary = await runBatch({
+      input: data,
+      question: 'where is the red box?',
+      outDir: out,
+      engine: { model: fixtureModel('planted-clip'), cacheDir: path.join(dir, 'cache'), threads: 1 },
+      geometry: 'full',
+      mask: { contrast: 5, kernel: 3 },
+      interpolation: 'lanczos3',
+      gray: 0,
+      opacity: 0.5,
+      concurrency: 2,
+      resume: false,
+    });
+    report = await writeReport(out, summary);
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    });
+  });
+  after(() => browser?.close());
+
+  it('shows one row per item, with thumbnails, and filters and sorts them', async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const requests: string[] = [];
+    page.on('request', (r) => requests.push(r.url()));
+    await page.goto(`file://${report}`);
+    assert.equal(await page.locator('tbody tr').count(), n + 1);
+    assert.match((await page.locator('#count').innerText()).trim(), new RegExp(`^${n + 1} of ${n + 1} rows$`));
+    const loaded = await page.evaluate(() => [...document.querySelectorAll('tbody img')].filter((i) => (i as HTMLImageElement).naturalWidth > 0).length);
+    assert.equal(loaded, n * 3, 'three thumbnails per answered item');
+    assert.ok(requests.every((u) => u.startsWith('file:') || u.startsWith('data:')), 'nothing fetched from the network');
+    fs.mkdirSync(path.join(ROOT, 'test-artifacts'), { recursive: true });
+    await page.screenshot({ path: path.join(ROOT, 'test-artifacts', 'batch-report.png'), fullPage: false });
+    await page.selectOption('#status', 'error');
+    assert.equal(await page.locator('tbody tr:visible').count(), 1);
+    assert.match(await page.locator('tbody tr:visible').innerText(), /zz-broken/);
+    await page.selectOption('#status', 'all');
+    await page.fill('#filter', 'img0');
+    assert.equal(await page.locator('tbody tr:visible').count(), 10);
+    await page.fill('#filter', '');
+    await page.click('th[data-sort="id"]');
+    await page.click('th[data-sort="id"]');
+    assert.equal(await page.locator('tbody tr').first().getAttribute('data-id'), 'zz-broken', 'descending by id');
+  });
+});
