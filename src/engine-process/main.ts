@@ -12,6 +12,8 @@ import { DecodedImage, decodeImage, fromDecoded } from '../core/image';
 import { mergeMaps } from '../core/maps';
 import { encode, materialize, renderOutputs } from '../core/render';
 import { imageDataUrl } from '../core/vlmImage';
+import { runBatch } from '../core/batch/runner';
+import { writeReport } from '../core/batch/report';
 import type { AttributeParams, AttributionSummary, EngineMessage, EngineRequest, EngineResult, ModelParameters, RenderedImages, ViewParameters } from '../shared/protocol';
 
 interface CachedAttribution {
@@ -155,6 +157,38 @@ async function handle(req: EngineRequest): Promise<EngineResult> {
       // Materialised once: imageDataUrl resizes and may encode twice.
       const image = await materialize(await fullImage(entry, req.params.view, req.params.which));
       return imageDataUrl(image, { maxSide: req.params.maxSide, format: req.params.format, sourceFormat: entry.image.format });
+    }
+    case 'batch': {
+      const p = req.params;
+      const controller = new AbortController();
+      inFlight.set(req.id, controller);
+      try {
+        const engine = await getEngine(p.model, p.view.layer, req.id);
+        const summary = await runBatch(
+          {
+            input: p.input,
+            question: p.question,
+            outDir: p.outDir,
+            engine: { model: p.model.model },
+            geometry: p.model.geometry,
+            mask: { contrast: p.view.contrast, kernel: p.view.kernel },
+            interpolation: p.view.interpolation,
+            gray: p.view.gray,
+            opacity: p.view.opacity,
+            vlm: p.vlm,
+            concurrency: p.concurrency,
+            resume: p.resume,
+            signal: controller.signal,
+            onProgress: (x) => send({ id: req.id, progress: { stage: 'batch', done: x.done, failed: x.failed, skipped: x.skipped, total: x.total, rate: x.rate, file: x.current } }),
+            onLog: (message) => send({ log: { level: 'info', message } }),
+          },
+          engine,
+        );
+        const report = await writeReport(p.outDir, summary);
+        return { batch: { done: summary.done, failed: summary.failed, skipped: summary.skipped, total: summary.total, interrupted: summary.interrupted, imagesPerSecond: summary.imagesPerSecond, report, outDir: p.outDir } };
+      } finally {
+        inFlight.delete(req.id);
+      }
     }
     case 'cancel':
       inFlight.get(req.params.target)?.abort();

@@ -13,6 +13,7 @@ import { EngineClient } from './engineClient';
 import { HeatmapPanel, PanelServices, PanelSnapshot } from './heatmapPanel';
 import type { AnswerEntry } from '../shared/protocol';
 import { IMAGE_EXTENSIONS, askQuestion, resolveImages } from './targets';
+import { promptReview, runReview, showReport, ReviewRequest } from './reviewFolder';
 
 /** What the integration tests read (returned by activate). */
 export interface ExtensionTestApi {
@@ -22,6 +23,8 @@ export interface ExtensionTestApi {
   /** Asks about an image whose panel is open (as its Ask button does). */
   askAbout(imagePath: string, question: string): Promise<AnswerEntry | undefined>;
   stop(entryId: string): void;
+  /** Runs a review without the prompts (the integration suite answers them this way). */
+  review(request: ReviewRequest): Promise<import('../shared/protocol').BatchOutcome | undefined>;
 }
 
 export function activate(context: vscode.ExtensionContext): ExtensionTestApi {
@@ -106,6 +109,22 @@ export function activate(context: vscode.ExtensionContext): ExtensionTestApi {
     await vscode.workspace.getConfiguration(SECTION).update('model', model.trim(), vscode.ConfigurationTarget.Global);
     engine.dispose();
   });
+  command('reviewFolder', async (uri?: vscode.Uri) => {
+    const request = await promptReview(context, uri, keys);
+    if (!request) return undefined;
+    try {
+      const outcome = await runReview(context, engine, keys, log, request);
+      if (outcome) {
+        showReport(context, outcome);
+        const summary = vscode.l10n.t('{0} done, {1} failed, {2} skipped · results in {3}', outcome.done, outcome.failed, outcome.skipped, outcome.outDir);
+        void (outcome.failed ? vscode.window.showWarningMessage(summary) : vscode.window.showInformationMessage(summary));
+      }
+      return outcome;
+    } catch (e) {
+      void vscode.window.showErrorMessage((e as Error).message);
+      return undefined;
+    }
+  });
   command('showLog', () => log.show());
   command('openSample', async () => {
     const sample = vscode.Uri.joinPath(context.extensionUri, 'media', 'examples', 'shapes.png');
@@ -134,6 +153,11 @@ export function activate(context: vscode.ExtensionContext): ExtensionTestApi {
       return ask.ask(panel, question);
     },
     stop: (entryId) => ask.stop(entryId),
+    review: async (request) => {
+      const outcome = await runReview(context, engine, keys, log, request);
+      if (outcome) showReport(context, outcome);
+      return outcome;
+    },
   };
 
   function safeHost(): string | undefined {

@@ -70,18 +70,47 @@ export type EngineRequest =
   | { id: number; method: 'rerender'; params: { attributionId: string; view: ViewParameters; previewMaxSide: number } }
   | { id: number; method: 'export'; params: { attributionId: string; view: ViewParameters; which: 'masked' | 'original'; format: 'png' | 'jpeg' } }
   | { id: number; method: 'payload'; params: { attributionId: string; view: ViewParameters; which: 'masked' | 'original'; maxSide: number; format: 'auto' | 'png' | 'jpeg' } }
+  | { id: number; method: 'batch'; params: BatchParams }
   | { id: number; method: 'cancel'; params: { target: number } }
   | { id: number; method: 'release'; params: Record<string, never> };
+
+export interface BatchParams {
+  input: string;
+  question?: string;
+  outDir: string;
+  resume: boolean;
+  model: ModelParameters;
+  view: ViewParameters;
+  concurrency: number;
+  /** Absent: masks only. The key travels over the IPC channel only, never into a log. */
+  vlm?: { baseURL: string; model: string; apiKey: string; imageDetail: 'auto' | 'low' | 'high'; maxTokens: number; temperature: number; systemPrompt: string; timeoutMs: number; maxRetries: number; compareWithOriginal: boolean; maxImageSide: number };
+}
+
+export interface BatchOutcome {
+  done: number;
+  failed: number;
+  skipped: number;
+  total: number;
+  interrupted: boolean;
+  imagesPerSecond: number;
+  report: string;
+  outDir: string;
+}
 
 export type EngineResult =
   | { summary: AttributionSummary; images: RenderedImages }
   | { images: RenderedImages; summary?: AttributionSummary }
   | { data: Uint8Array; format: string; sourceFormat: string }
   | { url: string; mime: string; bytes: number }
+  | { batch: BatchOutcome }
   | Record<string, never>;
 
 export interface EngineProgress {
-  stage: 'download' | 'load' | 'heatmap' | 'render';
+  stage: 'download' | 'load' | 'heatmap' | 'render' | 'batch';
+  done?: number;
+  failed?: number;
+  skipped?: number;
+  rate?: number;
   file?: string;
   loaded?: number;
   total?: number;

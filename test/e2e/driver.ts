@@ -48,6 +48,10 @@ async function makeWorkspace(dir: string): Promise<void> {
   const good = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#3080c0' } }).png({ compressionLevel: 0 }).toBuffer();
   fs.writeFileSync(path.join(dir, 'corrupt.png'), good.subarray(0, good.length >> 1));
   fs.writeFileSync(path.join(dir, 'notes.txt'), 'not an image\n');
+  fs.mkdirSync(path.join(dir, 'dataset'));
+  for (const [i, colour] of ['red', 'green', 'blue'].entries()) {
+    fs.writeFileSync(path.join(dir, 'dataset', `${colour}.png`), await rectangleImage(200, 150, colour, { left: 20 + i * 40, top: 30, width: 60, height: 50 }));
+  }
 }
 
 function freePort(): Promise<number> {
@@ -177,6 +181,10 @@ class Ui {
           out.askDisabled = (document.getElementById('ask') as HTMLElement & { disabled?: boolean }).disabled === true;
           return out;
         }, action.points as Array<[number, number]>);
+      }
+      case 'reportRows': {
+        const frame = await this.webviewFrame('#filter');
+        return { rows: await frame.locator('tbody tr').count(), thumbnails: await frame.evaluate(() => [...document.querySelectorAll('tbody img')].filter((i) => (i as HTMLImageElement).naturalWidth > 0).length) };
       }
       case 'answersText': {
         const frame = await this.webviewFrame('#entries');

@@ -142,6 +142,31 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     assert.ok(fs.existsSync(image('red-box.png')));
   });
 
+  test('Review Folder… on a folder: a batch run in the engine process, and its report in a webview', async () => {
+    const menu = await control<{ items: string[] }>({ kind: 'menuItems', file: 'dataset' });
+    assert.ok(menu.items.includes('Review Folder…'), menu.items.join(' | '));
+    const os = await import('node:os');
+    const fs = await import('node:fs');
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ap-review-'));
+    const outcome = await api.review({
+      folder: vscode.Uri.file(image('dataset')),
+      question: 'where is the red box?',
+      outDir: vscode.Uri.file(out),
+      withVlm: PHASE === 'trusted',
+    });
+    assert.ok(outcome);
+    assert.deepEqual([outcome.done, outcome.failed, outcome.total], [3, 0, 3]);
+    const lines = fs.readFileSync(path.join(out, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.length, 3);
+    if (PHASE === 'trusted') assert.ok(lines.every((l: { maskedAnswer?: string }) => /You asked: where is the red box\?/.test(l.maskedAnswer ?? '')));
+    else assert.ok(lines.every((l: { maskedAnswer?: string }) => l.maskedAnswer === undefined), 'Restricted Mode: masks only');
+    const report = await control<{ rows: number; thumbnails: number }>({ kind: 'reportRows' });
+    assert.deepEqual(report, { rows: 3, thumbnails: 9 });
+    await control({ kind: 'screenshot', name: 'review-report' });
+    // Close the report so the heatmap panel underneath is visible again for the next tests.
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+  });
+
   if (PHASE === 'untrusted') {
     test('Restricted Mode: heatmaps work, but nothing is sent to the VLM', async () => {
       const before = (await vlmLog()).requests.length;

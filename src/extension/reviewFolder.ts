@@ -1,0 +1,160 @@
+/**
+ * Review Folder…: a batch run over a dataset folder (or a JSONL file of questions) in the engine
+ * process, with a cancellable progress notification; results go to a folder the user chose
+ * (never inside the dataset unasked), and the report opens in a webview.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { endpointHost } from '../core/vlm';
+import type { BatchOutcome, BatchParams, EngineResult } from '../shared/protocol';
+import { ApiKeys } from './apiKeys';
+import { defaultView, modelParameters, vlmConfig } from './config';
+import { EngineClient, EngineError } from './engineClient';
+
+export interface ReviewRequest {
+  folder: vscode.Uri;
+  /** A question for every image, or a JSONL file of items. */
+  question?: string;
+  jsonl?: vscode.Uri;
+  outDir: vscode.Uri;
+  withVlm: boolean;
+  resume?: boolean;
+}
+
+function isInside(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/** Asks for everything a review needs; undefined if the user cancels. */
+export async function promptReview(context: vscode.ExtensionContext, folder: vscode.Uri | undefined, keys: ApiKeys): Promise<ReviewRequest | undefined> {
+  const dataset =
+    folder ??
+    (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: vscode.l10n.t('Review this folder') }))?.[0];
+  if (!dataset) return undefined;
+
+  const jsonlItem = { label: vscode.l10n.t('$(file) Use a JSONL file of questions…'), detail: vscode.l10n.t('One {"id"?, "image", "question", "hint"?} per line') };
+  const pick = await vscode.window.showQuickPick([jsonlItem], {
+    title: vscode.l10n.t('Review {0}', path.basename(dataset.fsPath)),
+    placeHolder: vscode.l10n.t('Type the question to ask about every image, or choose a JSONL file'),
+    ignoreFocusOut: true,
+    matchOnDescription: false,
+  });
+  let question: string | undefined;
+  let jsonl: vscode.Uri | undefined;
+  if (pick === jsonlItem) {
+    jsonl = (await vscode.window.showOpenDialog({ canSelectMany: false, defaultUri: dataset, filters: { JSONL: ['jsonl'] } }))?.[0];
+    if (!jsonl) return undefined;
+  } else {
+    question = await vscode.window.showInputBox({ title: vscode.l10n.t('Question for every image'), ignoreFocusOut: true, validateInput: (v) => (v.trim() ? undefined : vscode.l10n.t('Type a question')) });
+    if (!question) return undefined;
+  }
+
+  let withVlm = false;
+  if (vscode.workspace.isTrusted) {
+    const host = endpointHost(vlmConfig().baseURL);
+    const send = { label: vscode.l10n.t('Masks and answers'), detail: vscode.l10n.t('Sends every image to {0}', host), vlm: true };
+    const local = { label: vscode.l10n.t('Masks only'), detail: vscode.l10n.t('Nothing leaves this machine'), vlm: false };
+    const mode = await vscode.window.showQuickPick([send, local], { title: vscode.l10n.t('What should the review produce?'), ignoreFocusOut: true });
+    if (!mode) return undefined;
+    withVlm = mode.vlm;
+    if (withVlm && !(await keys.get(host))) {
+      void vscode.window.showErrorMessage(vscode.l10n.t('No API key for {0}. Set one first, or choose Masks only.', host));
+      return undefined;
+    }
+  }
+
+  const chosen = (await vscode.window.showOpenDialog({
+    canSelectFolders: true,
+    canSelectFiles: false,
+    defaultUri: vscode.Uri.file(path.dirname(dataset.fsPath)),
+    openLabel: vscode.l10n.t('Save results here'),
+    title: vscode.l10n.t('Where should the review results go?'),
+  }))?.[0];
+  if (!chosen) return undefined;
+  if (isInside(chosen.fsPath, dataset.fsPath)) {
+    const ok = vscode.l10n.t('Write inside the dataset');
+    const choice = await vscode.window.showWarningMessage(vscode.l10n.t('{0} is inside the dataset folder; results would be mixed with your images.', chosen.fsPath), ok, vscode.l10n.t('Cancel'));
+    if (choice !== ok) return undefined;
+  }
+  // A folder holding an earlier run can be resumed; otherwise results go into a new subfolder.
+  if (fs.existsSync(path.join(chosen.fsPath, 'results.jsonl'))) {
+    const resume = vscode.l10n.t('Resume');
+    const fresh = vscode.l10n.t('New run in a subfolder');
+    const choice = await vscode.window.showQuickPick([resume, fresh], { title: vscode.l10n.t('This folder holds an earlier run') });
+    if (!choice) return undefined;
+    if (choice === resume) return { folder: dataset, question, jsonl, outDir: chosen, withVlm, resume: true };
+  }
+  const stamp = new Date().toISOString().replace(/[:T]/g, '-').slice(0, 19);
+  const outDir = vscode.Uri.file(path.join(chosen.fsPath, `review-${path.basename(dataset.fsPath)}-${stamp}`));
+  return { folder: dataset, question, jsonl, outDir, withVlm };
+}
+
+export async function runReview(context: vscode.ExtensionContext, engine: EngineClient, keys: ApiKeys, log: vscode.LogOutputChannel, req: ReviewRequest): Promise<BatchOutcome | undefined> {
+  let vlm: BatchParams['vlm'];
+  if (req.withVlm) {
+    if (!vscode.workspace.isTrusted) throw new Error(vscode.l10n.t('Sending images to a VLM needs a trusted workspace.'));
+    const config = vlmConfig();
+    const key = await keys.get(endpointHost(config.baseURL));
+    if (!key) throw new Error(vscode.l10n.t('No API key for {0}.', endpointHost(config.baseURL)));
+    vlm = { ...config, apiKey: key.key };
+  }
+  const params: BatchParams = {
+    input: req.jsonl?.fsPath ?? req.folder.fsPath,
+    question: req.question,
+    outDir: req.outDir.fsPath,
+    resume: !!req.resume,
+    model: modelParameters(context),
+    view: defaultView(),
+    concurrency: 4,
+    vlm,
+  };
+  log.info(`review ${params.input} → ${params.outDir}${vlm ? ` (VLM ${vlm.model} at ${endpointHost(vlm.baseURL)})` : ' (masks only)'}`);
+  return vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Reviewing {0}', path.basename(req.folder.fsPath)), cancellable: true },
+    async (progress, token) => {
+      const controller = new AbortController();
+      token.onCancellationRequested(() => controller.abort());
+      let last = 0;
+      try {
+        const result = (await engine.request('batch', params, {
+          signal: controller.signal,
+          onProgress: (p) => {
+            if (p.stage !== 'batch' || !p.total) return;
+            const finished = (p.done ?? 0) + (p.failed ?? 0) + (p.skipped ?? 0);
+            const percent = (finished / p.total) * 100;
+            progress.report({ message: vscode.l10n.t('{0}/{1} · {2} failed · {3} images/s', finished, p.total, p.failed ?? 0, (p.rate ?? 0).toFixed(1)), increment: percent - last });
+            last = percent;
+          },
+        })) as Extract<EngineResult, { batch: BatchOutcome }>;
+        log.info(`review finished: ${result.batch.done} done, ${result.batch.failed} failed, ${result.batch.skipped} skipped`);
+        return result.batch;
+      } catch (e) {
+        if ((e as EngineError).code === 'cancelled') {
+          void vscode.window.showInformationMessage(vscode.l10n.t('Review stopped. Run Review Folder… again and choose {0} to resume.', req.outDir.fsPath));
+          return undefined;
+        }
+        throw e;
+      }
+    },
+  );
+}
+
+/** The report in a webview: the page's own script gets this load's nonce; images are data URLs. */
+export function showReport(context: vscode.ExtensionContext, outcome: BatchOutcome): vscode.WebviewPanel {
+  const panel = vscode.window.createWebviewPanel('attentionPrompting.report', vscode.l10n.t('Review: {0}', path.basename(outcome.outDir)), vscode.ViewColumn.Active, {
+    enableScripts: true,
+    localResourceRoots: [],
+  });
+  const nonce = Buffer.from(Array.from({ length: 16 }, () => Math.floor(Math.random() * 256))).toString('base64');
+  const csp = `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'nonce-${nonce}'; script-src 'nonce-${nonce}';">`;
+  const html = fs
+    .readFileSync(outcome.report, 'utf8')
+    .replace('<head>', `<head>${csp}`)
+    .replace('<style>', `<style nonce="${nonce}">`)
+    .replace('<script>', `<script nonce="${nonce}">`);
+  panel.webview.html = html;
+  void context;
+  return panel;
+}
