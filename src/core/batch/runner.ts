@@ -126,6 +126,8 @@ export async function runBatch(opts: BatchOptions, sharedEngine?: AttentionPromp
   if (dropped) log(`resume: dropped ${dropped} failed or partial line(s); those items are redone`);
 
   const engine = sharedEngine ?? (await AttentionPromptEngine.load(opts.engine));
+  // Rates count from here: loading the model is a one-off, reported by the engine's own timings.
+  const tReady = performance.now();
   const vlm = opts.vlm ? new VlmClient(opts.vlm) : undefined;
   const host = opts.vlm ? endpointHost(opts.vlm.baseURL) : undefined;
   const slots = new Slots(opts.concurrency);
@@ -139,7 +141,7 @@ export async function runBatch(opts: BatchOptions, sharedEngine?: AttentionPromp
   let skipped = 0;
   let processed = 0;
   const progress = (current?: string) => {
-    const elapsed = (performance.now() - t0) / 1000;
+    const elapsed = (performance.now() - tReady) / 1000;
     opts.onProgress?.({ total, done: doneCount, failed, skipped, rate: processed / Math.max(elapsed, 1e-3), current });
   };
   const finish = (rec: ResultRecord) => {
@@ -269,7 +271,7 @@ export async function runBatch(opts: BatchOptions, sharedEngine?: AttentionPromp
     skipped,
     interrupted,
     elapsedMs,
-    imagesPerSecond: processed / Math.max(elapsedMs / 1000, 1e-3),
+    imagesPerSecond: processed / Math.max((performance.now() - tReady) / 1000, 1e-3),
     model: engine.modelName,
     layer: engine.layer,
     parameters,

@@ -1,0 +1,133 @@
+/**
+ * One measurement, in its own process so its peak RSS is its own. Run by bench/run.mjs:
+ *   node dist/bench-measure.js <stock|ours|batch> '<json args>'
+ * Prints one JSON line with the figures.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { runBatch } from '../src/core/batch/runner';
+import { AttentionPromptEngine } from '../src/core/engine';
+import { decodeImage } from '../src/core/image';
+import { renderOutputs } from '../src/core/render';
+
+interface Args {
+  model: string;
+  cacheDir?: string;
+  imageSize?: number;
+  n: number;
+  batchImages?: number;
+  images?: string[];
+  jsonl?: string;
+  outDir?: string;
+  threads?: number;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const now = () => performance.now();
+const maxRssMb = () => process.resourceUsage().maxRSS / 1024;
+const threads = (a: Args) => a.threads ?? (typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+
+async function stock(a: Args) {
+  const file = path.join(a.model, 'onnx', 'vision_model.onnx');
+  let t = now();
+  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: threads(a), interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  const createMs = now() - t;
+  const s = a.imageSize!;
+  const input = new ort.Tensor('float32', Float32Array.from({ length: 3 * s * s }, (_, i) => Math.sin(i) * 0.5), [1, 3, s, s]);
+  t = now();
+  await session.run({ pixel_values: input });
+  const firstMs = now() - t;
+  const times: number[] = [];
+  for (let i = 0; i < a.n; i++) {
+    t = now();
+    await session.run({ pixel_values: input });
+    times.push(now() - t);
+  }
+  t = now();
+  for (let i = 0; i < a.batchImages!; i++) await session.run({ pixel_values: input });
+  const throughput = a.batchImages! / ((now() - t) / 1000);
+  return { createMs, firstMs, forwardMs: median(times), throughput, peakRssMb: maxRssMb() };
+}
+
+async function ours(a: Args) {
+  let t = now();
+  const engine = await AttentionPromptEngine.load({ model: a.model, cacheDir: a.cacheDir, offline: true, threads: threads(a) });
+  const loadMs = now() - t;
+  const images = await Promise.all(a.images!.map((f) => decodeImage(f)));
+  const heatmap = async (img: (typeof images)[number], question: string) => {
+    const r = await engine.attribute(img, { question });
+    const out = await renderOutputs(img, r.mask, r.grid, { interpolation: 'lanczos3', gray: 0 });
+    await out.masked.raw().toBuffer();
+    return r;
+  };
+  t = now();
+  await heatmap(images[0], 'what is in the picture?');
+  const firstHeatmapMs = now() - t;
+  const coldToFirstMs = loadMs + firstHeatmapMs;
+  const perImage: Record<string, { heatmapMs: number; visionMs: number; renderMs: number }> = {};
+  for (const img of images) {
+    const total: number[] = [];
+    const vision: number[] = [];
+    const render: number[] = [];
+    await heatmap(img, 'what is in the picture?');
+    for (let i = 0; i < a.n; i++) {
+      const t0 = now();
+      const r = await engine.attribute(img, { question: 'what is in the picture?' });
+      const t1 = now();
+      const out = await renderOutputs(img, r.mask, r.grid, { interpolation: 'lanczos3', gray: 0 });
+      await out.masked.raw().toBuffer();
+      total.push(now() - t0);
+      vision.push(r.timings.vision);
+      render.push(now() - t1);
+    }
+    perImage[`${img.width}x${img.height}`] = { heatmapMs: median(total), visionMs: median(vision), renderMs: median(render) };
+  }
+  const textMs: number[] = [];
+  for (let i = 0; i < Math.max(3, a.n); i++) {
+    t = now();
+    await engine.embedText(`a question about object number ${i} in the scene`);
+    textMs.push(now() - t);
+  }
+  t = now();
+  await engine.embedText('a question about object number 0 in the scene');
+  const textHitMs = now() - t;
+  const result = { loadMs, loadBreakdown: engine.loadTimings, firstHeatmapMs, coldToFirstMs, perImage, textMs: median(textMs), textHitMs, peakRssMb: maxRssMb() };
+  await engine.dispose();
+  return result;
+}
+
+async function batch(a: Args) {
+  fs.rmSync(a.outDir!, { recursive: true, force: true });
+  const t = now();
+  const summary = await runBatch({
+    input: a.jsonl!,
+    outDir: a.outDir!,
+    engine: { model: a.model, cacheDir: a.cacheDir, offline: true, threads: threads(a) },
+    geometry: 'full',
+    mask: { contrast: 5, kernel: 3 },
+    interpolation: 'lanczos3',
+    gray: 0,
+    opacity: 0.5,
+    concurrency: 4,
+    resume: false,
+  });
+  // Throughput over the processing itself (summary.elapsedMs includes loading the model).
+  return { totalMs: now() - t, imagesPerSecond: summary.imagesPerSecond, done: summary.done, failed: summary.failed, peakRssMb: maxRssMb() };
+}
+
+async function main() {
+  const [mode, json] = process.argv.slice(2);
+  const a = JSON.parse(json) as Args;
+  const result = mode === 'stock' ? await stock(a) : mode === 'ours' ? await ours(a) : await batch(a);
+  process.stdout.write(JSON.stringify(result) + '\n');
+}
+
+main().catch((e) => {
+  process.stderr.write(`${(e as Error).stack}\n`);
+  process.exit(1);
+});
+
+void sharp;

@@ -1,0 +1,119 @@
+// `npm run bench`: the heatmap against a stock CLIP image forward, on full-size random-weight
+// exports of ViT-B/16 and ViT-L/14-336 made by the project's fixture generator (cached outside the
+// repository). Each measurement runs in its own process (peak RSS is per process). Prints one
+// table with absolute figures and ratios and writes BENCHMARKS.md. No assertions on time: the
+// targets are reported as met or missed.
+// Usage: node bench/run.mjs [--models b16,l14-336] [--n 5]
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import sharp from 'sharp';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const arg = (name, fallback) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : fallback);
+const models = arg('--models', 'b16,l14-336').split(',');
+const n = Number(arg('--n', '5'));
+const cache = process.env.ATTENTION_PROMPT_BENCH_DIR ?? path.join(os.homedir(), '.cache', 'attention-prompting', 'bench');
+const MODELS = {
+  b16: { name: 'clip-vit-b16-random', label: 'ViT-B/16', imageSize: 224 },
+  'l14-336': { name: 'clip-vit-l14-336-random', label: 'ViT-L/14-336', imageSize: 336 },
+};
+fs.mkdirSync(cache, { recursive: true });
+const log = (...a) => process.stderr.write(`[bench] ${a.join(' ')}\n`);
+
+function ensureModel(key) {
+  const m = MODELS[key];
+  const dir = path.join(cache, 'models', m.name);
+  if (!fs.existsSync(path.join(dir, 'onnx', 'vision_model.onnx'))) {
+    log(`generating ${m.label} (random weights, real shapes) with test/fixtures/generate.py …`);
+    const r = spawnSync(process.env.PYTHON ?? '/usr/bin/python3', [path.join(root, 'test/fixtures/generate.py'), path.join(cache, 'models'), '--shapes', key, '--name', m.name], { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (r.status !== 0) throw new Error('generator failed (needs python3-torch and python3-onnx)');
+  }
+  return dir;
+}
+
+/** A photo-like image: smooth gradients, a few shapes, noise; JPEG. */
+async function photo(file, width, height) {
+  if (fs.existsSync(file)) return file;
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1"><stop offset="0" stop-color="#4a78a8"/><stop offset="1" stop-color="#d9b36c"/></linearGradient></defs><rect width="100%" height="100%" fill="url(#g)"/><circle cx="${width * 0.3}" cy="${height * 0.4}" r="${height * 0.2}" fill="#c0392b"/><rect x="${width * 0.55}" y="${height * 0.5}" width="${width * 0.3}" height="${height * 0.3}" fill="#27ae60"/></svg>`;
+  const noise = await sharp({ create: { width, height, channels: 3, noise: { type: 'gaussian', mean: 0, sigma: 12 } } }).png().toBuffer();
+  await sharp(Buffer.from(svg)).composite([{ input: noise, blend: 'overlay' }]).jpeg({ quality: 90 }).toFile(file);
+  return file;
+}
+
+function measure(mode, args) {
+  const r = spawnSync(process.execPath, ['--max-old-space-size=8192', path.join(root, 'dist', 'bench-measure.js'), mode, JSON.stringify(args)], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`${mode} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
+const images = [await photo(path.join(cache, 'photo-640x480.jpg'), 640, 480), await photo(path.join(cache, 'photo-4000x3000.jpg'), 4000, 3000)];
+const batchDir = path.join(cache, 'batch-input');
+fs.mkdirSync(batchDir, { recursive: true });
+const questions = ['what is the red object?', 'is there anything green?', 'describe the background', 'how many shapes are there?'];
+const jsonl = path.join(batchDir, 'items.jsonl');
+const lines = [];
+for (let i = 0; i < 32; i++) {
+  const f = await photo(path.join(batchDir, `img${String(i).padStart(2, '0')}.jpg`), 640 - (i % 4) * 16, 480 - (i % 3) * 12);
+  lines.push(JSON.stringify({ id: `img${i}`, image: path.basename(f), question: questions[i % 4] }));
+}
+fs.writeFileSync(jsonl, lines.join('\n') + '\n');
+
+const results = [];
+for (const key of models) {
+  const m = MODELS[key];
+  const dir = ensureModel(key);
+  const prepared = path.join(cache, `prepared-${key}`);
+  fs.rmSync(prepared, { recursive: true, force: true });
+  log(`${m.label}: stock`);
+  const stock = measure('stock', { model: dir, imageSize: m.imageSize, n, batchImages: 32 });
+  log(`${m.label}: ours, cold (graph preparation included)`);
+  const cold = measure('ours', { model: dir, cacheDir: prepared, n, images });
+  log(`${m.label}: ours, second start`);
+  const warm = measure('ours', { model: dir, cacheDir: prepared, n, images });
+  log(`${m.label}: batch of 32 with 4 questions`);
+  const batch = measure('batch', { model: dir, cacheDir: prepared, n, jsonl, outDir: path.join(cache, `batch-out-${key}`) });
+  results.push({ key, label: m.label, stock, cold, warm, batch });
+}
+
+const f0 = (x) => x.toFixed(0);
+const f1 = (x) => x.toFixed(1);
+const f2 = (x) => x.toFixed(2);
+const rows = [];
+const ratios = [];
+for (const r of results) {
+  const stockFirst = r.stock.createMs + r.stock.firstMs;
+  const small = r.warm.perImage['640x480'];
+  const large = r.warm.perImage['4000x3000'];
+  const peakOurs = Math.max(r.cold.peakRssMb, r.warm.peakRssMb, r.batch.peakRssMb);
+  rows.push(
+    [r.label, 'stock image forward (median)', `${f0(r.stock.forwardMs)} ms`, ''],
+    [r.label, 'heatmap 640×480 → full-res mask + masked (median)', `${f0(small.heatmapMs)} ms`, `vision ${f0(small.visionMs)} ms, render ${f0(small.renderMs)} ms`],
+    [r.label, 'heatmap 4000×3000 → full-res mask + masked (median)', `${f0(large.heatmapMs)} ms`, `vision ${f0(large.visionMs)} ms, render ${f0(large.renderMs)} ms`],
+    [r.label, 'stock session creation / + first forward', `${f0(r.stock.createMs)} / ${f0(stockFirst)} ms`, ''],
+    [r.label, 'ours cold: load (prepare graph + sessions) / first heatmap', `${f0(r.cold.loadMs)} / ${f0(r.cold.coldToFirstMs)} ms`, Object.entries(r.cold.loadBreakdown).map(([k, v]) => `${k} ${f0(v)}`).join(', ')],
+    [r.label, 'ours second start: load / first heatmap', `${f0(r.warm.loadMs)} / ${f0(r.warm.coldToFirstMs)} ms`, Object.entries(r.warm.loadBreakdown).map(([k, v]) => `${k} ${f0(v)}`).join(', ')],
+    [r.label, 'text embedding: new query / cache hit', `${f1(r.warm.textMs)} / ${f2(r.warm.textHitMs)} ms`, ''],
+    [r.label, 'throughput: stock forward / batch (32 images, 4 questions, --no-vlm)', `${f2(r.stock.throughput)} / ${f2(r.batch.imagesPerSecond)} img/s`, 'batch includes decode, heatmap, writing masked, overlay, thumbnails'],
+    [r.label, 'peak RSS: stock / ours (max of cold, warm, batch)', `${f0(r.stock.peakRssMb)} / ${f0(peakOurs)} MB`, `cold ${f0(r.cold.peakRssMb)}, warm ${f0(r.warm.peakRssMb)}, batch ${f0(r.batch.peakRssMb)}`],
+  );
+  ratios.push(
+    [r.label, 'warm heatmap (640×480) / stock forward', small.heatmapMs / r.stock.forwardMs, '≤ 1.00', small.heatmapMs / r.stock.forwardMs <= 1.0],
+    [r.label, 'cold first heatmap / stock creation + first forward', r.cold.coldToFirstMs / stockFirst, '≤ 1.30', r.cold.coldToFirstMs / stockFirst <= 1.3],
+    [r.label, 'second start first heatmap / stock creation + first forward', r.warm.coldToFirstMs / stockFirst, '≤ 1.05', r.warm.coldToFirstMs / stockFirst <= 1.05],
+    [r.label, 'peak RSS ours / stock', peakOurs / r.stock.peakRssMb, '≤ 1.25', peakOurs / r.stock.peakRssMb <= 1.25],
+    [r.label, 'batch throughput / stock forward throughput', r.batch.imagesPerSecond / r.stock.throughput, '≥ 0.95', r.batch.imagesPerSecond / r.stock.throughput >= 0.95],
+  );
+}
+const ortVersion = JSON.parse(fs.readFileSync(path.join(root, 'node_modules/onnxruntime-node/package.json'), 'utf8')).version;
+const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}, onnxruntime-node ${ortVersion}, ${os.availableParallelism?.() ?? os.cpus().length} ORT threads`;
+const table = ['| model | measurement | figure | detail |', '|---|---|---|---|', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+const ratioTable = ['| model | ratio | value | target | met |', '|---|---|---|---|---|', ...ratios.map(([m, what, v, target, ok]) => `| ${m} | ${what} | ${v.toFixed(2)} | ${target} | ${ok ? 'yes' : '**no**'} |`)].join('\n');
+console.log(`machine: ${machine}\n\n${table}\n\n${ratioTable}`);
+const explanations = fs.existsSync(path.join(root, 'bench', 'explanations.md')) ? fs.readFileSync(path.join(root, 'bench', 'explanations.md'), 'utf8') : '';
+fs.writeFileSync(
+  path.join(root, 'BENCHMARKS.md'),
+  `# Benchmarks\n\nWritten by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}. Random-weight exports with the real shapes (fixture generator), fp32, CPU.\n\nMachine: ${machine}\n\n## Figures\n\n${table}\n\n## Ratios\n\n${ratioTable}\n\n${explanations}`,
+);
+log('wrote BENCHMARKS.md');
