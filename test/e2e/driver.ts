@@ -109,13 +109,30 @@ class Ui {
     }
   }
 
+  /**
+   * Right-clicks a file in the Explorer and makes sure the menu belongs to it: the tree re-renders
+   * when files appear (a Save, say), and a click can land on the row that moved under the pointer.
+   */
+  private async openContextMenu(name: string): Promise<void> {
+    const page = this.page;
+    for (let attempt = 1; ; attempt++) {
+      const row = page.locator('.explorer-folders-view .monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }) }).first();
+      await row.waitFor({ timeout: 20_000 });
+      await page.waitForTimeout(300);
+      await row.click({ button: 'right' });
+      await page.locator('.monaco-menu .action-item').first().waitFor({ timeout: 10_000 });
+      const focused = (await page.locator('.explorer-folders-view .monaco-list-row.focused .label-name').allInnerTexts()).map((t) => t.trim());
+      if (focused.includes(name)) return;
+      await page.keyboard.press('Escape');
+      if (attempt === 3) throw new Error(`the context menu opened on ${focused.join(', ') || 'nothing'}, not ${name}`);
+    }
+  }
+
   private async perform(action: Record<string, unknown>): Promise<unknown> {
     const page = this.page;
     switch (action.kind) {
       case 'explorerCommand': {
-        const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: String(action.file) }).first();
-        await row.waitFor({ timeout: 20_000 });
-        await row.click({ button: 'right' });
+        await this.openContextMenu(String(action.file));
         const item = page.locator('.monaco-menu .action-item', { hasText: String(action.item) }).first();
         await item.waitFor({ timeout: 10_000 });
         // The workbench ignores a click that lands right after the menu opens; hover first, then
@@ -132,9 +149,7 @@ class Ui {
         return { ok: true };
       }
       case 'menuItems': {
-        const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: String(action.file) }).first();
-        await row.click({ button: 'right' });
-        await page.locator('.monaco-menu .action-item').first().waitFor({ timeout: 10_000 });
+        await this.openContextMenu(String(action.file));
         const items = await page.locator('.monaco-menu .action-item').allInnerTexts();
         await page.keyboard.press('Escape');
         return { items: items.map((s) => s.trim()).filter(Boolean) };
