@@ -156,7 +156,7 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
     for (const p of [outPath, heatmapPath]) fs.mkdirSync(path.dirname(path.resolve(p)), { recursive: true });
     await timed('render', async () => {
       const rendered = await renderOutputs(image, result.mask, result.grid, { interpolation, gray, opacity });
-      await Promise.all([encode(rendered.masked, outFormat).toFile(outPath), encode(rendered.overlay, heatmapFormat).toFile(heatmapPath)]);
+      await Promise.all([encode(rendered.masked, outFormat).toFile(outPath), encode(rendered.overlay(), heatmapFormat).toFile(heatmapPath)]);
     });
     if (values.json) {
       io.out.write(JSON.stringify({ ...attributionJson(result), outputs: { masked: path.resolve(outPath), heatmap: path.resolve(heatmapPath) } }) + '\n');

@@ -138,53 +138,73 @@ export class AttentionPromptEngine {
     } catch (e) {
       throw describeLoadError(loc, e);
     }
-    const text = await ClipTextEncoder.load(t, loc, { onProgress: opts.onProgress, threads });
-    tick('load text model', start);
+    // The text tower loads while the vision graph is prepared and its session created: on a
+    // cold start the two overlap instead of adding up (both are mostly native work).
+    const textStart = performance.now();
+    const textLoading = ClipTextEncoder.load(t, loc, { onProgress: opts.onProgress, threads }).then((enc) => {
+      tick('load text model', textStart);
+      return enc;
+    });
+    textLoading.catch(() => undefined);
 
     // The vision file: from the folder, or from Transformers.js's cache. Transformers.js has no
     // public "download this file" call, so a missing file is fetched by loading the stock model
     // through it once (progress events, atomic cache writes), then released.
-    start = performance.now();
-    const visionFile = `onnx/vision_model${DTYPE_SUFFIX[loc.dtype]}.onnx`;
-    const visionPath = modelFilePath(loc, visionFile);
-    if (!fs.existsSync(visionPath)) {
-      if (loc.local || loc.offline) throw new AttentionPromptError('model-missing', `Missing ${visionFile} (looked at ${visionPath}).`);
-      try {
-        const stock = await t.CLIPVisionModelWithProjection.from_pretrained(loc.pretrainedId, {
-          ...common,
-          dtype: loc.dtype,
-          device: 'cpu',
-          session_options: { graphOptimizationLevel: 'disabled' },
-        });
-        await stock.dispose();
-      } catch (e) {
-        throw describeLoadError(loc, e);
-      }
-      if (!fs.existsSync(visionPath)) {
-        throw new AttentionPromptError('download-failed', `Downloaded ${visionFile} but did not find it in the cache at ${visionPath}.`);
-      }
-      tick('download vision model', start);
+    let session: Ort.InferenceSession | undefined;
+    let graph: PreparedVisionGraph;
+    try {
       start = performance.now();
+      const visionFile = `onnx/vision_model${DTYPE_SUFFIX[loc.dtype]}.onnx`;
+      const visionPath = modelFilePath(loc, visionFile);
+      if (!fs.existsSync(visionPath)) {
+        if (loc.local || loc.offline) throw new AttentionPromptError('model-missing', `Missing ${visionFile} (looked at ${visionPath}).`);
+        try {
+          const stock = await t.CLIPVisionModelWithProjection.from_pretrained(loc.pretrainedId, {
+            ...common,
+            dtype: loc.dtype,
+            device: 'cpu',
+            session_options: { graphOptimizationLevel: 'disabled' },
+          });
+          await stock.dispose();
+        } catch (e) {
+          throw describeLoadError(loc, e);
+        }
+        if (!fs.existsSync(visionPath)) {
+          throw new AttentionPromptError('download-failed', `Downloaded ${visionFile} but did not find it in the cache at ${visionPath}.`);
+        }
+        tick('download vision model', start);
+        start = performance.now();
+      }
+
+      graph = await prepareVisionGraph({
+        sourcePath: visionPath,
+        layer: opts.layer,
+        cacheDir: loc.cacheDir,
+        modelName: loc.name,
+        exposeAttentionOutput: opts.exposeAttentionOutput,
+      });
+      tick(graph.fromCache ? 'open prepared graph' : 'prepare graph', start);
+
+      start = performance.now();
+      const ort = await import('onnxruntime-node');
+      // A file path, not a buffer: onnxruntime maps the weights instead of holding a second copy.
+      session = await ort.InferenceSession.create(graph.modelPath, {
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: 'all',
+      });
+      tick('create vision session', start);
+    } catch (e) {
+      await textLoading.then((enc) => enc.dispose()).catch(() => undefined);
+      throw e;
     }
-
-    const graph = await prepareVisionGraph({
-      sourcePath: visionPath,
-      layer: opts.layer,
-      cacheDir: loc.cacheDir,
-      modelName: loc.name,
-      exposeAttentionOutput: opts.exposeAttentionOutput,
-    });
-    tick(graph.fromCache ? 'open prepared graph' : 'prepare graph', start);
-
-    start = performance.now();
-    const ort = await import('onnxruntime-node');
-    // A file path, not a buffer: onnxruntime maps the weights instead of holding a second copy.
-    const session = await ort.InferenceSession.create(graph.modelPath, {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-    });
-    tick('create vision session', start);
+    let text: ClipTextEncoder;
+    try {
+      text = await textLoading;
+    } catch (e) {
+      await session.release();
+      throw e;
+    }
 
     const imageSize = config.vision_config?.image_size ?? 224;
     const patchSize = config.vision_config?.patch_size ?? 32;

@@ -114,7 +114,8 @@ export interface RenderedOutputs {
   /** The mask at the image's resolution, 8-bit, one channel. */
   fullMask: Buffer;
   masked: sharp.Sharp;
-  overlay: sharp.Sharp;
+  /** Built on demand: a per-pixel colour lookup that callers needing only the mask skip. */
+  overlay(): sharp.Sharp;
 }
 
 /** The full-resolution mask, masked image and overlay for a low-resolution mask. */
@@ -125,7 +126,10 @@ export async function renderOutputs(
   params: RenderParameters & { opacity?: number },
 ): Promise<RenderedOutputs> {
   const fullMask = await fullResolutionMask(mask, grid[0], grid[1], img.width, img.height, params.interpolation);
-  return { fullMask, masked: await maskedImage(img, fullMask, params.gray), overlay: heatmapOverlay(img, fullMask, params.opacity ?? 0.5) };
+  if (!(params.opacity === undefined || (params.opacity >= 0 && params.opacity <= 1))) {
+    throw new AttentionPromptError('bad-parameter', `Overlay opacity must be 0–1, got ${params.opacity}.`);
+  }
+  return { fullMask, masked: await maskedImage(img, fullMask, params.gray), overlay: () => heatmapOverlay(img, fullMask, params.opacity ?? 0.5) };
 }
 
 /**

@@ -77,7 +77,7 @@ async function renderPreview(entry: CachedAttribution, view: ViewParameters): Pr
   const out = await renderOutputs(preview, merged.mask, a.grid, { interpolation: view.interpolation, gray: view.gray, opacity: view.opacity });
   const [original, overlay, masked] = await Promise.all([
     fromDecoded(preview).png({ compressionLevel: 3 }).toBuffer(),
-    out.overlay.png({ compressionLevel: 3 }).toBuffer(),
+    out.overlay().png({ compressionLevel: 3 }).toBuffer(),
     out.masked.png({ compressionLevel: 3 }).toBuffer(),
   ]);
   return { original, overlay, masked, width: preview.width, height: preview.height };

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { AttentionPromptEngine, EngineOptions, Geometry } from '../engine';
+import { Attribution, AttentionPromptEngine, EngineOptions, Geometry } from '../engine';
 import { AttentionPromptError } from '../errors';
 import { DecodedImage, decodeImage, fromDecoded } from '../image';
 import { MaskParameters } from '../maps';
@@ -188,54 +188,68 @@ export async function runBatch(opts: BatchOptions, sharedEngine?: AttentionPromp
         continue;
       }
       const image = current.image;
-      let outputs: ResultRecord['outputs'];
-      let maskedPng: sharp.Sharp;
+      let attribution: Attribution;
       try {
-        const a = await engine.attribute(image, { question: item.question, hint: item.hint, geometry: opts.geometry, mask: opts.mask });
-        Object.assign(timings, a.timings);
-        const start = performance.now();
-        const rendered = await renderOutputs(image, a.mask, a.grid, { interpolation: opts.interpolation, gray: opts.gray, opacity: opts.opacity });
-        maskedPng = await materialize(rendered.masked);
-        const photo = image.format === 'jpeg';
-        const maskedFile = path.join('masked', `${item.id}.${photo ? 'jpg' : 'png'}`);
-        const overlayFile = path.join('overlays', `${item.id}.jpg`);
-        const thumbs = { original: path.join('thumbs', `${item.id}.original.jpg`), overlay: path.join('thumbs', `${item.id}.overlay.jpg`), masked: path.join('thumbs', `${item.id}.masked.jpg`) };
-        const small = (p: sharp.Sharp) => p.clone().resize(thumb, thumb, { fit: 'inside' }).jpeg({ quality: 70 });
-        const overlay = await materialize(rendered.overlay);
-        await Promise.all([
-          (photo ? maskedPng.clone().jpeg({ quality: 92 }) : maskedPng.clone().png()).toFile(path.join(opts.outDir, maskedFile)),
-          overlay.clone().jpeg({ quality: 85 }).toFile(path.join(opts.outDir, overlayFile)),
-          small(fromDecoded(image)).toFile(path.join(opts.outDir, thumbs.original)),
-          small(overlay).toFile(path.join(opts.outDir, thumbs.overlay)),
-          small(maskedPng).toFile(path.join(opts.outDir, thumbs.masked)),
-          // The reference saves PIL's default JPEG (quality 75) named by key (main.py:140-141).
-          refDir ? maskedPng.clone().jpeg({ quality: 75 }).toFile(path.join(refDir, `${item.id}.jpg`)) : Promise.resolve(),
-        ]);
-        outputs = { masked: maskedFile, overlay: overlayFile, thumbs, reference: refDir ? path.relative(opts.outDir, path.join(refDir, `${item.id}.jpg`)) : undefined };
-        timings.render = performance.now() - start;
+        attribution = await engine.attribute(image, { question: item.question, hint: item.hint, geometry: opts.geometry, mask: opts.mask });
+        Object.assign(timings, attribution.timings);
       } catch (e) {
         finish({ ...base(), timings, error: { stage: 'heatmap', message: (e as Error).message }, finishedAt: new Date().toISOString() });
         continue;
       }
-      if (!vlm || !opts.vlm) {
-        finish({ ...base(), outputs, timings, finishedAt: new Date().toISOString() });
-        continue;
-      }
-      // Payloads now (the decoded image is released when the loop moves on); answers in the background.
-      const v = opts.vlm;
-      const maskedUrl = (await imageDataUrl(maskedPng, { maxSide: v.maxImageSide, sourceFormat: image.format })).url;
-      const originalUrl = v.compareWithOriginal ? (await imageDataUrl(fromDecoded(image), { maxSide: v.maxImageSide, sourceFormat: image.format })).url : undefined;
-      const ask = async (url: string, key: string): Promise<string> => {
-        await slots.acquire();
-        const start = performance.now();
-        try {
-          return (await vlm.ask({ question: item.question, imageUrl: url, signal: opts.signal })).text;
-        } finally {
-          timings[key] = performance.now() - start;
-          slots.release();
-        }
-      };
+      // Rendering, writing and asking run in the background (sharp works in libuv's threads)
+      // while the loop moves on to the next image's CLIP pass; the line is written last.
       const task = (async () => {
+        let outputs: ResultRecord['outputs'];
+        let maskedPng: sharp.Sharp;
+        try {
+          const start = performance.now();
+          const rendered = await renderOutputs(image, attribution.mask, attribution.grid, { interpolation: opts.interpolation, gray: opts.gray, opacity: opts.opacity });
+          maskedPng = await materialize(rendered.masked);
+          const photo = image.format === 'jpeg';
+          const maskedFile = path.join('masked', `${item.id}.${photo ? 'jpg' : 'png'}`);
+          const overlayFile = path.join('overlays', `${item.id}.jpg`);
+          const thumbs = { original: path.join('thumbs', `${item.id}.original.jpg`), overlay: path.join('thumbs', `${item.id}.overlay.jpg`), masked: path.join('thumbs', `${item.id}.masked.jpg`) };
+          const small = (p: sharp.Sharp) => p.clone().resize(thumb, thumb, { fit: 'inside' }).jpeg({ quality: 70 });
+          const overlay = await materialize(rendered.overlay());
+          await Promise.all([
+            (photo ? maskedPng.clone().jpeg({ quality: 92 }) : maskedPng.clone().png({ compressionLevel: 3 })).toFile(path.join(opts.outDir, maskedFile)),
+            overlay.clone().jpeg({ quality: 85 }).toFile(path.join(opts.outDir, overlayFile)),
+            small(fromDecoded(image)).toFile(path.join(opts.outDir, thumbs.original)),
+            small(overlay).toFile(path.join(opts.outDir, thumbs.overlay)),
+            small(maskedPng).toFile(path.join(opts.outDir, thumbs.masked)),
+            // The reference saves PIL's default JPEG (quality 75) named by key (main.py:140-141).
+            refDir ? maskedPng.clone().jpeg({ quality: 75 }).toFile(path.join(refDir, `${item.id}.jpg`)) : Promise.resolve(),
+          ]);
+          outputs = { masked: maskedFile, overlay: overlayFile, thumbs, reference: refDir ? path.relative(opts.outDir, path.join(refDir, `${item.id}.jpg`)) : undefined };
+          timings.render = performance.now() - start;
+        } catch (e) {
+          finish({ ...base(), timings, error: { stage: 'render', message: (e as Error).message }, finishedAt: new Date().toISOString() });
+          return;
+        }
+        if (!vlm || !opts.vlm) {
+          finish({ ...base(), outputs, timings, finishedAt: new Date().toISOString() });
+          return;
+        }
+        const v = opts.vlm;
+        let maskedUrl: string;
+        let originalUrl: string | undefined;
+        try {
+          maskedUrl = (await imageDataUrl(maskedPng, { maxSide: v.maxImageSide, sourceFormat: image.format })).url;
+          originalUrl = v.compareWithOriginal ? (await imageDataUrl(fromDecoded(image), { maxSide: v.maxImageSide, sourceFormat: image.format })).url : undefined;
+        } catch (e) {
+          finish({ ...base(), outputs, timings, error: { stage: 'payload', message: (e as Error).message }, finishedAt: new Date().toISOString() });
+          return;
+        }
+        const ask = async (url: string, key: string): Promise<string> => {
+          await slots.acquire();
+          const start = performance.now();
+          try {
+            return (await vlm.ask({ question: item.question, imageUrl: url, signal: opts.signal })).text;
+          } finally {
+            timings[key] = performance.now() - start;
+            slots.release();
+          }
+        };
         const [m, o] = await Promise.allSettled([ask(maskedUrl, 'vlmMasked'), originalUrl ? ask(originalUrl, 'vlmOriginal') : Promise.resolve(undefined)]);
         // Interrupted: write nothing, so the item is redone on --resume.
         if (opts.signal?.aborted) return;
@@ -252,7 +266,7 @@ export async function runBatch(opts: BatchOptions, sharedEngine?: AttentionPromp
       })();
       inFlight.add(task);
       void task.finally(() => inFlight.delete(task));
-      // Backpressure: never more items waiting on the VLM than requests allowed at once.
+      // Backpressure: never more items rendering or waiting on the VLM than --concurrency.
       while (inFlight.size >= opts.concurrency) await Promise.race(inFlight);
     }
     await Promise.all(inFlight);

@@ -274,14 +274,22 @@ async function writePrunedGraph(sourcePath: string, index: OnnxIndex, outputs: s
 
   const graphLength = ranges.reduce((sum, [a, b]) => sum + (b - a), 0) + newOutputs.length;
   const graphHeader = Buffer.concat([encodeTag(7, WireType.LengthDelimited), encodeVarint(graphLength)]);
+  // Kept fields are mostly adjacent in the file (nodes, then initializers): merge neighbours so
+  // the copy is a few large reads instead of thousands of small ones.
+  const spans: Array<[number, number]> = [];
+  for (const [a, b] of ranges) {
+    const last = spans[spans.length - 1];
+    if (last && last[1] === a) last[1] = b;
+    else spans.push([a, b]);
+  }
   const src = await fs.promises.open(sourcePath, 'r');
   const tmp = `${target}.${process.pid}.${Date.now()}.tmp`;
   const dst = await fs.promises.open(tmp, 'w');
-  const buf = Buffer.allocUnsafe(8 << 20);
+  const buf = Buffer.allocUnsafe(32 << 20);
   try {
     await copyRange(src, dst, 0, index.graphField.start, buf);
     await dst.write(graphHeader);
-    for (const [a, b] of ranges) await copyRange(src, dst, a, b, buf);
+    for (const [a, b] of spans) await copyRange(src, dst, a, b, buf);
     await dst.write(newOutputs);
     const size = (await src.stat()).size;
     await copyRange(src, dst, index.graphField.end, size, buf);
