@@ -85,6 +85,10 @@ async function ours(a: Args) {
     }
     perImage[`${img.width}x${img.height}`] = { heatmapMs: median(total), visionMs: median(vision), renderMs: median(render) };
   }
+  // A question this process (and the disk cache) has not seen: loads the text tower if needed.
+  t = now();
+  await engine.embedText(`a new question at ${Date.now()} ${Math.random()}`);
+  const firstNewQuestionMs = now() - t;
   const textMs: number[] = [];
   for (let i = 0; i < Math.max(3, a.n); i++) {
     t = now();
@@ -94,7 +98,7 @@ async function ours(a: Args) {
   t = now();
   await engine.embedText('a question about object number 0 in the scene');
   const textHitMs = now() - t;
-  const result = { loadMs, loadBreakdown: engine.loadTimings, firstHeatmapMs, coldToFirstMs, perImage, textMs: median(textMs), textHitMs, peakRssMb: maxRssMb() };
+  const result = { loadMs, loadBreakdown: engine.loadTimings, firstHeatmapMs, coldToFirstMs, perImage, firstNewQuestionMs, textMs: median(textMs), textHitMs, peakRssMb: maxRssMb() };
   await engine.dispose();
   return result;
 }

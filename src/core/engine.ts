@@ -24,7 +24,7 @@ import {
 } from './modelSource';
 import { PreparedVisionGraph, prepareVisionGraph } from './onnx/visionGraph';
 import { halfToFloat } from './onnx/onnxFile';
-import { ClipTextEncoder, TextEmbedding, validateQuery } from './text';
+import { TextEmbedding, TextTower, validateQuery } from './text';
 import { TransformersModule, loadTransformers } from './transformers';
 import * as fs from 'node:fs';
 
@@ -99,7 +99,7 @@ export class AttentionPromptEngine {
     private readonly t: TransformersModule,
     private readonly session: Ort.InferenceSession,
     readonly graph: PreparedVisionGraph,
-    private readonly text: ClipTextEncoder,
+    private readonly text: TextTower,
     private readonly processor: (img: InstanceType<TransformersModule['RawImage']>) => Promise<{ pixel_values: { data: Float32Array; dims: number[] } }>,
     readonly imageSize: number,
     readonly patchSize: number,
@@ -138,14 +138,18 @@ export class AttentionPromptEngine {
     } catch (e) {
       throw describeLoadError(loc, e);
     }
-    // The text tower loads while the vision graph is prepared and its session created: on a
-    // cold start the two overlap instead of adding up (both are mostly native work).
-    const textStart = performance.now();
-    const textLoading = ClipTextEncoder.load(t, loc, { onProgress: opts.onProgress, threads }).then((enc) => {
-      tick('load text model', textStart);
-      return enc;
-    });
-    textLoading.catch(() => undefined);
+    // The text tower loads on the first question it has not seen (see TextTower); a hub model
+    // whose text files are not cached yet downloads them now, so a run that starts online can
+    // continue offline.
+    const textFile = `onnx/text_model${DTYPE_SUFFIX[loc.dtype]}.onnx`;
+    const text = new TextTower(t, loc, modelFilePath(loc, textFile), loc.cacheDir, { onProgress: opts.onProgress, threads });
+    if (!loc.local && !fs.existsSync(modelFilePath(loc, textFile))) {
+      const textStart = performance.now();
+      await text.warm().catch((e) => {
+        throw describeLoadError(loc, e);
+      });
+      tick('download text model', textStart);
+    }
 
     // The vision file: from the folder, or from Transformers.js's cache. Transformers.js has no
     // public "download this file" call, so a missing file is fetched by loading the stock model
@@ -195,14 +199,7 @@ export class AttentionPromptEngine {
       });
       tick('create vision session', start);
     } catch (e) {
-      await textLoading.then((enc) => enc.dispose()).catch(() => undefined);
-      throw e;
-    }
-    let text: ClipTextEncoder;
-    try {
-      text = await textLoading;
-    } catch (e) {
-      await session.release();
+      await text.dispose();
       throw e;
     }
 
@@ -255,6 +252,15 @@ export class AttentionPromptEngine {
 
   async embedText(text: string): Promise<TextEmbedding> {
     return this.text.embed(text);
+  }
+
+  /** Starts loading the text tower in the background (a warm engine answers new questions sooner). */
+  warmText(): void {
+    this.text.warm().catch(() => undefined);
+  }
+
+  get textTowerLoaded(): boolean {
+    return this.text.loaded;
   }
 
   /** Runs the pruned vision graph and returns block L's tensors for batch element 0. */

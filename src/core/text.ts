@@ -2,6 +2,9 @@
  * The text side: Transformers.js's CLIP tokenizer and CLIPTextModelWithProjection, with CLIP's
  * 77-token truncation reported back and embeddings cached per distinct query.
  */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { AttentionPromptError } from './errors';
 import type { TransformersModule } from './transformers';
 import { ModelLocation, DownloadProgress, configureTransformers, describeLoadError, pretrainedOptions } from './modelSource';
@@ -101,5 +104,87 @@ export class ClipTextEncoder {
 
   async dispose(): Promise<void> {
     await this.model.dispose();
+  }
+}
+
+/**
+ * The text tower, loaded only when an embedding is not already known. Embeddings are cached in
+ * memory and on disk (one small file per distinct text, keyed by the text model file's identity),
+ * so a process that asks known questions never pays for the text model's load or memory.
+ */
+export class TextTower {
+  private encoder: Promise<ClipTextEncoder> | undefined;
+  private readonly memory = new Map<string, TextEmbedding>();
+  private diskDir: string | undefined | null = null;
+
+  constructor(
+    private readonly t: T,
+    private readonly loc: ModelLocation,
+    private readonly textModelPath: string,
+    private readonly cacheDir: string,
+    private readonly opts: { onProgress?: (p: DownloadProgress) => void; threads?: number } = {},
+  ) {}
+
+  get loaded(): boolean {
+    return this.encoder !== undefined;
+  }
+
+  /** Starts loading the tokenizer and text model (idempotent). */
+  warm(): Promise<ClipTextEncoder> {
+    this.encoder ??= ClipTextEncoder.load(this.t, this.loc, this.opts);
+    this.encoder.catch(() => (this.encoder = undefined));
+    return this.encoder;
+  }
+
+  private disk(): string | undefined {
+    if (this.diskDir !== null) return this.diskDir;
+    if (!fs.existsSync(this.textModelPath)) return undefined; // not downloaded yet: decide later
+    const st = fs.statSync(this.textModelPath);
+    const key = crypto.createHash('sha256').update(`${path.resolve(this.textModelPath)}|${st.size}|${Math.round(st.mtimeMs)}`).digest('hex').slice(0, 20);
+    this.diskDir = path.join(this.cacheDir, 'text-embeddings', key);
+    return this.diskDir;
+  }
+
+  async embed(query: string): Promise<TextEmbedding> {
+    const text = validateQuery(query);
+    const hit = this.memory.get(text);
+    if (hit) return hit;
+    const dir = this.disk();
+    const file = dir && path.join(dir, `${crypto.createHash('sha256').update(text).digest('hex').slice(0, 32)}.json`);
+    if (file && fs.existsSync(file)) {
+      try {
+        const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as { text: string; tokens: number; truncated: boolean; embedding: string };
+        if (saved.text === text) {
+          const b = Buffer.from(saved.embedding, 'base64');
+          const e: TextEmbedding = { text, tokens: saved.tokens, truncated: saved.truncated, embedding: new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)) };
+          this.remember(text, e);
+          return e;
+        }
+      } catch {
+        // a damaged cache file: compute again below
+      }
+    }
+    const e = await (await this.warm()).embed(text);
+    this.remember(text, e);
+    const target = this.disk() && path.join(this.disk()!, `${crypto.createHash('sha256').update(text).digest('hex').slice(0, 32)}.json`);
+    if (target) {
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      const tmp = `${target}.${process.pid}.tmp`;
+      const buf = Buffer.from(e.embedding.buffer, e.embedding.byteOffset, e.embedding.byteLength);
+      fs.writeFileSync(tmp, JSON.stringify({ text, tokens: e.tokens, truncated: e.truncated, embedding: buf.toString('base64') }));
+      fs.renameSync(tmp, target);
+    }
+    return e;
+  }
+
+  private remember(text: string, e: TextEmbedding): void {
+    this.memory.set(text, e);
+    if (this.memory.size > 1024) this.memory.delete(this.memory.keys().next().value!);
+  }
+
+  async dispose(): Promise<void> {
+    const enc = this.encoder;
+    this.encoder = undefined;
+    if (enc) await enc.then((x) => x.dispose()).catch(() => undefined);
   }
 }

@@ -52,6 +52,8 @@ async function getEngine(m: ModelParameters, layer: number | null, id: number): 
     });
     engines.set(key, pending);
     pending.catch(() => engines.delete(key));
+    // An interactive session asks new questions: load the text tower while the user looks.
+    pending.then((e) => e.warmText()).catch(() => undefined);
     // Keep the most recent engines only (another layer or model loads a second one).
     while (engines.size > MAX_ENGINES) {
       const [oldest, old] = engines.entries().next().value!;
