@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { fixtureModel } from '../../test/helpers';
-import { locateModel } from './modelSource';
-import { ClipTextEncoder, truncateForClip, validateQuery } from './text';
+import { fixtureModel, tempDir } from '../../test/helpers';
+import { locateModel, modelFilePath } from './modelSource';
+import { ClipTextEncoder, TextTower, truncateForClip, validateQuery } from './text';
 import { loadTransformers } from './transformers';
 
 describe('CLIP text side', () => {
@@ -48,5 +48,27 @@ describe('CLIP text side', () => {
     assert.throws(() => validateQuery('   \n '), { code: 'bad-query', message: /empty/ });
     assert.throws(() => validateQuery('x'.repeat(5000)), { code: 'bad-query', message: /5000 characters/ });
     assert.equal(validateQuery('  what is this? '), 'what is this?');
+  });
+});
+
+describe('text tower with the on-disk embedding cache', () => {
+  it('a known question is answered from disk without loading the text model', async () => {
+    const t = await loadTransformers();
+    const loc = locateModel({ model: fixtureModel('planted-clip') });
+    const cacheDir = tempDir();
+    const textModel = modelFilePath(loc, 'onnx/text_model.onnx');
+    const first = new TextTower(t, loc, textModel, cacheDir);
+    const a = await first.embed('where is the red box?');
+    assert.equal(first.loaded, true);
+    await first.dispose();
+    const second = new TextTower(t, loc, textModel, cacheDir);
+    const b = await second.embed('where is the red box?');
+    assert.equal(second.loaded, false, 'served from disk');
+    assert.deepEqual(Array.from(b.embedding), Array.from(a.embedding));
+    assert.equal(b.tokens, a.tokens);
+    const c = await second.embed('where is the blue box?');
+    assert.equal(second.loaded, true, 'a new question loads the model');
+    assert.notDeepEqual(Array.from(c.embedding), Array.from(a.embedding));
+    await second.dispose();
   });
 });
