@@ -92,11 +92,11 @@ async function ours(a: Args) {
   const textMs: number[] = [];
   for (let i = 0; i < Math.max(3, a.n); i++) {
     t = now();
-    await engine.embedText(`a question about object number ${i} in the scene`);
+    await engine.embedText(`a question about object number ${i} in the scene, ${process.pid}`);
     textMs.push(now() - t);
   }
   t = now();
-  await engine.embedText('a question about object number 0 in the scene');
+  await engine.embedText(`a question about object number 0 in the scene, ${process.pid}`);
   const textHitMs = now() - t;
   const result = { loadMs, loadBreakdown: engine.loadTimings, firstHeatmapMs, coldToFirstMs, perImage, firstNewQuestionMs, textMs: median(textMs), textHitMs, peakRssMb: maxRssMb() };
   await engine.dispose();

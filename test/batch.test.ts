@@ -153,7 +153,8 @@ describe('batch runs', () => {
     const env = { ...process.env, OPENAI_API_KEY: 'sk-batch' };
     const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     const results = path.join(out, 'results.jsonl');
-    await new Promise<void>((resolve) => {
+    const exited = new Promise((r) => child.once('exit', r));
+    await new Promise<void>((resolve, reject) => {
       const timer = setInterval(() => {
         if (fs.existsSync(results) && fs.readFileSync(results, 'utf8').split('\n').length > 30) {
           clearInterval(timer);
@@ -161,8 +162,9 @@ describe('batch runs', () => {
           resolve();
         }
       }, 20);
+      void exited.then(() => (clearInterval(timer), reject(new Error('the run ended before it could be interrupted'))));
     });
-    const code = await new Promise((r) => child.once('exit', r));
+    const code = await exited;
     assert.equal(code, 130);
     const text = fs.readFileSync(results, 'utf8');
     assert.ok(text.endsWith('\n'));

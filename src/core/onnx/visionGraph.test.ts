@@ -51,6 +51,20 @@ describe('prepared vision graph', () => {
     assert.equal(other.layer, 0);
   });
 
+  it('linked weights (external data) and copied weights give the same block tensors', async () => {
+    const ort = await import('onnxruntime-node');
+    const linked = await prepareVisionGraph({ sourcePath: vision('tiny-clip'), cacheDir: tempDir(), modelName: 'tiny' });
+    const copied = await prepareVisionGraph({ sourcePath: vision('tiny-clip'), cacheDir: tempDir(), modelName: 'tiny', linkWeights: false });
+    const linkedSize = fs.statSync(linked.modelPath).size;
+    const copiedSize = fs.statSync(copied.modelPath).size;
+    assert.ok(fs.existsSync(path.join(path.dirname(linked.modelPath), 'source_weights.onnx')), 'weights linked, not copied');
+    assert.ok(linkedSize < copiedSize / 2, `the linked graph holds no weights (${linkedSize} vs ${copiedSize} bytes)`);
+    const x = new ort.Tensor('float32', Float32Array.from({ length: 3 * 64 * 64 }, (_, i) => Math.cos(i)), [1, 3, 64, 64]);
+    const a = await (await ort.InferenceSession.create(linked.modelPath)).run({ pixel_values: x });
+    const b = await (await ort.InferenceSession.create(copied.modelPath)).run({ pixel_values: x });
+    for (const name of Object.values(linked.outputs)) assert.deepEqual(Array.from(a[name].data as Float32Array), Array.from(b[name].data as Float32Array), name);
+  });
+
   it('refuses a layer out of range, naming the valid range', async () => {
     await assert.rejects(prepareVisionGraph({ sourcePath: vision('tiny-clip'), cacheDir: tempDir(), modelName: 'tiny', layer: 3 }), {
       code: 'bad-parameter',

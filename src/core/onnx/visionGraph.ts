@@ -17,10 +17,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AttentionPromptError } from '../errors';
 import { OnnxIndex, OnnxInitializer, OnnxNode, indexOnnx, readFloatInitializer } from './onnxFile';
-import { ByteSource, FileSource, encodeBytesField, encodeStringField, encodeTag, encodeVarint, WireType } from './protobuf';
+import { ByteSource, FileSource, encodeBytesField, encodeStringField, encodeTag, encodeVarint, encodeVarintField, WireType } from './protobuf';
 
 /** Bump when the prepared file's content or the meta format changes. */
-const PREPARED_FORMAT = 2;
+const PREPARED_FORMAT = 3;
 
 export interface BlockTensorNames {
   attention: string;
@@ -64,6 +64,8 @@ export interface PrepareOptions {
   modelName: string;
   /** Also expose out_proj's output (tests use it to check the decomposition). */
   exposeAttentionOutput?: boolean;
+  /** Reference the source's weights instead of copying them (default true; falls back to copying). */
+  linkWeights?: boolean;
 }
 
 interface PreparedMeta {
@@ -251,36 +253,61 @@ async function copyRange(src: fs.promises.FileHandle, dst: fs.promises.FileHandl
 }
 
 /**
+ * A kept initializer as an external-data TensorProto that points at its raw bytes inside the
+ * original file (TensorProto: dims 1, data_type 2, name 8, external_data 13, data_location 14).
+ */
+function externalInitializer(init: OnnxInitializer, location: string): Buffer | undefined {
+  if (init.data.kind !== 'raw') return undefined;
+  const entry = (key: string, value: string) => encodeBytesField(13, Buffer.concat([encodeStringField(1, key), encodeStringField(2, value)]));
+  const dims = init.dims.length ? encodeBytesField(1, Buffer.concat(init.dims.map((d) => encodeVarint(d)))) : Buffer.alloc(0);
+  const tensor = Buffer.concat([
+    dims,
+    encodeVarintField(2, init.dataType),
+    encodeStringField(8, init.name),
+    entry('location', location),
+    entry('offset', String(init.data.offset)),
+    entry('length', String(init.data.length)),
+    encodeVarintField(14, 1),
+  ]);
+  return encodeBytesField(5, tensor);
+}
+
+/**
  * Writes the pruned graph: the original ModelProto with a new `graph` field that keeps only
  * the nodes, initializers and inputs block L's outputs need, and declares those outputs (names
- * only; onnxruntime infers their types). Weights are copied byte for byte, never decoded.
+ * only; onnxruntime infers their types). With `weightsFile` (a link to the source next to the
+ * target), kept weights become external data pointing into the source, so nothing large is
+ * copied; without it, they are copied byte for byte. Nothing is ever decoded.
  */
-async function writePrunedGraph(sourcePath: string, index: OnnxIndex, outputs: string[], target: string): Promise<void> {
+async function writePrunedGraph(sourcePath: string, index: OnnxIndex, outputs: string[], target: string, weightsFile?: string): Promise<void> {
   const keepNodes = requiredNodes(index, outputs);
   const usedTensors = new Set<string>();
   for (const n of keepNodes) for (const i of n.inputs) usedTensors.add(i);
-  const ranges: Array<[number, number]> = [];
-  for (const n of index.nodes) if (keepNodes.has(n)) ranges.push(n.range);
-  ranges.push(...index.otherGraphFields);
-  for (const init of index.initializers.values()) if (usedTensors.has(init.name)) ranges.push(init.range);
+  const parts: Array<[number, number] | Buffer> = [];
+  for (const n of index.nodes) if (keepNodes.has(n)) parts.push(n.range);
+  parts.push(...index.otherGraphFields);
+  for (const init of index.initializers.values()) {
+    if (!usedTensors.has(init.name)) continue;
+    parts.push((weightsFile && externalInitializer(init, weightsFile)) || init.range);
+  }
   for (const input of index.inputs) {
-    if (!index.initializers.has(input.name) || usedTensors.has(input.name)) ranges.push(input.range);
+    if (!index.initializers.has(input.name) || usedTensors.has(input.name)) parts.push(input.range);
   }
   const produced = new Set<string>();
   for (const n of keepNodes) for (const o of n.outputs) produced.add(o);
-  for (const vi of index.valueInfo) if (produced.has(vi.name)) ranges.push(vi.range);
+  for (const vi of index.valueInfo) if (produced.has(vi.name)) parts.push(vi.range);
   // ValueInfoProto { name } for each new output (GraphProto.output is field 12).
-  const newOutputs = Buffer.concat(outputs.map((name) => encodeBytesField(12, encodeStringField(1, name))));
+  parts.push(Buffer.concat(outputs.map((name) => encodeBytesField(12, encodeStringField(1, name)))));
 
-  const graphLength = ranges.reduce((sum, [a, b]) => sum + (b - a), 0) + newOutputs.length;
+  const graphLength = parts.reduce((sum, p) => sum + (Buffer.isBuffer(p) ? p.length : p[1] - p[0]), 0);
   const graphHeader = Buffer.concat([encodeTag(7, WireType.LengthDelimited), encodeVarint(graphLength)]);
   // Kept fields are mostly adjacent in the file (nodes, then initializers): merge neighbours so
-  // the copy is a few large reads instead of thousands of small ones.
-  const spans: Array<[number, number]> = [];
-  for (const [a, b] of ranges) {
-    const last = spans[spans.length - 1];
-    if (last && last[1] === a) last[1] = b;
-    else spans.push([a, b]);
+  // a copy is a few large reads instead of thousands of small ones.
+  const merged: Array<[number, number] | Buffer> = [];
+  for (const p of parts) {
+    const last = merged[merged.length - 1];
+    if (!Buffer.isBuffer(p) && last && !Buffer.isBuffer(last) && last[1] === p[0]) last[1] = p[1];
+    else merged.push(Buffer.isBuffer(p) ? p : [p[0], p[1]]);
   }
   const src = await fs.promises.open(sourcePath, 'r');
   const tmp = `${target}.${process.pid}.${Date.now()}.tmp`;
@@ -289,8 +316,10 @@ async function writePrunedGraph(sourcePath: string, index: OnnxIndex, outputs: s
   try {
     await copyRange(src, dst, 0, index.graphField.start, buf);
     await dst.write(graphHeader);
-    for (const [a, b] of spans) await copyRange(src, dst, a, b, buf);
-    await dst.write(newOutputs);
+    for (const p of merged) {
+      if (Buffer.isBuffer(p)) await dst.write(p);
+      else await copyRange(src, dst, p[0], p[1], buf);
+    }
     const size = (await src.stat()).size;
     await copyRange(src, dst, index.graphField.end, size, buf);
   } catch (e) {
@@ -302,6 +331,24 @@ async function writePrunedGraph(sourcePath: string, index: OnnxIndex, outputs: s
   }
   await dst.close();
   await fs.promises.rename(tmp, target);
+}
+
+/**
+ * Hard-links the source model into the prepared folder so external data can name it by a plain
+ * file name: onnxruntime resolves locations against the model's folder and refuses paths (and
+ * symbolic links) that lead outside it. A hard link costs nothing and stays valid if the cache
+ * replaces the original file. Returns undefined across file systems (the weights are then copied).
+ */
+async function linkSource(sourcePath: string, dir: string): Promise<string | undefined> {
+  const name = 'source_weights.onnx';
+  const link = path.join(dir, name);
+  try {
+    await fs.promises.rm(link, { force: true });
+    await fs.promises.link(path.resolve(sourcePath), link);
+    return name;
+  } catch {
+    return undefined;
+  }
 }
 
 function sourceKey(sourcePath: string): string {
@@ -351,7 +398,7 @@ export async function prepareVisionGraph(opts: PrepareOptions): Promise<Prepared
   const requested = opts.layer ?? -2;
   const id = crypto
     .createHash('sha256')
-    .update(`${PREPARED_FORMAT}|${key}|${requested}|${opts.exposeAttentionOutput ? 'diag' : ''}`)
+    .update(`${PREPARED_FORMAT}|${key}|${requested}|${opts.exposeAttentionOutput ? 'diag' : ''}|${opts.linkWeights === false ? 'copy' : 'link'}`)
     .digest('hex')
     .slice(0, 20);
   const dir = path.join(opts.cacheDir, 'prepared-graphs', id);
@@ -388,7 +435,8 @@ export async function prepareVisionGraph(opts: PrepareOptions): Promise<Prepared
   const outputs: BlockTensorNames = { ...loc.outputs };
   if (!opts.exposeAttentionOutput) delete outputs.attentionOutput;
   await fs.promises.mkdir(dir, { recursive: true });
-  await writePrunedGraph(opts.sourcePath, index, Object.values(outputs) as string[], modelPath);
+  const weightsFile = opts.linkWeights === false ? undefined : await linkSource(opts.sourcePath, dir);
+  await writePrunedGraph(opts.sourcePath, index, Object.values(outputs) as string[], modelPath, weightsFile);
   await fs.promises.writeFile(weightsPath, packWeights(weights));
   const meta: PreparedMeta = {
     format: PREPARED_FORMAT,
