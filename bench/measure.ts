@@ -103,6 +103,40 @@ async function ours(a: Args) {
   return result;
 }
 
+/**
+ * The warm comparison without cross-process noise: a stock session and the engine in one
+ * process, measured alternately (stock forward, then a full heatmap), medians of each.
+ */
+async function paired(a: Args) {
+  const file = path.join(a.model, 'onnx', 'vision_model.onnx');
+  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: threads(a), interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  const engine = await AttentionPromptEngine.load({ model: a.model, cacheDir: a.cacheDir, offline: true, threads: threads(a) });
+  const s = a.imageSize!;
+  const input = new ort.Tensor('float32', Float32Array.from({ length: 3 * s * s }, (_, i) => Math.sin(i) * 0.5), [1, 3, s, s]);
+  const img = await decodeImage(a.images![0]);
+  const heatmap = async () => {
+    const r = await engine.attribute(img, { question: 'what is in the picture?' });
+    const out = await renderOutputs(img, r.mask, r.grid, { interpolation: 'lanczos3', gray: 0 });
+    await out.masked.raw().toBuffer();
+    return r.timings.vision;
+  };
+  await session.run({ pixel_values: input });
+  await heatmap();
+  const stockMs: number[] = [];
+  const oursMs: number[] = [];
+  const visionMs: number[] = [];
+  for (let i = 0; i < a.n * 2; i++) {
+    let t = now();
+    await session.run({ pixel_values: input });
+    stockMs.push(now() - t);
+    t = now();
+    visionMs.push(await heatmap());
+    oursMs.push(now() - t);
+  }
+  await engine.dispose();
+  return { stockForwardMs: median(stockMs), heatmapMs: median(oursMs), visionMs: median(visionMs) };
+}
+
 async function batch(a: Args) {
   fs.rmSync(a.outDir!, { recursive: true, force: true });
   const t = now();
@@ -125,7 +159,7 @@ async function batch(a: Args) {
 async function main() {
   const [mode, json] = process.argv.slice(2);
   const a = JSON.parse(json) as Args;
-  const result = mode === 'stock' ? await stock(a) : mode === 'ours' ? await ours(a) : await batch(a);
+  const result = mode === 'stock' ? await stock(a) : mode === 'ours' ? await ours(a) : mode === 'paired' ? await paired(a) : await batch(a);
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 
