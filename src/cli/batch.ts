@@ -6,11 +6,9 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runBatch, BatchProgress } from '../core/batch/runner';
 import { writeReport } from '../core/batch/report';
-import { DEFAULT_MODEL, Dtype } from '../core/modelSource';
-import { parseInterpolation } from '../core/render';
 import { DEFAULT_VLM_SETTINGS } from '../core/vlm';
 import { AttentionPromptError } from '../core/errors';
-import type { Geometry } from '../core/engine';
+import { MASK_OPTIONS, UsageError, maskSettings, num } from './options';
 
 export const BATCH_USAGE = `Usage: attention-prompt batch <folder | glob | list.txt | questions.jsonl> [options]
 
@@ -19,6 +17,7 @@ one item per line: {"id"?, "image", "question", "hint"?}; relative paths resolve
 
 Options:
   --question TEXT      the question for items that have none (folders, globs, lists)
+  --hint TEXT          compute the maps from TEXT for items without a hint of their own
   --out DIR            output folder (default ./attention-batch)
   --no-vlm             masks only; nothing leaves the machine
   --concurrency N      VLM requests at once (default 4)
@@ -62,38 +61,16 @@ export async function runBatchCommand(argv: string[], onInterrupt: (handler: () 
       timeout: { type: 'string' },
       retries: { type: 'string' },
       'max-image-side': { type: 'string' },
-      hint: { type: 'string' },
-      model: { type: 'string' },
-      revision: { type: 'string' },
-      dtype: { type: 'string' },
-      layer: { type: 'string' },
-      contrast: { type: 'string' },
-      kernel: { type: 'string' },
-      interp: { type: 'string' },
-      gray: { type: 'string' },
-      geometry: { type: 'string' },
-      opacity: { type: 'string' },
-      'cache-dir': { type: 'string' },
-      threads: { type: 'string' },
-      offline: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
+      ...MASK_OPTIONS,
     },
   });
   if (values.help) {
     io.out.write(BATCH_USAGE + '\n');
     return 0;
   }
-  const usage = (m: string) => Object.assign(new Error(m), { usage: true });
-  if (positionals.length !== 1) throw usage('expected one input: attention-prompt batch <folder | glob | list.txt | questions.jsonl>');
-  const num = (v: string | undefined, name: string, fallback: number) => {
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw usage(`--${name} must be a number, got "${v}"`);
-    return n;
-  };
-  if (values.layout !== undefined && values.layout !== 'reference') throw usage(`--layout must be "reference", got "${values.layout}"`);
-  const geometry = (values.geometry ?? 'full') as Geometry;
-  if (geometry !== 'full' && geometry !== 'reference') throw usage(`--geometry must be full or reference`);
+  if (positionals.length !== 1) throw new UsageError('expected one input: attention-prompt batch <folder | glob | list.txt | questions.jsonl>');
+  if (values.layout !== undefined && values.layout !== 'reference') throw new UsageError(`--layout must be "reference", got "${values.layout}"`);
+  const settings = maskSettings(values);
   const input = positionals[0];
   const outDir = path.resolve(values.out ?? 'attention-batch');
   const useVlm = !values['no-vlm'];
@@ -115,22 +92,9 @@ export async function runBatchCommand(argv: string[], onInterrupt: (handler: () 
   const summary = await runBatch({
     input,
     question: values.question,
+    hint: values.hint,
     outDir,
-    engine: {
-      model: values.model ?? DEFAULT_MODEL,
-      revision: values.revision,
-      dtype: (values.dtype ?? 'fp32') as Dtype,
-      layer: values.layer === undefined ? undefined : num(values.layer, 'layer', -2),
-      cacheDir: values['cache-dir'],
-      offline: values.offline,
-      threads: values.threads === undefined ? undefined : num(values.threads, 'threads', 1),
-      remoteHost: process.env.HF_ENDPOINT ? process.env.HF_ENDPOINT.replace(/\/?$/, '/') : undefined,
-    },
-    geometry,
-    mask: { contrast: num(values.contrast, 'contrast', 5), kernel: num(values.kernel, 'kernel', 3) },
-    interpolation: parseInterpolation(values.interp ?? 'lanczos3'),
-    gray: num(values.gray, 'gray', 0),
-    opacity: num(values.opacity, 'opacity', 0.5),
+    ...settings,
     vlm: useVlm
       ? {
           ...DEFAULT_VLM_SETTINGS,

@@ -6,10 +6,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isAttentionPromptError } from '../core/errors';
-import { AttentionPromptEngine, Geometry } from '../core/engine';
+import { AttentionPromptEngine } from '../core/engine';
 import { decodeImage } from '../core/image';
-import { DEFAULT_MODEL, DownloadProgress, Dtype, MODEL_PRESETS } from '../core/modelSource';
-import { encode, formatForPath, parseInterpolation, renderOutputs } from '../core/render';
+import { DEFAULT_MODEL, DownloadProgress, MODEL_PRESETS } from '../core/modelSource';
+import { encode, formatForPath, renderOutputs } from '../core/render';
+import { MASK_OPTIONS, UsageError, maskSettings } from './options';
 import { attributionJson } from '../core/contract';
 import { runBatchCommand } from './batch';
 
@@ -43,14 +44,6 @@ Options:
 Presets: ${MODEL_PRESETS.map((p) => p.id).join(', ')}
 The hub base URL can be changed with HF_ENDPOINT.`;
 
-class UsageError extends Error {}
-
-function num(value: string | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${value}"`);
-  return n;
-}
 
 function formatBytes(n: number): string {
   return n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(1)} MB`;
@@ -76,24 +69,10 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
     args: argv,
     allowPositionals: true,
     options: {
-      hint: { type: 'string' },
+      ...MASK_OPTIONS,
       out: { type: 'string' },
       heatmap: { type: 'string' },
-      model: { type: 'string' },
-      revision: { type: 'string' },
-      dtype: { type: 'string' },
-      layer: { type: 'string' },
-      contrast: { type: 'string' },
-      kernel: { type: 'string' },
-      interp: { type: 'string' },
-      gray: { type: 'string' },
-      geometry: { type: 'string' },
-      opacity: { type: 'string' },
-      'cache-dir': { type: 'string' },
-      threads: { type: 'string' },
-      offline: { type: 'boolean' },
       json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
@@ -102,20 +81,12 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
   }
   if (positionals.length !== 2) throw new UsageError('expected an image and a question: attention-prompt mask <image> "<question>"');
   const [imagePath, question] = positionals;
-  const dtype = (values.dtype ?? 'fp32') as Dtype;
-  if (dtype !== 'fp32' && dtype !== 'fp16') throw new UsageError(`--dtype must be fp32 or fp16, got "${values.dtype}"`);
-  const geometry = (values.geometry ?? 'full') as Geometry;
-  if (geometry !== 'full' && geometry !== 'reference') throw new UsageError(`--geometry must be full or reference, got "${values.geometry}"`);
-  const interpolation = parseInterpolation(values.interp ?? 'lanczos3');
-  const gray = num(values.gray, 'gray', 0);
-  const opacity = num(values.opacity, 'opacity', 0.5);
+  const settings = maskSettings(values, progressPrinter(io.err));
   const stem = path.basename(imagePath, path.extname(imagePath));
   const outPath = values.out ?? `${stem}.masked.png`;
   const heatmapPath = values.heatmap ?? `${stem}.overlay.png`;
   const outFormat = formatForPath(outPath);
   const heatmapFormat = formatForPath(heatmapPath);
-  const layer = values.layer === undefined ? undefined : num(values.layer, 'layer', -2);
-  if (layer !== undefined && !Number.isInteger(layer)) throw new UsageError(`--layer must be an integer, got "${values.layer}"`);
 
   const stages: Array<[string, number]> = [];
   const timed = async <T>(stage: string, f: () => Promise<T>): Promise<T> => {
@@ -127,26 +98,14 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
 
   // Decode first: a bad image fails in milliseconds, before any model loads.
   const image = await timed('decode image', () => decodeImage(imagePath));
-  const engine = await timed('load model', () =>
-    AttentionPromptEngine.load({
-      model: values.model ?? DEFAULT_MODEL,
-      revision: values.revision,
-      dtype,
-      layer,
-      cacheDir: values['cache-dir'],
-      offline: values.offline,
-      remoteHost: process.env.HF_ENDPOINT ? process.env.HF_ENDPOINT.replace(/\/?$/, '/') : undefined,
-      threads: values.threads === undefined ? undefined : num(values.threads, 'threads', 1),
-      onProgress: progressPrinter(io.err),
-    }),
-  );
+  const engine = await timed('load model', () => AttentionPromptEngine.load(settings.engine));
   try {
     const result = await timed('heatmap', () =>
       engine.attribute(image, {
         question,
         hint: values.hint,
-        geometry,
-        mask: { contrast: num(values.contrast, 'contrast', 5), kernel: num(values.kernel, 'kernel', 3) },
+        geometry: settings.geometry,
+        mask: settings.mask,
       }),
     );
     if (result.text.truncated) {
@@ -155,7 +114,7 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
     if (result.degenerate) io.err.write('warning: an attribution map was constant (no information); the mask keeps more of the image.\n');
     for (const p of [outPath, heatmapPath]) fs.mkdirSync(path.dirname(path.resolve(p)), { recursive: true });
     await timed('render', async () => {
-      const rendered = await renderOutputs(image, result.mask, result.grid, { interpolation, gray, opacity });
+      const rendered = await renderOutputs(image, result.mask, result.grid, { interpolation: settings.interpolation, gray: settings.gray, opacity: settings.opacity });
       await Promise.all([encode(rendered.masked, outFormat).toFile(outPath), encode(rendered.overlay(), heatmapFormat).toFile(heatmapPath)]);
     });
     if (values.json) {
@@ -199,7 +158,7 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'batch') return await runBatchCommand(rest, (h) => (interruptHandler = h));
     throw new UsageError(`unknown command "${command}" (try: attention-prompt mask --help)`);
   } catch (e) {
-    if (e instanceof UsageError || (e as { usage?: boolean }).usage || (e as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS')) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS')) {
       process.stderr.write(`attention-prompt: ${(e as Error).message}\n`);
       return 2;
     }

@@ -26,6 +26,8 @@ export interface BatchVlmOptions extends VlmSettings {
 export interface BatchOptions {
   input: string;
   question?: string;
+  /** Hint text for items that have none. */
+  hint?: string;
   outDir: string;
   engine: EngineOptions;
   geometry: Geometry;
@@ -181,6 +183,7 @@ export async function runBatch(opts: BatchOptions, sharedEngine?: AttentionPromp
       // Decode the next image while this one runs through CLIP (decoding happens in libvips threads).
       pending = nextDecoded();
       const { item } = current;
+      if (!item.hint && opts.hint) item.hint = opts.hint;
       const base = (): Omit<ResultRecord, 'finishedAt' | 'timings'> => ({ id: item.id, image: item.image, question: item.question, hint: item.hint, parameters, model: engine.modelName, layer: engine.layer, endpointHost: host, vlmModel: opts.vlm?.model });
       const timings: Record<string, number> = { decode: current.decodeMs };
       if (!current.image) {
