@@ -115,7 +115,7 @@ export function activate(context: vscode.ExtensionContext): ExtensionTestApi {
     try {
       const outcome = await runReview(context, engine, keys, log, request);
       if (outcome) {
-        showReport(context, outcome);
+        showReport(outcome);
         const summary = vscode.l10n.t('{0} done, {1} failed, {2} skipped · results in {3}', outcome.done, outcome.failed, outcome.skipped, outcome.outDir);
         void (outcome.failed ? vscode.window.showWarningMessage(summary) : vscode.window.showInformationMessage(summary));
       }
@@ -155,7 +155,7 @@ export function activate(context: vscode.ExtensionContext): ExtensionTestApi {
     stop: (entryId) => ask.stop(entryId),
     review: async (request) => {
       const outcome = await runReview(context, engine, keys, log, request);
-      if (outcome) showReport(context, outcome);
+      if (outcome) showReport(outcome);
       return outcome;
     },
   };
