@@ -92,7 +92,8 @@ export class EngineClient {
     const child = fork(this.opts.scriptPath, [], {
       serialization: 'advanced',
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: { ...process.env, ...this.opts.env },
+      // In desktop VS Code process.execPath is Electron: run it as plain Node (as language clients do).
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1', ...this.opts.env },
     });
     this.starts++;
     this.child = child;
