@@ -300,8 +300,14 @@ export class AttentionPromptEngine {
     validateMaskParameters(maskParameters);
 
     let start = performance.now();
+    this.text.loadMs = undefined;
     const text = await this.text.embed(mapText);
     timings.text = performance.now() - start;
+    if (this.text.loadMs !== undefined) {
+      // The first unseen question loaded the text tower: report the load apart from the embedding.
+      timings['load text model'] = this.text.loadMs;
+      timings.text -= this.text.loadMs;
+    }
     throwIfAborted(req.signal);
 
     start = performance.now();

@@ -116,6 +116,8 @@ export class TextTower {
   private encoder: Promise<ClipTextEncoder> | undefined;
   private readonly memory = new Map<string, TextEmbedding>();
   private diskDir: string | undefined | null = null;
+  /** How long the last load of the text model took (set when an embed had to load it). */
+  loadMs: number | undefined;
 
   constructor(
     private readonly t: T,
@@ -164,7 +166,11 @@ export class TextTower {
         // a damaged cache file: compute again below
       }
     }
-    const e = await (await this.warm()).embed(text);
+    const loadStart = performance.now();
+    const wasLoaded = this.encoder !== undefined;
+    const encoder = await this.warm();
+    if (!wasLoaded) this.loadMs = performance.now() - loadStart;
+    const e = await encoder.embed(text);
     this.remember(text, e);
     const target = this.disk() && path.join(this.disk()!, `${crypto.createHash('sha256').update(text).digest('hex').slice(0, 32)}.json`);
     if (target) {
