@@ -87,12 +87,6 @@ function toFloat32(t: Ort.Tensor): Float32Array {
   throw new Error(`unexpected tensor type ${t.type}`);
 }
 
-interface Preprocessor {
-  imageSize: number;
-  mean: [number, number, number];
-  std: [number, number, number];
-}
-
 export class AttentionPromptEngine {
   private constructor(
     readonly location: ModelLocation,

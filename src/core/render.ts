@@ -79,9 +79,13 @@ export const VIRIDIS_LUT: Uint8Array = (() => {
   return lut;
 })();
 
+function checkOpacity(opacity: number): void {
+  if (!(opacity >= 0 && opacity <= 1)) throw new AttentionPromptError('bad-parameter', `Overlay opacity must be 0–1, got ${opacity}.`);
+}
+
 /** The image with the colourised mask alpha-blended over it (opacity 0–1). */
 export function heatmapOverlay(img: DecodedImage, fullMask: Buffer, opacity = 0.5): sharp.Sharp {
-  if (!(opacity >= 0 && opacity <= 1)) throw new AttentionPromptError('bad-parameter', `Overlay opacity must be 0–1, got ${opacity}.`);
+  checkOpacity(opacity);
   const alpha = Math.round(opacity * 255);
   const rgba = Buffer.allocUnsafe(fullMask.length * 4);
   for (let i = 0; i < fullMask.length; i++) {
@@ -126,10 +130,10 @@ export async function renderOutputs(
   params: RenderParameters & { opacity?: number },
 ): Promise<RenderedOutputs> {
   const fullMask = await fullResolutionMask(mask, grid[0], grid[1], img.width, img.height, params.interpolation);
-  if (!(params.opacity === undefined || (params.opacity >= 0 && params.opacity <= 1))) {
-    throw new AttentionPromptError('bad-parameter', `Overlay opacity must be 0–1, got ${params.opacity}.`);
-  }
-  return { fullMask, masked: await maskedImage(img, fullMask, params.gray), overlay: () => heatmapOverlay(img, fullMask, params.opacity ?? 0.5) };
+  // The overlay is built on demand; a bad opacity still fails now, with the rest of the parameters.
+  const opacity = params.opacity ?? 0.5;
+  checkOpacity(opacity);
+  return { fullMask, masked: await maskedImage(img, fullMask, params.gray), overlay: () => heatmapOverlay(img, fullMask, opacity) };
 }
 
 /**

@@ -73,10 +73,16 @@ async function previewOf(image: DecodedImage, maxSide: number): Promise<DecodedI
   return { ...image, width: info.width, height: info.height, rgb: data };
 }
 
-async function renderPreview(entry: CachedAttribution, view: ViewParameters): Promise<RenderedImages> {
-  const { attribution: a, preview } = entry;
+/** The mask for the control values, re-made from the cached maps, rendered over `image`. */
+async function renderWith(entry: CachedAttribution, image: DecodedImage, view: ViewParameters) {
+  const a = entry.attribution;
   const merged = mergeMaps(a.psiCls, a.psiTok, a.grid[0], a.grid[1], { contrast: view.contrast, kernel: view.kernel });
-  const out = await renderOutputs(preview, merged.mask, a.grid, { interpolation: view.interpolation, gray: view.gray, opacity: view.opacity });
+  return renderOutputs(image, merged.mask, a.grid, { interpolation: view.interpolation, gray: view.gray, opacity: view.opacity });
+}
+
+async function renderPreview(entry: CachedAttribution, view: ViewParameters): Promise<RenderedImages> {
+  const { preview } = entry;
+  const out = await renderWith(entry, preview, view);
   const [original, overlay, masked] = await Promise.all([
     fromDecoded(preview).png({ compressionLevel: 3 }).toBuffer(),
     out.overlay().png({ compressionLevel: 3 }).toBuffer(),
@@ -128,10 +134,8 @@ async function attribute(id: number, p: AttributeParams, signal: AbortSignal): P
 
 /** The original or the masked image at full resolution. */
 async function fullImage(entry: CachedAttribution, view: ViewParameters, which: 'masked' | 'original'): Promise<sharp.Sharp> {
-  const a = entry.attribution;
   if (which === 'original') return fromDecoded(entry.image);
-  const merged = mergeMaps(a.psiCls, a.psiTok, a.grid[0], a.grid[1], { contrast: view.contrast, kernel: view.kernel });
-  return (await renderOutputs(entry.image, merged.mask, a.grid, { interpolation: view.interpolation, gray: view.gray, opacity: view.opacity })).masked;
+  return (await renderWith(entry, entry.image, view)).masked;
 }
 
 async function handle(req: EngineRequest): Promise<EngineResult> {

@@ -259,7 +259,7 @@ export class HeatmapPanel {
   }
 
   private async onMessage(m: unknown): Promise<void> {
-    if (!isMessage<PanelToHost>(m, ['viewChanged', 'ask', 'save', 'copy', 'copyFailed'])) return;
+    if (!isMessage<PanelToHost>(m, ['viewChanged', 'ask', 'save', 'copyFailed'])) return;
     switch (m.type) {
       case 'viewChanged':
         await this.setView(m.view);
@@ -270,8 +270,6 @@ export class HeatmapPanel {
         break;
       case 'save':
         await this.save();
-        break;
-      case 'copy':
         break;
       case 'copyFailed':
         void vscode.window.showErrorMessage(vscode.l10n.t('Could not copy the image: {0}. Use Save instead.', m.message));

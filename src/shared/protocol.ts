@@ -142,15 +142,13 @@ export type HostToPanel =
   | { type: 'state'; state: PanelState }
   | { type: 'images'; images: { original: string; overlay: string; masked: string; width: number; height: number } }
   | { type: 'busy'; message: string | undefined }
-  | { type: 'error'; message: string }
-  | { type: 'copied'; ok: boolean; message: string };
+  | { type: 'error'; message: string };
 
 export type PanelToHost =
   | { type: 'ready' }
   | { type: 'viewChanged'; view: ViewParameters }
   | { type: 'ask'; question: string }
   | { type: 'save' }
-  | { type: 'copy' }
   | { type: 'copyFailed'; message: string };
 
 // ---- host ↔ answers view webview -------------------------------------------------------------

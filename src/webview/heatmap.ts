@@ -167,7 +167,7 @@ function render(s: PanelState): void {
 
 window.addEventListener('message', (event: MessageEvent<unknown>) => {
   const m = event.data;
-  if (!isMessage<HostToPanel>(m, ['state', 'images', 'busy', 'error', 'copied'])) return;
+  if (!isMessage<HostToPanel>(m, ['state', 'images', 'busy', 'error'])) return;
   switch (m.type) {
     case 'state':
       render(m.state);
@@ -187,9 +187,6 @@ window.addEventListener('message', (event: MessageEvent<unknown>) => {
       break;
     case 'error':
       setStatus(m.message, 'error');
-      break;
-    case 'copied':
-      setStatus(m.message, m.ok ? 'info' : 'error');
       break;
   }
 });
