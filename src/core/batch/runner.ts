@@ -111,192 +111,290 @@ async function countItems(input: string, question: string | undefined): Promise<
   return n;
 }
 
+/** An item with its image decoded, or the reason it could not be. */
 type Decoded = { item: BatchItem; image?: DecodedImage; error?: Error; decodeMs: number };
 
-export async function runBatch(opts: BatchOptions, sharedEngine?: AttentionPromptEngine): Promise<BatchSummary> {
-  const startedAt = new Date();
-  const t0 = performance.now();
-  const log = opts.onLog ?? (() => undefined);
-  if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) throw new AttentionPromptError('bad-parameter', `--concurrency must be a positive integer, got ${opts.concurrency}.`);
-  for (const dir of ['masked', 'overlays', 'thumbs']) fs.mkdirSync(path.join(opts.outDir, dir), { recursive: true });
+/** Decodes the items not yet answered, in input order; a skipped id is only counted. */
+async function* decodeUnanswered(items: AsyncIterable<BatchItem>, answered: Set<string>, onSkip: (id: string) => void): AsyncGenerator<Decoded> {
+  for await (const item of items) {
+    if (answered.has(item.id)) {
+      onSkip(item.id);
+      continue;
+    }
+    const start = performance.now();
+    try {
+      yield { item, image: await decodeImage(item.image), decodeMs: performance.now() - start };
+    } catch (e) {
+      yield { item, error: e as Error, decodeMs: performance.now() - start };
+    }
+  }
+}
 
-  // Validates the input (and every item's question) before any model loads.
-  const total = await countItems(opts.input, opts.question);
-  const { log: results, done: already, dropped } = await ResultsLog.open(opts.outDir, opts.resume).catch((e: Error & { code?: string }) => {
+/** Keeps the next value of `source` in preparation while the caller works on the current one. */
+async function* oneAhead<T>(source: AsyncIterator<T>): AsyncGenerator<T> {
+  let pending = source.next();
+  try {
+    for (;;) {
+      const r = await pending;
+      if (r.done) return;
+      pending = source.next();
+      yield r.value;
+    }
+  } finally {
+    // Stopped early (Ctrl-C): the prepared value is dropped (its failure has nobody to report to)
+    // and the source is closed once it settles.
+    void pending.then(() => source.return?.(undefined), () => undefined);
+  }
+}
+
+/** The counts of a run, its progress callback and the results file every item ends in. */
+class Tally {
+  done = 0;
+  failed = 0;
+  skipped = 0;
+  /** Items finished by this run (done or failed), for the rate. */
+  processed = 0;
+  private readonly ready = performance.now();
+
+  constructor(readonly total: number, private readonly results: ResultsLog, private readonly onProgress?: (p: BatchProgress) => void) {}
+
+  /** Items per second since the model was ready (loading it is a one-off the engine times itself). */
+  rate(): number {
+    return this.processed / Math.max((performance.now() - this.ready) / 1000, 1e-3);
+  }
+
+  progress(current?: string): void {
+    this.onProgress?.({ total: this.total, done: this.done, failed: this.failed, skipped: this.skipped, rate: this.rate(), current });
+  }
+
+  skip(id: string): void {
+    this.skipped++;
+    this.progress(id);
+  }
+
+  /** Appends the item's one line; after this the item counts as finished. */
+  record(rec: ResultRecord): void {
+    this.results.append(rec);
+    this.processed++;
+    if (rec.error) this.failed++;
+    else this.done++;
+    this.progress(rec.id);
+  }
+}
+
+/** What every item of a run shares. */
+interface RunContext {
+  opts: BatchOptions;
+  engine: AttentionPromptEngine;
+  vlm?: VlmClient;
+  host?: string;
+  slots: Slots;
+  parameters: ResultRecord['parameters'];
+  /** The reference layout's folder, when asked for. */
+  refDir?: string;
+  thumbSize: number;
+  tally: Tally;
+  /** Ids that already have a successful line (--resume): skipped. */
+  answered: Set<string>;
+}
+
+type ItemRecord = Omit<ResultRecord, 'finishedAt'>;
+
+function baseRecord(ctx: RunContext, item: BatchItem, timings: Record<string, number>): ItemRecord {
+  return { id: item.id, image: item.image, question: item.question, hint: item.hint, parameters: ctx.parameters, model: ctx.engine.modelName, layer: ctx.engine.layer, endpointHost: ctx.host, vlmModel: ctx.opts.vlm?.model, timings };
+}
+
+function failure(stage: string, e: unknown): ResultRecord['error'] {
+  return { stage, message: (e as Error).message };
+}
+
+/** Renders the masked image, overlay and thumbnails (and the reference layout's copy) and writes them. */
+async function writeOutputs(ctx: RunContext, item: BatchItem, image: DecodedImage, attribution: Attribution): Promise<{ outputs: NonNullable<ResultRecord['outputs']>; maskedPng: sharp.Sharp }> {
+  const { opts, refDir, thumbSize } = ctx;
+  const rendered = await renderOutputs(image, attribution.mask, attribution.grid, { interpolation: opts.interpolation, gray: opts.gray, opacity: opts.opacity });
+  const maskedPng = await materialize(rendered.masked);
+  const photo = image.format === 'jpeg';
+  const maskedFile = path.join('masked', `${item.id}.${photo ? 'jpg' : 'png'}`);
+  const overlayFile = path.join('overlays', `${item.id}.jpg`);
+  const thumbs = { original: path.join('thumbs', `${item.id}.original.jpg`), overlay: path.join('thumbs', `${item.id}.overlay.jpg`), masked: path.join('thumbs', `${item.id}.masked.jpg`) };
+  const small = (p: sharp.Sharp) => p.clone().resize(thumbSize, thumbSize, { fit: 'inside' }).jpeg({ quality: 70 });
+  const overlay = await materialize(rendered.overlay());
+  const at = (rel: string) => path.join(opts.outDir, rel);
+  await Promise.all([
+    (photo ? maskedPng.clone().jpeg({ quality: 92 }) : maskedPng.clone().png({ compressionLevel: 3 })).toFile(at(maskedFile)),
+    overlay.clone().jpeg({ quality: 85 }).toFile(at(overlayFile)),
+    small(fromDecoded(image)).toFile(at(thumbs.original)),
+    small(overlay).toFile(at(thumbs.overlay)),
+    small(maskedPng).toFile(at(thumbs.masked)),
+    // The reference saves PIL's default JPEG (quality 75) named by key (main.py:140-141).
+    refDir ? maskedPng.clone().jpeg({ quality: 75 }).toFile(path.join(refDir, `${item.id}.jpg`)) : Promise.resolve(),
+  ]);
+  const reference = refDir ? path.relative(opts.outDir, path.join(refDir, `${item.id}.jpg`)) : undefined;
+  return { outputs: { masked: maskedFile, overlay: overlayFile, thumbs, reference }, maskedPng };
+}
+
+/**
+ * Asks the VLM about the masked image (and the original, when comparing), each request holding
+ * one of the run's slots. Undefined when the run was interrupted: nothing is recorded, so the
+ * item is redone on --resume.
+ */
+async function askAbout(ctx: RunContext, vlm: VlmClient, item: BatchItem, image: DecodedImage, maskedPng: sharp.Sharp, rec: ItemRecord): Promise<ItemRecord | undefined> {
+  const v = ctx.opts.vlm!;
+  let maskedUrl: string;
+  let originalUrl: string | undefined;
+  try {
+    maskedUrl = (await imageDataUrl(maskedPng, { maxSide: v.maxImageSide, sourceFormat: image.format })).url;
+    originalUrl = v.compareWithOriginal ? (await imageDataUrl(fromDecoded(image), { maxSide: v.maxImageSide, sourceFormat: image.format })).url : undefined;
+  } catch (e) {
+    return { ...rec, error: failure('payload', e) };
+  }
+  const ask = async (url: string, timing: string): Promise<string> => {
+    await ctx.slots.acquire();
+    const start = performance.now();
+    try {
+      return (await vlm.ask({ question: item.question, imageUrl: url, signal: ctx.opts.signal })).text;
+    } finally {
+      rec.timings[timing] = performance.now() - start;
+      ctx.slots.release();
+    }
+  };
+  const [m, o] = await Promise.allSettled([ask(maskedUrl, 'vlmMasked'), originalUrl ? ask(originalUrl, 'vlmOriginal') : Promise.resolve(undefined)]);
+  if (ctx.opts.signal?.aborted) return undefined;
+  const error = m.status === 'rejected' ? failure('vlm-masked', m.reason) : o.status === 'rejected' ? failure('vlm-original', o.reason) : undefined;
+  return { ...rec, maskedAnswer: m.status === 'fulfilled' ? m.value : undefined, originalAnswer: o.status === 'fulfilled' ? o.value : undefined, error };
+}
+
+/** Everything after CLIP for one item: outputs, answers, its line in results.jsonl. */
+async function completeItem(ctx: RunContext, item: BatchItem, image: DecodedImage, attribution: Attribution, timings: Record<string, number>): Promise<void> {
+  const finish = (rec: ItemRecord) => ctx.tally.record({ ...rec, finishedAt: new Date().toISOString() });
+  const start = performance.now();
+  let written: Awaited<ReturnType<typeof writeOutputs>>;
+  try {
+    written = await writeOutputs(ctx, item, image, attribution);
+    timings.render = performance.now() - start;
+  } catch (e) {
+    finish({ ...baseRecord(ctx, item, timings), error: failure('render', e) });
+    return;
+  }
+  const rec: ItemRecord = { ...baseRecord(ctx, item, timings), outputs: written.outputs };
+  if (!ctx.vlm) {
+    finish(rec);
+    return;
+  }
+  const answered = await askAbout(ctx, ctx.vlm, item, image, written.maskedPng, rec);
+  if (answered) finish(answered);
+}
+
+/**
+ * The main loop: CLIP runs one item at a time while the next image decodes and earlier items
+ * render, write and wait on the VLM in the background — never more than --concurrency of them.
+ */
+async function processItems(ctx: RunContext): Promise<void> {
+  const { opts, engine, tally } = ctx;
+  const items = readItems(opts.input, { question: opts.question });
+  const decoded = oneAhead(decodeUnanswered(items, ctx.answered, (id) => tally.skip(id)));
+  const inFlight = new Set<Promise<void>>();
+  for await (const current of decoded) {
+    if (opts.signal?.aborted) break;
+    const { item } = current;
+    if (!item.hint && opts.hint) item.hint = opts.hint;
+    const timings: Record<string, number> = { decode: current.decodeMs };
+    if (!current.image) {
+      tally.record({ ...baseRecord(ctx, item, timings), error: failure('decode', current.error), finishedAt: new Date().toISOString() });
+      continue;
+    }
+    let attribution: Attribution;
+    try {
+      attribution = await engine.attribute(current.image, { question: item.question, hint: item.hint, geometry: opts.geometry, mask: opts.mask });
+      Object.assign(timings, attribution.timings);
+    } catch (e) {
+      tally.record({ ...baseRecord(ctx, item, timings), error: failure('heatmap', e), finishedAt: new Date().toISOString() });
+      continue;
+    }
+    const task = completeItem(ctx, item, current.image, attribution, timings);
+    inFlight.add(task);
+    void task.finally(() => inFlight.delete(task));
+    while (inFlight.size >= opts.concurrency) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+}
+
+/** Refuses options no run could use, before anything is read or loaded. */
+function checkRunOptions(opts: BatchOptions): void {
+  if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) throw new AttentionPromptError('bad-parameter', `--concurrency must be a positive integer, got ${opts.concurrency}.`);
+}
+
+/** Opens results.jsonl; on --resume, drops failed and partial lines and returns the ids to skip. */
+async function openResults(opts: BatchOptions, log: (m: string) => void): Promise<{ results: ResultsLog; answered: Set<string> }> {
+  const { log: results, done, dropped } = await ResultsLog.open(opts.outDir, opts.resume).catch((e: Error & { code?: string }) => {
     throw new AttentionPromptError(e.code === 'output-exists' ? 'output-exists' : 'internal', e.message);
   });
   if (dropped) log(`resume: dropped ${dropped} failed or partial line(s); those items are redone`);
+  return { results, answered: done };
+}
 
-  const engine = sharedEngine ?? (await AttentionPromptEngine.load(opts.engine));
-  // Rates count from here: loading the model is a one-off, reported by the engine's own timings.
-  const tReady = performance.now();
-  const vlm = opts.vlm ? new VlmClient(opts.vlm) : undefined;
-  const host = opts.vlm ? endpointHost(opts.vlm.baseURL) : undefined;
-  const slots = new Slots(opts.concurrency);
+function runContext(opts: BatchOptions, engine: AttentionPromptEngine, tally: Tally, answered: Set<string>): RunContext {
   const parameters = { contrast: opts.mask.contrast, kernel: opts.mask.kernel, gray: opts.gray, interpolation: opts.interpolation, geometry: opts.geometry };
   const refDir = opts.referenceLayout ? referenceFolder(opts.outDir, opts.referenceLayout.dataset, engine.modelName, engine.layer, { ...opts.mask, interpolation: opts.interpolation, gray: opts.gray }) : undefined;
   if (refDir) fs.mkdirSync(refDir, { recursive: true });
-  const thumb = opts.thumbSize ?? 160;
-
-  let doneCount = 0;
-  let failed = 0;
-  let skipped = 0;
-  let processed = 0;
-  const progress = (current?: string) => {
-    const elapsed = (performance.now() - tReady) / 1000;
-    opts.onProgress?.({ total, done: doneCount, failed, skipped, rate: processed / Math.max(elapsed, 1e-3), current });
+  return {
+    opts,
+    engine,
+    vlm: opts.vlm ? new VlmClient(opts.vlm) : undefined,
+    host: opts.vlm ? endpointHost(opts.vlm.baseURL) : undefined,
+    slots: new Slots(opts.concurrency),
+    parameters,
+    refDir,
+    thumbSize: opts.thumbSize ?? 160,
+    tally,
+    answered,
   };
-  const finish = (rec: ResultRecord) => {
-    results.append(rec);
-    processed++;
-    if (rec.error) failed++;
-    else doneCount++;
-    progress(rec.id);
-  };
+}
 
-  const items = readItems(opts.input, { question: opts.question });
-  const nextDecoded = async (): Promise<Decoded | undefined> => {
-    for (;;) {
-      const { value: item, done } = await items.next();
-      if (done) return undefined;
-      if (already.has(item.id)) {
-        skipped++;
-        progress(item.id);
-        continue;
-      }
-      const start = performance.now();
-      try {
-        return { item, image: await decodeImage(item.image), decodeMs: performance.now() - start };
-      } catch (e) {
-        return { item, error: e as Error, decodeMs: performance.now() - start };
-      }
-    }
-  };
-
-  const inFlight = new Set<Promise<void>>();
-  let pending = nextDecoded();
-  try {
-    for (;;) {
-      if (opts.signal?.aborted) break;
-      const current = await pending;
-      if (!current) break;
-      // Decode the next image while this one runs through CLIP (decoding happens in libvips threads).
-      pending = nextDecoded();
-      const { item } = current;
-      if (!item.hint && opts.hint) item.hint = opts.hint;
-      const base = (): Omit<ResultRecord, 'finishedAt' | 'timings'> => ({ id: item.id, image: item.image, question: item.question, hint: item.hint, parameters, model: engine.modelName, layer: engine.layer, endpointHost: host, vlmModel: opts.vlm?.model });
-      const timings: Record<string, number> = { decode: current.decodeMs };
-      if (!current.image) {
-        finish({ ...base(), timings, error: { stage: 'decode', message: current.error!.message }, finishedAt: new Date().toISOString() });
-        continue;
-      }
-      const image = current.image;
-      let attribution: Attribution;
-      try {
-        attribution = await engine.attribute(image, { question: item.question, hint: item.hint, geometry: opts.geometry, mask: opts.mask });
-        Object.assign(timings, attribution.timings);
-      } catch (e) {
-        finish({ ...base(), timings, error: { stage: 'heatmap', message: (e as Error).message }, finishedAt: new Date().toISOString() });
-        continue;
-      }
-      // Rendering, writing and asking run in the background (sharp works in libuv's threads)
-      // while the loop moves on to the next image's CLIP pass; the line is written last.
-      const task = (async () => {
-        let outputs: ResultRecord['outputs'];
-        let maskedPng: sharp.Sharp;
-        try {
-          const start = performance.now();
-          const rendered = await renderOutputs(image, attribution.mask, attribution.grid, { interpolation: opts.interpolation, gray: opts.gray, opacity: opts.opacity });
-          maskedPng = await materialize(rendered.masked);
-          const photo = image.format === 'jpeg';
-          const maskedFile = path.join('masked', `${item.id}.${photo ? 'jpg' : 'png'}`);
-          const overlayFile = path.join('overlays', `${item.id}.jpg`);
-          const thumbs = { original: path.join('thumbs', `${item.id}.original.jpg`), overlay: path.join('thumbs', `${item.id}.overlay.jpg`), masked: path.join('thumbs', `${item.id}.masked.jpg`) };
-          const small = (p: sharp.Sharp) => p.clone().resize(thumb, thumb, { fit: 'inside' }).jpeg({ quality: 70 });
-          const overlay = await materialize(rendered.overlay());
-          await Promise.all([
-            (photo ? maskedPng.clone().jpeg({ quality: 92 }) : maskedPng.clone().png({ compressionLevel: 3 })).toFile(path.join(opts.outDir, maskedFile)),
-            overlay.clone().jpeg({ quality: 85 }).toFile(path.join(opts.outDir, overlayFile)),
-            small(fromDecoded(image)).toFile(path.join(opts.outDir, thumbs.original)),
-            small(overlay).toFile(path.join(opts.outDir, thumbs.overlay)),
-            small(maskedPng).toFile(path.join(opts.outDir, thumbs.masked)),
-            // The reference saves PIL's default JPEG (quality 75) named by key (main.py:140-141).
-            refDir ? maskedPng.clone().jpeg({ quality: 75 }).toFile(path.join(refDir, `${item.id}.jpg`)) : Promise.resolve(),
-          ]);
-          outputs = { masked: maskedFile, overlay: overlayFile, thumbs, reference: refDir ? path.relative(opts.outDir, path.join(refDir, `${item.id}.jpg`)) : undefined };
-          timings.render = performance.now() - start;
-        } catch (e) {
-          finish({ ...base(), timings, error: { stage: 'render', message: (e as Error).message }, finishedAt: new Date().toISOString() });
-          return;
-        }
-        if (!vlm || !opts.vlm) {
-          finish({ ...base(), outputs, timings, finishedAt: new Date().toISOString() });
-          return;
-        }
-        const v = opts.vlm;
-        let maskedUrl: string;
-        let originalUrl: string | undefined;
-        try {
-          maskedUrl = (await imageDataUrl(maskedPng, { maxSide: v.maxImageSide, sourceFormat: image.format })).url;
-          originalUrl = v.compareWithOriginal ? (await imageDataUrl(fromDecoded(image), { maxSide: v.maxImageSide, sourceFormat: image.format })).url : undefined;
-        } catch (e) {
-          finish({ ...base(), outputs, timings, error: { stage: 'payload', message: (e as Error).message }, finishedAt: new Date().toISOString() });
-          return;
-        }
-        const ask = async (url: string, key: string): Promise<string> => {
-          await slots.acquire();
-          const start = performance.now();
-          try {
-            return (await vlm.ask({ question: item.question, imageUrl: url, signal: opts.signal })).text;
-          } finally {
-            timings[key] = performance.now() - start;
-            slots.release();
-          }
-        };
-        const [m, o] = await Promise.allSettled([ask(maskedUrl, 'vlmMasked'), originalUrl ? ask(originalUrl, 'vlmOriginal') : Promise.resolve(undefined)]);
-        // Interrupted: write nothing, so the item is redone on --resume.
-        if (opts.signal?.aborted) return;
-        const err = m.status === 'rejected' ? m.reason : o.status === 'rejected' ? o.reason : undefined;
-        finish({
-          ...base(),
-          outputs,
-          timings,
-          maskedAnswer: m.status === 'fulfilled' ? m.value : undefined,
-          originalAnswer: o.status === 'fulfilled' ? o.value : undefined,
-          error: err ? { stage: m.status === 'rejected' ? 'vlm-masked' : 'vlm-original', message: (err as Error).message } : undefined,
-          finishedAt: new Date().toISOString(),
-        });
-      })();
-      inFlight.add(task);
-      void task.finally(() => inFlight.delete(task));
-      // Backpressure: never more items rendering or waiting on the VLM than --concurrency.
-      while (inFlight.size >= opts.concurrency) await Promise.race(inFlight);
-    }
-    await Promise.all(inFlight);
-  } finally {
-    results.close();
-    if (!sharedEngine) await engine.dispose();
-  }
-  const interrupted = !!opts.signal?.aborted;
-  const elapsedMs = performance.now() - t0;
+function writeSummary(ctx: RunContext, startedAt: Date, t0: number): BatchSummary {
+  const { opts, engine, tally } = ctx;
   const summary: BatchSummary = {
     input: opts.input,
     outDir: opts.outDir,
-    total,
-    done: doneCount,
-    failed,
-    skipped,
-    interrupted,
-    elapsedMs,
-    imagesPerSecond: processed / Math.max((performance.now() - tReady) / 1000, 1e-3),
+    total: tally.total,
+    done: tally.done,
+    failed: tally.failed,
+    skipped: tally.skipped,
+    interrupted: !!opts.signal?.aborted,
+    elapsedMs: performance.now() - t0,
+    imagesPerSecond: tally.rate(),
     model: engine.modelName,
     layer: engine.layer,
-    parameters,
-    endpointHost: host,
+    parameters: ctx.parameters,
+    endpointHost: ctx.host,
     vlmModel: opts.vlm?.model,
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
   };
   fs.writeFileSync(path.join(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   return summary;
+}
+
+/** Runs a whole batch: validate, open the results, load the model, process every item, summarise. */
+export async function runBatch(opts: BatchOptions, sharedEngine?: AttentionPromptEngine): Promise<BatchSummary> {
+  const startedAt = new Date();
+  const t0 = performance.now();
+  checkRunOptions(opts);
+  for (const dir of ['masked', 'overlays', 'thumbs']) fs.mkdirSync(path.join(opts.outDir, dir), { recursive: true });
+  // Validates the input (and every item's question) before any model loads.
+  const total = await countItems(opts.input, opts.question);
+  const { results, answered } = await openResults(opts, opts.onLog ?? (() => undefined));
+  let ctx: RunContext;
+  try {
+    const engine = sharedEngine ?? (await AttentionPromptEngine.load(opts.engine));
+    ctx = runContext(opts, engine, new Tally(total, results, opts.onProgress), answered);
+    try {
+      await processItems(ctx);
+    } finally {
+      if (!sharedEngine) await engine.dispose();
+    }
+  } finally {
+    results.close();
+  }
+  return writeSummary(ctx, startedAt, t0);
 }
