@@ -13,9 +13,12 @@ import { encode, formatForPath, renderOutputs } from '../core/render';
 import { MASK_OPTIONS, UsageError, maskSettings } from './options';
 import { attributionJson } from '../core/contract';
 import { runBatchCommand } from './batch';
+import { runMergeCommand, runScoreCommand } from './score';
 
 const USAGE = `Usage: attention-prompt mask <image> "<question>" [options]
        attention-prompt batch <folder | glob | list.txt | questions.jsonl> [options]   (batch --help)
+       attention-prompt score <out folder>                  rescore saved answers (score --help)
+       attention-prompt merge <out folder>… --out <folder>  merge shard outputs (merge --help)
 
 Computes the Attention Prompting on Image mask (Yu et al., ECCV 2024) with a CLIP model and
 writes the masked image and a heatmap overlay.
@@ -156,6 +159,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'mask') return await runMask(rest);
     if (command === 'batch') return await runBatchCommand(rest, (h) => (interruptHandler = h));
+    if (command === 'score') return await runScoreCommand(rest);
+    if (command === 'merge') return await runMergeCommand(rest);
     throw new UsageError(`unknown command "${command}" (try: attention-prompt mask --help)`);
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS')) {

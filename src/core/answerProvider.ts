@@ -15,7 +15,11 @@ export interface AnswerImage {
 
 export interface AnswerRequest {
   question: string;
-  image: AnswerImage;
+  /** Absent for a text-only request (the batch judge grades answers from text, as MM-Vet's grader does). */
+  image?: AnswerImage;
+  /** Per-request overrides of the provider's settings (the judge asks at temperature 0 for 3 tokens). */
+  temperature?: number;
+  maxTokens?: number;
   signal?: AbortSignal;
   /** Each piece of text as it streams in. */
   onDelta?: (text: string) => void;

@@ -9,10 +9,11 @@ import * as readline from 'node:readline';
 // A require, so the bundler takes tinyglobby's CommonJS build (its ESM build needs import.meta).
 import tinyglobby = require('tinyglobby');
 import { AttentionPromptError } from '../errors';
+import { GroundTruth, readGroundTruth } from './scoring';
 
 export const BATCH_IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.gif', '.tif', '.tiff'];
 
-export interface BatchItem {
+export interface BatchItem extends GroundTruth {
   id: string;
   image: string;
   question: string;
@@ -106,7 +107,7 @@ export async function* readItems(input: string, opts: InputOptions = {}): AsyncG
     const dir = path.dirname(path.resolve(input));
     for await (const { text, line } of lines(input)) {
       const origin = `${input}:${line}`;
-      let obj: { id?: unknown; image?: unknown; question?: unknown; hint?: unknown };
+      let obj: { id?: unknown; image?: unknown; question?: unknown; hint?: unknown; answer?: unknown; choices?: unknown; category?: unknown };
       try {
         obj = JSON.parse(text);
       } catch (e) {
@@ -116,11 +117,18 @@ export async function* readItems(input: string, opts: InputOptions = {}): AsyncG
       const question = requireQuestion(typeof obj.question === 'string' ? obj.question : opts.question, origin);
       const id = obj.id !== undefined && obj.id !== null ? safeId(String(obj.id)) : idFromPath(obj.image);
       if (obj.id !== undefined && seen.has(id)) throw new AttentionPromptError('bad-parameter', `${origin}: duplicate id "${id}".`);
+      let truth: GroundTruth;
+      try {
+        truth = readGroundTruth(obj, origin);
+      } catch (e) {
+        throw new AttentionPromptError('bad-parameter', (e as Error).message);
+      }
       yield {
         id: unique(id),
         image: path.resolve(dir, obj.image),
         question,
         hint: typeof obj.hint === 'string' && obj.hint.trim() ? obj.hint : undefined,
+        ...truth,
         origin,
       };
     }

@@ -7,8 +7,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import type { AnswerScore, GroundTruth } from './scoring';
 
-export interface ResultRecord {
+export interface ResultRecord extends GroundTruth {
   id: string;
   image: string;
   question: string;
@@ -22,6 +23,10 @@ export interface ResultRecord {
   originalAnswer?: string;
   outputs?: { masked: string; overlay: string; reference?: string; thumbs?: { original: string; overlay: string; masked: string } };
   timings: Record<string, number>;
+  /** Each answer scored against the item's ground truth (scoring.ts); absent without one. */
+  scores?: { masked?: AnswerScore; original?: AnswerScore };
+  /** A sweep's setting, e.g. "layer=20 contrast=3 kernel=1" (sweep.ts); absent outside sweeps. */
+  setting?: string;
   /** Set when the item failed; the other answers may be missing. */
   error?: { stage: string; message: string };
   finishedAt: string;

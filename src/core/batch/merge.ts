@@ -1,0 +1,146 @@
+/**
+ * `attention-prompt merge OUT… --out DIR`: the output folders of shards (or of any runs over the
+ * same items) become one results.jsonl, summary.json and report. Each (id, setting) appears once:
+ * a success wins over a failure; two different successful answers are a conflict — the first
+ * folder's line is kept and the conflict is reported. Masks, overlays and thumbnails are linked
+ * (hard links; copies across file systems) into DIR, so the report works there.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { ComparisonBuilder } from './comparison';
+import type { ResultRecord } from './results';
+import { ScoreSummary, scoreSummary, writeComparison } from './rescore';
+import { Metric } from './scoring';
+
+export interface MergeConflict {
+  id: string;
+  setting?: string;
+  /** The folders holding different answers; the first one's line was kept. */
+  folders: string[];
+  fields: string[];
+}
+
+export interface MergeResult {
+  records: number;
+  failed: number;
+  duplicates: number;
+  conflicts: MergeConflict[];
+  summaryFile: string;
+}
+
+/** The fields that must agree for two lines of the same item to be the same result. */
+const COMPARED: Array<keyof ResultRecord> = ['image', 'question', 'hint', 'model', 'layer', 'parameters', 'vlmModel', 'maskedAnswer', 'originalAnswer', 'answer', 'choices', 'category'];
+
+function differences(a: ResultRecord, b: ResultRecord): string[] {
+  return COMPARED.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+}
+
+async function* readLines(file: string): AsyncGenerator<ResultRecord> {
+  const rl = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });
+  for await (const line of rl) {
+    if (!line.trim()) continue;
+    try {
+      yield JSON.parse(line) as ResultRecord;
+    } catch {
+      // a killed run's partial last line
+    }
+  }
+}
+
+function linkOrCopy(from: string, to: string): void {
+  if (!fs.existsSync(from) || path.resolve(from) === path.resolve(to)) return;
+  fs.mkdirSync(path.dirname(to), { recursive: true });
+  fs.rmSync(to, { force: true });
+  try {
+    fs.linkSync(from, to);
+  } catch {
+    fs.copyFileSync(from, to);
+  }
+}
+
+function outputFiles(r: ResultRecord): string[] {
+  const o = r.outputs;
+  if (!o) return [];
+  return [o.masked, o.overlay, o.reference, o.thumbs?.original, o.thumbs?.overlay, o.thumbs?.masked].filter((f): f is string => !!f);
+}
+
+/** Orders ids as people number files: "item2" before "item10". */
+const byIdThenSetting = (a: ResultRecord, b: ResultRecord) =>
+  a.id.localeCompare(b.id, 'en', { numeric: true }) || (a.setting ?? '').localeCompare(b.setting ?? '', 'en', { numeric: true });
+
+export async function mergeOutputs(folders: string[], outDir: string, metric: Metric): Promise<MergeResult & { summary: ScoreSummary & Record<string, unknown> }> {
+  if (folders.length < 1) throw new Error('merge: give at least one output folder.');
+  for (const f of folders) {
+    if (!fs.existsSync(path.join(f, 'results.jsonl'))) throw new Error(`merge: ${path.join(f, 'results.jsonl')} not found (is ${f} the --out folder of a batch run?).`);
+  }
+  const target = path.join(outDir, 'results.jsonl');
+  if (fs.existsSync(target) && fs.statSync(target).size > 0 && !folders.some((f) => path.resolve(f) === path.resolve(outDir))) {
+    throw new Error(`${target} already has results: merge into an empty folder.`);
+  }
+  fs.mkdirSync(outDir, { recursive: true });
+
+  const kept = new Map<string, { record: ResultRecord; folder: string }>();
+  const conflicts = new Map<string, MergeConflict>();
+  let duplicates = 0;
+  for (const folder of folders) {
+    for await (const r of readLines(path.join(folder, 'results.jsonl'))) {
+      const key = `${r.id}\u0000${r.setting ?? ''}`;
+      const prev = kept.get(key);
+      if (!prev || (prev.record.error && !r.error)) {
+        kept.set(key, { record: r, folder });
+        continue;
+      }
+      if (r.error) continue; // a failure never replaces anything
+      const fields = differences(prev.record, r);
+      if (!fields.length) {
+        duplicates++;
+        continue;
+      }
+      const c = conflicts.get(key) ?? { id: r.id, setting: r.setting, folders: [prev.folder], fields: [] };
+      if (!c.folders.includes(folder)) c.folders.push(folder);
+      c.fields = [...new Set([...c.fields, ...fields])];
+      conflicts.set(key, c);
+    }
+  }
+
+  const records = [...kept.values()].sort((a, b) => byIdThenSetting(a.record, b.record));
+  const builder = new ComparisonBuilder(metric);
+  const tmp = `${target}.${process.pid}.tmp`;
+  const fd = fs.openSync(tmp, 'w');
+  let failed = 0;
+  let judged = false;
+  for (const { record, folder } of records) {
+    for (const rel of outputFiles(record)) linkOrCopy(path.join(folder, rel), path.join(outDir, rel));
+    if (record.error) failed++;
+    if (record.scores?.masked?.judge || record.scores?.original?.judge) judged = true;
+    builder.add(record);
+    fs.writeSync(fd, JSON.stringify(record) + '\n');
+  }
+  fs.closeSync(fd);
+  fs.renameSync(tmp, target);
+
+  // The first folder's summary describes the run (model, parameters, endpoint); counts are the merged ones.
+  const first = path.join(folders[0], 'summary.json');
+  const base = fs.existsSync(first) ? (JSON.parse(fs.readFileSync(first, 'utf8')) as Record<string, unknown>) : {};
+  const shardSummaries = folders.map((f) => {
+    const s = path.join(f, 'summary.json');
+    return fs.existsSync(s) ? (JSON.parse(fs.readFileSync(s, 'utf8')) as { elapsedMs?: number; shard?: unknown }) : {};
+  });
+  const conflictList = [...conflicts.values()];
+  const merged: Record<string, unknown> = {
+    ...base,
+    outDir,
+    total: records.length,
+    done: records.length - failed,
+    failed,
+    skipped: 0,
+    interrupted: false,
+    shard: undefined,
+    mergedFrom: folders.map((f, i) => ({ folder: path.resolve(f), shard: shardSummaries[i].shard })),
+    conflicts: conflictList,
+    duplicates,
+  };
+  const summary = writeComparison(outDir, scoreSummary(builder, judged), merged);
+  return { records: records.length, failed, duplicates, conflicts: conflictList, summaryFile: path.join(outDir, 'summary.json'), summary };
+}

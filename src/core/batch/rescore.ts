@@ -1,0 +1,138 @@
+/**
+ * Scores in results.jsonl and the comparison in summary.json: `scoreRecord` scores one finished
+ * item (the runner calls it before writing the line), `rescoreOutput` recomputes every score of an
+ * output folder from the saved answers (`attention-prompt score OUT`; no request unless a judge
+ * is given and a grade is missing), and `writeComparison` adds the comparison to summary.json.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { Comparison, ComparisonBuilder, SettingComparison } from './comparison';
+import { GRADER_PROMPT_ID, GradeAsker, MM_VET_GRADER_PROMPT, grade } from './judge';
+import type { ResultRecord } from './results';
+import { AnswerScore, JUDGE_PASS, Metric, scoreAnswer } from './scoring';
+
+export interface ScoreOptions {
+  /** Grades open answers (those without choices) by the MM-Vet protocol; existing grades with the same prompt are kept. */
+  judge?: GradeAsker;
+  signal?: AbortSignal;
+}
+
+function acceptedOf(r: ResultRecord): string[] {
+  return (Array.isArray(r.answer) ? r.answer : r.answer !== undefined ? [r.answer] : []).filter((a) => a.trim() !== '');
+}
+
+/** Scores a record's answers against its ground truth, in place; returns the number of judge requests made. */
+export async function scoreRecord(r: ResultRecord, opts: ScoreOptions = {}): Promise<number> {
+  const accepted = acceptedOf(r);
+  if (!accepted.length) {
+    delete r.scores;
+    return 0;
+  }
+  let requests = 0;
+  const one = async (answer: string | undefined, previous: AnswerScore | undefined): Promise<AnswerScore | undefined> => {
+    if (answer === undefined) return undefined;
+    const s = scoreAnswer(answer, r)!;
+    if (s.choice) return s;
+    if (previous?.judge && previous.judge.prompt === GRADER_PROMPT_ID) s.judge = previous.judge;
+    else if (opts.judge) {
+      const before = Date.now();
+      s.judge = await grade(
+        async (prompt, o) => {
+          requests++;
+          return opts.judge!(prompt, o);
+        },
+        r.question,
+        accepted,
+        answer,
+        opts.signal,
+      );
+      r.timings = { ...r.timings, judge: (r.timings?.judge ?? 0) + (Date.now() - before) };
+    }
+    return s;
+  };
+  const masked = await one(r.maskedAnswer, r.scores?.masked);
+  const original = await one(r.originalAnswer, r.scores?.original);
+  r.scores = masked || original ? { masked, original } : undefined;
+  return requests;
+}
+
+/** What summary.json gains: the comparison (or, for a sweep, one per setting, ranked) and the judge's prompt. */
+export interface ScoreSummary {
+  comparison?: Comparison;
+  sweep?: Array<SettingComparison & { categories: Comparison['categories']; unscored: number }>;
+  judge?: { protocol: string; promptId: string; prompt: string; pass: number };
+}
+
+export function scoreSummary(builder: ComparisonBuilder, judged: boolean): ScoreSummary {
+  const settings = builder.settings();
+  return {
+    comparison: settings.length ? undefined : builder.comparison(),
+    sweep: settings.length ? builder.bySetting() : undefined,
+    judge: judged ? { protocol: 'MM-Vet (arXiv 2308.02490), github.com/yuweihao/MM-Vet mm-vet_evaluator.py', promptId: GRADER_PROMPT_ID, prompt: MM_VET_GRADER_PROMPT, pass: JUDGE_PASS } : undefined,
+  };
+}
+
+/** Reads summary.json (if any), replaces its score fields, writes it back atomically; returns it. */
+export function writeComparison<T extends object>(outDir: string, score: ScoreSummary, base?: T): T & ScoreSummary {
+  const file = path.join(outDir, 'summary.json');
+  const previous = base ?? (fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as T) : ({} as T));
+  const { comparison: _c, sweep: _s, judge: _j, ...rest } = previous as T & ScoreSummary;
+  void _c, _s, _j;
+  const summary = { ...rest, ...score } as T & ScoreSummary;
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(summary, null, 2) + '\n');
+  fs.renameSync(tmp, file);
+  return summary;
+}
+
+export interface RescoreResult {
+  records: number;
+  scored: number;
+  judgeRequests: number;
+  /** summary.json as written: the run's summary with the score fields replaced. */
+  summary: ScoreSummary & Record<string, unknown>;
+}
+
+/**
+ * Recomputes every score in OUT/results.jsonl from the saved answers and ground truth, rewrites
+ * the file atomically (a partial last line of a killed run is dropped, as --resume does) and
+ * updates summary.json.
+ */
+export async function rescoreOutput(outDir: string, metric: Metric, opts: ScoreOptions = {}): Promise<RescoreResult> {
+  const file = path.join(outDir, 'results.jsonl');
+  if (!fs.existsSync(file)) throw new Error(`${file} not found: give the --out folder of a batch run.`);
+  const tmp = `${file}.${process.pid}.rescore.tmp`;
+  const out = fs.openSync(tmp, 'w');
+  const builder = new ComparisonBuilder(metric);
+  let records = 0;
+  let scored = 0;
+  let judgeRequests = 0;
+  let judged = false;
+  try {
+    const rl = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });
+    for await (const line of rl) {
+      if (!line.trim()) continue;
+      let r: ResultRecord;
+      try {
+        r = JSON.parse(line);
+      } catch {
+        continue; // the partial last line of a killed run
+      }
+      judgeRequests += await scoreRecord(r, opts);
+      if (r.scores) scored++;
+      if (r.scores?.masked?.judge || r.scores?.original?.judge) judged = true;
+      builder.add(r);
+      records++;
+      fs.writeSync(out, JSON.stringify(r) + '\n');
+    }
+  } catch (e) {
+    fs.closeSync(out);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.closeSync(out);
+  fs.renameSync(tmp, file);
+  const summary = writeComparison<Record<string, unknown>>(outDir, scoreSummary(builder, judged || !!opts.judge));
+  return { records, scored, judgeRequests, summary };
+}
