@@ -247,12 +247,12 @@ export class LocalVlm implements AnswerProvider {
   async answer(request: AnswerRequest): Promise<AnswerResult> {
     throwIfAborted(request.signal);
     const started = performance.now();
-    const img = await decodeImage(Buffer.from(request.image.bytes), {}, 'image');
+    const img = request.image ? await decodeImage(Buffer.from(request.image.bytes), {}, 'image') : undefined;
     const loaded = await this.load();
     return this.exclusive(async () => {
       const t = await loadTransformers();
-      const raw = new t.RawImage(new Uint8ClampedArray(img.rgb.buffer, img.rgb.byteOffset, img.rgb.length), img.width, img.height, 3);
-      const run = await this.generate(loaded, raw, request.question, this.opts.maxNewTokens ?? 512, request.signal, request.onDelta);
+      const raw = img ? new t.RawImage(new Uint8ClampedArray(img.rgb.buffer, img.rgb.byteOffset, img.rgb.length), img.width, img.height, 3) : undefined;
+      const run = await this.generate(loaded, raw, request.question, request.maxTokens ?? this.opts.maxNewTokens ?? 512, request.signal, request.onDelta, undefined, request.temperature);
       return {
         text: run.text,
         model: this.opts.model,
@@ -264,16 +264,16 @@ export class LocalVlm implements AnswerProvider {
   }
 
   /** The prompt: the model's chat template when it has one, else LLaVA-1.5's (llava-hf) format. */
-  private prompt(loaded: LoadedModel, question: string): string {
+  private prompt(loaded: LoadedModel, question: string, withImage: boolean): string {
     const p = loaded.processor as unknown as {
       tokenizer?: { chat_template?: unknown };
       apply_chat_template?: (m: unknown, o: unknown) => string;
     };
     if (p.tokenizer?.chat_template && p.apply_chat_template) {
-      const messages = [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: question }] }];
-      return p.apply_chat_template(messages, { add_generation_prompt: true, tokenize: false });
+      const content = withImage ? [{ type: 'image' }, { type: 'text', text: question }] : [{ type: 'text', text: question }];
+      return p.apply_chat_template([{ role: 'user', content }], { add_generation_prompt: true, tokenize: false });
     }
-    return `USER: <image>\n${question} ASSISTANT:`;
+    return withImage ? `USER: <image>\n${question} ASSISTANT:` : `USER: ${question} ASSISTANT:`;
   }
 
   private async generate(
@@ -284,11 +284,21 @@ export class LocalVlm implements AnswerProvider {
     signal: AbortSignal | undefined,
     onDelta: ((text: string) => void) | undefined,
     onPrompt?: (inputIds: number[]) => void,
+    temperature = 0,
   ): Promise<{ text: string; ids: number[]; stopReason: 'eos' | 'length' | 'stop-string' }> {
     if (typeof question !== 'string' || question.trim() === '') throw new AttentionPromptError('bad-query', 'The question is empty.');
+    if (!(Number.isInteger(maxNewTokens) && maxNewTokens >= 1)) throw new AttentionPromptError('bad-parameter', `maxTokens must be a positive integer, got ${maxNewTokens}.`);
     const t = await loadTransformers();
-    const processor = loaded.processor as unknown as (img: unknown, text: string) => Promise<Record<string, { data: ArrayLike<number | bigint>; dims: number[] }>>;
-    const inputs = await processor(image, this.prompt(loaded, question));
+    type Inputs = Record<string, { data: ArrayLike<number | bigint>; dims: number[] }>;
+    let inputs: Inputs;
+    if (image) {
+      const processor = loaded.processor as unknown as (img: unknown, text: string) => Promise<Inputs>;
+      inputs = await processor(image, this.prompt(loaded, question, true));
+    } else {
+      // Text only (the batch judge): the tokenizer alone; no pixel_values means no image merge.
+      const tok = (loaded.processor as unknown as { tokenizer: (text: string) => Inputs }).tokenizer;
+      inputs = tok(this.prompt(loaded, question, false));
+    }
     const promptIds = Array.from(inputs.input_ids.data, (v) => Number(v));
     onPrompt?.(promptIds);
     const tokenizer = (loaded.processor as unknown as { tokenizer: { decode(ids: number[], o: { skip_special_tokens: boolean }): string } }).tokenizer;
@@ -333,7 +343,7 @@ export class LocalVlm implements AnswerProvider {
     await (loaded.model as unknown as { generate(o: unknown): Promise<unknown> }).generate({
       ...inputs,
       max_new_tokens: maxNewTokens,
-      do_sample: false,
+      ...(temperature > 0 ? { do_sample: true, temperature } : { do_sample: false }),
       streamer,
       stopping_criteria: list,
     });

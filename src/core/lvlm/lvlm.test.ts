@@ -263,6 +263,12 @@ describe('local answers (AnswerProvider "local")', () => {
     assert.equal(result.text.split(' ').length <= 5, true);
   });
 
+  it('answers a text-only request (no image: the tokenizer alone, no vision encoder)', async () => {
+    const result = await vlm(TINY).answer({ question: 'what is a red square?', maxTokens: 4 });
+    assert.ok(result.text.length > 0);
+    assert.ok(['stop', 'length'].includes(result.finishReason ?? ''));
+  });
+
   it('cancels an answer mid-generation', async () => {
     const controller = new AbortController();
     let n = 0;
