@@ -8,12 +8,18 @@ import { runBatch, BatchProgress } from '../core/batch/runner';
 import { writeReport } from '../core/batch/report';
 import { DEFAULT_VLM_SETTINGS } from '../core/vlm';
 import { AttentionPromptError } from '../core/errors';
+import { parseMetric } from '../core/batch/scoring';
+import { parseShard } from '../core/batch/shards';
+import { parseSweep } from '../core/batch/sweep';
 import { MASK_OPTIONS, UsageError, maskSettings, num } from './options';
+import { describeScores } from './score';
 
 export const BATCH_USAGE = `Usage: attention-prompt batch <folder | glob | list.txt | questions.jsonl> [options]
 
 Masks every image (and asks a vision-language model about it, unless --no-vlm). A JSONL input has
-one item per line: {"id"?, "image", "question", "hint"?}; relative paths resolve against its folder.
+one item per line: {"id"?, "image", "question", "hint"?, "answer"?, "choices"?, "category"?};
+relative paths resolve against its folder. With "answer" (a string or a list of accepted answers;
+with "choices", an option letter or text) both answers are scored and summary.json compares them.
 
 Options:
   --question TEXT      the question for items that have none (folders, globs, lists)
@@ -27,6 +33,12 @@ Options:
   --vlm-base-url URL   OpenAI-compatible endpoint (default ${DEFAULT_VLM_SETTINGS.baseURL}); key from OPENAI_API_KEY
   --vlm-model NAME     (default ${DEFAULT_VLM_SETTINGS.model})
   --no-compare         do not also ask about the original image
+  --judge              grade open answers with the same VLM (MM-Vet's grader prompt, 0–1)
+  --metric M           what counts as right in summary.json: exact (default), contains, judge
+  --shard i/n          only the items of shard i of n (split by a hash of the id); merge with
+                       attention-prompt merge
+  --sweep AXIS=V1,V2…  every combination of layer, contrast, kernel values, e.g.
+                       --sweep layer=20,22 contrast=3,5 kernel=1,3
   --max-tokens N  --temperature T  --timeout SECONDS  --retries N  --max-image-side PX
   and every mask option of \`attention-prompt mask\`: --model --revision --dtype --layer --contrast
   --kernel --interp --gray --geometry --opacity --cache-dir --threads --offline`;
@@ -41,9 +53,25 @@ function bar(p: BatchProgress, started: number): string {
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${finished}/${p.total} · ${p.failed} failed · ${p.rate.toFixed(2)} img/s · ETA ${etaText} · ${((Date.now() - started) / 1000).toFixed(0)}s`;
 }
 
+/** `--sweep layer=20,22 contrast=3,5`: the axis=values words after --sweep all belong to it. */
+export function gatherSweepArgs(argv: string[]): { args: string[]; sweep: string[] } {
+  const args: string[] = [];
+  const sweep: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--sweep') {
+      if (i + 1 >= argv.length) throw new UsageError('--sweep needs axis=v1,v2 (layer, contrast, kernel)');
+      while (i + 1 < argv.length && /^[a-z]+=/.test(argv[i + 1])) sweep.push(argv[++i]);
+      if (!sweep.length) throw new UsageError(`--sweep needs axis=v1,v2 (layer, contrast, kernel), got "${argv[i + 1]}"`);
+    } else if (argv[i].startsWith('--sweep=')) sweep.push(argv[i].slice('--sweep='.length));
+    else args.push(argv[i]);
+  }
+  return { args, sweep };
+}
+
 export async function runBatchCommand(argv: string[], onInterrupt: (handler: () => void) => void, io = { out: process.stdout, err: process.stderr }): Promise<number> {
+  const gathered = gatherSweepArgs(argv);
   const { values, positionals } = parseArgs({
-    args: argv,
+    args: gathered.args,
     allowPositionals: true,
     options: {
       question: { type: 'string' },
@@ -56,6 +84,9 @@ export async function runBatchCommand(argv: string[], onInterrupt: (handler: () 
       'vlm-base-url': { type: 'string' },
       'vlm-model': { type: 'string' },
       'no-compare': { type: 'boolean' },
+      judge: { type: 'boolean' },
+      metric: { type: 'string' },
+      shard: { type: 'string' },
       'max-tokens': { type: 'string' },
       temperature: { type: 'string' },
       timeout: { type: 'string' },
@@ -71,6 +102,15 @@ export async function runBatchCommand(argv: string[], onInterrupt: (handler: () 
   if (positionals.length !== 1) throw new UsageError('expected one input: attention-prompt batch <folder | glob | list.txt | questions.jsonl>');
   if (values.layout !== undefined && values.layout !== 'reference') throw new UsageError(`--layout must be "reference", got "${values.layout}"`);
   const settings = maskSettings(values);
+  let metric;
+  try {
+    metric = parseMetric(values.metric);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (values.judge && values['no-vlm']) throw new UsageError('--judge grades answers with the VLM: it cannot go with --no-vlm');
+  const shard = values.shard !== undefined ? parseShard(values.shard) : undefined;
+  const sweep = gathered.sweep.length ? parseSweep(gathered.sweep) : undefined;
   const input = positionals[0];
   const outDir = path.resolve(values.out ?? 'attention-batch');
   const useVlm = !values['no-vlm'];
@@ -111,6 +151,10 @@ export async function runBatchCommand(argv: string[], onInterrupt: (handler: () 
       : undefined,
     concurrency: num(values.concurrency, 'concurrency', 4),
     resume: !!values.resume,
+    shard,
+    sweep,
+    judge: !!values.judge,
+    metric,
     referenceLayout: values.layout === 'reference' ? { dataset: values.dataset ?? path.basename(input, path.extname(input)).replace(/[^\w.-]+/g, '_') } : undefined,
     signal: controller.signal,
     onLog: (m) => io.err.write(`${m}\n`),
@@ -129,6 +173,7 @@ export async function runBatchCommand(argv: string[], onInterrupt: (handler: () 
   io.out.write(
     `${summary.done} done, ${summary.failed} failed, ${summary.skipped} skipped of ${summary.total}${summary.interrupted ? ' (interrupted: rerun with --resume)' : ''}\n` +
       `${summary.imagesPerSecond.toFixed(2)} images/s over ${(summary.elapsedMs / 1000).toFixed(1)} s\n` +
+      describeScores(summary) +
       `results: ${path.join(outDir, 'results.jsonl')}\nsummary: ${path.join(outDir, 'summary.json')}\nreport:  ${report}\n`,
   );
   return summary.interrupted ? 130 : summary.failed > 0 ? 1 : 0;

@@ -64,7 +64,11 @@ export function endpointHost(baseURL: string): string {
 
 export interface AskRequest {
   question: string;
-  imageUrl: string;
+  /** Absent: a text-only request (the batch judge grades answers from text). */
+  imageUrl?: string;
+  /** Overrides of the settings' temperature and max_tokens for this request. */
+  temperature?: number;
+  maxTokens?: number;
   signal?: AbortSignal;
   onDelta?: (text: string) => void;
 }
@@ -147,17 +151,19 @@ export class VlmClient {
     if (s.systemPrompt.trim()) messages.push({ role: 'system', content: s.systemPrompt });
     messages.push({
       role: 'user',
-      content: [
-        { type: 'image_url', image_url: { url: req.imageUrl, detail: s.imageDetail } },
-        { type: 'text', text: req.question },
-      ],
+      content: req.imageUrl
+        ? [
+            { type: 'image_url', image_url: { url: req.imageUrl, detail: s.imageDetail } },
+            { type: 'text', text: req.question },
+          ]
+        : req.question,
     });
     let text = '';
     let finishReason: string | undefined;
     let model = s.model;
     try {
       const stream = await this.client.chat.completions.create(
-        { model: s.model, messages, stream: true, max_tokens: s.maxTokens, temperature: s.temperature },
+        { model: s.model, messages, stream: true, max_tokens: req.maxTokens ?? s.maxTokens, temperature: req.temperature ?? s.temperature },
         { signal: req.signal },
       );
       for await (const chunk of stream) {

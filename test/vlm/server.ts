@@ -35,6 +35,8 @@ export interface FakeVlm {
   always?: Fault;
   /** A fault chosen by request number (1-based), after `always` and the queue. */
   faultFor?: (n: number) => Fault | undefined;
+  /** Scripted answers: what to say to a request (undefined: the default answer). */
+  script?: (request: RecordedRequest) => string | undefined;
   /** Requests whose socket closed before the reply finished (cancellations). */
   aborted: number;
   close(): Promise<void>;
@@ -106,7 +108,7 @@ export async function startFakeVlm(opts: { apiKey?: string; acceptsImages?: bool
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"choices": [ this is not json');
       return;
     }
-    const answer = answerFor(rec.question, rec.image);
+    const answer = vlm.script?.(rec) ?? answerFor(rec.question, rec.image);
     if (!body.stream) {
       json(200, { id: 'chatcmpl-test', object: 'chat.completion', created: 0, model: body.model, choices: [{ index: 0, message: { role: 'assistant', content: answer }, finish_reason: 'stop' }] });
       return;

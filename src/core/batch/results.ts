@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import type { AnswerScore, GroundTruth } from './scoring';
+import { resultKey } from './sweep';
 
 export interface ResultRecord extends GroundTruth {
   id: string;
@@ -40,8 +41,8 @@ export class ResultsLog {
   }
 
   /**
-   * Opens (creating) results.jsonl. With `resume`, returns the ids that already have a successful
-   * line; without it, an existing non-empty file is an error (nothing is overwritten unasked).
+   * Opens (creating) results.jsonl. With `resume`, returns the ids (in a sweep: the sweep.ts
+   * `resultKey`s of id and setting) that already have a successful line; without it, an existing non-empty file is an error (nothing is overwritten unasked).
    */
   static async open(outDir: string, resume: boolean): Promise<{ log: ResultsLog; done: Set<string>; dropped: number }> {
     const file = path.join(outDir, 'results.jsonl');
@@ -62,11 +63,12 @@ export class ResultsLog {
           dropped++; // the partial line of a killed run
           continue;
         }
-        if (rec.error || done.has(rec.id)) {
+        const key = resultKey(rec.id, rec.setting);
+        if (rec.error || done.has(key)) {
           dropped++;
           continue;
         }
-        done.add(rec.id);
+        done.add(key);
         kept.push(line);
       }
       if (dropped > 0) {

@@ -11,12 +11,18 @@ import sharp from 'sharp';
 import { Attribution, AttentionPromptEngine, EngineOptions, Geometry } from '../engine';
 import { AttentionPromptError } from '../errors';
 import { DecodedImage, decodeImage, fromDecoded } from '../image';
-import { MaskParameters } from '../maps';
+import { MaskParameters, mergeMaps } from '../maps';
 import { Interpolation, materialize, renderOutputs } from '../render';
 import { VlmClient, VlmSettings, endpointHost } from '../vlm';
 import { imageDataUrl } from '../vlmImage';
+import { ComparisonBuilder } from './comparison';
 import { BatchItem, readItems } from './inputs';
-import { ResultRecord, ResultsLog } from './results';
+import { GradeAsker } from './judge';
+import { ScoreSummary, scoreRecord, scoreSummary, writeComparison } from './rescore';
+import { ResultRecord, ResultsLog, readResults } from './results';
+import { Metric } from './scoring';
+import { Shard, inShard, shardLabel } from './shards';
+import { SweepAxes, SweepSetting, byLayer, resultKey, sweepSettings } from './sweep';
 
 export interface BatchVlmOptions extends VlmSettings {
   compareWithOriginal: boolean;
@@ -41,6 +47,14 @@ export interface BatchOptions {
   resume: boolean;
   /** Also write the reference repository's folder layout. */
   referenceLayout?: { dataset: string };
+  /** Only the items of this shard (shards.ts: by a hash of the id). */
+  shard?: Shard;
+  /** Every combination of these values, each item answered under each (sweep.ts). */
+  sweep?: SweepAxes;
+  /** Grade open answers with the run's VLM by the MM-Vet protocol (judge.ts). */
+  judge?: boolean;
+  /** Which score decides "right" in summary.json (default exact). */
+  metric?: Metric;
   thumbSize?: number;
   signal?: AbortSignal;
   onProgress?: (p: BatchProgress) => void;
@@ -74,6 +88,9 @@ export interface BatchSummary {
   vlmModel?: string;
   startedAt: string;
   finishedAt: string;
+  shard?: string;
+  /** The swept axes; each setting's comparison is in `sweep` (ScoreSummary). */
+  sweepAxes?: SweepAxes;
 }
 
 /** A counting semaphore for VLM requests. */
@@ -102,9 +119,14 @@ export function referenceFolder(outDir: string, dataset: string, model: string, 
   return path.join(outDir, `APICLIP_${dataset}_${modelName}_${layer}`, `${p.contrast}_${p.kernel}_${PIL_NAMES[p.interpolation]}_${p.gray}`);
 }
 
-async function countItems(input: string, question: string | undefined): Promise<number> {
+/** The run's items: the input's, or the shard's share of them. */
+async function* runItems(opts: BatchOptions): AsyncGenerator<BatchItem> {
+  for await (const item of readItems(opts.input, { question: opts.question })) if (inShard(item.id, opts.shard)) yield item;
+}
+
+async function countItems(opts: BatchOptions): Promise<number> {
   let n = 0;
-  for await (const item of readItems(input, { question })) {
+  for await (const item of runItems(opts)) {
     void item;
     n++;
   }
@@ -115,9 +137,9 @@ async function countItems(input: string, question: string | undefined): Promise<
 type Decoded = { item: BatchItem; image?: DecodedImage; error?: Error; decodeMs: number };
 
 /** Decodes the items not yet answered, in input order; a skipped id is only counted. */
-async function* decodeUnanswered(items: AsyncIterable<BatchItem>, answered: Set<string>, onSkip: (id: string) => void): AsyncGenerator<Decoded> {
+async function* decodeUnanswered(items: AsyncIterable<BatchItem>, answered: (id: string) => boolean, onSkip: (id: string) => void): AsyncGenerator<Decoded> {
   for await (const item of items) {
-    if (answered.has(item.id)) {
+    if (answered(item.id)) {
       onSkip(item.id);
       continue;
     }
@@ -194,14 +216,34 @@ interface RunContext {
   refDir?: string;
   thumbSize: number;
   tally: Tally;
-  /** Ids that already have a successful line (--resume): skipped. */
+  /** Ids (sweep.ts resultKeys) that already have a successful line (--resume): skipped. */
   answered: Set<string>;
+  /** In a sweep: this context's setting, and the original image's answer shared by all settings of an item. */
+  setting?: SweepSetting;
+  originals?: Map<string, Promise<string>>;
+  /** Grades open answers (--judge), holding a VLM slot per request. */
+  judge?: GradeAsker;
 }
 
 type ItemRecord = Omit<ResultRecord, 'finishedAt'>;
 
 function baseRecord(ctx: RunContext, item: BatchItem, timings: Record<string, number>): ItemRecord {
-  return { id: item.id, image: item.image, question: item.question, hint: item.hint, parameters: ctx.parameters, model: ctx.engine.modelName, layer: ctx.engine.layer, endpointHost: ctx.host, vlmModel: ctx.opts.vlm?.model, timings };
+  return {
+    id: item.id,
+    setting: ctx.setting?.key,
+    image: item.image,
+    question: item.question,
+    hint: item.hint,
+    answer: item.answer,
+    choices: item.choices,
+    category: item.category,
+    parameters: ctx.parameters,
+    model: ctx.engine.modelName,
+    layer: ctx.engine.layer,
+    endpointHost: ctx.host,
+    vlmModel: ctx.opts.vlm?.model,
+    timings,
+  };
 }
 
 function failure(stage: string, e: unknown): ResultRecord['error'] {
@@ -214,9 +256,11 @@ async function writeOutputs(ctx: RunContext, item: BatchItem, image: DecodedImag
   const rendered = await renderOutputs(image, attribution.mask, attribution.grid, { interpolation: opts.interpolation, gray: opts.gray, opacity: opts.opacity });
   const maskedPng = await materialize(rendered.masked);
   const photo = image.format === 'jpeg';
-  const maskedFile = path.join('masked', `${item.id}.${photo ? 'jpg' : 'png'}`);
-  const overlayFile = path.join('overlays', `${item.id}.jpg`);
-  const thumbs = { original: path.join('thumbs', `${item.id}.original.jpg`), overlay: path.join('thumbs', `${item.id}.overlay.jpg`), masked: path.join('thumbs', `${item.id}.masked.jpg`) };
+  // In a sweep each setting has its own files: "id@layer20_contrast3" (ids never contain "@").
+  const stem = ctx.setting ? `${item.id}@${ctx.setting.slug}` : item.id;
+  const maskedFile = path.join('masked', `${stem}.${photo ? 'jpg' : 'png'}`);
+  const overlayFile = path.join('overlays', `${stem}.jpg`);
+  const thumbs = { original: path.join('thumbs', `${item.id}.original.jpg`), overlay: path.join('thumbs', `${stem}.overlay.jpg`), masked: path.join('thumbs', `${stem}.masked.jpg`) };
   const small = (p: sharp.Sharp) => p.clone().resize(thumbSize, thumbSize, { fit: 'inside' }).jpeg({ quality: 70 });
   const overlay = await materialize(rendered.overlay());
   const at = (rel: string) => path.join(opts.outDir, rel);
@@ -249,6 +293,20 @@ async function askAbout(ctx: RunContext, vlm: VlmClient, item: BatchItem, image:
     return { ...rec, error: failure('payload', e) };
   }
   const ask = async (url: string, timing: string): Promise<string> => {
+    // The original image is the same under every sweep setting: asked once per item.
+    if (timing === 'vlmOriginal' && ctx.originals) {
+      let shared = ctx.originals.get(item.id);
+      if (!shared) {
+        shared = askNow(url, timing);
+        ctx.originals.set(item.id, shared);
+        // A failure is not reused: the next setting (or --resume) asks again.
+        shared.catch(() => ctx.originals?.delete(item.id));
+      }
+      return shared;
+    }
+    return askNow(url, timing);
+  };
+  const askNow = async (url: string, timing: string): Promise<string> => {
     await ctx.slots.acquire();
     const start = performance.now();
     try {
@@ -282,39 +340,72 @@ async function completeItem(ctx: RunContext, item: BatchItem, image: DecodedImag
     return;
   }
   const answered = await askAbout(ctx, ctx.vlm, item, image, written.maskedPng, rec);
-  if (answered) finish(answered);
+  if (!answered) return;
+  try {
+    await scoreRecord(answered as ResultRecord, { judge: ctx.judge, signal: ctx.opts.signal });
+  } catch (e) {
+    if (ctx.opts.signal?.aborted) return;
+    answered.error = failure('judge', e);
+  }
+  finish(answered);
+}
+
+/** An attribution whose mask is re-made from its raw scores under other mask parameters (no CLIP pass). */
+function withMask(a: Attribution, mask: MaskParameters): Attribution {
+  if (a.maskParameters.contrast === mask.contrast && a.maskParameters.kernel === mask.kernel) return a;
+  return { ...a, ...mergeMaps(a.psiCls, a.psiTok, a.grid[0], a.grid[1], mask), maskParameters: mask };
+}
+
+/** A sweep setting's context: its mask parameters, its reference-layout folder. */
+function settingContext(ctx: RunContext, setting: SweepSetting): RunContext {
+  const { opts, engine } = ctx;
+  const refDir = opts.referenceLayout ? referenceFolder(opts.outDir, opts.referenceLayout.dataset, engine.modelName, engine.layer, { ...setting.mask, interpolation: opts.interpolation, gray: opts.gray }) : undefined;
+  if (refDir) fs.mkdirSync(refDir, { recursive: true });
+  return { ...ctx, setting, refDir, parameters: { ...ctx.parameters, ...setting.mask } };
 }
 
 /**
  * The main loop: CLIP runs one item at a time while the next image decodes and earlier items
  * render, write and wait on the VLM in the background — never more than --concurrency of them.
+ * In a sweep, `settings` are those of one layer: one CLIP pass per item, one mask per setting.
  */
-async function processItems(ctx: RunContext): Promise<void> {
+async function processItems(ctx: RunContext, settings?: SweepSetting[]): Promise<void> {
   const { opts, engine, tally } = ctx;
-  const items = readItems(opts.input, { question: opts.question });
-  const decoded = oneAhead(decodeUnanswered(items, ctx.answered, (id) => tally.skip(id)));
+  const contexts = settings ? settings.map((s) => settingContext(ctx, s)) : [ctx];
+  const pending = (id: string) => contexts.filter((c) => !ctx.answered.has(resultKey(id, c.setting?.key)));
+  const decoded = oneAhead(
+    decodeUnanswered(runItems(opts), (id) => pending(id).length === 0, (id) => contexts.forEach(() => tally.skip(id))),
+  );
   const inFlight = new Set<Promise<void>>();
   for await (const current of decoded) {
     if (opts.signal?.aborted) break;
     const { item } = current;
     if (!item.hint && opts.hint) item.hint = opts.hint;
+    const todo = pending(item.id);
+    for (let i = todo.length; i < contexts.length; i++) tally.skip(item.id);
     const timings: Record<string, number> = { decode: current.decodeMs };
+    const failAll = (stage: string, e: unknown) => {
+      for (const c of todo) tally.record({ ...baseRecord(c, item, { ...timings }), error: failure(stage, e), finishedAt: new Date().toISOString() });
+    };
     if (!current.image) {
-      tally.record({ ...baseRecord(ctx, item, timings), error: failure('decode', current.error), finishedAt: new Date().toISOString() });
+      failAll('decode', current.error);
       continue;
     }
     let attribution: Attribution;
     try {
-      attribution = await engine.attribute(current.image, { question: item.question, hint: item.hint, geometry: opts.geometry, mask: opts.mask });
+      attribution = await engine.attribute(current.image, { question: item.question, hint: item.hint, geometry: opts.geometry, mask: todo[0].setting?.mask ?? opts.mask });
       Object.assign(timings, attribution.timings);
     } catch (e) {
-      tally.record({ ...baseRecord(ctx, item, timings), error: failure('heatmap', e), finishedAt: new Date().toISOString() });
+      failAll('heatmap', e);
       continue;
     }
-    const task = completeItem(ctx, item, current.image, attribution, timings);
-    inFlight.add(task);
-    void task.finally(() => inFlight.delete(task));
-    while (inFlight.size >= opts.concurrency) await Promise.race(inFlight);
+    for (const c of todo) {
+      if (opts.signal?.aborted) break;
+      const task = completeItem(c, item, current.image, c.setting ? withMask(attribution, c.setting.mask) : attribution, { ...timings });
+      inFlight.add(task);
+      void task.finally(() => inFlight.delete(task));
+      while (inFlight.size >= opts.concurrency) await Promise.race(inFlight);
+    }
   }
   await Promise.all(inFlight);
 }
@@ -351,6 +442,41 @@ function runContext(opts: BatchOptions, engine: AttentionPromptEngine, tally: Ta
   };
 }
 
+/** The judge (--judge): the run's own VLM, asked with text only, each request holding a slot. */
+function judgeAsker(ctx: RunContext): GradeAsker | undefined {
+  const vlm = ctx.vlm;
+  if (!ctx.opts.judge || !vlm) return undefined;
+  return async (prompt, o) => {
+    await ctx.slots.acquire();
+    try {
+      const r = await vlm.ask({ question: prompt, temperature: o.temperature, maxTokens: o.maxTokens, signal: o.signal });
+      return { text: r.text, model: r.model };
+    } finally {
+      ctx.slots.release();
+    }
+  };
+}
+
+/** A resumed sweep's original-image answers, so they are not asked again. */
+async function previousOriginals(outDir: string): Promise<Map<string, Promise<string>>> {
+  const originals = new Map<string, Promise<string>>();
+  for await (const r of readResults(path.join(outDir, 'results.jsonl'))) {
+    if (r.originalAnswer !== undefined && !originals.has(r.id)) originals.set(r.id, Promise.resolve(r.originalAnswer));
+  }
+  return originals;
+}
+
+/** The comparison of masked and original answers (or of every sweep setting), into summary.json. */
+async function writeScores(outDir: string, metric: Metric, summary: BatchSummary): Promise<BatchSummary & ScoreSummary> {
+  const builder = new ComparisonBuilder(metric);
+  let judged = false;
+  for await (const r of readResults(path.join(outDir, 'results.jsonl'))) {
+    builder.add(r);
+    if (r.scores?.masked?.judge || r.scores?.original?.judge) judged = true;
+  }
+  return writeComparison(outDir, scoreSummary(builder, judged), summary);
+}
+
 function writeSummary(ctx: RunContext, startedAt: Date, t0: number): BatchSummary {
   const { opts, engine, tally } = ctx;
   const summary: BatchSummary = {
@@ -370,31 +496,46 @@ function writeSummary(ctx: RunContext, startedAt: Date, t0: number): BatchSummar
     vlmModel: opts.vlm?.model,
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
+    shard: opts.shard ? shardLabel(opts.shard) : undefined,
+    sweepAxes: opts.sweep,
   };
   fs.writeFileSync(path.join(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   return summary;
 }
 
-/** Runs a whole batch: validate, open the results, load the model, process every item, summarise. */
-export async function runBatch(opts: BatchOptions, sharedEngine?: AttentionPromptEngine): Promise<BatchSummary> {
+/**
+ * Runs a whole batch: validate, open the results, load the model, process every item, summarise.
+ * A sweep loads one engine per swept layer in turn and runs every item through it.
+ */
+export async function runBatch(opts: BatchOptions, sharedEngine?: AttentionPromptEngine): Promise<BatchSummary & ScoreSummary> {
   const startedAt = new Date();
   const t0 = performance.now();
   checkRunOptions(opts);
+  const settings = opts.sweep ? sweepSettings(opts.sweep, opts.mask) : undefined;
   for (const dir of ['masked', 'overlays', 'thumbs']) fs.mkdirSync(path.join(opts.outDir, dir), { recursive: true });
   // Validates the input (and every item's question) before any model loads.
-  const total = await countItems(opts.input, opts.question);
+  const total = (await countItems(opts)) * (settings?.length ?? 1);
   const { results, answered } = await openResults(opts, opts.onLog ?? (() => undefined));
-  let ctx: RunContext;
+  const tally = new Tally(total, results, opts.onProgress);
+  const originals = settings && opts.vlm?.compareWithOriginal ? await previousOriginals(opts.outDir) : undefined;
+  const groups = settings ? byLayer(settings) : [{ layer: undefined, settings: undefined }];
+  let ctx: RunContext | undefined;
   try {
-    const engine = sharedEngine ?? (await AttentionPromptEngine.load(opts.engine));
-    ctx = runContext(opts, engine, new Tally(total, results, opts.onProgress), answered);
-    try {
-      await processItems(ctx);
-    } finally {
-      if (!sharedEngine) await engine.dispose();
+    for (const [i, group] of groups.entries()) {
+      if (i > 0 && opts.signal?.aborted) break;
+      const own = group.layer !== undefined || !sharedEngine;
+      const engine = own ? await AttentionPromptEngine.load(group.layer !== undefined ? { ...opts.engine, layer: group.layer } : opts.engine) : sharedEngine!;
+      ctx = { ...runContext(opts, engine, tally, answered), originals };
+      ctx.judge = judgeAsker(ctx);
+      try {
+        await processItems(ctx, group.settings);
+      } finally {
+        if (own) await engine.dispose();
+      }
     }
   } finally {
     results.close();
   }
-  return writeSummary(ctx, startedAt, t0);
+  const summary = writeSummary(ctx!, startedAt, t0);
+  return writeScores(opts.outDir, opts.metric ?? 'exact', summary);
 }
