@@ -14,6 +14,7 @@ import { MASK_OPTIONS, UsageError, maskSettings } from './options';
 import { attributionJson } from '../core/contract';
 import { runBatchCommand } from './batch';
 import { runMergeCommand, runScoreCommand } from './score';
+import { LVLM_USAGE, parseAux, runLvlmMask } from './lvlm';
 
 const USAGE = `Usage: attention-prompt mask <image> "<question>" [options]
        attention-prompt batch <folder | glob | list.txt | questions.jsonl> [options]   (batch --help)
@@ -41,7 +42,9 @@ Options:
   --cache-dir DIR      model cache (default ~/.cache/attention-prompting/models)
   --threads N          ONNX Runtime threads (default: all cores)
   --offline            never touch the network; fail if a file is not cached
-  --json               print the maps as JSON (grid, clsMap, patchMap, mask, …)
+  --json               print the maps as JSON (aux, grid, clsMap, patchMap, mask, …; with
+                       --aux lvlm: grid, rawMap, mask, generatedText, answer, …)
+${LVLM_USAGE}
   -h, --help           this help
 
 Presets: ${MODEL_PRESETS.map((p) => p.id).join(', ')}
@@ -76,6 +79,8 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
       out: { type: 'string' },
       heatmap: { type: 'string' },
       json: { type: 'boolean' },
+      aux: { type: 'string' },
+      'max-tokens': { type: 'string' },
     },
   });
   if (values.help) {
@@ -85,6 +90,9 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
   if (positionals.length !== 2) throw new UsageError('expected an image and a question: attention-prompt mask <image> "<question>"');
   const [imagePath, question] = positionals;
   const settings = maskSettings(values, progressPrinter(io.err));
+  const aux = parseAux(values.aux);
+  if (aux === 'lvlm' && values.model === undefined) throw new UsageError('--aux lvlm needs --model: a LLaVA-style model (hub id, or a folder in the Transformers.js layout)');
+  if (aux === 'clip' && values['max-tokens'] !== undefined) throw new UsageError('--max-tokens applies to --aux lvlm only');
   const stem = path.basename(imagePath, path.extname(imagePath));
   const outPath = values.out ?? `${stem}.masked.png`;
   const heatmapPath = values.heatmap ?? `${stem}.overlay.png`;
@@ -101,6 +109,10 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
 
   // Decode first: a bad image fails in milliseconds, before any model loads.
   const image = await timed('decode image', () => decodeImage(imagePath));
+  if (aux === 'lvlm') {
+    if (values.hint !== undefined) throw new UsageError('--hint applies to --aux clip only (the LVLM map is read while the model answers the question)');
+    return runLvlmMask({ imagePath, image, question, settings, gray: values.gray, maxTokens: values['max-tokens'], outPath, heatmapPath, json: !!values.json }, io);
+  }
   const engine = await timed('load model', () => AttentionPromptEngine.load(settings.engine));
   try {
     const result = await timed('heatmap', () =>
@@ -121,7 +133,7 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
       await Promise.all([encode(rendered.masked, outFormat).toFile(outPath), encode(rendered.overlay(), heatmapFormat).toFile(heatmapPath)]);
     });
     if (values.json) {
-      io.out.write(JSON.stringify({ ...attributionJson(result), outputs: { masked: path.resolve(outPath), heatmap: path.resolve(heatmapPath) } }) + '\n');
+      io.out.write(JSON.stringify({ aux: 'clip', ...attributionJson(result), outputs: { masked: path.resolve(outPath), heatmap: path.resolve(heatmapPath) } }) + '\n');
     } else {
       io.out.write(`masked image: ${path.resolve(outPath)}\nheatmap:      ${path.resolve(heatmapPath)}\n`);
       io.out.write(`model ${engine.modelName}, layer ${engine.layer} of ${engine.numLayers}, grid ${result.grid.join('×')}, ${result.text.tokens} tokens\n`);

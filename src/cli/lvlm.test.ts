@@ -1,0 +1,85 @@
+/** `attention-prompt mask --aux lvlm` on the planted LLaVA fixture, offline. */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import sharp from 'sharp';
+import { ROOT, fixtureModel, tempDir } from '../../test/helpers';
+
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+const cli = (args: string[], cwd: string) => spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
+const PLANTED = path.join(ROOT, 'test', 'fixtures', 'llava', 'planted-llava');
+const SCENE = path.join(ROOT, 'test', 'fixtures', 'llava', 'scene64.png');
+
+async function pixel(file: string, x: number, y: number): Promise<number[]> {
+  const { data, info } = await sharp(file).raw().toBuffer({ resolveWithObject: true });
+  const i = (y * info.width + x) * info.channels;
+  return Array.from(data.subarray(i, i + 3));
+}
+
+describe('attention-prompt mask --aux lvlm (CLI)', () => {
+  const work = tempDir('ap-cli-lvlm-');
+  const cache = path.join(work, 'cache');
+  fs.copyFileSync(SCENE, path.join(work, 'photo.png'));
+
+  it('--json: the LVLM contract (raw map, mask, generated text, answer), the map on the red square, the masked image faded to 200', async () => {
+    const r = cli(['mask', 'photo.png', 'where is the red square?', '--aux', 'lvlm', '--model', PLANTED, '--offline', '--cache-dir', cache, '--json', '--max-tokens', '8'], work);
+    assert.equal(r.status, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.aux, 'lvlm');
+    assert.deepEqual(j.grid, [8, 8]);
+    assert.equal(j.rawMap.length, 64);
+    assert.equal(j.mask.length, 64);
+    assert.equal(j.layer, 2);
+    assert.equal(j.numLayers, 4);
+    assert.equal(j.gray, 200);
+    assert.equal(typeof j.generatedText, 'string');
+    assert.equal(j.steps, j.generatedTokens);
+    assert.equal(typeof j.answer.text, 'string');
+    assert.ok(j.answer.text.length > 0);
+    assert.equal(j.answer.finishReason, 'length');
+    // Planted: the map's maximum lies on the red square (cells rows/cols 1…3).
+    const top = j.rawMap.indexOf(Math.max(...j.rawMap));
+    assert.ok([1, 2, 3].includes(Math.floor(top / 8)) && [1, 2, 3].includes(top % 8), `argmax cell ${top}`);
+    const masked = j.outputs.masked as string;
+    assert.ok(fs.existsSync(masked) && fs.existsSync(j.outputs.heatmap));
+    const red = await pixel(masked, 20, 20);
+    assert.ok(red[0] > 200 && red[1] < 60, `red square kept: ${red}`);
+    const far = await pixel(masked, 60, 4);
+    const original = await pixel(SCENE, 60, 4);
+    // Faded most of the way towards 200 (the mask floor is ≈ 0.12 there).
+    for (let c = 0; c < 3; c++) assert.ok(Math.abs(far[c] - 200) < Math.abs(original[c] - 200) / 2 + 3, `faded: ${far} from ${original}`);
+  });
+
+  it('prints the masked-image answer as it streams, and --gray overrides the reference’s 200', async () => {
+    const r = cli(['mask', 'photo.png', 'what is this?', '--aux', 'lvlm', '--model', PLANTED, '--offline', '--cache-dir', cache, '--gray', '0', '--max-tokens', '3', '--out', 'o.png'], work);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /LVLM map: .*decoder layer 2 of 4, grid 8×8/);
+    assert.match(r.stdout, /answer \(masked image\): \S+/);
+    const far = await pixel(path.join(work, 'o.png'), 60, 4);
+    assert.ok(far.every((v) => v < 60), `faded to black: ${far}`);
+  });
+
+  it('usage errors and unsupported models are one clear line', () => {
+    const cases: Array<[string[], number, RegExp]> = [
+      [['--aux', 'lvlm'], 2, /--aux lvlm needs --model/],
+      [['--aux', 'both', '--model', PLANTED], 2, /--aux must be clip or lvlm/],
+      [['--aux', 'lvlm', '--model', PLANTED, '--hint', 'red'], 2, /--hint applies to --aux clip only/],
+      [['--max-tokens', '5', '--model', fixtureModel('planted-clip')], 2, /--max-tokens applies to --aux lvlm only/],
+      [['--aux', 'lvlm', '--model', fixtureModel('planted-clip'), '--offline'], 1, /has no onnx\/vision_encoder\.onnx/],
+    ];
+    for (const [extra, code, message] of cases) {
+      const r = cli(['mask', 'photo.png', 'q?', '--cache-dir', cache, ...extra], work);
+      assert.equal(r.status, code, `${extra.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
+    }
+  });
+
+  it('--json with the default CLIP auxiliary model says aux "clip"', () => {
+    const r = cli(['mask', 'photo.png', 'where is the red square?', '--model', fixtureModel('planted-clip'), '--offline', '--cache-dir', cache, '--json'], work);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).aux, 'clip');
+  });
+});
