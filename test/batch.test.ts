@@ -12,7 +12,7 @@ import { readItems } from '../src/core/batch/inputs';
 import { ResultRecord } from '../src/core/batch/results';
 import { runBatch, BatchOptions } from '../src/core/batch/runner';
 import { writeReport } from '../src/core/batch/report';
-import { DEFAULT_VLM_SETTINGS } from '../src/core/vlm';
+import { DEFAULT_VLM_SETTINGS } from '../src/core/defaults';
 import { ROOT, fixtureModel, rectangleImage, tempDir } from './helpers';
 import { FakeVlm, startFakeVlm } from './vlm/server';
 

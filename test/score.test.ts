@@ -15,7 +15,7 @@ import type { ResultRecord } from '../src/core/batch/results';
 import { BatchOptions, runBatch } from '../src/core/batch/runner';
 import { wilsonInterval } from '../src/core/batch/statistics';
 import { MM_VET_RETRY_SUFFIX } from '../src/core/batch/judge';
-import { DEFAULT_VLM_SETTINGS } from '../src/core/vlm';
+import { DEFAULT_VLM_SETTINGS } from '../src/core/defaults';
 import { runScoreCommand } from '../src/cli/score';
 import { ROOT, fixtureModel, rectangleImage, tempDir } from './helpers';
 import { FakeVlm, RecordedRequest, startFakeVlm } from './vlm/server';

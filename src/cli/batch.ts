@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runBatch, BatchProgress } from '../core/batch/runner';
 import { writeReport } from '../core/batch/report';
-import { DEFAULT_VLM_SETTINGS } from '../core/vlm';
+import { BATCH_CONCURRENCY, BATCH_MAX_RETRIES, DEFAULT_VLM_SETTINGS } from '../core/defaults';
 import { AttentionPromptError } from '../core/errors';
 import { parseMetric } from '../core/batch/scoring';
 import { parseShard } from '../core/batch/shards';
@@ -26,7 +26,7 @@ Options:
   --hint TEXT          compute the maps from TEXT for items without a hint of their own
   --out DIR            output folder (default ./attention-batch)
   --no-vlm             masks only; nothing leaves the machine
-  --concurrency N      VLM requests at once (default 4)
+  --concurrency N      VLM requests at once (default ${BATCH_CONCURRENCY})
   --resume             continue an interrupted run in the same --out folder
   --layout reference   also write APICLIP_{dataset}_{model}_{layer}/{coe}_{kernel}_{interp}_{gray}/{id}.jpg
   --dataset NAME       the {dataset} of the reference layout (default: the input's name)
@@ -144,12 +144,12 @@ export async function runBatchCommand(argv: string[], onInterrupt: (handler: () 
           maxTokens: num(values['max-tokens'], 'max-tokens', DEFAULT_VLM_SETTINGS.maxTokens),
           temperature: num(values.temperature, 'temperature', DEFAULT_VLM_SETTINGS.temperature),
           timeoutMs: num(values.timeout, 'timeout', DEFAULT_VLM_SETTINGS.timeoutMs / 1000) * 1000,
-          maxRetries: num(values.retries, 'retries', 4),
+          maxRetries: num(values.retries, 'retries', BATCH_MAX_RETRIES),
           compareWithOriginal: !values['no-compare'],
-          maxImageSide: num(values['max-image-side'], 'max-image-side', 2048),
+          maxImageSide: num(values['max-image-side'], 'max-image-side', DEFAULT_VLM_SETTINGS.maxImageSide),
         }
       : undefined,
-    concurrency: num(values.concurrency, 'concurrency', 4),
+    concurrency: num(values.concurrency, 'concurrency', BATCH_CONCURRENCY),
     resume: !!values.resume,
     shard,
     sweep,

@@ -8,10 +8,11 @@ import { parseArgs } from 'node:util';
 import { isAttentionPromptError } from '../core/errors';
 import { AttentionPromptEngine } from '../core/engine';
 import { decodeImage } from '../core/image';
-import { DEFAULT_MODEL, DownloadProgress, MODEL_PRESETS } from '../core/modelSource';
+import { CONTRAST, DEFAULT_DTYPE, DEFAULT_GEOMETRY, DEFAULT_MODEL, DEFAULT_REVISION, DTYPES, GEOMETRIES, GRAY, INTERPOLATIONS, KERNEL_SIZES, MASK_DEFAULTS, MODEL_PRESETS, OPACITY } from '../core/defaults';
+import type { DownloadProgress } from '../core/modelSource';
 import { encode, formatForPath, renderOutputs } from '../core/render';
 import { MASK_OPTIONS, UsageError, maskSettings } from './options';
-import { attributionJson } from '../core/contract';
+import { attributionJson } from '../core/jsonOutput';
 import { runBatchCommand } from './batch';
 import { runMergeCommand, runScoreCommand } from './score';
 import { LVLM_USAGE, parseAux, runLvlmMask } from './lvlm';
@@ -29,16 +30,16 @@ Options:
   --out FILE           masked image (.png/.jpg/.webp; default <image>.masked.png here)
   --heatmap FILE       heatmap overlay (default <image>.overlay.png here)
   --model ID|DIR       hub id or local Transformers.js folder (default ${DEFAULT_MODEL})
-  --revision REV       hub revision (default main)
-  --dtype fp32|fp16    model precision (default fp32)
+  --revision REV       hub revision (default ${DEFAULT_REVISION})
+  --dtype ${DTYPES.join('|')}    model precision (default ${DEFAULT_DTYPE})
   --layer N            CLIP block (default: layers − 2; negative counts from the end)
-  --contrast C         sigmoid contrast of the class-token map (default 5)
-  --kernel K           odd box-filter size (default 3)
-  --interp NAME        lanczos3 | cubic | linear | nearest (default lanczos3)
-  --gray G             gray level 0–255 that irrelevant regions fade to (default 0)
-  --geometry full|reference
-                       full: whole image (default); reference: centre crop as the paper's code
-  --opacity A          heatmap overlay opacity 0–1 (default 0.5)
+  --contrast C         sigmoid contrast of the class-token map, ${CONTRAST.min}–${CONTRAST.max} (default ${MASK_DEFAULTS.contrast})
+  --kernel K           box-filter size, ${KERNEL_SIZES.join(' | ')} (default ${MASK_DEFAULTS.kernel})
+  --interp NAME        ${INTERPOLATIONS.join(' | ')} (default ${MASK_DEFAULTS.interpolation})
+  --gray G             gray level ${GRAY.min}–${GRAY.max} that irrelevant regions fade to (default ${MASK_DEFAULTS.gray})
+  --geometry ${GEOMETRIES.join('|')}
+                       full: whole image (default ${DEFAULT_GEOMETRY}); reference: centre crop as the paper's code
+  --opacity A          heatmap overlay opacity ${OPACITY.min}–${OPACITY.max} (default ${MASK_DEFAULTS.opacity})
   --cache-dir DIR      model cache (default ~/.cache/attention-prompting/models)
   --threads N          ONNX Runtime threads (default: all cores)
   --offline            never touch the network; fail if a file is not cached

@@ -1,8 +1,8 @@
 /** The options `mask` and `batch` share, parsed and validated once. */
 import type { ParseArgsConfig } from 'node:util';
 import type { BatchOptions } from '../core/batch/runner';
-import type { Geometry } from '../core/engine';
-import { DEFAULT_MODEL, DownloadProgress, Dtype } from '../core/modelSource';
+import { DEFAULT_DTYPE, DEFAULT_GEOMETRY, DEFAULT_MODEL, DTYPES, GEOMETRIES, MASK_DEFAULTS } from '../core/defaults';
+import type { DownloadProgress } from '../core/modelSource';
 import { parseInterpolation } from '../core/render';
 
 export class UsageError extends Error {}
@@ -38,10 +38,10 @@ export function num(value: string | undefined, name: string, fallback: number): 
 export type MaskSettings = Pick<BatchOptions, 'engine' | 'geometry' | 'mask' | 'interpolation' | 'gray' | 'opacity'>;
 
 export function maskSettings(values: MaskValues, onProgress?: (p: DownloadProgress) => void): MaskSettings {
-  const dtype = (values.dtype ?? 'fp32') as Dtype;
-  if (dtype !== 'fp32' && dtype !== 'fp16') throw new UsageError(`--dtype must be fp32 or fp16, got "${values.dtype}"`);
-  const geometry = (values.geometry ?? 'full') as Geometry;
-  if (geometry !== 'full' && geometry !== 'reference') throw new UsageError(`--geometry must be full or reference, got "${values.geometry}"`);
+  const dtype = DTYPES.find((d) => d === (values.dtype ?? DEFAULT_DTYPE));
+  if (!dtype) throw new UsageError(`--dtype must be ${DTYPES.join(' or ')}, got "${values.dtype}"`);
+  const geometry = GEOMETRIES.find((g) => g === (values.geometry ?? DEFAULT_GEOMETRY));
+  if (!geometry) throw new UsageError(`--geometry must be ${GEOMETRIES.join(' or ')}, got "${values.geometry}"`);
   const layer = values.layer === undefined ? undefined : num(values.layer, 'layer', -2);
   if (layer !== undefined && !Number.isInteger(layer)) throw new UsageError(`--layer must be an integer, got "${values.layer}"`);
   return {
@@ -57,9 +57,9 @@ export function maskSettings(values: MaskValues, onProgress?: (p: DownloadProgre
       onProgress,
     },
     geometry,
-    mask: { contrast: num(values.contrast, 'contrast', 5), kernel: num(values.kernel, 'kernel', 3) },
-    interpolation: parseInterpolation(values.interp ?? 'lanczos3'),
-    gray: num(values.gray, 'gray', 0),
-    opacity: num(values.opacity, 'opacity', 0.5),
+    mask: { contrast: num(values.contrast, 'contrast', MASK_DEFAULTS.contrast), kernel: num(values.kernel, 'kernel', MASK_DEFAULTS.kernel) },
+    interpolation: parseInterpolation(values.interp ?? MASK_DEFAULTS.interpolation),
+    gray: num(values.gray, 'gray', MASK_DEFAULTS.gray),
+    opacity: num(values.opacity, 'opacity', MASK_DEFAULTS.opacity),
   };
 }

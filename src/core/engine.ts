@@ -28,7 +28,7 @@ import { TextEmbedding, TextTower, validateQuery } from './text';
 import { TransformersModule, loadTransformers } from './transformers';
 import * as fs from 'node:fs';
 
-export type Geometry = 'full' | 'reference';
+import { CONTRAST, DEFAULT_GEOMETRY, GEOMETRIES, Geometry, KERNEL_SIZES } from './defaults';
 
 export interface EngineOptions extends ModelSourceOptions {
   /** Block index; negative counts from the end. Default: layers − 2, as the reference. */
@@ -288,8 +288,8 @@ export class AttentionPromptEngine {
     const timings: StageTimings = {};
     const question = validateQuery(req.question);
     const mapText = req.hint !== undefined && req.hint.trim() !== '' ? validateQuery(req.hint, 'hint') : question;
-    const geometry = req.geometry ?? 'full';
-    if (geometry !== 'full' && geometry !== 'reference') throw new AttentionPromptError('bad-parameter', `Unknown geometry "${geometry}": use full or reference.`);
+    const geometry = req.geometry ?? DEFAULT_GEOMETRY;
+    if (!GEOMETRIES.includes(geometry)) throw new AttentionPromptError('bad-parameter', `Unknown geometry "${geometry}": use ${GEOMETRIES.join(' or ')}.`);
     const maskParameters = { ...DEFAULT_MASK_PARAMETERS, ...req.mask };
     validateMaskParameters(maskParameters);
 
@@ -343,9 +343,11 @@ export class AttentionPromptEngine {
 }
 
 export function validateMaskParameters(p: MaskParameters): void {
-  if (!Number.isFinite(p.contrast) || p.contrast < 0) throw new AttentionPromptError('bad-parameter', `Contrast must be a number ≥ 0, got ${p.contrast}.`);
-  if (!Number.isInteger(p.kernel) || p.kernel < 1 || p.kernel % 2 === 0 || p.kernel > 31) {
-    throw new AttentionPromptError('bad-parameter', `Kernel must be an odd integer from 1 to 31, got ${p.kernel}.`);
+  if (!(p.contrast >= CONTRAST.min && p.contrast <= CONTRAST.max!)) {
+    throw new AttentionPromptError('bad-parameter', `Contrast must be a number from ${CONTRAST.min} to ${CONTRAST.max}, got ${p.contrast}.`);
+  }
+  if (!(KERNEL_SIZES as readonly number[]).includes(p.kernel)) {
+    throw new AttentionPromptError('bad-parameter', `Kernel must be an odd integer from 1 to ${KERNEL_SIZES[KERNEL_SIZES.length - 1]}, got ${p.kernel}.`);
   }
 }
 

@@ -9,8 +9,6 @@ import sharp from 'sharp';
 import { decodeBmp, isBmp } from './bmp';
 import { AttentionPromptError } from './errors';
 
-/** Formats libvips in sharp's prebuilt binaries decodes, plus BMP (decoded by ./bmp). */
-export const SUPPORTED_FORMATS = ['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'svg', 'bmp'] as const;
 export const DEFAULT_MAX_PIXELS = 100_000_000; // 100 megapixels: 300 MB of RGB
 export const DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024;
 

@@ -3,12 +3,7 @@
  * (yu-rp/apiprompting, API/API_CLIP/main.py; line numbers below refer to that file).
  * Maps are row-major Float64Arrays of size rows × cols, row 0 at the top of the image.
  */
-
-export interface Grid {
-  rows: number;
-  cols: number;
-  data: Float64Array;
-}
+import { CONTRAST, DEFAULT_KERNEL } from './defaults';
 
 export interface MaskParameters {
   /** Sigmoid contrast enhancement of the class-token map (`enhance_coe`, default 5). */
@@ -17,7 +12,7 @@ export interface MaskParameters {
   kernel: number;
 }
 
-export const DEFAULT_MASK_PARAMETERS: MaskParameters = { contrast: 5, kernel: 3 };
+export const DEFAULT_MASK_PARAMETERS: MaskParameters = { contrast: CONTRAST.default, kernel: DEFAULT_KERNEL };
 
 function extent(x: Float64Array): { min: number; max: number } {
   let min = Infinity;

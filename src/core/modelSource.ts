@@ -9,15 +9,7 @@ import * as path from 'node:path';
 import { AttentionPromptError } from './errors';
 import type { TransformersModule } from './transformers';
 
-export type Dtype = 'fp32' | 'fp16';
-
-/** The paper's model, and smaller presets. */
-export const DEFAULT_MODEL = 'Xenova/clip-vit-large-patch14-336';
-export const MODEL_PRESETS = [
-  { id: 'Xenova/clip-vit-large-patch14-336', label: 'CLIP ViT-L/14 @336 (the paper’s model, 1.2 GB fp32)' },
-  { id: 'Xenova/clip-vit-base-patch16', label: 'CLIP ViT-B/16 (345 MB fp32)' },
-  { id: 'Xenova/clip-vit-base-patch32', label: 'CLIP ViT-B/32 (352 MB fp32, coarse 7×7 map)' },
-] as const;
+import { DEFAULT_MODEL, Dtype } from './defaults';
 
 export const DTYPE_SUFFIX: Record<Dtype, string> = { fp32: '', fp16: '_fp16' };
 

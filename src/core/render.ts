@@ -7,9 +7,7 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { AttentionPromptError } from './errors';
 import { DecodedImage, fromDecoded } from './image';
-
-export type Interpolation = 'lanczos3' | 'cubic' | 'linear' | 'nearest';
-export const INTERPOLATIONS: readonly Interpolation[] = ['lanczos3', 'cubic', 'linear', 'nearest'];
+import { GRAY, INTERPOLATIONS, Interpolation, MASK_DEFAULTS, OPACITY } from './defaults';
 
 /** Accepts ours and PIL's names (the reference's --interpolate_method_name). */
 export function parseInterpolation(name: string): Interpolation {
@@ -29,7 +27,7 @@ export interface RenderParameters {
   gray: number;
 }
 
-export const DEFAULT_RENDER_PARAMETERS: RenderParameters = { interpolation: 'lanczos3', gray: 0 };
+export const DEFAULT_RENDER_PARAMETERS: RenderParameters = { interpolation: MASK_DEFAULTS.interpolation, gray: GRAY.default };
 
 /**
  * The low-resolution mask as an 8-bit image. The reference converts with ToPILImage, i.e.
@@ -84,7 +82,7 @@ function checkOpacity(opacity: number): void {
 }
 
 /** The image with the colourised mask alpha-blended over it (opacity 0–1). */
-export function heatmapOverlay(img: DecodedImage, fullMask: Buffer, opacity = 0.5): sharp.Sharp {
+export function heatmapOverlay(img: DecodedImage, fullMask: Buffer, opacity = OPACITY.default): sharp.Sharp {
   checkOpacity(opacity);
   const alpha = Math.round(opacity * 255);
   const rgba = Buffer.allocUnsafe(fullMask.length * 4);
@@ -131,7 +129,7 @@ export async function renderOutputs(
 ): Promise<RenderedOutputs> {
   const fullMask = await fullResolutionMask(mask, grid[0], grid[1], img.width, img.height, params.interpolation);
   // The overlay is built on demand; a bad opacity still fails now, with the rest of the parameters.
-  const opacity = params.opacity ?? 0.5;
+  const opacity = params.opacity ?? OPACITY.default;
   checkOpacity(opacity);
   return { fullMask, masked: await maskedImage(img, fullMask, params.gray), overlay: () => heatmapOverlay(img, fullMask, opacity) };
 }

@@ -5,6 +5,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeFileAtomicSync } from './atomicWrite';
 import { AttentionPromptError } from './errors';
 import type { TransformersModule } from './transformers';
 import { ModelLocation, DownloadProgress, configureTransformers, describeLoadError, pretrainedOptions } from './modelSource';
@@ -175,10 +176,8 @@ export class TextTower {
     const target = this.disk() && path.join(this.disk()!, `${crypto.createHash('sha256').update(text).digest('hex').slice(0, 32)}.json`);
     if (target) {
       fs.mkdirSync(path.dirname(target), { recursive: true });
-      const tmp = `${target}.${process.pid}.tmp`;
       const buf = Buffer.from(e.embedding.buffer, e.embedding.byteOffset, e.embedding.byteLength);
-      fs.writeFileSync(tmp, JSON.stringify({ text, tokens: e.tokens, truncated: e.truncated, embedding: buf.toString('base64') }));
-      fs.renameSync(tmp, target);
+      writeFileAtomicSync(target, JSON.stringify({ text, tokens: e.tokens, truncated: e.truncated, embedding: buf.toString('base64') }));
     }
     return e;
   }

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { FakeVlm, answerFor, startFakeVlm } from '../../test/vlm/server';
-import { DEFAULT_VLM_SETTINGS, VlmClient, VlmSettings, describeVlmError, endpointHost } from './vlm';
+import { DEFAULT_VLM_SETTINGS, VlmSettings } from './defaults';
+import { VlmClient, describeVlmError, endpointHost } from './vlm';
 import { imageDataUrl } from './vlmImage';
 
 const red = () => sharp({ create: { width: 300, height: 200, channels: 3, background: { r: 200, g: 10, b: 10 } } });

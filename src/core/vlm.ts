@@ -5,33 +5,7 @@
  * with backoff that honours Retry-After. Errors become VlmErrors that say what to do next.
  */
 import OpenAI from 'openai';
-
-export const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
-
-export type ImageDetail = 'auto' | 'low' | 'high';
-
-export interface VlmSettings {
-  baseURL: string;
-  model: string;
-  apiKey: string;
-  imageDetail: ImageDetail;
-  maxTokens: number;
-  temperature: number;
-  systemPrompt: string;
-  timeoutMs: number;
-  maxRetries: number;
-}
-
-export const DEFAULT_VLM_SETTINGS: Omit<VlmSettings, 'apiKey'> = {
-  baseURL: DEFAULT_BASE_URL,
-  model: 'gpt-4o',
-  imageDetail: 'auto',
-  maxTokens: 512,
-  temperature: 0,
-  systemPrompt: '',
-  timeoutMs: 120_000,
-  maxRetries: 2,
-};
+import { DEFAULT_BASE_URL, VlmSettings } from './defaults';
 
 export type VlmErrorKind =
   | 'missing-key'

@@ -3,12 +3,13 @@
  * the CLI, never on the extension host's thread).
  */
 import sharp from 'sharp';
+import { ImageFormat, VLM_MAX_IMAGE_SIDE } from './defaults';
 
 export interface ImagePayloadOptions {
   /** Longest side sent (VLMs downscale anyway; default 2048, OpenAI's "high" detail limit). */
   maxSide?: number;
   /** Preferred format; PNG falls back to JPEG when it would exceed maxBytes. */
-  format?: 'auto' | 'png' | 'jpeg';
+  format?: ImageFormat;
   /** The source's format, for `auto`: photos (JPEG) stay JPEG, everything else goes as PNG. */
   sourceFormat?: string;
   maxBytes?: number;
@@ -19,7 +20,7 @@ export interface ImagePayloadOptions {
  * to maxSide, as a data URL.
  */
 export async function imageDataUrl(image: sharp.Sharp, opts: ImagePayloadOptions = {}): Promise<{ url: string; mime: string; bytes: number }> {
-  const maxSide = opts.maxSide ?? 2048;
+  const maxSide = opts.maxSide ?? VLM_MAX_IMAGE_SIDE.default;
   const maxBytes = opts.maxBytes ?? 10 * 1024 * 1024;
   const resized = image.clone().resize(maxSide, maxSide, { fit: 'inside', withoutEnlargement: true });
   let format = opts.format ?? 'auto';

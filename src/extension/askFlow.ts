@@ -4,7 +4,8 @@
  * panel, and Stop wired to AbortControllers.
  */
 import * as vscode from 'vscode';
-import { DEFAULT_BASE_URL, VlmClient, VlmError, endpointHost } from '../core/vlm';
+import { DEFAULT_BASE_URL } from '../core/defaults';
+import { VlmClient, VlmError, endpointHost } from '../core/vlm';
 import type { AnswerEntry, AnswerSide } from '../shared/protocol';
 import { AnswerStore, newEntry } from './answersView';
 import { ApiKeys } from './apiKeys';

@@ -1,9 +1,35 @@
-/** Reads the extension's settings into the engine's and the VLM client's parameter types. */
+/**
+ * Reads the extension's settings into the engine's and the VLM client's parameter types. Defaults
+ * and bounds come from core/defaults (package.json's `contributes.configuration` is checked
+ * against it). Window-scoped values can come from a repository's `.vscode/settings.json`, in
+ * Restricted Mode too, so every one is clamped or replaced by its default here.
+ */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { VlmSettings } from '../core/vlm';
-import { DEFAULT_VLM_SETTINGS } from '../core/vlm';
-import type { Interpolation, ModelParameters, ViewParameters } from '../shared/protocol';
+import {
+  DEFAULT_DTYPE,
+  DEFAULT_GEOMETRY,
+  DEFAULT_MODEL,
+  DEFAULT_VLM_SETTINGS,
+  DTYPES,
+  GEOMETRIES,
+  IDLE_MINUTES,
+  IMAGE_DETAILS,
+  IMAGE_FORMATS,
+  OnInvalid,
+  PREVIEW_MAX_SIDE,
+  THREADS,
+  VLM_MAX_IMAGE_SIDE,
+  VLM_MAX_RETRIES,
+  VLM_MAX_TOKENS,
+  VLM_TEMPERATURE,
+  VLM_TIMEOUT_SECONDS,
+  VlmRunSettings,
+  boundedNumber,
+  oneOf,
+  readViewSettings,
+} from '../core/defaults';
+import type { ModelParameters, ViewParameters } from '../shared/protocol';
 
 export const SECTION = 'attentionPrompting';
 
@@ -11,47 +37,48 @@ function cfg(): vscode.WorkspaceConfiguration {
   return vscode.workspace.getConfiguration(SECTION);
 }
 
+/** Told once per distinct bad value, so the log says which setting was ignored and why. */
+let reportInvalid: (message: string) => void = () => undefined;
+const reported = new Set<string>();
+export function onInvalidSetting(report: (message: string) => void): void {
+  reportInvalid = report;
+}
+const invalid: OnInvalid = (name, given, used) => {
+  const message = `Setting ${SECTION}.${name} = ${JSON.stringify(given)} is out of range or not valid; using ${JSON.stringify(used)}.`;
+  if (reported.has(message)) return;
+  reported.add(message);
+  reportInvalid(message);
+};
+
+const text = (value: unknown): string | undefined => (typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined);
+
 export function modelParameters(context: vscode.ExtensionContext): ModelParameters {
   const c = cfg();
-  const cacheDir = c.get<string>('modelCacheDir')?.trim() || path.join(context.globalStorageUri.fsPath, 'models');
-  const threads = c.get<number>('engine.threads') ?? 0;
+  const threads = boundedNumber(THREADS, c.get('engine.threads'), 'engine.threads', invalid);
   return {
-    model: c.get<string>('model') || 'Xenova/clip-vit-large-patch14-336',
-    dtype: c.get<'fp32' | 'fp16'>('dtype') ?? 'fp32',
-    revision: c.get<string>('revision') || undefined,
-    cacheDir,
-    geometry: c.get<'full' | 'reference'>('geometry') ?? 'full',
+    model: text(c.get('model')) ?? DEFAULT_MODEL,
+    dtype: oneOf(DTYPES, DEFAULT_DTYPE, c.get('dtype'), 'dtype', invalid),
+    revision: text(c.get('revision')),
+    cacheDir: text(c.get('modelCacheDir')) ?? path.join(context.globalStorageUri.fsPath, 'models'),
+    geometry: oneOf(GEOMETRIES, DEFAULT_GEOMETRY, c.get('geometry'), 'geometry', invalid),
     threads: threads > 0 ? threads : undefined,
   };
 }
 
 export function defaultView(): ViewParameters {
   const c = cfg();
-  const layer = c.get<number | null>('layer');
-  return {
-    contrast: c.get<number>('contrast') ?? 5,
-    kernel: c.get<number>('kernel') ?? 3,
-    gray: c.get<number>('gray') ?? 0,
-    interpolation: c.get<Interpolation>('interpolation') ?? 'lanczos3',
-    layer: typeof layer === 'number' ? layer : null,
-    opacity: c.get<number>('overlayOpacity') ?? 0.5,
-    hint: '',
-  };
+  return { ...readViewSettings((key) => c.get(key), invalid), hint: '' };
 }
 
 export function previewMaxSide(): number {
-  return cfg().get<number>('previewMaxSide') ?? 1600;
+  return boundedNumber(PREVIEW_MAX_SIDE, cfg().get('previewMaxSide'), 'previewMaxSide', invalid);
 }
 
 export function idleMs(): number {
-  return Math.max(0, (cfg().get<number>('engine.idleMinutes') ?? 10) * 60_000);
+  return boundedNumber(IDLE_MINUTES, cfg().get('engine.idleMinutes'), 'engine.idleMinutes', invalid) * 60_000;
 }
 
-export interface VlmConfig extends Omit<VlmSettings, 'apiKey'> {
-  compareWithOriginal: boolean;
-  maxImageSide: number;
-  imageFormat: 'auto' | 'png' | 'jpeg';
-}
+export type VlmConfig = Omit<VlmRunSettings, 'apiKey'>;
 
 /**
  * VLM settings are application-scoped in package.json, so a workspace cannot redirect the key
@@ -59,21 +86,22 @@ export interface VlmConfig extends Omit<VlmSettings, 'apiKey'> {
  */
 export function vlmConfig(): VlmConfig {
   const c = cfg();
-  const user = <T>(key: string, fallback: T): T => {
-    const v = c.inspect<T>(key);
-    return (v?.globalValue ?? v?.defaultValue ?? fallback) as T;
+  const user = (key: string): unknown => {
+    const v = c.inspect(key);
+    return v?.globalValue ?? v?.defaultValue;
   };
+  const d = DEFAULT_VLM_SETTINGS;
   return {
-    baseURL: user('vlm.baseURL', DEFAULT_VLM_SETTINGS.baseURL),
-    model: user('vlm.model', DEFAULT_VLM_SETTINGS.model),
-    imageDetail: user('vlm.imageDetail', DEFAULT_VLM_SETTINGS.imageDetail),
-    maxTokens: user('vlm.maxTokens', DEFAULT_VLM_SETTINGS.maxTokens),
-    temperature: user('vlm.temperature', DEFAULT_VLM_SETTINGS.temperature),
-    systemPrompt: user('vlm.systemPrompt', DEFAULT_VLM_SETTINGS.systemPrompt),
-    timeoutMs: user('vlm.timeoutSeconds', DEFAULT_VLM_SETTINGS.timeoutMs / 1000) * 1000,
-    maxRetries: user('vlm.maxRetries', DEFAULT_VLM_SETTINGS.maxRetries),
-    compareWithOriginal: user('vlm.compareWithOriginal', true),
-    maxImageSide: user('vlm.maxImageSide', 2048),
-    imageFormat: user('vlm.imageFormat', 'auto' as const),
+    baseURL: text(user('vlm.baseURL')) ?? d.baseURL,
+    model: text(user('vlm.model')) ?? d.model,
+    imageDetail: oneOf(IMAGE_DETAILS, d.imageDetail, user('vlm.imageDetail'), 'vlm.imageDetail', invalid),
+    maxTokens: boundedNumber(VLM_MAX_TOKENS, user('vlm.maxTokens'), 'vlm.maxTokens', invalid),
+    temperature: boundedNumber(VLM_TEMPERATURE, user('vlm.temperature'), 'vlm.temperature', invalid),
+    systemPrompt: typeof user('vlm.systemPrompt') === 'string' ? (user('vlm.systemPrompt') as string) : d.systemPrompt,
+    timeoutMs: boundedNumber(VLM_TIMEOUT_SECONDS, user('vlm.timeoutSeconds'), 'vlm.timeoutSeconds', invalid) * 1000,
+    maxRetries: boundedNumber(VLM_MAX_RETRIES, user('vlm.maxRetries'), 'vlm.maxRetries', invalid),
+    compareWithOriginal: typeof user('vlm.compareWithOriginal') === 'boolean' ? (user('vlm.compareWithOriginal') as boolean) : d.compareWithOriginal,
+    maxImageSide: boundedNumber(VLM_MAX_IMAGE_SIDE, user('vlm.maxImageSide'), 'vlm.maxImageSide', invalid),
+    imageFormat: oneOf(IMAGE_FORMATS, d.imageFormat, user('vlm.imageFormat'), 'vlm.imageFormat', invalid),
   };
 }

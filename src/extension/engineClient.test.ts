@@ -35,7 +35,7 @@ describe('engine process client', () => {
     assert.deepEqual([r.summary.imageWidth, r.summary.imageHeight], [600, 400]);
     assert.deepEqual([r.images.width, r.images.height], [300, 200], 'preview is downscaled');
     for (const k of ['original', 'overlay', 'masked'] as const) assert.equal((await sharp(Buffer.from(r.images[k])).metadata()).width, 300);
-    // A lower contrast changes the masked image without recomputing CLIP.
+    // Another gray level changes the masked image without recomputing CLIP.
     const again = (await client.request('rerender', { attributionId: r.summary.attributionId, view: { ...view, gray: 255 }, previewMaxSide: 300 })) as { images: RenderedImages };
     assert.notDeepEqual(Buffer.from(again.images.masked), Buffer.from(r.images.masked));
     assert.deepEqual(Buffer.from(again.images.original), Buffer.from(r.images.original));

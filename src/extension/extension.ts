@@ -3,16 +3,16 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { MODEL_PRESETS } from '../core/modelSource';
+import { IMAGE_EXTENSIONS, MODEL_PRESETS } from '../core/defaults';
 import { endpointHost } from '../core/vlm';
 import { AnswerStore, AnswersViewProvider } from './answersView';
 import { ApiKeys } from './apiKeys';
 import { AskController } from './askFlow';
-import { SECTION, idleMs, vlmConfig } from './config';
+import { SECTION, idleMs, onInvalidSetting, vlmConfig } from './config';
 import { EngineClient } from './engineClient';
 import { HeatmapPanel, PanelServices, PanelSnapshot } from './heatmapPanel';
 import type { AnswerEntry } from '../shared/protocol';
-import { IMAGE_EXTENSIONS, askQuestion, resolveImages } from './targets';
+import { askQuestion, resolveImages } from './targets';
 import { promptReview, runReview, showReport, ReviewRequest } from './reviewFolder';
 
 /** What the integration tests read (returned by activate). */
@@ -29,6 +29,7 @@ export interface ExtensionTestApi {
 
 export function activate(context: vscode.ExtensionContext): ExtensionTestApi {
   const log = vscode.window.createOutputChannel('Attention Prompting', { log: true });
+  onInvalidSetting((message) => log.warn(message));
   const engine = new EngineClient({
     scriptPath: context.asAbsolutePath(path.join('dist', 'engine.js')),
     idleMs: idleMs(),

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { BATCH_CONCURRENCY } from '../core/defaults';
 import { endpointHost } from '../core/vlm';
 import type { BatchOutcome, BatchParams, EngineResult } from '../shared/protocol';
 import { ApiKeys } from './apiKeys';
@@ -108,7 +109,7 @@ export async function runReview(context: vscode.ExtensionContext, engine: Engine
     resume: !!req.resume,
     model: modelParameters(context),
     view: defaultView(),
-    concurrency: 4,
+    concurrency: BATCH_CONCURRENCY,
     vlm,
   };
   log.info(`review ${params.input} → ${params.outDir}${vlm ? ` (VLM ${vlm.model} at ${endpointHost(vlm.baseURL)})` : ' (masks only)'}`);

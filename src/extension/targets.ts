@@ -1,13 +1,13 @@
 /** Which images a command acts on, and the question, with a history of earlier questions. */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { IMAGE_EXTENSIONS, hasImageExtension } from '../core/defaults';
 
-export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp', 'bmp', 'gif', 'tif', 'tiff'];
 const HISTORY_KEY = 'attentionPrompting.questionHistory';
 const HISTORY_SIZE = 20;
 
 export function isImage(uri: vscode.Uri): boolean {
-  return IMAGE_EXTENSIONS.includes(path.extname(uri.path).slice(1).toLowerCase());
+  return hasImageExtension(uri.path);
 }
 
 /** Explorer multi-selection, else the clicked file, else the active image preview, else a file picker. */
@@ -21,7 +21,7 @@ export async function resolveImages(uri: vscode.Uri | undefined, uris: vscode.Ur
     const picked = await vscode.window.showOpenDialog({
       canSelectMany: true,
       openLabel: vscode.l10n.t('Ask about image'),
-      filters: { [vscode.l10n.t('Images')]: IMAGE_EXTENSIONS },
+      filters: { [vscode.l10n.t('Images')]: [...IMAGE_EXTENSIONS] },
     });
     candidates = picked ?? [];
   }

@@ -5,24 +5,17 @@
 
 // ---- parameters shared by everyone -----------------------------------------------------------
 
-export type Interpolation = 'lanczos3' | 'cubic' | 'linear' | 'nearest';
-export type Geometry = 'full' | 'reference';
+import type { Dtype, Geometry, Interpolation, ViewSettings, VlmRunSettings } from '../core/defaults';
+export type { Geometry, Interpolation };
 
-/** What the controls change without re-running CLIP (except `layer`). */
-export interface ViewParameters {
-  contrast: number;
-  kernel: number;
-  gray: number;
-  interpolation: Interpolation;
-  /** Block index; null = the model's default (layers − 2). */
-  layer: number | null;
-  opacity: number;
+/** What the controls change without re-running CLIP (except `layer` and `hint`). */
+export interface ViewParameters extends ViewSettings {
   hint: string;
 }
 
 export interface ModelParameters {
   model: string;
-  dtype: 'fp32' | 'fp16';
+  dtype: Dtype;
   revision?: string;
   cacheDir: string;
   geometry: Geometry;
@@ -83,7 +76,7 @@ export interface BatchParams {
   view: ViewParameters;
   concurrency: number;
   /** Absent: masks only. The key travels over the IPC channel only, never into a log. */
-  vlm?: { baseURL: string; model: string; apiKey: string; imageDetail: 'auto' | 'low' | 'high'; maxTokens: number; temperature: number; systemPrompt: string; timeoutMs: number; maxRetries: number; compareWithOriginal: boolean; maxImageSide: number };
+  vlm?: VlmRunSettings;
 }
 
 export interface BatchOutcome {

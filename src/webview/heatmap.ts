@@ -6,10 +6,14 @@ import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
 import type { HostToPanel, Interpolation, PanelState, PanelToHost, ViewParameters } from '../shared/protocol';
 import { isMessage } from '../shared/protocol';
+import { CONTRAST, GRAY, INTERPOLATIONS, KERNEL_SIZES, NumberBounds, OPACITY } from '../core/defaults';
 
 declare function acquireVsCodeApi(): { postMessage(m: PanelToHost): void; setState(s: unknown): void; getState(): unknown };
 const vscode = acquireVsCodeApi();
 const post = (m: PanelToHost) => vscode.postMessage(m);
+
+const range = (id: string, b: NumberBounds) => `<input type="range" id="${id}" min="${b.min}" max="${b.max}" step="${b.step}">`;
+const INTERPOLATION_LABELS: Record<Interpolation, string> = { lanczos3: 'Lanczos', cubic: 'Cubic', linear: 'Linear', nearest: 'Nearest' };
 
 const app = document.getElementById('app')!;
 app.innerHTML = `
@@ -27,24 +31,21 @@ app.innerHTML = `
 </section>
 <section class="controls" aria-label="Mask parameters">
   <label for="contrast">Contrast <output id="contrastValue"></output></label>
-  <input type="range" id="contrast" min="0" max="20" step="0.5">
+  ${range('contrast', CONTRAST)}
   <label for="kernel">Smoothness</label>
   <vscode-single-select id="kernel" aria-label="Smoothness (box filter size)">
-    ${[1, 3, 5, 7, 9].map((k) => `<vscode-option value="${k}">${k}×${k}</vscode-option>`).join('')}
+    ${KERNEL_SIZES.map((k) => `<vscode-option value="${k}">${k}×${k}</vscode-option>`).join('')}
   </vscode-single-select>
   <label for="gray">Gray level <output id="grayValue"></output></label>
-  <input type="range" id="gray" min="0" max="255" step="1">
+  ${range('gray', GRAY)}
   <label for="interpolation">Interpolation</label>
   <vscode-single-select id="interpolation" aria-label="Interpolation">
-    <vscode-option value="lanczos3">Lanczos</vscode-option>
-    <vscode-option value="cubic">Cubic</vscode-option>
-    <vscode-option value="linear">Linear</vscode-option>
-    <vscode-option value="nearest">Nearest</vscode-option>
+    ${INTERPOLATIONS.map((i) => `<vscode-option value="${i}">${INTERPOLATION_LABELS[i]}</vscode-option>`).join('')}
   </vscode-single-select>
   <label for="layer">Layer</label>
   <vscode-single-select id="layer" aria-label="CLIP layer"></vscode-single-select>
   <label for="opacity">Overlay opacity <output id="opacityValue"></output></label>
-  <input type="range" id="opacity" min="0" max="1" step="0.05">
+  ${range('opacity', OPACITY)}
   <label for="hint">Hint text</label>
   <vscode-textfield id="hint" aria-label="Hint text: compute the map from this text instead of the question" placeholder="Optional: what the map should look for"></vscode-textfield>
 </section>

@@ -8,10 +8,9 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 // A require, so the bundler takes tinyglobby's CommonJS build (its ESM build needs import.meta).
 import tinyglobby = require('tinyglobby');
+import { hasImageExtension } from '../defaults';
 import { AttentionPromptError } from '../errors';
 import { GroundTruth, readGroundTruth } from './scoring';
-
-export const BATCH_IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.gif', '.tif', '.tiff'];
 
 export interface BatchItem extends GroundTruth {
   id: string;
@@ -56,7 +55,7 @@ async function* walk(dir: string): AsyncGenerator<string> {
     if (e.name.startsWith('.')) continue;
     const p = path.join(dir, e.name);
     if (e.isDirectory()) yield* walk(p);
-    else if (e.isFile() && BATCH_IMAGE_EXTENSIONS.includes(path.extname(e.name).toLowerCase())) yield p;
+    else if (e.isFile() && hasImageExtension(e.name)) yield p;
   }
 }
 
@@ -90,7 +89,7 @@ export async function* readItems(input: string, opts: InputOptions = {}): AsyncG
       yield { id: unique(idFromPath(path.relative(root, file))), image: file, question: requireQuestion(opts.question, file), origin: file };
     }
   } else if (kind === 'glob') {
-    const files = (await tinyglobby.glob(input, { absolute: true, onlyFiles: true })).filter((f) => BATCH_IMAGE_EXTENSIONS.includes(path.extname(f).toLowerCase())).sort();
+    const files = (await tinyglobby.glob(input, { absolute: true, onlyFiles: true })).filter((f) => hasImageExtension(f)).sort();
     const base = commonDir(files);
     for (const file of files) {
       yield { id: unique(idFromPath(path.relative(base, file))), image: file, question: requireQuestion(opts.question, file), origin: file };

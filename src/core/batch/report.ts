@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeAtomic } from '../atomicWrite';
 import { ResultRecord, readResults } from './results';
 import type { BatchSummary } from './runner';
 
@@ -49,7 +50,7 @@ rows.sort(function(a,b){var x=a.dataset[k],y=b.dataset[k];if(k==='ms'){x=+x;y=+y
 /** Writes report.html next to results.jsonl; returns its path. */
 export async function writeReport(outDir: string, summary?: BatchSummary): Promise<string> {
   const file = path.join(outDir, 'report.html');
-  const tmp = `${file}.${process.pid}.tmp`;
+  return writeAtomic(file, async (tmp) => {
   const out = fs.createWriteStream(tmp);
   const write = (s: string) => new Promise<void>((resolve) => (out.write(s) ? resolve() : out.once('drain', resolve)));
   const s = summary;
@@ -63,6 +64,6 @@ ${s ? `<div class="summary">${esc(s.input)} · model ${esc(s.model)} layer ${s.l
   for await (const r of readResults(path.join(outDir, 'results.jsonl'))) await write(row(outDir, r));
   await write(`</tbody></table><script>${SCRIPT}</script></body></html>\n`);
   await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-  fs.renameSync(tmp, file);
   return file;
+  });
 }

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import { writeFileAtomicSync } from '../atomicWrite';
 import type { AnswerScore, GroundTruth } from './scoring';
 import { resultKey } from './sweep';
 
@@ -72,9 +73,7 @@ export class ResultsLog {
         kept.push(line);
       }
       if (dropped > 0) {
-        const tmp = `${file}.${process.pid}.tmp`;
-        fs.writeFileSync(tmp, kept.length ? kept.join('\n') + '\n' : '');
-        fs.renameSync(tmp, file);
+        writeFileAtomicSync(file, kept.length ? kept.join('\n') + '\n' : '');
       }
     }
     return { log: new ResultsLog(file), done, dropped };

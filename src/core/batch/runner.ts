@@ -8,12 +8,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { Attribution, AttentionPromptEngine, EngineOptions, Geometry } from '../engine';
+import type { Geometry, Interpolation, VlmRunSettings } from '../defaults';
+import { Attribution, AttentionPromptEngine, EngineOptions } from '../engine';
 import { AttentionPromptError } from '../errors';
 import { DecodedImage, decodeImage, fromDecoded } from '../image';
 import { MaskParameters, mergeMaps } from '../maps';
-import { Interpolation, materialize, renderOutputs } from '../render';
-import { VlmClient, VlmSettings, endpointHost } from '../vlm';
+import { materialize, renderOutputs } from '../render';
+import { VlmClient, endpointHost } from '../vlm';
 import { imageDataUrl } from '../vlmImage';
 import { ComparisonBuilder } from './comparison';
 import { BatchItem, readItems } from './inputs';
@@ -24,10 +25,7 @@ import { Metric } from './scoring';
 import { Shard, inShard, shardLabel } from './shards';
 import { SweepAxes, SweepSetting, byLayer, resultKey, sweepSettings } from './sweep';
 
-export interface BatchVlmOptions extends VlmSettings {
-  compareWithOriginal: boolean;
-  maxImageSide: number;
-}
+export type BatchVlmOptions = VlmRunSettings;
 
 export interface BatchOptions {
   input: string;
@@ -287,8 +285,8 @@ async function askAbout(ctx: RunContext, vlm: VlmClient, item: BatchItem, image:
   let maskedUrl: string;
   let originalUrl: string | undefined;
   try {
-    maskedUrl = (await imageDataUrl(maskedPng, { maxSide: v.maxImageSide, sourceFormat: image.format })).url;
-    originalUrl = v.compareWithOriginal ? (await imageDataUrl(fromDecoded(image), { maxSide: v.maxImageSide, sourceFormat: image.format })).url : undefined;
+    maskedUrl = (await imageDataUrl(maskedPng, { maxSide: v.maxImageSide, format: v.imageFormat, sourceFormat: image.format })).url;
+    originalUrl = v.compareWithOriginal ? (await imageDataUrl(fromDecoded(image), { maxSide: v.maxImageSide, format: v.imageFormat, sourceFormat: image.format })).url : undefined;
   } catch (e) {
     return { ...rec, error: failure('payload', e) };
   }

@@ -15,6 +15,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeAtomic } from '../atomicWrite';
 import { AttentionPromptError } from '../errors';
 import { OnnxIndex, OnnxInitializer, OnnxNode, indexOnnx, readFloatInitializer } from './onnxFile';
 import { ByteSource, FileSource, encodeBytesField, encodeStringField, encodeTag, encodeVarint, encodeVarintField, WireType } from './protobuf';
@@ -309,28 +310,24 @@ async function writePrunedGraph(sourcePath: string, index: OnnxIndex, outputs: s
     if (!Buffer.isBuffer(p) && last && !Buffer.isBuffer(last) && last[1] === p[0]) last[1] = p[1];
     else merged.push(Buffer.isBuffer(p) ? p : [p[0], p[1]]);
   }
-  const src = await fs.promises.open(sourcePath, 'r');
-  const tmp = `${target}.${process.pid}.${Date.now()}.tmp`;
-  const dst = await fs.promises.open(tmp, 'w');
-  const buf = Buffer.allocUnsafe(32 << 20);
-  try {
-    await copyRange(src, dst, 0, index.graphField.start, buf);
-    await dst.write(graphHeader);
-    for (const p of merged) {
-      if (Buffer.isBuffer(p)) await dst.write(p);
-      else await copyRange(src, dst, p[0], p[1], buf);
+  await writeAtomic(target, async (tmp) => {
+    const src = await fs.promises.open(sourcePath, 'r');
+    const dst = await fs.promises.open(tmp, 'wx');
+    const buf = Buffer.allocUnsafe(32 << 20);
+    try {
+      await copyRange(src, dst, 0, index.graphField.start, buf);
+      await dst.write(graphHeader);
+      for (const p of merged) {
+        if (Buffer.isBuffer(p)) await dst.write(p);
+        else await copyRange(src, dst, p[0], p[1], buf);
+      }
+      const size = (await src.stat()).size;
+      await copyRange(src, dst, index.graphField.end, size, buf);
+    } finally {
+      await dst.close();
+      await src.close();
     }
-    const size = (await src.stat()).size;
-    await copyRange(src, dst, index.graphField.end, size, buf);
-  } catch (e) {
-    await dst.close();
-    await fs.promises.rm(tmp, { force: true });
-    throw e;
-  } finally {
-    await src.close();
-  }
-  await dst.close();
-  await fs.promises.rename(tmp, target);
+  });
 }
 
 /**

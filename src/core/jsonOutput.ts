@@ -1,5 +1,5 @@
 /**
- * The `--json` contract other tools read (row-major, row 0 at the top of the image):
+ * The schema of `attention-prompt mask --json`: what other tools read (row-major, row 0 at the top of the image):
  *   grid      [rows, cols] of the low-resolution maps
  *   clsMap    minmax(Ψcls), before enhancement
  *   patchMap  inverted minmax(Ψtok), before smoothing

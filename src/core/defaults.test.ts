@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { ROOT } from '../../test/helpers';
+import * as d from './defaults';
+
+interface Contributed {
+  type: string | string[];
+  default: unknown;
+  enum?: unknown[];
+  minimum?: number;
+  maximum?: number;
+}
+
+const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+const properties: Record<string, Contributed> = pkg.contributes.configuration.properties;
+
+const bounded = (b: d.NumberBounds) => ({ default: b.default, minimum: b.min, maximum: b.max, integer: b.integer });
+const listed = (list: readonly unknown[], fallback: unknown) => ({ default: fallback, enum: [...list] });
+const plain = (value: unknown) => ({ default: value });
+const v = d.DEFAULT_VLM_SETTINGS;
+
+/** What package.json must say for each setting, from the one module that owns it. */
+const EXPECTED: Record<string, { default: unknown; enum?: unknown[]; minimum?: number; maximum?: number; integer?: boolean }> = {
+  model: plain(d.DEFAULT_MODEL),
+  dtype: listed(d.DTYPES, d.DEFAULT_DTYPE),
+  revision: plain(d.DEFAULT_REVISION),
+  modelCacheDir: plain(''),
+  geometry: listed(d.GEOMETRIES, d.DEFAULT_GEOMETRY),
+  layer: plain(null),
+  contrast: bounded(d.CONTRAST),
+  kernel: listed(d.KERNEL_SIZES, d.DEFAULT_KERNEL),
+  gray: bounded(d.GRAY),
+  interpolation: listed(d.INTERPOLATIONS, d.DEFAULT_INTERPOLATION),
+  overlayOpacity: bounded(d.OPACITY),
+  previewMaxSide: bounded(d.PREVIEW_MAX_SIDE),
+  'engine.threads': bounded(d.THREADS),
+  'engine.idleMinutes': bounded(d.IDLE_MINUTES),
+  'vlm.baseURL': plain(v.baseURL),
+  'vlm.model': plain(v.model),
+  'vlm.imageDetail': listed(d.IMAGE_DETAILS, v.imageDetail),
+  'vlm.maxTokens': bounded(d.VLM_MAX_TOKENS),
+  'vlm.temperature': bounded(d.VLM_TEMPERATURE),
+  'vlm.systemPrompt': plain(v.systemPrompt),
+  'vlm.compareWithOriginal': plain(v.compareWithOriginal),
+  'vlm.timeoutSeconds': bounded(d.VLM_TIMEOUT_SECONDS),
+  'vlm.maxRetries': bounded(d.VLM_MAX_RETRIES),
+  'vlm.maxImageSide': bounded(d.VLM_MAX_IMAGE_SIDE),
+  'vlm.imageFormat': listed(d.IMAGE_FORMATS, v.imageFormat),
+};
+
+describe('defaults: package.json agrees with core/defaults', () => {
+  it('covers every contributed setting, and no other', () => {
+    assert.deepEqual(Object.keys(properties).map((k) => k.replace(/^attentionPrompting\./, '')).sort(), Object.keys(EXPECTED).sort());
+  });
+
+  for (const [key, expected] of Object.entries(EXPECTED)) {
+    it(`attentionPrompting.${key}: default, enum and bounds`, () => {
+      const p = properties[`attentionPrompting.${key}`];
+      assert.ok(p, `package.json lacks attentionPrompting.${key}`);
+      assert.deepEqual(
+        { default: p.default, enum: p.enum, minimum: p.minimum, maximum: p.maximum },
+        { default: expected.default, enum: expected.enum, minimum: expected.minimum, maximum: expected.maximum },
+      );
+      if (expected.integer !== undefined) assert.equal(p.type, expected.integer ? 'integer' : 'number');
+    });
+  }
+
+  it('the defaults themselves sit within their bounds', () => {
+    for (const b of [d.CONTRAST, d.GRAY, d.OPACITY, d.PREVIEW_MAX_SIDE, d.THREADS, d.IDLE_MINUTES, d.VLM_MAX_TOKENS, d.VLM_TEMPERATURE, d.VLM_TIMEOUT_SECONDS, d.VLM_MAX_RETRIES, d.VLM_MAX_IMAGE_SIDE]) {
+      assert.ok(b.default >= b.min && b.default <= (b.max ?? Infinity), JSON.stringify(b));
+    }
+    assert.ok((d.KERNEL_SIZES as readonly number[]).includes(d.DEFAULT_KERNEL));
+    assert.ok(d.MODEL_PRESETS.some((p) => p.id === d.DEFAULT_MODEL));
+  });
+
+  it('the Explorer menu shows its commands on exactly IMAGE_EXTENSIONS', () => {
+    const menus: Array<{ command: string; when: string }> = pkg.contributes.menus['explorer/context'];
+    const imageMenus = menus.filter((m) => m.command !== 'attentionPrompting.reviewFolder');
+    assert.equal(imageMenus.length, 2);
+    for (const m of imageMenus) assert.equal(m.when, d.IMAGE_RESOURCE_WHEN, m.command);
+    // And the clause means what the list says (VS Code evaluates `=~` as a JavaScript RegExp).
+    const [, source, flags] = /^resourceExtname =~ \/(.*)\/(\w*)$/.exec(d.IMAGE_RESOURCE_WHEN)!;
+    const re = new RegExp(source, flags);
+    for (const ext of d.IMAGE_EXTENSIONS) {
+      assert.ok(re.test(`.${ext}`) && re.test(`.${ext.toUpperCase()}`), ext);
+      assert.ok(d.hasImageExtension(`a/b.${ext.toUpperCase()}`), ext);
+    }
+    for (const other of ['.svg', '.avif', '.jpe', '.tifff', '.png.txt', 'png', '.txt']) {
+      assert.ok(!re.test(other), other);
+      assert.ok(!d.hasImageExtension(`x${other}`), other);
+    }
+  });
+});
+
+describe('defaults: reading values a repository can set', () => {
+  const read = (settings: Record<string, unknown>) => d.readViewSettings((k) => settings[k]);
+  const defaults = { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', layer: null, opacity: 0.5 };
+
+  it('keeps valid values and fills in defaults', () => {
+    assert.deepEqual(read({}), defaults);
+    assert.deepEqual(read({ contrast: 7.5, kernel: 5, gray: 128, interpolation: 'nearest', layer: -3, overlayOpacity: 0.25 }), {
+      contrast: 7.5, kernel: 5, gray: 128, interpolation: 'nearest', layer: -3, opacity: 0.25,
+    });
+  });
+
+  it('clamps numbers out of bounds and replaces what is not a valid value, and says so', () => {
+    const told: string[] = [];
+    const view = d.readViewSettings(
+      (k) => ({ contrast: 1e9, kernel: 4, gray: 300.4, interpolation: 'evil', layer: 2.5, overlayOpacity: -1 })[k],
+      (name, given, used) => told.push(`${name}:${given}->${used}`),
+    );
+    assert.deepEqual(view, { contrast: 20, kernel: 3, gray: 255, interpolation: 'lanczos3', layer: null, opacity: 0 });
+    assert.deepEqual(told.sort(), ['contrast:1000000000->20', 'gray:300.4->255', 'interpolation:evil->lanczos3', 'kernel:4->3', 'layer:2.5->null', 'overlayOpacity:-1->0']);
+    assert.deepEqual(read({ contrast: '5', gray: NaN, layer: '3', overlayOpacity: null }), defaults);
+  });
+
+  it('bounded numbers round integers and keep an absent maximum open', () => {
+    assert.equal(d.boundedNumber(d.PREVIEW_MAX_SIDE, 0), 256);
+    assert.equal(d.boundedNumber(d.PREVIEW_MAX_SIDE, 1e9), 4096);
+    assert.equal(d.boundedNumber(d.PREVIEW_MAX_SIDE, 1000.6), 1001);
+    assert.equal(d.boundedNumber(d.VLM_MAX_TOKENS, 100_000), 100_000);
+    assert.equal(d.boundedNumber(d.VLM_MAX_TOKENS, 0), 1);
+  });
+});

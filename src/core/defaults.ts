@@ -1,0 +1,221 @@
+/**
+ * Every default, bound and list that the engine, the CLI, the extension's settings (package.json
+ * `contributes.configuration`), the extension's menus and the webviews share — defined here once.
+ * `defaults.test.ts` checks package.json against this module.
+ *
+ * Browser-safe: no Node or vscode import (the heatmap webview bundles it for its slider bounds).
+ */
+
+// ---- lists ------------------------------------------------------------------------------------
+
+/** `full`: the whole image resized to CLIP's square input; `reference`: the paper's centre crop. */
+export const GEOMETRIES = ['full', 'reference'] as const;
+export type Geometry = (typeof GEOMETRIES)[number];
+
+/** sharp's resize kernels for the mask (PIL's LANCZOS, BICUBIC, BILINEAR, NEAREST). */
+export const INTERPOLATIONS = ['lanczos3', 'cubic', 'linear', 'nearest'] as const;
+export type Interpolation = (typeof INTERPOLATIONS)[number];
+
+/** Weights the hub exports offer (`onnx/vision_model.onnx`, `onnx/vision_model_fp16.onnx`). */
+export const DTYPES = ['fp32', 'fp16'] as const;
+export type Dtype = (typeof DTYPES)[number];
+
+/** File extensions (lower case, no dot) of the images every entry point accepts. */
+export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp', 'bmp', 'gif', 'tif', 'tiff'] as const;
+
+/** True when a file name ends in one of IMAGE_EXTENSIONS (any case). */
+export function hasImageExtension(fileName: string): boolean {
+  const dot = fileName.lastIndexOf('.');
+  return dot >= 0 && (IMAGE_EXTENSIONS as readonly string[]).includes(fileName.slice(dot + 1).toLowerCase());
+}
+
+/** package.json's Explorer-menu `when` clause: the same list, as VS Code's `=~` regex. */
+export const IMAGE_RESOURCE_WHEN = `resourceExtname =~ /^\\.(${IMAGE_EXTENSIONS.join('|')})$/i`;
+
+// ---- model ------------------------------------------------------------------------------------
+
+/** The paper's model (CLIP ViT-L/14 at 336 px), and smaller presets. */
+export const DEFAULT_MODEL = 'Xenova/clip-vit-large-patch14-336';
+export const MODEL_PRESETS = [
+  { id: DEFAULT_MODEL, label: 'CLIP ViT-L/14 @336 (the paper’s model, 1.2 GB fp32)' },
+  { id: 'Xenova/clip-vit-base-patch16', label: 'CLIP ViT-B/16 (345 MB fp32)' },
+  { id: 'Xenova/clip-vit-base-patch32', label: 'CLIP ViT-B/32 (352 MB fp32, coarse 7×7 map)' },
+] as const;
+export const DEFAULT_DTYPE: Dtype = 'fp32';
+export const DEFAULT_REVISION = 'main';
+export const DEFAULT_GEOMETRY: Geometry = 'full';
+
+// ---- mask and view parameters -----------------------------------------------------------------
+
+export interface NumberBounds {
+  default: number;
+  min: number;
+  /** Absent: no upper bound. */
+  max?: number;
+  /** The slider's step; integer settings use 1. */
+  step: number;
+  integer: boolean;
+}
+
+/**
+ * Sigmoid contrast of the class-token map (the reference's `enhance_coe`, default 5, main.py:40-46).
+ * Upper bound 20 (the slider's and the setting's, the CLI's and the engine's): sigmoid(20·z) goes
+ * from 1 % to 99 % within ±0.23 standard deviations of the mean, so the enhanced class-token map is
+ * already nearly a step; larger values have nothing left to show.
+ */
+export const CONTRAST: NumberBounds = { default: 5, min: 0, max: 20, step: 0.5, integer: false };
+
+/**
+ * Box-filter sizes (the reference's `kernel_size`, default 3, main.py:120-128): odd, up to 9 — a
+ * 9×9 box already spans more than ViT-B/32's whole 7×7 grid and most of ViT-B/16's 14×14.
+ */
+export const KERNEL_SIZES = [1, 3, 5, 7, 9] as const;
+export const DEFAULT_KERNEL = 3;
+
+/** Gray level the low-relevance regions fade toward (the reference's `--grayscale`, default 0). */
+export const GRAY: NumberBounds = { default: 0, min: 0, max: 255, step: 1, integer: true };
+
+export const DEFAULT_INTERPOLATION: Interpolation = 'lanczos3';
+
+/** The heatmap overlay's opacity (for people to look at; not part of the paper). */
+export const OPACITY: NumberBounds = { default: 0.5, min: 0, max: 1, step: 0.05, integer: false };
+
+/**
+ * Longest side of the preview images the heatmap panel shows. Bounded so a repository's settings
+ * can neither break every heatmap (0) nor ship full-resolution pixels into the webview: 4096 covers
+ * a 4K screen, and the panel shows three images side by side.
+ */
+export const PREVIEW_MAX_SIDE: NumberBounds = { default: 1600, min: 256, max: 4096, step: 1, integer: true };
+
+/** ONNX Runtime intra-op threads; 0 = as many as the machine has cores. */
+export const THREADS: NumberBounds = { default: 0, min: 0, max: 256, step: 1, integer: true };
+
+/** Minutes before an idle engine process is released; 0 = never. */
+export const IDLE_MINUTES: NumberBounds = { default: 10, min: 0, step: 1, integer: false };
+
+/** The mask parameters' defaults, as the reference's command line has them. */
+export const MASK_DEFAULTS = {
+  contrast: CONTRAST.default,
+  kernel: DEFAULT_KERNEL,
+  gray: GRAY.default,
+  interpolation: DEFAULT_INTERPOLATION,
+  opacity: OPACITY.default,
+} as const;
+
+// ---- vision-language model endpoint -----------------------------------------------------------
+
+export const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
+
+export const IMAGE_DETAILS = ['auto', 'low', 'high'] as const;
+export type ImageDetail = (typeof IMAGE_DETAILS)[number];
+
+export const IMAGE_FORMATS = ['auto', 'png', 'jpeg'] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+
+/** What the OpenAI-compatible client needs for one request. */
+export interface VlmSettings {
+  baseURL: string;
+  model: string;
+  apiKey: string;
+  imageDetail: ImageDetail;
+  maxTokens: number;
+  temperature: number;
+  systemPrompt: string;
+  timeoutMs: number;
+  maxRetries: number;
+}
+
+/** The client's settings plus how the image is prepared and whether the original is asked too. */
+export interface VlmRunSettings extends VlmSettings {
+  compareWithOriginal: boolean;
+  maxImageSide: number;
+  imageFormat: ImageFormat;
+}
+
+export const VLM_MAX_TOKENS: NumberBounds = { default: 512, min: 1, step: 1, integer: true };
+export const VLM_TEMPERATURE: NumberBounds = { default: 0, min: 0, max: 2, step: 0.1, integer: false };
+export const VLM_TIMEOUT_SECONDS: NumberBounds = { default: 120, min: 1, step: 1, integer: false };
+export const VLM_MAX_RETRIES: NumberBounds = { default: 2, min: 0, max: 10, step: 1, integer: true };
+/** Longest side sent to the VLM (2048 is OpenAI's "high" detail limit). */
+export const VLM_MAX_IMAGE_SIDE: NumberBounds = { default: 2048, min: 256, max: 8192, step: 1, integer: true };
+
+export const DEFAULT_VLM_SETTINGS: Omit<VlmRunSettings, 'apiKey'> = {
+  baseURL: DEFAULT_BASE_URL,
+  model: 'gpt-4o',
+  imageDetail: 'auto',
+  maxTokens: VLM_MAX_TOKENS.default,
+  temperature: VLM_TEMPERATURE.default,
+  systemPrompt: '',
+  timeoutMs: VLM_TIMEOUT_SECONDS.default * 1000,
+  maxRetries: VLM_MAX_RETRIES.default,
+  compareWithOriginal: true,
+  maxImageSide: VLM_MAX_IMAGE_SIDE.default,
+  imageFormat: 'auto',
+};
+
+// ---- batch runs ---------------------------------------------------------------------------------
+
+/** VLM requests at once, in the CLI and in Review Folder. */
+export const BATCH_CONCURRENCY = 4;
+/** A batch retries more than an interactive ask: a long unattended run should ride out a bad minute. */
+export const BATCH_MAX_RETRIES = 4;
+
+// ---- reading values someone else wrote (settings a repository can set, webview messages) -------
+
+/** Where a value came from and what was used instead, for a log line. */
+export type OnInvalid = (name: string, given: unknown, used: unknown) => void;
+
+/**
+ * A number within bounds: a number outside them is clamped, anything else (a string, NaN, null)
+ * falls back to the default. Integer bounds round.
+ */
+export function boundedNumber(b: NumberBounds, value: unknown, name = '', onInvalid?: OnInvalid): number {
+  if (value === undefined) return b.default;
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    onInvalid?.(name, value, b.default);
+    return b.default;
+  }
+  const v = Math.min(b.max ?? Infinity, Math.max(b.min, b.integer ? Math.round(value) : value));
+  if (v !== value) onInvalid?.(name, value, v);
+  return v;
+}
+
+/** One of a list, else the default. */
+export function oneOf<T extends string | number>(list: readonly T[], fallback: T, value: unknown, name = '', onInvalid?: OnInvalid): T {
+  if (value === undefined) return fallback;
+  if ((list as readonly unknown[]).includes(value)) return value as T;
+  onInvalid?.(name, value, fallback);
+  return fallback;
+}
+
+/** Settings read by key (VS Code's `WorkspaceConfiguration.get`, or a plain object in tests). */
+export type SettingsGetter = (key: string) => unknown;
+
+export interface ViewSettings {
+  contrast: number;
+  kernel: number;
+  gray: number;
+  interpolation: Interpolation;
+  /** Block index; null = the model's default (layers − 2). */
+  layer: number | null;
+  opacity: number;
+}
+
+/**
+ * The heatmap view's settings (window-scoped, so a repository's `.vscode/settings.json` can set
+ * them, in Restricted Mode too): each clamped to its bounds or replaced by its default. The layer
+ * is checked against the model's depth by the engine; here it must be an integer of sane size.
+ */
+export function readViewSettings(get: SettingsGetter, onInvalid?: OnInvalid): ViewSettings {
+  const layer = get('layer');
+  const validLayer = typeof layer === 'number' && Number.isInteger(layer) && Math.abs(layer) <= 1000;
+  if (layer !== undefined && layer !== null && !validLayer) onInvalid?.('layer', layer, null);
+  return {
+    contrast: boundedNumber(CONTRAST, get('contrast'), 'contrast', onInvalid),
+    kernel: oneOf(KERNEL_SIZES, DEFAULT_KERNEL, get('kernel'), 'kernel', onInvalid),
+    gray: boundedNumber(GRAY, get('gray'), 'gray', onInvalid),
+    interpolation: oneOf(INTERPOLATIONS, DEFAULT_INTERPOLATION, get('interpolation'), 'interpolation', onInvalid),
+    layer: validLayer ? (layer as number) : null,
+    opacity: boundedNumber(OPACITY, get('overlayOpacity'), 'overlayOpacity', onInvalid),
+  };
+}

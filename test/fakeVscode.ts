@@ -1,0 +1,32 @@
+/**
+ * A stand-in for the `vscode` module, for unit tests of extension code that only reads settings.
+ * Import it before the module under test: it answers `require('vscode')` with this object.
+ * `get` layers the values as VS Code does (workspace over user over package.json's default);
+ * `inspect` shows each layer apart.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Module = require('node:module');
+import { ROOT } from './helpers';
+
+const properties: Record<string, { default: unknown }> = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).contributes.configuration.properties;
+
+export const settings = { user: {} as Record<string, unknown>, workspace: {} as Record<string, unknown> };
+
+const fake = {
+  workspace: {
+    getConfiguration(section: string) {
+      const full = (key: string) => `${section}.${key}`;
+      return {
+        get: (key: string) => settings.workspace[full(key)] ?? settings.user[full(key)] ?? properties[full(key)]?.default,
+        inspect: (key: string) => ({ key: full(key), defaultValue: properties[full(key)]?.default, globalValue: settings.user[full(key)], workspaceValue: settings.workspace[full(key)] }),
+      };
+    },
+  },
+};
+
+const resolve = (Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string })._resolveFilename;
+(Module as unknown as { _resolveFilename: typeof resolve })._resolveFilename = function (this: unknown, request: string, ...rest: unknown[]) {
+  return request === 'vscode' ? 'vscode' : resolve.call(this, request, ...rest);
+};
+require.cache.vscode = { id: 'vscode', filename: 'vscode', loaded: true, exports: fake } as unknown as NodeJS.Module;
