@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { ROOT } from '../../test/helpers';
 import { boxFilter, enhance, invertedMinmax, mergeMaps, minmax, softOr } from './maps';
 
 const close = (a: ArrayLike<number>, b: number[], tol = 1e-9) => {
@@ -7,6 +10,18 @@ const close = (a: ArrayLike<number>, b: number[], tol = 1e-9) => {
   for (let i = 0; i < b.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol, `index ${i}: ${a[i]} vs ${b[i]}`);
 };
 const f = (xs: number[]) => Float64Array.from(xs);
+
+interface OracleCase {
+  rows: number;
+  cols: number;
+  contrast: number;
+  kernel: number;
+  psiCls: number[];
+  psiTok: number[];
+  clsMap: number[];
+  patchMap: number[];
+  mask: number[];
+}
 
 describe('reference mask formulas (main.py)', () => {
   it('minmax: (x − min)/(max − min)', () => {
@@ -47,19 +62,19 @@ describe('reference mask formulas (main.py)', () => {
     close(softOr(f([0, 0.5, 1, 0.2]), f([0, 0.5, 0, 0.5])), [0, 0.75, 1, 0.6]);
   });
 
-  it('merge_mask composes the steps in the reference order', () => {
-    const psiCls = f([1, 5, 2, 8, 3, 0, 4, 6, 7]);
-    const psiTok = f([9, 1, 4, 2, 8, 3, 7, 5, 6]);
-    const p = { contrast: 5, kernel: 3 };
-    const got = mergeMaps(psiCls, psiTok, 3, 3, p);
-    const cls = boxFilter(enhance(minmax(psiCls), 5), 3, 3, 3);
-    const patch = boxFilter(invertedMinmax(psiTok), 3, 3, 3);
-    close(got.mask, Array.from(minmax(softOr(cls, patch))));
-    close(got.clsMap, Array.from(minmax(psiCls)));
-    close(got.patchMap, Array.from(invertedMinmax(psiTok)));
-    assert.equal(got.degenerate, false);
-    assert.equal(Math.min(...got.mask), 0);
-    assert.equal(Math.max(...got.mask), 1);
+  it('merge_mask matches maps computed in PyTorch from the reference formulas', () => {
+    // test/fixtures/maps_oracle.py writes the oracle: torch's Conv2d with replicate padding, its
+    // unbiased std and sigmoid, on the grids of ViT-L/14-336, B/16, B/32 and a non-square one.
+    const oracle: { cases: OracleCase[] } = JSON.parse(fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'oracles', 'maps.json'), 'utf8'));
+    assert.ok(oracle.cases.length >= 5);
+    for (const c of oracle.cases) {
+      const label = `${c.rows}×${c.cols}, contrast ${c.contrast}, kernel ${c.kernel}`;
+      const got = mergeMaps(f(c.psiCls), f(c.psiTok), c.rows, c.cols, { contrast: c.contrast, kernel: c.kernel });
+      close(got.clsMap, c.clsMap, 1e-12);
+      close(got.patchMap, c.patchMap, 1e-12);
+      close(got.mask, c.mask, 1e-12);
+      assert.equal(got.degenerate, false, label);
+    }
   });
 
   it('a map with no information keeps the whole image (mask of ones) and says so', () => {
