@@ -61,6 +61,9 @@ export async function runLvlmMask(run: LvlmRun, io: { out: Pick<NodeJS.WriteStre
     onProgress: e.onProgress,
   });
   try {
+    const tLoad = performance.now();
+    await vlm.prepareMap();
+    const loadMs = performance.now() - tLoad;
     const t0 = performance.now();
     const map = await vlm.lvlmMap({ image: run.image, question: run.question, geometry: run.settings.geometry, mask: run.settings.mask, signal: run.signal });
     const mapMs = performance.now() - t0;
@@ -72,6 +75,7 @@ export async function runLvlmMask(run: LvlmRun, io: { out: Pick<NodeJS.WriteStre
     await Promise.all([encode(rendered.masked, outFormat).toFile(run.outPath), encode(rendered.overlay(), heatmapFormat).toFile(run.heatmapPath)]);
     if (!run.json) {
       io.out.write(`masked image: ${path.resolve(run.outPath)}\nheatmap:      ${path.resolve(run.heatmapPath)}\n`);
+      io.out.write(`load model ${loadMs.toFixed(0)} ms\n`);
       io.out.write(`LVLM map: ${map.model}, decoder layer ${map.layer} of ${map.numLayers}, grid ${map.grid.join('×')}, ${map.steps.length} steps (${map.stopReason}), ${mapMs.toFixed(0)} ms\n`);
       io.out.write('answer (masked image): ');
     }
@@ -88,7 +92,8 @@ export async function runLvlmMask(run: LvlmRun, io: { out: Pick<NodeJS.WriteStre
         JSON.stringify({
           ...lvlmJson(map, run.settings.mask),
           gray,
-          answer: { text: answer.text, finishReason: answer.finishReason, elapsedMs: Math.round(answerMs) },
+          answer: { text: answer.text, finishReason: answer.finishReason },
+          timings: { loadMs: Math.round(loadMs), mapMs: Math.round(mapMs), answerMs: Math.round(answerMs) },
           outputs: { masked: path.resolve(run.outPath), heatmap: path.resolve(run.heatmapPath) },
         }) + '\n',
       );

@@ -421,6 +421,12 @@ export class LocalVlm implements AnswerProvider {
     return this.mapDecoder;
   }
 
+  /** Loads the model and prepares the decoder for maps now (otherwise the first map does it). */
+  async prepareMap(): Promise<void> {
+    this.checkMapSupport(await this.loadConfig());
+    await this.prepareMapDecoder(await this.load());
+  }
+
   /** The API_LLaVA map of `image` for `question`, and the text generated while taking it. */
   async lvlmMap(req: LvlmMapRequest): Promise<LvlmMap> {
     throwIfAborted(req.signal);
