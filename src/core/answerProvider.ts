@@ -33,6 +33,8 @@ export interface AnswerResult {
   elapsedMs: number;
   /** True when the stream ended early (dropped connection, length cap): `text` holds what arrived. */
   incomplete?: boolean;
+  /** Why the answer is incomplete, as a sentence for results, reports and the Answers panel. */
+  incompleteReason?: string;
 }
 
 export interface AnswerProvider {

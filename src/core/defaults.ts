@@ -121,9 +121,30 @@ export interface VlmSettings {
   maxTokens: number;
   temperature: number;
   systemPrompt: string;
+  /** The longest silence: until the reply starts, and between two pieces of it. */
   timeoutMs: number;
   maxRetries: number;
+  /** The whole answer, retries and their waits included (default: VLM_LIMITS.answerTimeoutFactor × timeoutMs). */
+  answerTimeoutMs?: number;
+  /** The longest wait before a retry, whatever Retry-After asks (default VLM_LIMITS.maxRetryWaitMs). */
+  maxRetryWaitMs?: number;
+  /** The longest answer kept (default: vlm.ts answerCharCap, from maxTokens). */
+  maxAnswerChars?: number;
 }
+
+/** What the OpenAI-compatible client does with a misbehaving server (see vlm.ts). */
+export const VLM_LIMITS = {
+  /** Whole answer = this × timeoutMs unless set: 10 min at the default 120 s. */
+  answerTimeoutFactor: 5,
+  /** One minute: a server asking for longer is refused at once rather than stalling a run. */
+  maxRetryWaitMs: 60_000,
+  /** A token is rarely over 16 characters, so a longer answer means the server ignored max_tokens. */
+  maxCharsPerToken: 16,
+  minAnswerChars: 4096,
+  /** Backoff without Retry-After: 0.5 s doubling to 8 s, as the SDK's own. */
+  initialBackoffMs: 500,
+  maxBackoffMs: 8000,
+} as const;
 
 /** The client's settings plus how the image is prepared and whether the original is asked too. */
 export interface VlmRunSettings extends VlmSettings {

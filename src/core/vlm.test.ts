@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { FakeVlm, answerFor, startFakeVlm } from '../../test/vlm/server';
+import { REDACTED } from './redact';
 import { DEFAULT_VLM_SETTINGS, VlmSettings } from './defaults';
-import { VlmClient, describeVlmError, endpointHost } from './vlm';
+import { VlmClient, VlmError, answerCharCap, describeVlmError, endpointHost, retryAfterMs } from './vlm';
 import { imageDataUrl } from './vlmImage';
 
 const red = () => sharp({ create: { width: 300, height: 200, channels: 3, background: { r: 200, g: 10, b: 10 } } });
@@ -113,5 +114,194 @@ describe('VLM client against a local OpenAI-compatible server', () => {
 
   it('describes unknown errors without crashing', () => {
     assert.equal(describeVlmError(new Error('boom'), settings).kind, 'server');
+  });
+
+  it('implements AnswerProvider: image bytes in, the data URL built inside', async () => {
+    const png = await red().png().toBuffer();
+    const client = new VlmClient(settings);
+    assert.equal(client.kind, 'openai');
+    assert.deepEqual(client.label, { model: 'test-vision', where: new URL(vlm.baseURL).host });
+    const result = await client.answer({ question: 'bytes?', image: { bytes: new Uint8Array(png), mime: 'image/png' } });
+    const req = vlm.requests.at(-1)!;
+    assert.equal(req.image?.mime, 'image/png');
+    assert.deepEqual([req.image!.width, req.image!.height], [300, 200]);
+    assert.equal(result.text, answerFor('bytes?', req.image));
+    assert.equal(result.incomplete, undefined);
+  });
+});
+
+/** A request to the shared fake server with one injected fault; the image is tiny. */
+describe('VLM client against misbehaving servers', () => {
+  const KEY = 'sk-proj-Q9xTestSecretKey0123456789';
+  let vlm: FakeVlm;
+  let settings: VlmSettings;
+  let url: string;
+  before(async () => {
+    vlm = await startFakeVlm({ apiKey: KEY });
+    settings = { ...DEFAULT_VLM_SETTINGS, baseURL: vlm.baseURL, apiKey: KEY, model: 'test-vision', timeoutMs: 600, maxRetries: 0 };
+    url = (await imageDataUrl(red().resize(32, 32))).url;
+  });
+  after(() => vlm.close());
+  const ask = (s: Partial<VlmSettings> = {}, signal?: AbortSignal, onDelta?: (d: string) => void) => new VlmClient({ ...settings, ...s }).ask({ question: 'q?', imageUrl: url, signal, onDelta });
+  const rejects = (p: Promise<unknown>, kind: string, message: RegExp) =>
+    assert.rejects(p, (e: VlmError) => {
+      assert.ok(e instanceof VlmError, String(e));
+      assert.equal(e.kind, kind, e.message);
+      assert.match(e.message, message);
+      return true;
+    });
+  const closedByClient = async (before: number) => {
+    for (let i = 0; i < 100 && vlm.aborted === before; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(vlm.aborted, before + 1, 'the client closed the connection');
+  };
+
+  it('a stream that stalls after its first pieces fails with a timeout and closes the connection', { timeout: 20_000 }, async () => {
+    vlm.faults.push({ kind: 'stall', afterChunks: 2 });
+    const before = vlm.aborted;
+    const deltas: string[] = [];
+    await assert.rejects(ask({}, undefined, (d) => deltas.push(d)), (e: VlmError) => {
+      assert.equal(e.kind, 'timeout');
+      assert.match(e.message, /sent nothing for 0\.6 s after \d+ characters of the answer/);
+      assert.equal(e.partialText, deltas.join(''));
+      assert.ok(e.partialText!.length > 0);
+      return true;
+    });
+    await closedByClient(before);
+  });
+
+  it('a stall before the first piece is retried, then fails with a timeout', { timeout: 20_000 }, async () => {
+    vlm.faults.push({ kind: 'stall', afterChunks: 0 }, { kind: 'stall', afterChunks: 0 });
+    const n = vlm.requests.length;
+    await rejects(ask({ maxRetries: 1 }), 'timeout', /did not answer within 0\.6 s\. Retry/);
+    assert.equal(vlm.requests.length - n, 2);
+  });
+
+  it('the whole answer is bounded even when pieces keep coming', { timeout: 20_000 }, async () => {
+    vlm.faults.push({ kind: 'endless', intervalMs: 50 });
+    const before = vlm.aborted;
+    await rejects(ask({ answerTimeoutMs: 1500, maxAnswerChars: 1_000_000 }), 'timeout', /did not finish the answer within 1\.5 s \(\d+ characters had arrived\)/);
+    await closedByClient(before);
+  });
+
+  it('accepts a non-streamed completion from a server that ignores stream: true', async () => {
+    vlm.faults.push({ kind: 'completion' });
+    const deltas: string[] = [];
+    const result = await ask({}, undefined, (d) => deltas.push(d));
+    assert.equal(result.text, answerFor('q?', vlm.requests.at(-1)!.image));
+    assert.equal(deltas.join(''), result.text);
+    assert.equal(result.model, 'test-vision-nonstream');
+    assert.equal(result.finishReason, 'stop');
+  });
+
+  it('broken 200 replies are errors that name what came back, never empty answers', async () => {
+    vlm.faults.push({ kind: 'raw', contentType: 'application/json', body: '{not json' });
+    await rejects(ask(), 'malformed', /neither an event stream nor valid JSON \(HTTP 200, application\/json, 9 bytes\): "\{not json"/);
+    vlm.faults.push({ kind: 'raw', contentType: 'text/html', body: '<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>nginx</h1></body></html>' });
+    await rejects(ask(), 'malformed', /sent an HTML page \("502 Bad Gateway"\) \(HTTP 200, text\/html\).*base URL/);
+    vlm.faults.push({ kind: 'raw', contentType: 'text/event-stream', body: '' });
+    await rejects(ask(), 'empty', /empty event stream/);
+    vlm.faults.push({ kind: 'raw', contentType: 'text/event-stream', body: 'data: [DONE]\n\n' });
+    await rejects(ask(), 'empty', /1 event\(s\) but no answer text/);
+    const finished = `data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\ndata: [DONE]\n\n`;
+    vlm.faults.push({ kind: 'raw', contentType: 'text/event-stream', body: finished });
+    await rejects(ask(), 'empty', /no answer text \(finish_reason: stop\)/);
+    vlm.faults.push({ kind: 'completion', content: '' });
+    await rejects(ask(), 'empty', /completion with no answer text/);
+    vlm.faults.push({ kind: 'completion', content: null });
+    await rejects(ask(), 'empty', /completion with no answer text/);
+    vlm.faults.push({ kind: 'raw', contentType: 'application/json', body: '{"object":"list","data":[]}' });
+    await rejects(ask(), 'malformed', /JSON that is not a chat completion/);
+    vlm.faults.push({ kind: 'raw', contentType: 'text/plain', body: 'OK' });
+    await rejects(ask(), 'malformed', /neither an event stream nor valid JSON \(HTTP 200, text\/plain, 2 bytes\): "OK"/);
+    vlm.faults.push({ kind: 'raw', contentType: 'text/event-stream', body: `data: ${JSON.stringify({ error: { message: 'model overloaded' } })}\n\n` });
+    await rejects(ask(), 'server', /reported an error in the stream: model overloaded/);
+  });
+
+  it('an event stream is parsed by the SSE rules: CRLF, comments, multi-line data, no [DONE] after a finish reason', async () => {
+    const event = (o: unknown) => `data: ${JSON.stringify(o)}\r\n\r\n`;
+    const body = `: keep-alive\r\n\r\n${event({ model: 'm1', choices: [{ delta: { content: 'Hello' } }] })}data: {"choices": [{"delta":\r\ndata: {"content": " world"}}]}\r\n\r\n${event({ choices: [{ delta: {}, finish_reason: 'stop' }] })}`;
+    vlm.faults.push({ kind: 'raw', contentType: 'text/event-stream', body });
+    const result = await ask();
+    assert.deepEqual([result.text, result.model, result.finishReason, result.incomplete], ['Hello world', 'm1', 'stop', undefined]);
+  });
+
+  it('caps Retry-After: a server asking for 100000 s fails at once and says so', { timeout: 20_000 }, async () => {
+    vlm.faults.push({ kind: 'status', status: 429, headers: { 'retry-after': '100000' } });
+    const n = vlm.requests.length;
+    await rejects(ask({ maxRetries: 3 }), 'rate-limited', /retry after 100000 s \(27\.8 h\) \(Retry-After\); this client waits at most 60 s/);
+    assert.equal(vlm.requests.length - n, 1, 'no second request');
+    vlm.faults.push({ kind: 'status', status: 503, headers: { 'retry-after-ms': '5000' } });
+    await rejects(ask({ maxRetries: 3, maxRetryWaitMs: 1000 }), 'server', /retry after 5 s .*at most 1 s/);
+  });
+
+  it('a retry wait ends as soon as the caller aborts', { timeout: 10_000 }, async () => {
+    vlm.faults.push({ kind: 'status', status: 429, headers: { 'retry-after': '30' } });
+    const controller = new AbortController();
+    const n = vlm.requests.length;
+    const pending = rejects(ask({ maxRetries: 2, answerTimeoutMs: 120_000 }, controller.signal), 'cancelled', /Cancelled/);
+    while (vlm.requests.length === n) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100));
+    controller.abort();
+    await pending;
+    assert.equal(vlm.requests.length - n, 1);
+  });
+
+  it('reads Retry-After as seconds, an HTTP date or retry-after-ms', () => {
+    assert.equal(retryAfterMs(new Headers({ 'retry-after': '2.5' })), 2500);
+    assert.equal(retryAfterMs(new Headers({ 'retry-after-ms': '120', 'retry-after': '9' })), 120);
+    const date = retryAfterMs(new Headers({ 'retry-after': new Date(Date.now() + 3_600_000).toUTCString() }))!;
+    assert.ok(date > 3_500_000 && date <= 3_600_000, String(date));
+    assert.equal(retryAfterMs(new Headers({ 'retry-after': 'soon' })), undefined);
+    assert.equal(retryAfterMs(new Headers()), undefined);
+  });
+
+  it('a server echoing the Authorization header never gets the key into a message', async () => {
+    for (const status of [400, 401, 500, 404, 422]) {
+      vlm.faults.push({ kind: 'echo-auth', status });
+      await assert.rejects(ask(), (e: VlmError) => {
+        assert.ok(!e.message.includes(KEY), e.message);
+        assert.doesNotMatch(e.message, /Q9xTestSecret/);
+        if (status !== 401) assert.match(e.message, /authorization: \[redacted\]/);
+        return true;
+      });
+    }
+    // An answer quoting the key: the stored text and the streamed pieces hold no key.
+    vlm.faults.push({ kind: 'completion', content: `Your key is ${KEY}, right?` });
+    const deltas: string[] = [];
+    const result = await ask({}, undefined, (d) => deltas.push(d));
+    assert.equal(result.text, `Your key is ${REDACTED}, right?`);
+    assert.equal(deltas.join(''), result.text);
+  });
+
+  it('a connection dropped mid-answer keeps what arrived, marked incomplete', { timeout: 20_000 }, async () => {
+    vlm.faults.push({ kind: 'drop-mid', afterChunks: 3 });
+    const deltas: string[] = [];
+    const result = await ask({}, undefined, (d) => deltas.push(d));
+    const full = answerFor('q?', vlm.requests.at(-1)!.image);
+    assert.equal(result.text, full.split(/(?<= )/).slice(0, 3).join(''));
+    assert.equal(deltas.join(''), result.text);
+    assert.equal(result.incomplete, true);
+    assert.match(result.incompleteReason!, /connection to 127\.0\.0\.1:\d+ dropped after \d+ characters/);
+    // Dropped before any text: an error (retried like any connection failure).
+    vlm.faults.push({ kind: 'drop-mid', afterChunks: 0 });
+    await rejects(ask(), 'unreachable', /dropped before the answer started/);
+  });
+
+  it('an endless answer (max_tokens ignored) is cut at the cap, marked, and the stream closed', { timeout: 20_000 }, async () => {
+    vlm.faults.push({ kind: 'endless' });
+    const before = vlm.aborted;
+    let streamed = 0;
+    const result = await ask({ maxTokens: 16, timeoutMs: 5000 }, undefined, (d) => (streamed += d.length));
+    const cap = answerCharCap({ maxTokens: 16 });
+    assert.equal(cap, 4096);
+    assert.equal(result.text.length, cap);
+    assert.equal(streamed, cap);
+    assert.equal(result.incomplete, true);
+    assert.match(result.incompleteReason!, /cut at 4096 characters: .* sent more than max_tokens \(16\) allows/);
+    await closedByClient(before);
+    // A non-streamed answer over the cap is cut too.
+    vlm.faults.push({ kind: 'completion', content: 'x'.repeat(10_000) });
+    const long = await ask({ maxAnswerChars: 5000 });
+    assert.deepEqual([long.text.length, long.incomplete], [5000, true]);
   });
 });

@@ -2,7 +2,11 @@
  * A local OpenAI-compatible Chat Completions server (real HTTP on loopback, SSE streaming) for
  * tests: records each request with its decoded image, answers deterministically, and injects
  * faults on demand (429 with Retry-After, 5xx, timeouts, malformed JSON, dropped connections,
- * models that refuse images, slow streams for cancellation).
+ * models that refuse images, slow streams for cancellation) and the misbehaviours of servers
+ * met in the wild: a stream that stalls after its first pieces, a connection dropped mid-answer,
+ * a stream that never ends (max_tokens ignored), a non-streamed completion or any raw body
+ * (HTML, broken JSON, an empty stream) answering a streamed request, an error that echoes the
+ * request's Authorization header.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,7 +17,19 @@ export type Fault =
   | { kind: 'hang' }
   | { kind: 'malformed' }
   | { kind: 'drop' }
-  | { kind: 'slow'; delayMs: number; chunks: number };
+  | { kind: 'slow'; delayMs: number; chunks: number }
+  /** SSE headers and the first `afterChunks` pieces, then silence with the connection open. */
+  | { kind: 'stall'; afterChunks: number }
+  /** The first `afterChunks` pieces, then the socket is destroyed. */
+  | { kind: 'drop-mid'; afterChunks: number }
+  /** Pieces forever (every `intervalMs`, or as fast as the socket takes them) until the client goes. */
+  | { kind: 'endless'; intervalMs?: number }
+  /** A non-streamed `chat.completion`, whatever `stream` asked for. */
+  | { kind: 'completion'; content?: string | null }
+  /** Exactly this body. */
+  | { kind: 'raw'; status?: number; contentType: string; body: string }
+  /** An error whose message quotes the request's headers, key included. */
+  | { kind: 'echo-auth'; status: number };
 
 export interface RecordedRequest {
   authorization?: string;
@@ -96,6 +112,19 @@ export async function startFakeVlm(opts: { apiKey?: string; acceptsImages?: bool
       json(fault.status, fault.body ?? { error: { message: `injected ${fault.status}` } }, fault.headers);
       return;
     }
+    if (fault?.kind === 'echo-auth') {
+      json(fault.status, { error: { message: `Bad request. Received headers: authorization: ${req.headers.authorization}; body api_key=${opts.apiKey ?? ''}`, type: 'invalid_request_error' } });
+      return;
+    }
+    if (fault?.kind === 'raw') {
+      res.writeHead(fault.status ?? 200, { 'content-type': fault.contentType }).end(fault.body);
+      return;
+    }
+    if (fault?.kind === 'completion') {
+      const content = fault.content === undefined ? answerFor(rec.question, rec.image) : fault.content;
+      json(200, { id: 'chatcmpl-test', object: 'chat.completion', created: 0, model: `${body.model}-nonstream`, choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }] });
+      return;
+    }
     if (fault?.kind === 'hang') {
       res.on('close', () => vlm.aborted++);
       return;
@@ -118,8 +147,6 @@ export async function startFakeVlm(opts: { apiKey?: string; acceptsImages?: bool
       res.end('data: {"choices": [ broken\n\n');
       return;
     }
-    const words = answer.split(/(?<= )/);
-    const pieces = fault?.kind === 'slow' ? Math.min(fault.chunks, words.length) : words.length;
     let closed = false;
     res.on('close', () => {
       if (!res.writableFinished) {
@@ -127,6 +154,31 @@ export async function startFakeVlm(opts: { apiKey?: string; acceptsImages?: bool
         vlm.aborted++;
       }
     });
+    if (fault?.kind === 'endless') {
+      for (let i = 0; !closed; i++) {
+        const more = res.write(chunk(body.model, `word${i} `, null));
+        if (fault.intervalMs) await new Promise((r) => setTimeout(r, fault.intervalMs));
+        else if (!more) {
+          await new Promise<void>((resolve) => {
+            const go = () => {
+              res.off('drain', go).off('close', go);
+              resolve();
+            };
+            res.on('drain', go).on('close', go);
+          });
+        }
+      }
+      return;
+    }
+    const words = answer.split(/(?<= )/);
+    if (fault?.kind === 'stall' || fault?.kind === 'drop-mid') {
+      res.flushHeaders();
+      for (const word of words.slice(0, fault.afterChunks)) res.write(chunk(body.model, word, null));
+      // Let the pieces reach the client before the connection goes.
+      if (fault.kind === 'drop-mid') setTimeout(() => req.socket.destroy(), 50);
+      return;
+    }
+    const pieces = fault?.kind === 'slow' ? Math.min(fault.chunks, words.length) : words.length;
     for (let i = 0; i < words.length && !closed; i++) {
       if (fault?.kind === 'slow' && i < pieces) await new Promise((r) => setTimeout(r, fault.delayMs));
       res.write(chunk(body.model, words[i], null));
