@@ -127,6 +127,11 @@ describe('VLM client against a local OpenAI-compatible server', () => {
     assert.deepEqual([req.image!.width, req.image!.height], [300, 200]);
     assert.equal(result.text, answerFor('bytes?', req.image));
     assert.equal(result.incomplete, undefined);
+    // Text only, with per-request settings (the batch judge).
+    const graded = await client.answer({ question: 'grade this', maxTokens: 3, temperature: 0.5 });
+    const text = vlm.requests.at(-1)!;
+    assert.deepEqual([text.body.max_tokens, text.body.temperature, text.image, text.body.messages.at(-1)!.content], [3, 0.5, undefined, 'grade this']);
+    assert.equal(graded.text, answerFor('grade this', undefined));
   });
 });
 

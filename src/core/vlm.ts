@@ -64,8 +64,11 @@ export function endpointHost(baseURL: string): string {
 
 export interface AskRequest {
   question: string;
-  /** The image as a data URL (see vlmImage.ts). */
-  imageUrl: string;
+  /** The image as a data URL (see vlmImage.ts); absent for a text-only request. */
+  imageUrl?: string;
+  /** Per-request overrides of the settings. */
+  temperature?: number;
+  maxTokens?: number;
   signal?: AbortSignal;
   onDelta?: (text: string) => void;
 }
@@ -193,7 +196,7 @@ class AnswerText {
   capped = false;
   private readonly redactor: StreamRedactor;
 
-  constructor(private readonly cap: number, apiKey: string, private readonly onDelta?: (text: string) => void) {
+  constructor(readonly cap: number, apiKey: string, private readonly onDelta?: (text: string) => void) {
     this.redactor = new StreamRedactor(apiKey);
   }
 
@@ -250,10 +253,11 @@ export class VlmClient implements AnswerProvider {
     return this.settings.answerTimeoutMs ?? this.settings.timeoutMs * VLM_LIMITS.answerTimeoutFactor;
   }
 
-  /** AnswerProvider: encoded image bytes in; the data URL is built here. */
+  /** AnswerProvider: encoded image bytes in (or none, for text only); the data URL is built here. */
   answer(request: AnswerRequest): Promise<AnswerResult> {
-    const imageUrl = `data:${request.image.mime};base64,${Buffer.from(request.image.bytes.buffer, request.image.bytes.byteOffset, request.image.bytes.byteLength).toString('base64')}`;
-    return this.ask({ question: request.question, imageUrl, signal: request.signal, onDelta: request.onDelta });
+    const { image, ...rest } = request;
+    const imageUrl = image ? `data:${image.mime};base64,${Buffer.from(image.bytes.buffer, image.bytes.byteOffset, image.bytes.byteLength).toString('base64')}` : undefined;
+    return this.ask({ ...rest, imageUrl });
   }
 
   /** Streams the answer to a question about one image given as a data URL. */
@@ -291,17 +295,17 @@ export class VlmClient implements AnswerProvider {
     if (s.systemPrompt.trim()) messages.push({ role: 'system', content: s.systemPrompt });
     messages.push({
       role: 'user',
-      content: [
+      content: req.imageUrl ? [
         { type: 'image_url', image_url: { url: req.imageUrl, detail: s.imageDetail } },
         { type: 'text', text: req.question },
-      ],
+      ] : req.question,
     });
     return messages;
   }
 
   /** One request and the reading of its reply, bounded by the silence and whole-answer timers. */
   private async attempt(req: AskRequest, start: number, deadline: number): Promise<Attempt> {
-    const s = this.settings;
+    const s = { ...this.settings, maxTokens: req.maxTokens ?? this.settings.maxTokens, temperature: req.temperature ?? this.settings.temperature };
     const host = this.host;
     const controller = new AbortController();
     let stopped: StopReason | undefined;
@@ -389,7 +393,7 @@ export class VlmClient implements AnswerProvider {
         }
         return all;
       };
-      const bodyLimit = answerCharCap(s) * 8 + 65_536;
+      const bodyLimit = answer.cap * 8 + 65_536;
       if (first.startsWith('<')) {
         const page = (await readAll(bodyLimit)) ?? head;
         const title = /<title[^>]*>([^<]*)<\/title>/i.exec(page)?.[1]?.trim();
@@ -436,10 +440,9 @@ export class VlmClient implements AnswerProvider {
     fail: (error: VlmError, retryable?: boolean) => Attempt,
     done: (finishReason: string | undefined, model: string, incompleteReason?: string) => Attempt,
   ): Promise<Attempt> {
-    const s = this.settings;
     const host = this.host;
-    const lineLimit = answerCharCap(s) * 8 + 65_536;
-    let model = s.model;
+    const lineLimit = answer.cap * 8 + 65_536;
+    let model = this.settings.model;
     let finishReason: string | undefined;
     let events = 0;
     let buffer = head;

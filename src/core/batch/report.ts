@@ -6,11 +6,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeAtomic } from '../atomicWrite';
+import { redactSecrets } from '../redact';
 import { ResultRecord, readResults } from './results';
 import type { BatchSummary } from './runner';
 
 const esc = (s: unknown) =>
   String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+/** Marks an answer that stopped early (what arrived is shown). */
+const incompleteNote = (reason: string | undefined) => (reason ? ` <span class="err">[incomplete: ${esc(reason)}]</span>` : '');
 
 function thumbTag(outDir: string, rel: string | undefined, alt: string): string {
   if (!rel) return '<div class="missing">—</div>';
@@ -22,14 +26,14 @@ function thumbTag(outDir: string, rel: string | undefined, alt: string): string 
 function row(outDir: string, r: ResultRecord): string {
   const total = Object.values(r.timings ?? {}).reduce((a, b) => a + b, 0);
   const status = r.error ? 'error' : 'ok';
-  return `<tr class="${status}" data-id="${esc(r.id)}" data-status="${status}" data-ms="${total.toFixed(0)}" data-text="${esc(`${r.id} ${r.question} ${r.maskedAnswer ?? ''} ${r.originalAnswer ?? ''} ${r.error?.message ?? ''}`.toLowerCase())}">
+  return `<tr class="${status}" data-id="${esc(r.id)}" data-status="${status}" data-ms="${total.toFixed(0)}" data-text="${esc(`${r.id} ${r.question} ${r.maskedAnswer ?? ''} ${r.originalAnswer ?? ''} ${redactSecrets(r.error?.message ?? '')}`.toLowerCase())}">
 <td class="id">${esc(r.id)}<div class="muted">${esc(path.basename(r.image))}</div></td>
 <td>${thumbTag(outDir, r.outputs?.thumbs?.original, 'original')}</td>
 <td>${thumbTag(outDir, r.outputs?.thumbs?.overlay, 'heatmap overlay')}</td>
 <td>${thumbTag(outDir, r.outputs?.thumbs?.masked, 'masked')}</td>
 <td class="q">${esc(r.question)}${r.hint ? `<div class="muted">hint: ${esc(r.hint)}</div>` : ''}</td>
-<td class="a">${r.maskedAnswer !== undefined ? esc(r.maskedAnswer) : r.error && r.error.stage !== 'vlm-original' ? `<span class="err">${esc(r.error.stage)}: ${esc(r.error.message)}</span>` : '<span class="muted">—</span>'}</td>
-<td class="a">${r.originalAnswer !== undefined ? esc(r.originalAnswer) : r.error?.stage === 'vlm-original' ? `<span class="err">${esc(r.error.message)}</span>` : '<span class="muted">—</span>'}</td>
+<td class="a">${r.maskedAnswer !== undefined ? esc(r.maskedAnswer) + incompleteNote(r.incomplete?.masked) : r.error && r.error.stage !== 'vlm-original' ? `<span class="err">${esc(r.error.stage)}: ${esc(redactSecrets(r.error.message))}</span>` : '<span class="muted">—</span>'}</td>
+<td class="a">${r.originalAnswer !== undefined ? esc(r.originalAnswer) + incompleteNote(r.incomplete?.original) : r.error?.stage === 'vlm-original' ? `<span class="err">${esc(redactSecrets(r.error.message))}</span>` : '<span class="muted">—</span>'}</td>
 <td class="num">${total.toFixed(0)}</td>
 </tr>\n`;
 }

@@ -23,6 +23,8 @@ export interface ResultRecord extends GroundTruth {
   vlmModel?: string;
   maskedAnswer?: string;
   originalAnswer?: string;
+  /** Why an answer is incomplete (connection dropped, length cap): what arrived is kept. */
+  incomplete?: { masked?: string; original?: string };
   outputs?: { masked: string; overlay: string; reference?: string; thumbs?: { original: string; overlay: string; masked: string } };
   timings: Record<string, number>;
   /** Each answer scored against the item's ground truth (scoring.ts); absent without one. */

@@ -14,6 +14,8 @@ import { AttentionPromptError } from '../errors';
 import { DecodedImage, decodeImage, fromDecoded } from '../image';
 import { MaskParameters, mergeMaps } from '../maps';
 import { materialize, renderOutputs } from '../render';
+import type { AnswerResult } from '../answerProvider';
+import { redactSecrets } from '../redact';
 import { VlmClient, endpointHost } from '../vlm';
 import { imageDataUrl } from '../vlmImage';
 import { ComparisonBuilder } from './comparison';
@@ -218,7 +220,7 @@ interface RunContext {
   answered: Set<string>;
   /** In a sweep: this context's setting, and the original image's answer shared by all settings of an item. */
   setting?: SweepSetting;
-  originals?: Map<string, Promise<string>>;
+  originals?: Map<string, Promise<AnswerResult>>;
   /** Grades open answers (--judge), holding a VLM slot per request. */
   judge?: GradeAsker;
 }
@@ -245,7 +247,7 @@ function baseRecord(ctx: RunContext, item: BatchItem, timings: Record<string, nu
 }
 
 function failure(stage: string, e: unknown): ResultRecord['error'] {
-  return { stage, message: (e as Error).message };
+  return { stage, message: redactSecrets((e as Error).message) };
 }
 
 /** Renders the masked image, overlay and thumbnails (and the reference layout's copy) and writes them. */
@@ -290,7 +292,7 @@ async function askAbout(ctx: RunContext, vlm: VlmClient, item: BatchItem, image:
   } catch (e) {
     return { ...rec, error: failure('payload', e) };
   }
-  const ask = async (url: string, timing: string): Promise<string> => {
+  const ask = async (url: string, timing: string): Promise<AnswerResult> => {
     // The original image is the same under every sweep setting: asked once per item.
     if (timing === 'vlmOriginal' && ctx.originals) {
       let shared = ctx.originals.get(item.id);
@@ -304,11 +306,11 @@ async function askAbout(ctx: RunContext, vlm: VlmClient, item: BatchItem, image:
     }
     return askNow(url, timing);
   };
-  const askNow = async (url: string, timing: string): Promise<string> => {
+  const askNow = async (url: string, timing: string): Promise<AnswerResult> => {
     await ctx.slots.acquire();
     const start = performance.now();
     try {
-      return (await vlm.ask({ question: item.question, imageUrl: url, signal: ctx.opts.signal })).text;
+      return await vlm.ask({ question: item.question, imageUrl: url, signal: ctx.opts.signal });
     } finally {
       rec.timings[timing] = performance.now() - start;
       ctx.slots.release();
@@ -317,7 +319,10 @@ async function askAbout(ctx: RunContext, vlm: VlmClient, item: BatchItem, image:
   const [m, o] = await Promise.allSettled([ask(maskedUrl, 'vlmMasked'), originalUrl ? ask(originalUrl, 'vlmOriginal') : Promise.resolve(undefined)]);
   if (ctx.opts.signal?.aborted) return undefined;
   const error = m.status === 'rejected' ? failure('vlm-masked', m.reason) : o.status === 'rejected' ? failure('vlm-original', o.reason) : undefined;
-  return { ...rec, maskedAnswer: m.status === 'fulfilled' ? m.value : undefined, originalAnswer: o.status === 'fulfilled' ? o.value : undefined, error };
+  const masked = m.status === 'fulfilled' ? m.value : undefined;
+  const original = o.status === 'fulfilled' ? o.value : undefined;
+  const incomplete = masked?.incomplete || original?.incomplete ? { masked: masked?.incompleteReason, original: original?.incompleteReason } : undefined;
+  return { ...rec, maskedAnswer: masked?.text, originalAnswer: original?.text, ...(incomplete ? { incomplete } : {}), error };
 }
 
 /** Everything after CLIP for one item: outputs, answers, its line in results.jsonl. */
@@ -456,10 +461,12 @@ function judgeAsker(ctx: RunContext): GradeAsker | undefined {
 }
 
 /** A resumed sweep's original-image answers, so they are not asked again. */
-async function previousOriginals(outDir: string): Promise<Map<string, Promise<string>>> {
-  const originals = new Map<string, Promise<string>>();
+async function previousOriginals(outDir: string): Promise<Map<string, Promise<AnswerResult>>> {
+  const originals = new Map<string, Promise<AnswerResult>>();
   for await (const r of readResults(path.join(outDir, 'results.jsonl'))) {
-    if (r.originalAnswer !== undefined && !originals.has(r.id)) originals.set(r.id, Promise.resolve(r.originalAnswer));
+    const reason = r.incomplete?.original;
+    const answer: AnswerResult = { text: r.originalAnswer ?? '', model: r.vlmModel ?? '', elapsedMs: 0, ...(reason ? { incomplete: true, incompleteReason: reason } : {}) };
+    if (r.originalAnswer !== undefined && !originals.has(r.id)) originals.set(r.id, Promise.resolve(answer));
   }
   return originals;
 }

@@ -1,0 +1,122 @@
+/**
+ * The VLM client's guarantees seen from the batch CLI, against a misbehaving local server: a
+ * stalled stream cannot hang a run or hold its concurrency slots, Ctrl-C ends a Retry-After wait
+ * with the summary and report, an echoed key reaches no file or log, a dropped connection keeps
+ * the partial answer marked incomplete.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { ResultRecord } from '../../src/core/batch/results';
+import { ROOT, fixtureModel, rectangleImage, tempDir } from '../helpers';
+import { FakeVlm, startFakeVlm } from './server';
+
+const KEY = 'sk-proj-CliSecret0123456789abcdefXYZ';
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+describe('batch CLI against a misbehaving VLM server', () => {
+  const work = tempDir('ap-vlm-cli-');
+  const cacheDir = path.join(work, 'cache');
+  const dataset = path.join(work, 'images');
+  let vlm: FakeVlm;
+  before(async () => {
+    fs.mkdirSync(dataset, { recursive: true });
+    for (let i = 0; i < 4; i++) fs.writeFileSync(path.join(dataset, `img${i}.png`), await rectangleImage(64, 48, 'red', { left: 8 * i, top: 8, width: 20, height: 16 }));
+    vlm = await startFakeVlm({ apiKey: KEY });
+  });
+  const children: Array<ReturnType<typeof spawn>> = [];
+  after(async () => {
+    // A run that outlived a failed test is ended here, not left behind.
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await vlm.close();
+  });
+
+  const start = (out: string, extra: string[]) => {
+    const args = ['batch', dataset, '--question', 'where is the red box?', '--out', out, '--model', fixtureModel('planted-clip'), '--cache-dir', cacheDir, '--threads', '1', '--offline', '--vlm-base-url', vlm.baseURL, '--vlm-model', 'test-vision', ...extra];
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OPENAI_API_KEY: KEY } });
+    children.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<Run>((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
+    return { child, exited };
+  };
+  const lines = (out: string): ResultRecord[] => fs.readFileSync(path.join(out, 'results.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+
+  it('--timeout 3: stalled streams fail every item instead of hanging, and free their slots', { timeout: 120_000 }, async () => {
+    vlm.always = { kind: 'stall', afterChunks: 1 };
+    const out = path.join(work, 'stalled');
+    const aborted = vlm.aborted;
+    const run = await start(out, ['--timeout', '3', '--concurrency', '2', '--retries', '1']).exited;
+    vlm.always = undefined;
+    assert.equal(run.code, 1, run.stderr);
+    const recs = lines(out);
+    assert.equal(recs.length, 4);
+    for (const r of recs) assert.match(r.error?.message ?? '', /sent nothing for 3 s after \d+ characters of the answer/, r.id);
+    // 4 items × 2 answers through 2 slots: every stalled request was closed by the client.
+    assert.equal(vlm.aborted - aborted, 8);
+    assert.ok(fs.existsSync(path.join(out, 'report.html')));
+  });
+
+  it('Ctrl-C during a Retry-After wait ends the run with its summary and report', { timeout: 40_000 }, async () => {
+    vlm.always = { kind: 'status', status: 429, headers: { 'retry-after': '55' } };
+    const out = path.join(work, 'interrupted');
+    const n = vlm.requests.length;
+    const { child, exited } = start(out, ['--concurrency', '2']);
+    // Wait until both slots are waiting on Retry-After, then interrupt.
+    while (vlm.requests.length - n < 2) {
+      const early = await Promise.race([exited, new Promise((r) => setTimeout(r, 50))]);
+      if (early) assert.fail(`the run ended before it was interrupted: ${(early as Run).stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGINT');
+    const run = await exited;
+    vlm.always = undefined;
+    assert.equal(run.code, 130, run.stderr);
+    assert.match(run.stdout, /interrupted: rerun with --resume/);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')).interrupted, true);
+    assert.ok(fs.existsSync(path.join(out, 'report.html')));
+    assert.equal(vlm.requests.length - n, 2, 'no request after the interrupt');
+  });
+
+  it('a server echoing the key: no trace of it in results.jsonl, report.html or the log', { timeout: 120_000 }, async () => {
+    vlm.always = { kind: 'echo-auth', status: 400 };
+    const out = path.join(work, 'echo');
+    const run = await start(out, ['--concurrency', '2']).exited;
+    vlm.always = undefined;
+    assert.equal(run.code, 1, run.stderr);
+    const recs = lines(out);
+    assert.equal(recs.length, 4);
+    assert.ok(recs.every((r) => /authorization: \[redacted\]/.test(r.error?.message ?? '')), JSON.stringify(recs[0].error));
+    const files = ['results.jsonl', 'report.html', 'summary.json'].map((f) => fs.readFileSync(path.join(out, f), 'utf8'));
+    for (const text of [...files, run.stdout, run.stderr]) {
+      assert.ok(!text.includes(KEY), 'the key leaked');
+      assert.ok(!text.includes('CliSecret'), 'part of the key leaked');
+    }
+  });
+
+  it('a connection dropped mid-answer keeps the partial answer, marked incomplete in results and report', { timeout: 120_000 }, async () => {
+    vlm.always = { kind: 'drop-mid', afterChunks: 2 };
+    const out = path.join(work, 'dropped');
+    const run = await start(out, ['--concurrency', '2', '--no-compare']).exited;
+    vlm.always = undefined;
+    assert.equal(run.code, 0, run.stderr);
+    const recs = lines(out);
+    assert.equal(recs.length, 4);
+    for (const r of recs) {
+      assert.equal(r.error, undefined);
+      assert.equal(r.maskedAnswer, 'Seen a ');
+      assert.match(r.incomplete?.masked ?? '', /dropped after 7 characters/);
+    }
+    assert.equal((fs.readFileSync(path.join(out, 'report.html'), 'utf8').match(/\[incomplete: the connection to [^\]]* dropped after 7 characters\]/g) ?? []).length, 4);
+  });
+});
