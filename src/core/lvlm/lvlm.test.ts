@@ -16,6 +16,7 @@ import { OnnxNode } from '../onnx/onnxFile';
 import { defaultLvlmLayer, findAttentionScores, prepareDecoder, resolveLvlmLayer } from './decoderGraph';
 import { LocalVlm } from './localVlm';
 import { LVLM_MAX_NEW_TOKENS, meanOfSteps, reviseMask, squareGrid, stepMap } from './lvlmMap';
+import { startLocalHub } from '../../../test/hub/server';
 
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'llava');
 const TINY = path.join(FIXTURES, 'tiny-llava');
@@ -307,6 +308,30 @@ describe('loading errors', () => {
     open.push(v);
     const map = await v.lvlmMap({ image: await decodeImage(path.join(FIXTURES, 'scene48.png')), question: QUESTION });
     assert.ok(maxDiff(map.raw, reference.raw) <= 1e-4);
+  });
+
+  it('a hub id downloads on first use into the model cache, then loads offline with no request', async () => {
+    const hub = await startLocalHub({ 'fixtures/tiny-llava': TINY });
+    try {
+      const cacheDir = tempDir();
+      const files: string[] = [];
+      const online = new LocalVlm({ model: 'fixtures/tiny-llava', cacheDir, remoteHost: hub.url, threads: 1, onProgress: (p) => p.status === 'done' && files.push(p.file) });
+      open.push(online);
+      const first = await online.lvlmMap({ image: await decodeImage(path.join(FIXTURES, 'scene48.png')), question: QUESTION });
+      assert.ok(maxDiff(first.raw, reference.raw) <= 1e-4);
+      for (const f of ['onnx/vision_encoder.onnx', 'onnx/embed_tokens.onnx', 'onnx/decoder_model_merged.onnx']) {
+        assert.ok(fs.existsSync(path.join(cacheDir, 'fixtures', 'tiny-llava', f)), `${f} cached`);
+      }
+      assert.ok(files.includes('onnx/decoder_model_merged.onnx'), 'download progress reported');
+      const served = hub.requests.length;
+      const offline = new LocalVlm({ model: 'fixtures/tiny-llava', cacheDir, remoteHost: hub.url, offline: true, threads: 1 });
+      open.push(offline);
+      const again = await offline.lvlmMap({ image: await decodeImage(path.join(FIXTURES, 'scene48.png')), question: QUESTION });
+      assert.ok(maxDiff(again.raw, reference.raw) <= 1e-4);
+      assert.equal(hub.requests.length, served, 'offline: no request');
+    } finally {
+      await hub.close();
+    }
   });
 
   it('refuses an unsupported model type, and tiling models for the map', async () => {
