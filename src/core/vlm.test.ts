@@ -143,7 +143,8 @@ describe('VLM client against misbehaving servers', () => {
   let url: string;
   before(async () => {
     vlm = await startFakeVlm({ apiKey: KEY });
-    settings = { ...DEFAULT_VLM_SETTINGS, baseURL: vlm.baseURL, apiKey: KEY, model: 'test-vision', timeoutMs: 600, maxRetries: 0 };
+    // Generous silence limit, so a busy machine never turns an ordinary reply into a timeout; the stall tests set their own.
+    settings = { ...DEFAULT_VLM_SETTINGS, baseURL: vlm.baseURL, apiKey: KEY, model: 'test-vision', timeoutMs: 10_000, maxRetries: 0 };
     url = (await imageDataUrl(red().resize(32, 32))).url;
   });
   after(() => vlm.close());
@@ -164,9 +165,9 @@ describe('VLM client against misbehaving servers', () => {
     vlm.faults.push({ kind: 'stall', afterChunks: 2 });
     const before = vlm.aborted;
     const deltas: string[] = [];
-    await assert.rejects(ask({}, undefined, (d) => deltas.push(d)), (e: VlmError) => {
+    await assert.rejects(ask({ timeoutMs: 1500 }, undefined, (d) => deltas.push(d)), (e: VlmError) => {
       assert.equal(e.kind, 'timeout');
-      assert.match(e.message, /sent nothing for 0\.6 s after \d+ characters of the answer/);
+      assert.match(e.message, /sent nothing for 1\.5 s after \d+ characters of the answer/);
       assert.equal(e.partialText, deltas.join(''));
       assert.ok(e.partialText!.length > 0);
       return true;
@@ -177,7 +178,7 @@ describe('VLM client against misbehaving servers', () => {
   it('a stall before the first piece is retried, then fails with a timeout', { timeout: 20_000 }, async () => {
     vlm.faults.push({ kind: 'stall', afterChunks: 0 }, { kind: 'stall', afterChunks: 0 });
     const n = vlm.requests.length;
-    await rejects(ask({ maxRetries: 1 }), 'timeout', /did not answer within 0\.6 s\. Retry/);
+    await rejects(ask({ maxRetries: 1, timeoutMs: 1500 }), 'timeout', /did not answer within 1\.5 s\. Retry/);
     assert.equal(vlm.requests.length - n, 2);
   });
 
@@ -296,7 +297,7 @@ describe('VLM client against misbehaving servers', () => {
     vlm.faults.push({ kind: 'endless' });
     const before = vlm.aborted;
     let streamed = 0;
-    const result = await ask({ maxTokens: 16, timeoutMs: 5000 }, undefined, (d) => (streamed += d.length));
+    const result = await ask({ maxTokens: 16 }, undefined, (d) => (streamed += d.length));
     const cap = answerCharCap({ maxTokens: 16 });
     assert.equal(cap, 4096);
     assert.equal(result.text.length, cap);
