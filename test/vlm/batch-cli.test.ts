@@ -2,14 +2,18 @@
  * The VLM client's guarantees seen from the batch CLI, against a misbehaving local server: a
  * stalled stream cannot hang a run or hold its concurrency slots, Ctrl-C ends a Retry-After wait
  * with the summary and report, an echoed key reaches no file or log, a dropped connection keeps
- * the partial answer marked incomplete.
+ * the partial answer marked incomplete. And the runner asks through the AnswerProvider interface.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import type { AnswerProvider } from '../../src/core/answerProvider';
 import type { ResultRecord } from '../../src/core/batch/results';
+import { runBatch } from '../../src/core/batch/runner';
+import { DEFAULT_VLM_SETTINGS } from '../../src/core/defaults';
 import { ROOT, fixtureModel, rectangleImage, tempDir } from '../helpers';
 import { FakeVlm, startFakeVlm } from './server';
 
@@ -121,5 +125,46 @@ describe('batch CLI against a misbehaving VLM server', () => {
       assert.match(r.incomplete?.masked ?? '', /dropped after 7 characters/);
     }
     assert.equal((fs.readFileSync(path.join(out, 'report.html'), 'utf8').match(/\[incomplete: the connection to [^\]]* dropped after 7 characters\]/g) ?? []).length, 4);
+  });
+});
+
+describe('batch runner with any AnswerProvider', () => {
+  it('sends the masked and original images as bytes and records the provider’s label', { timeout: 120_000 }, async () => {
+    const work = tempDir('ap-vlm-provider-');
+    const dataset = path.join(work, 'images');
+    fs.mkdirSync(dataset);
+    for (let i = 0; i < 2; i++) fs.writeFileSync(path.join(dataset, `img${i}.png`), await rectangleImage(64, 48, 'red', { left: 8 * i, top: 8, width: 20, height: 16 }));
+    const seen: Array<{ mime: string; width?: number; height?: number; question: string }> = [];
+    // A provider that is not the OpenAI-compatible client (as a VS Code or local model would be).
+    const provider: AnswerProvider = {
+      kind: 'local',
+      label: { model: 'stub-model', where: 'this machine' },
+      async answer(request) {
+        const meta = await sharp(request.image!.bytes).metadata();
+        seen.push({ mime: request.image!.mime, width: meta.width, height: meta.height, question: request.question });
+        return { text: `stub ${seen.length}`, model: 'stub-model', elapsedMs: 1, ...(seen.length === 1 ? { incomplete: true, incompleteReason: 'stub cut' } : {}) };
+      },
+    };
+    const out = path.join(work, 'out');
+    await runBatch({
+      input: dataset,
+      question: 'where is the red box?',
+      outDir: out,
+      engine: { model: fixtureModel('planted-clip'), cacheDir: path.join(work, 'cache'), threads: 1 },
+      geometry: 'full',
+      mask: { contrast: 5, kernel: 3 },
+      interpolation: 'lanczos3',
+      gray: 0,
+      opacity: 0.5,
+      concurrency: 1,
+      resume: false,
+      vlm: { ...DEFAULT_VLM_SETTINGS, apiKey: 'unused' },
+      answers: provider,
+    });
+    assert.equal(seen.length, 4);
+    assert.ok(seen.every((s) => s.mime === 'image/png' && s.width === 64 && s.height === 48 && s.question === 'where is the red box?'));
+    const recs = fs.readFileSync(path.join(out, 'results.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ResultRecord);
+    assert.ok(recs.every((r) => r.vlmModel === 'stub-model' && r.endpointHost === 'this machine' && /^stub \d$/.test(r.maskedAnswer ?? '')));
+    assert.equal(recs.filter((r) => r.incomplete).length, 1);
   });
 });

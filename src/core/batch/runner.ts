@@ -14,10 +14,10 @@ import { AttentionPromptError } from '../errors';
 import { DecodedImage, decodeImage, fromDecoded } from '../image';
 import { MaskParameters, mergeMaps } from '../maps';
 import { materialize, renderOutputs } from '../render';
-import type { AnswerResult } from '../answerProvider';
+import type { AnswerImage, AnswerProvider, AnswerResult } from '../answerProvider';
 import { redactSecrets } from '../redact';
-import { VlmClient, endpointHost } from '../vlm';
-import { imageDataUrl } from '../vlmImage';
+import { VlmClient } from '../vlm';
+import { imagePayload } from '../vlmImage';
 import { ComparisonBuilder } from './comparison';
 import { BatchItem, readItems } from './inputs';
 import { GradeAsker } from './judge';
@@ -43,6 +43,11 @@ export interface BatchOptions {
   opacity: number;
   /** Undefined: no VLM (--no-vlm). */
   vlm?: BatchVlmOptions;
+  /**
+   * Who answers (a VS Code model, a local VLM); default: the OpenAI-compatible endpoint in `vlm`.
+   * `vlm` still says how images are prepared and whether the original is asked too.
+   */
+  answers?: AnswerProvider;
   concurrency: number;
   resume: boolean;
   /** Also write the reference repository's folder layout. */
@@ -208,7 +213,7 @@ class Tally {
 interface RunContext {
   opts: BatchOptions;
   engine: AttentionPromptEngine;
-  vlm?: VlmClient;
+  vlm?: AnswerProvider;
   host?: string;
   slots: Slots;
   parameters: ResultRecord['parameters'];
@@ -241,7 +246,7 @@ function baseRecord(ctx: RunContext, item: BatchItem, timings: Record<string, nu
     model: ctx.engine.modelName,
     layer: ctx.engine.layer,
     endpointHost: ctx.host,
-    vlmModel: ctx.opts.vlm?.model,
+    vlmModel: ctx.vlm?.label.model,
     timings,
   };
 }
@@ -282,41 +287,41 @@ async function writeOutputs(ctx: RunContext, item: BatchItem, image: DecodedImag
  * one of the run's slots. Undefined when the run was interrupted: nothing is recorded, so the
  * item is redone on --resume.
  */
-async function askAbout(ctx: RunContext, vlm: VlmClient, item: BatchItem, image: DecodedImage, maskedPng: sharp.Sharp, rec: ItemRecord): Promise<ItemRecord | undefined> {
+async function askAbout(ctx: RunContext, vlm: AnswerProvider, item: BatchItem, image: DecodedImage, maskedPng: sharp.Sharp, rec: ItemRecord): Promise<ItemRecord | undefined> {
   const v = ctx.opts.vlm!;
-  let maskedUrl: string;
-  let originalUrl: string | undefined;
+  let maskedImage: AnswerImage;
+  let originalImage: AnswerImage | undefined;
   try {
-    maskedUrl = (await imageDataUrl(maskedPng, { maxSide: v.maxImageSide, format: v.imageFormat, sourceFormat: image.format })).url;
-    originalUrl = v.compareWithOriginal ? (await imageDataUrl(fromDecoded(image), { maxSide: v.maxImageSide, format: v.imageFormat, sourceFormat: image.format })).url : undefined;
+    maskedImage = await imagePayload(maskedPng, { maxSide: v.maxImageSide, format: v.imageFormat, sourceFormat: image.format });
+    originalImage = v.compareWithOriginal ? await imagePayload(fromDecoded(image), { maxSide: v.maxImageSide, format: v.imageFormat, sourceFormat: image.format }) : undefined;
   } catch (e) {
     return { ...rec, error: failure('payload', e) };
   }
-  const ask = async (url: string, timing: string): Promise<AnswerResult> => {
+  const ask = async (picture: AnswerImage, timing: string): Promise<AnswerResult> => {
     // The original image is the same under every sweep setting: asked once per item.
     if (timing === 'vlmOriginal' && ctx.originals) {
       let shared = ctx.originals.get(item.id);
       if (!shared) {
-        shared = askNow(url, timing);
+        shared = askNow(picture, timing);
         ctx.originals.set(item.id, shared);
         // A failure is not reused: the next setting (or --resume) asks again.
         shared.catch(() => ctx.originals?.delete(item.id));
       }
       return shared;
     }
-    return askNow(url, timing);
+    return askNow(picture, timing);
   };
-  const askNow = async (url: string, timing: string): Promise<AnswerResult> => {
+  const askNow = async (picture: AnswerImage, timing: string): Promise<AnswerResult> => {
     await ctx.slots.acquire();
     const start = performance.now();
     try {
-      return await vlm.ask({ question: item.question, imageUrl: url, signal: ctx.opts.signal });
+      return await vlm.answer({ question: item.question, image: picture, signal: ctx.opts.signal });
     } finally {
       rec.timings[timing] = performance.now() - start;
       ctx.slots.release();
     }
   };
-  const [m, o] = await Promise.allSettled([ask(maskedUrl, 'vlmMasked'), originalUrl ? ask(originalUrl, 'vlmOriginal') : Promise.resolve(undefined)]);
+  const [m, o] = await Promise.allSettled([ask(maskedImage, 'vlmMasked'), originalImage ? ask(originalImage, 'vlmOriginal') : Promise.resolve(undefined)]);
   if (ctx.opts.signal?.aborted) return undefined;
   const error = m.status === 'rejected' ? failure('vlm-masked', m.reason) : o.status === 'rejected' ? failure('vlm-original', o.reason) : undefined;
   const masked = m.status === 'fulfilled' ? m.value : undefined;
@@ -428,14 +433,15 @@ async function openResults(opts: BatchOptions, log: (m: string) => void): Promis
 }
 
 function runContext(opts: BatchOptions, engine: AttentionPromptEngine, tally: Tally, answered: Set<string>): RunContext {
+  const answers = opts.vlm ? (opts.answers ?? new VlmClient(opts.vlm)) : undefined;
   const parameters = { contrast: opts.mask.contrast, kernel: opts.mask.kernel, gray: opts.gray, interpolation: opts.interpolation, geometry: opts.geometry };
   const refDir = opts.referenceLayout ? referenceFolder(opts.outDir, opts.referenceLayout.dataset, engine.modelName, engine.layer, { ...opts.mask, interpolation: opts.interpolation, gray: opts.gray }) : undefined;
   if (refDir) fs.mkdirSync(refDir, { recursive: true });
   return {
     opts,
     engine,
-    vlm: opts.vlm ? new VlmClient(opts.vlm) : undefined,
-    host: opts.vlm ? endpointHost(opts.vlm.baseURL) : undefined,
+    vlm: answers,
+    host: answers?.label.where,
     slots: new Slots(opts.concurrency),
     parameters,
     refDir,
@@ -452,7 +458,7 @@ function judgeAsker(ctx: RunContext): GradeAsker | undefined {
   return async (prompt, o) => {
     await ctx.slots.acquire();
     try {
-      const r = await vlm.ask({ question: prompt, temperature: o.temperature, maxTokens: o.maxTokens, signal: o.signal });
+      const r = await vlm.answer({ question: prompt, temperature: o.temperature, maxTokens: o.maxTokens, signal: o.signal });
       return { text: r.text, model: r.model };
     } finally {
       ctx.slots.release();
@@ -498,7 +504,7 @@ function writeSummary(ctx: RunContext, startedAt: Date, t0: number): BatchSummar
     layer: engine.layer,
     parameters: ctx.parameters,
     endpointHost: ctx.host,
-    vlmModel: opts.vlm?.model,
+    vlmModel: ctx.vlm?.label.model,
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     shard: opts.shard ? shardLabel(opts.shard) : undefined,
