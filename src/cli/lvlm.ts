@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DecodedImage } from '../core/image';
-import { LocalVlm } from '../core/lvlm/localVlm';
+import { LVLM_PRESETS, LocalVlm } from '../core/lvlm/localVlm';
 import { lvlmJson } from '../core/lvlm/contract';
 import { LVLM_REFERENCE_GRAY } from '../core/lvlm/lvlmMap';
 import { encode, formatForPath, renderOutputs } from '../core/render';
@@ -25,7 +25,9 @@ export const LVLM_USAGE = `  --aux clip|lvlm      auxiliary model: clip (default
                        that model; --layer its decoder layer, default 20/32 of its depth;
                        --gray defaults to 200, the level the reference's API_LLaVA script blends
                        with); the same model then answers the masked image
-  --max-tokens N       longest answer with --aux lvlm (default 512)`;
+  --max-tokens N       longest answer with --aux lvlm (default 512)
+                       LLaVA-family hub models (not checked here; any Transformers.js LLaVA folder
+                       works): ${LVLM_PRESETS.map((p) => p.id).join(', ')}`;
 
 interface LvlmRun {
   imagePath: string;

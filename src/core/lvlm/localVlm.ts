@@ -29,6 +29,16 @@ const ANSWER_MODEL_TYPES = new Set(['llava', 'llava_onevision']);
 /** Tiling / any-resolution schemes: the image tokens are several grids (tiles) plus a base image. */
 const TILING_MODEL_TYPES = new Set(['llava_onevision', 'llava_next', 'idefics3', 'smolvlm', 'qwen2_vl', 'qwen2_5_vl', 'lfm2_vl', 'gemma3', 'phi3_v']);
 
+/**
+ * The smallest LLaVA-family models with Transformers.js ONNX files on the hub. None could be checked
+ * here (no hub access from the development machines): only the fixtures were run. Whether their
+ * decoder keeps eager attention (needed for the map) is checked when the map is first asked for.
+ */
+export const LVLM_PRESETS = [
+  { id: 'llava-hf/llava-interleave-qwen-0.5b-hf', label: 'LLaVA-Interleave Qwen-0.5B (SigLIP, one 27×27 grid; answers and maps; unverified)' },
+  { id: 'llava-hf/llava-onevision-qwen2-0.5b-ov-hf', label: 'LLaVA-OneVision Qwen2-0.5B (any-resolution tiles: answers only; unverified)' },
+] as const;
+
 export function lvlmRequiredFiles(dtype: Dtype): string[] {
   const s = DTYPE_SUFFIX[dtype];
   return [
@@ -80,6 +90,8 @@ export interface LvlmMap {
   /** The text generated while the map was taken (the reference's answer to the original image). */
   text: string;
   generatedIds: number[];
+  /** The prompt's token ids, image tokens expanded. */
+  promptIds: number[];
   stopReason: 'eos' | 'length' | 'stop-string';
   layer: number;
   numLayers: number;
@@ -101,6 +113,8 @@ interface LoadedModel {
   imageSize: number;
   eosIds: number[];
   eosText?: string;
+  /** llava-hf's chat_template.json beside the model, when present. */
+  chatTemplateFile?: string;
 }
 
 interface LlavaConfig {
@@ -231,7 +245,15 @@ export class LocalVlm implements AnswerProvider {
       this.observer?.(out as never);
       return out;
     };
-    return { model, processor, config, imageSize: config.vision_config?.image_size ?? 336, eosIds, eosText: tokenizer?.eos_token };
+    let chatTemplateFile: string | undefined;
+    try {
+      const file = loc.local ? path.join(loc.pretrainedId, 'chat_template.json') : cachedPath(loc, 'chat_template.json');
+      const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { chat_template?: unknown };
+      if (typeof parsed.chat_template === 'string') chatTemplateFile = parsed.chat_template;
+    } catch {
+      // none
+    }
+    return { model, processor, config, imageSize: config.vision_config?.image_size ?? 336, eosIds, eosText: tokenizer?.eos_token, chatTemplateFile };
   }
 
   /** One generation at a time: the model's sessions and the observer are shared. */
@@ -263,15 +285,21 @@ export class LocalVlm implements AnswerProvider {
     });
   }
 
-  /** The prompt: the model's chat template when it has one, else LLaVA-1.5's (llava-hf) format. */
+  /**
+   * The prompt: the model's chat template when it has one (chat_template.jinja, tokenizer_config.json,
+   * or llava-hf's chat_template.json, which Transformers.js does not read), else LLaVA-1.5's
+   * (llava-hf) format.
+   */
   private prompt(loaded: LoadedModel, question: string, withImage: boolean): string {
     const p = loaded.processor as unknown as {
+      chat_template?: string | null;
       tokenizer?: { chat_template?: unknown };
       apply_chat_template?: (m: unknown, o: unknown) => string;
     };
-    if (p.tokenizer?.chat_template && p.apply_chat_template) {
+    const template = p.chat_template ?? loaded.chatTemplateFile ?? (p.tokenizer?.chat_template ? undefined : null);
+    if (template !== null && p.apply_chat_template) {
       const content = withImage ? [{ type: 'image' }, { type: 'text', text: question }] : [{ type: 'text', text: question }];
-      return p.apply_chat_template([{ role: 'user', content }], { add_generation_prompt: true, tokenize: false });
+      return p.apply_chat_template([{ role: 'user', content }], { add_generation_prompt: true, tokenize: false, ...(template ? { chat_template: template } : {}) });
     }
     return withImage ? `USER: <image>\n${question} ASSISTANT:` : `USER: ${question} ASSISTANT:`;
   }
@@ -441,6 +469,7 @@ export class LocalVlm implements AnswerProvider {
       if (imageTokenId === undefined) throw new AttentionPromptError('model-structure', `"${this.loc.name}" has no image_token_index in its config.json.`);
       const input = await this.squareInput(loaded, req.image, geometry);
       let positions: number[] = [];
+      let promptIds: number[] = [];
       const steps: Float64Array[] = [];
       this.observer = (out) => {
         const scores = out[prepared.scoresOutput];
@@ -450,6 +479,7 @@ export class LocalVlm implements AnswerProvider {
       let run: Awaited<ReturnType<LocalVlm['generate']>>;
       try {
         run = await this.generate(loaded, input, req.question, LVLM_MAX_NEW_TOKENS, req.signal, req.onDelta, (ids) => {
+          promptIds = ids;
           positions = [];
           ids.forEach((id, i) => id === imageTokenId && positions.push(i));
         });
@@ -470,6 +500,7 @@ export class LocalVlm implements AnswerProvider {
         steps,
         text: run.text,
         generatedIds: run.ids,
+        promptIds,
         stopReason: run.stopReason,
         layer: prepared.layer,
         numLayers: prepared.numLayers,

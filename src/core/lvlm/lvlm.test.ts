@@ -252,6 +252,19 @@ describe('local answers (AnswerProvider "local")', () => {
     assert.equal(result.text, map.text);
   });
 
+  it('uses the model’s chat template (tokenizer_config.json, or llava-hf’s chat_template.json) when it has one', async () => {
+    const template = (lead: string) => `${lead} {% for m in messages %}USER: <image>\n{{ m['content'][1]['text'] }}{% endfor %} ASSISTANT:`;
+    const image = await decodeImage(path.join(FIXTURES, 'scene48.png'));
+    const viaTokenizer = editedCopy(TINY, { 'tokenizer_config.json': (o) => (o.chat_template = template('what')) });
+    const viaJson = editedCopy(TINY, {});
+    fs.writeFileSync(path.join(viaJson, 'chat_template.json'), JSON.stringify({ chat_template: template('which') }));
+    // The built-in prompt's ids with the template's leading word after <s> (fixture ids: what 13, which 15).
+    const expected = (word: number) => [reference.input_ids[0], word, ...reference.input_ids.slice(1)];
+    assert.deepEqual((await vlm(viaTokenizer).lvlmMap({ image, question: QUESTION })).promptIds, expected(13));
+    assert.deepEqual((await vlm(viaJson).lvlmMap({ image, question: QUESTION })).promptIds, expected(15));
+    assert.deepEqual((await vlm(TINY).lvlmMap({ image, question: QUESTION })).promptIds, reference.input_ids);
+  });
+
   it('caps the answer at maxNewTokens and reports it as incomplete', async () => {
     const never = 999;
     const dir = editedCopy(TINY, { 'generation_config.json': (o) => (o.eos_token_id = never) });
