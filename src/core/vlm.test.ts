@@ -252,6 +252,11 @@ describe('VLM client against misbehaving servers', () => {
     assert.equal(vlm.requests.length - n, 1);
   });
 
+  it('a very long timeout is a long timeout, not an immediate one (timers overflow past 24.8 days)', async () => {
+    const result = await ask({ timeoutMs: 600_000_000 });
+    assert.equal(result.text, answerFor('q?', vlm.requests.at(-1)!.image));
+  });
+
   it('reads Retry-After as seconds, an HTTP date or retry-after-ms', () => {
     assert.equal(retryAfterMs(new Headers({ 'retry-after': '2.5' })), 2500);
     assert.equal(retryAfterMs(new Headers({ 'retry-after-ms': '120', 'retry-after': '9' })), 120);
@@ -277,6 +282,9 @@ describe('VLM client against misbehaving servers', () => {
     const result = await ask({}, undefined, (d) => deltas.push(d));
     assert.equal(result.text, `Your key is ${REDACTED}, right?`);
     assert.equal(deltas.join(''), result.text);
+    // Only the key: an answer that reads "token: …" off a sign is left as it is.
+    vlm.faults.push({ kind: 'completion', content: 'The sign says: token: ABCD-1234-EFGH' });
+    assert.equal((await ask()).text, 'The sign says: token: ABCD-1234-EFGH');
   });
 
   it('a connection dropped mid-answer keeps what arrived, marked incomplete', { timeout: 20_000 }, async () => {

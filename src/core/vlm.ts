@@ -142,6 +142,10 @@ export function retryAfterMs(headers: Headers | undefined): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
+/** Node's timers fire at once beyond 2^31 − 1 ms (24.8 days): longer limits are clamped to that. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const timerMs = (ms: number) => Math.min(Math.max(0, ms), MAX_TIMER_MS);
+
 /** Resolves after `ms`, or rejects with a cancelled VlmError as soon as the signal aborts. */
 function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -153,7 +157,7 @@ function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<vo
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
-    }, ms);
+    }, timerMs(ms));
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -190,9 +194,15 @@ class BodyText {
   }
 }
 
-/** Collects answer text: applies the length cap, redacts the key from what is streamed out. */
+/**
+ * Collects answer text: applies the length cap, redacts the key from what is streamed out. Only the
+ * key itself is removed from answers (credential-shaped patterns are for error messages: an answer
+ * reading a sign may legitimately say "token: …"), so what was streamed is exactly what is stored.
+ */
 class AnswerText {
   text = '';
+  /** What was passed on so far: the text with the key redacted, less a held-back tail. */
+  shown = '';
   capped = false;
   private readonly redactor: StreamRedactor;
 
@@ -209,15 +219,19 @@ class AnswerText {
       this.capped = true;
     }
     this.text += piece;
-    const out = this.redactor.push(piece);
-    if (out) this.onDelta?.(out);
+    this.emit(this.redactor.push(piece));
     return !this.capped;
   }
 
   finish(): string {
-    const rest = this.redactor.flush();
-    if (rest) this.onDelta?.(rest);
-    return redactSecrets(this.text);
+    this.emit(this.redactor.flush());
+    return this.shown;
+  }
+
+  private emit(piece: string): void {
+    if (!piece) return;
+    this.shown += piece;
+    this.onDelta?.(piece);
   }
 }
 
@@ -235,7 +249,7 @@ export class VlmClient implements AnswerProvider {
       apiKey: settings.apiKey,
       baseURL: settings.baseURL,
       // Only a backstop: the silence and whole-answer timers below end every attempt earlier.
-      timeout: Math.ceil(this.answerTimeoutMs + 1000),
+      timeout: Math.ceil(timerMs(this.answerTimeoutMs + 1000)),
       // Retries happen here, with capped and abortable waits.
       maxRetries: 0,
     });
@@ -315,15 +329,15 @@ export class VlmClient implements AnswerProvider {
     };
     const onCallerAbort = () => controller.abort();
     req.signal?.addEventListener('abort', onCallerAbort, { once: true });
-    let silence = setTimeout(() => stop('silence'), s.timeoutMs);
+    let silence = setTimeout(() => stop('silence'), timerMs(s.timeoutMs));
     const touch = () => {
       clearTimeout(silence);
-      silence = setTimeout(() => stop('silence'), s.timeoutMs);
+      silence = setTimeout(() => stop('silence'), timerMs(s.timeoutMs));
     };
-    const whole = setTimeout(() => stop('deadline'), Math.max(0, deadline - performance.now()));
+    const whole = setTimeout(() => stop('deadline'), timerMs(deadline - performance.now()));
     const answer = new AnswerText(answerCharCap(s), s.apiKey, req.onDelta);
     const fail = (error: VlmError, retryable = false, retryAfter?: number): Attempt => {
-      if (answer.text) error.partialText = redactSecrets(answer.text);
+      if (answer.text) error.partialText = answer.shown;
       return { error, retryable, retryAfterMs: retryAfter };
     };
     const interrupted = (): Attempt | undefined => {
