@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
+import sharp from 'sharp';
 import { decodeImage } from '../image';
 import { indexOnnx } from '../onnx/onnxFile';
 import { BufferSource } from '../onnx/protobuf';
@@ -231,6 +232,25 @@ describe('LVLM map pointing on the planted LLaVA', () => {
     const centre = 2 * 8 + 2;
     assert.equal(Math.max(...map.mask), map.mask[centre]);
     for (let r = 5; r < 8; r++) for (let c = 0; c < 8; c++) assert.ok(map.mask[r * 8 + c] < 0.15, `far cell ${r},${c}: ${map.mask[r * 8 + c]}`);
+  });
+});
+
+describe('LVLM map geometry', () => {
+  it('full squashes the whole image onto the grid; reference pads it to a square first (LLaVA-1.5 expand2square)', async () => {
+    // 128×64, a red band over the left quarter, full height.
+    const png = await sharp({ create: { width: 128, height: 64, channels: 3, background: { r: 128, g: 128, b: 128 } } })
+      .composite([{ input: await sharp({ create: { width: 32, height: 64, channels: 3, background: { r: 230, g: 20, b: 20 } } }).png().toBuffer(), left: 0, top: 0 }])
+      .png()
+      .toBuffer();
+    const image = await decodeImage(png);
+    const v = vlm(PLANTED);
+    const strongest = (raw: Float64Array) => new Set([...raw.keys()].filter((i) => raw[i] > 0.5 * Math.max(...raw)));
+    const cells = (rows: number[], cols: number[]) => new Set(rows.flatMap((r) => cols.map((c) => r * 8 + c)));
+    const full = await v.lvlmMap({ image, question: 'where is the red band?', geometry: 'full' });
+    assert.deepEqual(strongest(full.raw), cells([0, 1, 2, 3, 4, 5, 6, 7], [0, 1]));
+    // Padded to 128×128 (32 rows of mean colour above and below): the band covers grid rows 2…5.
+    const ref = await v.lvlmMap({ image, question: 'where is the red band?', geometry: 'reference' });
+    assert.deepEqual(strongest(ref.raw), cells([2, 3, 4, 5], [0, 1]));
   });
 });
 
