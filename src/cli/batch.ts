@@ -3,16 +3,21 @@
  * TTY, periodic plain lines otherwise, and Ctrl-C that stops after the in-flight writes.
  */
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
-import { runBatch, BatchProgress } from '../core/batch/runner';
+import { ParseArgsConfig, parseArgs } from 'node:util';
+import { runBatch, BatchProgress, BatchVlmOptions } from '../core/batch/runner';
 import { writeReport } from '../core/batch/report';
-import { BATCH_CONCURRENCY, BATCH_MAX_RETRIES, DEFAULT_VLM_SETTINGS } from '../core/defaults';
+import { BATCH_CONCURRENCY, BATCH_MAX_RETRIES, DEFAULT_VLM_SETTINGS, VLM_MAX_IMAGE_SIDE, VLM_MAX_RETRIES, VLM_MAX_TOKENS, VLM_TEMPERATURE, VLM_TIMEOUT_SECONDS } from '../core/defaults';
 import { AttentionPromptError } from '../core/errors';
 import { parseMetric } from '../core/batch/scoring';
 import { parseShard } from '../core/batch/shards';
 import { parseSweep } from '../core/batch/sweep';
-import { MASK_OPTIONS, UsageError, maskSettings, num } from './options';
+import { MASK_OPTIONS, UsageError, bounded, joinNegativeValues, maskSettings, within } from './options';
 import { describeScores } from './score';
+
+/** More parallel requests than this only trips an endpoint's rate limits. */
+const MAX_CONCURRENCY = 64;
+/** An hour per answer is already far past any endpoint's own limit. */
+const MAX_TIMEOUT_S = 3600;
 
 export const BATCH_USAGE = `Usage: attention-prompt batch <folder | glob | list.txt | questions.jsonl> [options]
 
@@ -27,7 +32,11 @@ Options:
   --out DIR            output folder (default ./attention-batch)
   --no-vlm             masks only; nothing leaves the machine
   --concurrency N      VLM requests at once (default ${BATCH_CONCURRENCY})
-  --resume             continue an interrupted run in the same --out folder
+  --resume             continue an interrupted run in the same --out folder (same settings)
+  --allow-changed-settings
+                       let --resume continue with different settings (mixed in one results file)
+  --allow-outside-paths
+                       let a JSONL file or list name images outside its own folder
   --layout reference   also write APICLIP_{dataset}_{model}_{layer}/{coe}_{kernel}_{interp}_{gray}/{id}.jpg
   --dataset NAME       the {dataset} of the reference layout (default: the input's name)
   --vlm-base-url URL   OpenAI-compatible endpoint (default ${DEFAULT_VLM_SETTINGS.baseURL}); key from OPENAI_API_KEY
@@ -39,9 +48,68 @@ Options:
                        attention-prompt merge
   --sweep AXIS=V1,V2…  every combination of layer, contrast, kernel values, e.g.
                        --sweep layer=20,22 contrast=3,5 kernel=1,3
-  --max-tokens N  --temperature T  --timeout SECONDS  --retries N  --max-image-side PX
+  --max-tokens N       (default ${DEFAULT_VLM_SETTINGS.maxTokens})    --temperature T   0–2 (default ${DEFAULT_VLM_SETTINGS.temperature})
+  --timeout SECONDS    longest silence (default ${DEFAULT_VLM_SETTINGS.timeoutMs / 1000})  --retries N       ${VLM_MAX_RETRIES.min}–${VLM_MAX_RETRIES.max} (default ${BATCH_MAX_RETRIES})
+  --max-image-side PX  ${VLM_MAX_IMAGE_SIDE.min}–${VLM_MAX_IMAGE_SIDE.max} (default ${VLM_MAX_IMAGE_SIDE.default})
   and every mask option of \`attention-prompt mask\`: --model --revision --dtype --layer --contrast
   --kernel --interp --gray --geometry --opacity --cache-dir --threads --offline`;
+
+const BATCH_OPTIONS = {
+  question: { type: 'string' },
+  out: { type: 'string' },
+  'no-vlm': { type: 'boolean' },
+  concurrency: { type: 'string' },
+  resume: { type: 'boolean' },
+  'allow-changed-settings': { type: 'boolean' },
+  'allow-outside-paths': { type: 'boolean' },
+  layout: { type: 'string' },
+  dataset: { type: 'string' },
+  'vlm-base-url': { type: 'string' },
+  'vlm-model': { type: 'string' },
+  'no-compare': { type: 'boolean' },
+  judge: { type: 'boolean' },
+  metric: { type: 'string' },
+  shard: { type: 'string' },
+  'max-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  timeout: { type: 'string' },
+  retries: { type: 'string' },
+  'max-image-side': { type: 'string' },
+  ...MASK_OPTIONS,
+} as const satisfies ParseArgsConfig['options'];
+
+/** An http(s) URL with a host: anything else would fail late or send the key somewhere odd. */
+export function checkBaseUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`--vlm-base-url must be an http:// or https:// URL such as ${DEFAULT_VLM_SETTINGS.baseURL}, got "${value}"`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.host) {
+    throw new UsageError(`--vlm-base-url must be an http:// or https:// URL with a host, got "${value}"`);
+  }
+  return value;
+}
+
+/** The VLM options, every one checked before anything loads. */
+function vlmOptions(values: { [k: string]: string | boolean | undefined }, apiKey: string): BatchVlmOptions {
+  const str = (k: string) => values[k] as string | undefined;
+  const model = str('vlm-model') ?? DEFAULT_VLM_SETTINGS.model;
+  if (!model.trim()) throw new UsageError('--vlm-model is empty');
+  return {
+    ...DEFAULT_VLM_SETTINGS,
+    apiKey,
+    baseURL: checkBaseUrl(str('vlm-base-url') ?? DEFAULT_VLM_SETTINGS.baseURL),
+    model,
+    maxTokens: within(str('max-tokens'), 'max-tokens', VLM_MAX_TOKENS),
+    temperature: within(str('temperature'), 'temperature', VLM_TEMPERATURE),
+    timeoutMs: bounded(str('timeout'), 'timeout', VLM_TIMEOUT_SECONDS.default, { min: VLM_TIMEOUT_SECONDS.min, max: MAX_TIMEOUT_S }) * 1000,
+    maxRetries: within(str('retries'), 'retries', { ...VLM_MAX_RETRIES, default: BATCH_MAX_RETRIES }),
+    compareWithOriginal: !values['no-compare'],
+    maxImageSide: within(str('max-image-side'), 'max-image-side', VLM_MAX_IMAGE_SIDE),
+  };
+}
 
 function bar(p: BatchProgress, started: number): string {
   const finished = p.done + p.failed + p.skipped;
@@ -71,29 +139,9 @@ export function gatherSweepArgs(argv: string[]): { args: string[]; sweep: string
 export async function runBatchCommand(argv: string[], onInterrupt: (handler: () => void) => void, io = { out: process.stdout, err: process.stderr }): Promise<number> {
   const gathered = gatherSweepArgs(argv);
   const { values, positionals } = parseArgs({
-    args: gathered.args,
+    args: joinNegativeValues(gathered.args, BATCH_OPTIONS),
     allowPositionals: true,
-    options: {
-      question: { type: 'string' },
-      out: { type: 'string' },
-      'no-vlm': { type: 'boolean' },
-      concurrency: { type: 'string' },
-      resume: { type: 'boolean' },
-      layout: { type: 'string' },
-      dataset: { type: 'string' },
-      'vlm-base-url': { type: 'string' },
-      'vlm-model': { type: 'string' },
-      'no-compare': { type: 'boolean' },
-      judge: { type: 'boolean' },
-      metric: { type: 'string' },
-      shard: { type: 'string' },
-      'max-tokens': { type: 'string' },
-      temperature: { type: 'string' },
-      timeout: { type: 'string' },
-      retries: { type: 'string' },
-      'max-image-side': { type: 'string' },
-      ...MASK_OPTIONS,
-    },
+    options: BATCH_OPTIONS,
   });
   if (values.help) {
     io.out.write(BATCH_USAGE + '\n');
@@ -112,9 +160,15 @@ export async function runBatchCommand(argv: string[], onInterrupt: (handler: () 
   const shard = values.shard !== undefined ? parseShard(values.shard) : undefined;
   const sweep = gathered.sweep.length ? parseSweep(gathered.sweep) : undefined;
   const input = positionals[0];
+  if (values.out !== undefined && !values.out.trim()) throw new UsageError('--out is empty');
   const outDir = path.resolve(values.out ?? 'attention-batch');
+  if (values.dataset !== undefined && !/^[\w-][\w.-]*$/.test(values.dataset)) {
+    throw new UsageError(`--dataset must be a plain name (letters, digits, "_", "-", "."; not starting with "."), got "${values.dataset}"`);
+  }
+  const concurrency = bounded(values.concurrency, 'concurrency', BATCH_CONCURRENCY, { min: 1, max: MAX_CONCURRENCY, integer: true });
   const useVlm = !values['no-vlm'];
   const apiKey = process.env.OPENAI_API_KEY ?? '';
+  const vlm = useVlm ? vlmOptions(values, apiKey) : undefined;
   if (useVlm && !apiKey) {
     throw new AttentionPromptError('bad-parameter', 'No API key: set OPENAI_API_KEY (any text for local servers such as Ollama), or run with --no-vlm to make masks only.');
   }
@@ -135,26 +189,15 @@ export async function runBatchCommand(argv: string[], onInterrupt: (handler: () 
     hint: values.hint,
     outDir,
     ...settings,
-    vlm: useVlm
-      ? {
-          ...DEFAULT_VLM_SETTINGS,
-          apiKey,
-          baseURL: values['vlm-base-url'] ?? DEFAULT_VLM_SETTINGS.baseURL,
-          model: values['vlm-model'] ?? DEFAULT_VLM_SETTINGS.model,
-          maxTokens: num(values['max-tokens'], 'max-tokens', DEFAULT_VLM_SETTINGS.maxTokens),
-          temperature: num(values.temperature, 'temperature', DEFAULT_VLM_SETTINGS.temperature),
-          timeoutMs: num(values.timeout, 'timeout', DEFAULT_VLM_SETTINGS.timeoutMs / 1000) * 1000,
-          maxRetries: num(values.retries, 'retries', BATCH_MAX_RETRIES),
-          compareWithOriginal: !values['no-compare'],
-          maxImageSide: num(values['max-image-side'], 'max-image-side', DEFAULT_VLM_SETTINGS.maxImageSide),
-        }
-      : undefined,
-    concurrency: num(values.concurrency, 'concurrency', BATCH_CONCURRENCY),
+    vlm,
+    concurrency,
     resume: !!values.resume,
     shard,
     sweep,
     judge: !!values.judge,
     metric,
+    allowChangedSettings: !!values['allow-changed-settings'],
+    allowOutsidePaths: !!values['allow-outside-paths'],
     referenceLayout: values.layout === 'reference' ? { dataset: values.dataset ?? path.basename(input, path.extname(input)).replace(/[^\w.-]+/g, '_') } : undefined,
     signal: controller.signal,
     onLog: (m) => io.err.write(`${m}\n`),

@@ -8,6 +8,8 @@ import { progressPrinter } from './main';
 import { ROOT, argmax, fixtureModel, inside, rectangleImage, tempDir } from '../../test/helpers';
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
+// Debian's python3-pil is installed for the system Python (a pyenv shim first on PATH would not see it).
+const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const cli = (args: string[], cwd = tempDir()) => spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
 
 describe('attention-prompt mask (CLI)', () => {
@@ -66,7 +68,7 @@ describe('attention-prompt mask (CLI)', () => {
     const cases: Array<[string[], number, RegExp]> = [
       [['mask', path.join(work, 'missing.png'), 'q', '--model', model], 1, /Image not found/],
       [['mask', path.join(work, 'scene.png'), '', '--model', model, '--offline', '--cache-dir', cache], 1, /question is empty/],
-      [['mask', path.join(work, 'scene.png'), 'red', '--model', model, '--kernel', '4', '--offline', '--cache-dir', cache], 1, /Kernel must be an odd integer/],
+      [['mask', path.join(work, 'scene.png'), 'red', '--model', model, '--kernel', '4', '--offline', '--cache-dir', cache], 2, /--kernel must be one of/],
       [['mask', path.join(work, 'scene.png'), 'red', '--model', model, '--layer', '9', '--offline', '--cache-dir', cache], 1, /Layer 9 is out of range/],
       [['mask', path.join(work, 'scene.png'), 'red', '--model', model, '--out', 'x.gifx'], 1, /use a \.png, \.jpg or \.webp/],
       [['mask', path.join(work, 'scene.png'), 'red', '--model', 'Xenova/not-cached', '--offline', '--cache-dir', cache], 1, /Offline mode: .*missing config\.json/],
@@ -95,3 +97,123 @@ describe('download progress on a terminal', () => {
     assert.equal(progressPrinter({ isTTY: false, write: () => true } as never), undefined);
   });
 });
+
+describe('transparency under --geometry reference (CLI)', () => {
+  it('the mask of an RGBA image is the mask of the RGB image PIL’s convert("RGB") gives the reference', async () => {
+    const work = tempDir('ap-cli-alpha-');
+    const model = fixtureModel('planted-clip');
+    const cache = path.join(work, 'cache');
+    // Red under full transparency on the left, opaque blue on the right, a non-square frame.
+    const width = 90;
+    const height = 60;
+    const rgba = Buffer.alloc(width * height * 4);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) rgba.set(x < 45 ? [255, 0, 0, 0] : [0, 0, 255, 255], (y * width + x) * 4);
+    }
+    const transparent = path.join(work, 'rgba.png');
+    fs.writeFileSync(transparent, await sharp(rgba, { raw: { width, height, channels: 4 } }).png().toBuffer());
+    const converted = path.join(work, 'pil-rgb.png');
+    const pil = spawnSync(PYTHON, ['-c', 'import sys; from PIL import Image; Image.open(sys.argv[1]).convert("RGB").save(sys.argv[2])', transparent, converted]);
+    assert.equal(pil.status, 0, String(pil.stderr));
+    const maskOf = (file: string, geometry: string) => {
+      const r = cli(['mask', file, 'where is the red box?', '--model', model, '--offline', '--cache-dir', cache, '--geometry', geometry, '--json', '--out', `${geometry}.png`, '--heatmap', `${geometry}.h.png`], work);
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout).mask as number[];
+    };
+    assert.deepEqual(maskOf(transparent, 'reference'), maskOf(converted, 'reference'), 'reference: the paper\'s pixels');
+    assert.notDeepEqual(maskOf(transparent, 'full'), maskOf(converted, 'full'), 'full: transparent pixels are white, not the hidden red');
+  });
+});
+
+describe('options are checked before anything loads (CLI)', () => {
+  const work = tempDir('ap-cli-options-');
+  // A model that does not exist: any check that ran after loading would report the model instead.
+  const missingModel = path.join(work, 'no-such-model');
+  const image = path.join(work, 'a.png');
+  const cache = path.join(work, 'cache');
+
+  it('every bad value is one line naming the option, never a stack trace', async () => {
+    fs.writeFileSync(image, await rectangleImage(40, 40, 'red', { left: 0, top: 0, width: 10, height: 10 }));
+    fs.writeFileSync(path.join(work, 'afile'), 'x');
+    fs.writeFileSync(path.join(work, 'null.jsonl'), '{"image":"a.png","question":"q"}\nnull\n');
+    const batch = (...extra: string[]) => ['batch', work, '--question', 'q', '--no-vlm', '--out', path.join(work, 'out'), '--model', missingModel, '--offline', ...extra];
+    const vlmBatch = (...extra: string[]) => ['batch', work, '--question', 'q', '--out', path.join(work, 'out'), '--model', missingModel, '--offline', ...extra];
+    const mask = (...extra: string[]) => ['mask', image, 'q', '--model', missingModel, '--offline', ...extra];
+    const cases: Array<[string[], RegExp]> = [
+      [mask('--threads', '100000'), /--threads must be an integer from 0 to 256, got "100000"/],
+      [mask('--threads', '1.5'), /--threads must be an integer/],
+      [mask('--layer', ''), /--layer must be an integer .*got ""/],
+      [mask('--layer', 'x'), /--layer must be an integer/],
+      [mask('--gray', '300'), /--gray must be an integer from 0 to 255, got "300"/],
+      [mask('--opacity', '2'), /--opacity must be a number from 0 to 1/],
+      [mask('--kernel', '4'), /--kernel must be one of 1, 3, 5, 7, 9, got "4"/],
+      [mask('--interp', 'fancy'), /--interp: Unknown interpolation "fancy"/],
+      [mask('--cache-dir', path.join(work, 'afile')), /--cache-dir .*afile is a file, not a folder/],
+      [batch('--gray', '300'), /--gray must be an integer from 0 to 255/],
+      [batch('--concurrency', '0'), /--concurrency must be an integer from 1 to 64/],
+      [batch('--out', path.join(work, 'afile', 'sub')), /Cannot use .*afile\/sub as the output folder: a file is in the way/],
+      [batch('--dataset', '../x', '--layout', 'reference'), /--dataset must be a plain name/],
+      [vlmBatch('--max-image-side', '0'), /--max-image-side must be an integer from 256 to 8192, got "0"/],
+      [vlmBatch('--retries', '1e9'), /--retries must be an integer from 0 to 10, got "1e9"/],
+      [vlmBatch('--retries=-1'), /--retries must be an integer from 0 to 10, got "-1"/],
+      [vlmBatch('--timeout', '0'), /--timeout must be a number from 1 to 3600, got "0"/],
+      [vlmBatch('--temperature', '3'), /--temperature must be a number from 0 to 2/],
+      [vlmBatch('--vlm-base-url', 'notaurl'), /--vlm-base-url must be an http:\/\/ or https:\/\/ URL/],
+      [vlmBatch('--vlm-base-url', 'file:///etc/passwd'), /--vlm-base-url must be an http:\/\/ or https:\/\/ URL with a host/],
+      [['batch', path.join(work, 'null.jsonl'), '--no-vlm', '--out', path.join(work, 'out2'), '--model', missingModel, '--offline'], /null\.jsonl:2: expected an object/],
+    ];
+    for (const [args, message] of cases) {
+      const r = cli(args, work);
+      assert.ok(r.status === 1 || r.status === 2, `${args.join(' ')}: exit ${r.status} ${r.stderr}`);
+      assert.match(r.stderr, message, args.join(' '));
+      assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
+      assert.doesNotMatch(r.stderr, /\bat .*\.js:\d+|unexpected error/, 'no stack trace');
+    }
+  });
+
+  it('--layer -1 counts from the end, as --layer=-1 does; a UTF-8 BOM on JSONL line 1 is read', async () => {
+    const model = fixtureModel('planted-clip');
+    for (const layer of [['--layer', '-1'], ['--layer=-1']]) {
+      const r = cli(['mask', image, 'red', '--model', model, '--offline', '--cache-dir', cache, '--json', ...layer], work);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).layer, 3, 'the last of the planted model\'s 4 layers');
+    }
+    fs.writeFileSync(path.join(work, 'bom.jsonl'), '\uFEFF{"id":"first","image":"a.png","question":"red"}\n');
+    const r = cli(['batch', path.join(work, 'bom.jsonl'), '--no-vlm', '--out', path.join(work, 'bom-out'), '--model', model, '--offline', '--cache-dir', cache], work);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /1 done, 0 failed/);
+  });
+});
+
+describe('mask never overwrites its input (CLI)', () => {
+  const work = tempDir('ap-cli-overwrite-');
+  const model = fixtureModel('planted-clip');
+  const cache = path.join(work, 'cache');
+
+  it('refuses --out or --heatmap on the input (also through a link) and one output on the other; says when it replaces a file', async () => {
+    const image = path.join(work, 'photo.png');
+    const original = await rectangleImage(60, 40, 'red', { left: 0, top: 0, width: 20, height: 20 });
+    fs.writeFileSync(image, original);
+    fs.linkSync(image, path.join(work, 'hardlink.png'));
+    const run = (...extra: string[]) => cli(['mask', image, 'red', '--model', model, '--offline', '--cache-dir', cache, ...extra], work);
+    const refused: Array<[string[], RegExp]> = [
+      [['--out', image], /--out .*photo\.png is the input image/],
+      [['--out', 'photo.png'], /--out photo\.png is the input image/],
+      [['--out', 'hardlink.png'], /--out hardlink\.png is the input image/],
+      [['--heatmap', image], /--heatmap .*photo\.png is the input image/],
+      [['--out', 'x.png', '--heatmap', 'x.png'], /--out and --heatmap both name x\.png/],
+    ];
+    for (const [extra, message] of refused) {
+      const r = run(...extra);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, message);
+      assert.deepEqual(fs.readFileSync(image), original, 'the input is untouched');
+    }
+    assert.equal(run().status, 0);
+    const again = run();
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stderr, /replacing .*photo\.masked\.png/);
+    assert.match(again.stderr, /replacing .*photo\.overlay\.png/);
+  });
+});
+

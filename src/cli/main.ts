@@ -7,11 +7,11 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isAttentionPromptError } from '../core/errors';
 import { AttentionPromptEngine } from '../core/engine';
-import { decodeImage } from '../core/image';
+import { alphaForGeometry, decodeImage } from '../core/image';
 import { CONTRAST, DEFAULT_DTYPE, DEFAULT_GEOMETRY, DEFAULT_MODEL, DEFAULT_REVISION, DTYPES, GEOMETRIES, GRAY, INTERPOLATIONS, KERNEL_SIZES, MASK_DEFAULTS, MODEL_PRESETS, OPACITY } from '../core/defaults';
 import type { DownloadProgress } from '../core/modelSource';
 import { encode, formatForPath, renderOutputs } from '../core/render';
-import { MASK_OPTIONS, UsageError, maskSettings } from './options';
+import { MASK_OPTIONS, UsageError, joinNegativeValues, maskSettings } from './options';
 import { attributionJson } from '../core/jsonOutput';
 import { runBatchCommand } from './batch';
 import { runMergeCommand, runScoreCommand } from './score';
@@ -72,18 +72,8 @@ export function progressPrinter(stream: Pick<NodeJS.WriteStream, 'isTTY' | 'writ
 }
 
 export async function runMask(argv: string[], io = { out: process.stdout, err: process.stderr }): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      ...MASK_OPTIONS,
-      out: { type: 'string' },
-      heatmap: { type: 'string' },
-      json: { type: 'boolean' },
-      aux: { type: 'string' },
-      'max-tokens': { type: 'string' },
-    },
-  });
+  const options = { ...MASK_OPTIONS, out: { type: 'string' }, heatmap: { type: 'string' }, json: { type: 'boolean' }, aux: { type: 'string' }, 'max-tokens': { type: 'string' } } as const;
+  const { values, positionals } = parseArgs({ args: joinNegativeValues(argv, options), allowPositionals: true, options });
   if (values.help) {
     io.out.write(USAGE + '\n');
     return 0;
@@ -99,6 +89,7 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
   const heatmapPath = values.heatmap ?? `${stem}.overlay.png`;
   const outFormat = formatForPath(outPath);
   const heatmapFormat = formatForPath(heatmapPath);
+  checkOutputPaths(imagePath, outPath, heatmapPath);
 
   const stages: Array<[string, number]> = [];
   const timed = async <T>(stage: string, f: () => Promise<T>): Promise<T> => {
@@ -109,7 +100,7 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
   };
 
   // Decode first: a bad image fails in milliseconds, before any model loads.
-  const image = await timed('decode image', () => decodeImage(imagePath));
+  const image = await timed('decode image', () => decodeImage(imagePath, { alpha: alphaForGeometry(settings.geometry) }));
   if (aux === 'lvlm') {
     if (values.hint !== undefined) throw new UsageError('--hint applies to --aux clip only (the LVLM map is read while the model answers the question)');
     return runLvlmMask({ imagePath, image, question, settings, gray: values.gray, maxTokens: values['max-tokens'], outPath, heatmapPath, json: !!values.json }, io);
@@ -128,7 +119,10 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
       io.err.write(`warning: the ${values.hint ? 'hint' : 'question'} has ${result.text.tokens} tokens; CLIP read only the first 77.\n`);
     }
     if (result.degenerate) io.err.write('warning: an attribution map was constant (no information); the mask keeps more of the image.\n');
-    for (const p of [outPath, heatmapPath]) fs.mkdirSync(path.dirname(path.resolve(p)), { recursive: true });
+    for (const p of [outPath, heatmapPath]) {
+      fs.mkdirSync(path.dirname(path.resolve(p)), { recursive: true });
+      if (fs.existsSync(p)) io.err.write(`replacing ${path.resolve(p)}\n`);
+    }
     await timed('render', async () => {
       const rendered = await renderOutputs(image, result.mask, result.grid, { interpolation: settings.interpolation, gray: settings.gray, opacity: settings.opacity });
       await Promise.all([encode(rendered.masked, outFormat).toFile(outPath), encode(rendered.overlay(), heatmapFormat).toFile(heatmapPath)]);
@@ -146,6 +140,32 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
     await engine.dispose();
   }
   return 0;
+}
+
+/** Whether two paths name one file: the same path, or (both existing) the same inode, links included. */
+function sameFile(a: string, b: string): boolean {
+  if (path.resolve(a) === path.resolve(b)) return true;
+  try {
+    const sa = fs.statSync(a);
+    const sb = fs.statSync(b);
+    return sa.dev === sb.dev && sa.ino === sb.ino;
+  } catch {
+    return false;
+  }
+}
+
+/** `mask` never writes over its input, nor one output over the other. */
+function checkOutputPaths(input: string, out: string, heatmap: string): void {
+  if (sameFile(out, input)) throw new UsageError(`--out ${out} is the input image; choose another file (the input is never overwritten)`);
+  if (sameFile(heatmap, input)) throw new UsageError(`--heatmap ${heatmap} is the input image; choose another file (the input is never overwritten)`);
+  if (sameFile(out, heatmap)) throw new UsageError(`--out and --heatmap both name ${out}; give them different files`);
+}
+
+/** A Node system error (file system, network) as one line: what failed, on which path. */
+function systemErrorLine(e: unknown): string | undefined {
+  const err = e as NodeJS.ErrnoException;
+  if (!(err instanceof Error) || typeof err.code !== 'string' || !/^E[A-Z]+$/.test(err.code)) return undefined;
+  return err.message.split('\n')[0];
 }
 
 let interruptHandler: (() => void) | undefined;
@@ -184,7 +204,15 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`attention-prompt: ${e.message}\n`);
       return e.code === 'cancelled' ? 130 : 1;
     }
-    process.stderr.write(`attention-prompt: unexpected error: ${(e as Error).stack ?? e}\n`);
+    const line = systemErrorLine(e);
+    if (line) {
+      process.stderr.write(`attention-prompt: ${line}\n`);
+      return 1;
+    }
+    // A bug: one line by default, the stack when asked for.
+    process.stderr.write(
+      process.env.ATTENTION_PROMPT_DEBUG ? `attention-prompt: unexpected error: ${(e as Error).stack ?? e}\n` : `attention-prompt: unexpected error: ${(e as Error).message ?? e} (set ATTENTION_PROMPT_DEBUG=1 for details)\n`,
+    );
     return 1;
   }
 }

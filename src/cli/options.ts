@@ -1,7 +1,8 @@
 /** The options `mask` and `batch` share, parsed and validated once. */
+import * as fs from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
 import type { BatchOptions } from '../core/batch/runner';
-import { DEFAULT_DTYPE, DEFAULT_GEOMETRY, DEFAULT_MODEL, DTYPES, GEOMETRIES, MASK_DEFAULTS } from '../core/defaults';
+import { CONTRAST, DEFAULT_DTYPE, DEFAULT_GEOMETRY, DEFAULT_MODEL, DTYPES, GEOMETRIES, GRAY, Interpolation, KERNEL_SIZES, MASK_DEFAULTS, NumberBounds, OPACITY, THREADS } from '../core/defaults';
 import type { DownloadProgress } from '../core/modelSource';
 import { parseInterpolation } from '../core/render';
 
@@ -29,37 +30,85 @@ type MaskValues = { [K in keyof typeof MASK_OPTIONS]?: (typeof MASK_OPTIONS)[K][
 
 export function num(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
+  const n = value.trim() === '' ? NaN : Number(value);
   if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${value}"`);
   return n;
 }
 
+/** A number within [min, max] (an integer when `integer`), or a usage error naming the range. */
+export function bounded(value: string | undefined, name: string, fallback: number, range: { min: number; max: number; integer?: boolean; minExclusive?: boolean }): number {
+  if (value === undefined) return fallback;
+  const n = num(value, name, fallback);
+  const kind = range.integer ? 'an integer' : 'a number';
+  const low = range.minExclusive ? n <= range.min : n < range.min;
+  if ((range.integer && !Number.isInteger(n)) || low || n > range.max) {
+    const from = range.minExclusive ? `above ${range.min}` : `from ${range.min}`;
+    throw new UsageError(`--${name} must be ${kind} ${from} to ${range.max}, got "${value}"`);
+  }
+  return n;
+}
+
+/**
+ * parseArgs reads `--layer -1` as a missing value followed by an option; a dash-number after an
+ * option that takes a value is that value, so negative layers work with or without "=".
+ */
+export function joinNegativeValues(argv: string[], options: Record<string, { type: string }>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const name = a.startsWith('--') && !a.includes('=') ? a.slice(2) : undefined;
+    if (name && options[name]?.type === 'string' && i + 1 < argv.length && /^-\d/.test(argv[i + 1])) {
+      out.push(`${a}=${argv[++i]}`);
+    } else out.push(a);
+  }
+  return out;
+}
+
 /** The engine and mask parameters of a run: the same shape the batch runner takes. */
 export type MaskSettings = Pick<BatchOptions, 'engine' | 'geometry' | 'mask' | 'interpolation' | 'gray' | 'opacity'>;
+
+/** A value within one of core/defaults.ts's bounds (the settings' and the engine's), or a usage error. */
+export function within(value: string | undefined, name: string, b: NumberBounds): number {
+  return bounded(value, name, b.default, { min: b.min, max: b.max ?? Number.MAX_SAFE_INTEGER, integer: b.integer });
+}
 
 export function maskSettings(values: MaskValues, onProgress?: (p: DownloadProgress) => void): MaskSettings {
   const dtype = DTYPES.find((d) => d === (values.dtype ?? DEFAULT_DTYPE));
   if (!dtype) throw new UsageError(`--dtype must be ${DTYPES.join(' or ')}, got "${values.dtype}"`);
   const geometry = GEOMETRIES.find((g) => g === (values.geometry ?? DEFAULT_GEOMETRY));
   if (!geometry) throw new UsageError(`--geometry must be ${GEOMETRIES.join(' or ')}, got "${values.geometry}"`);
-  const layer = values.layer === undefined ? undefined : num(values.layer, 'layer', -2);
-  if (layer !== undefined && !Number.isInteger(layer)) throw new UsageError(`--layer must be an integer, got "${values.layer}"`);
+  if (values.layer !== undefined && !/^\s*-?\d+\s*$/.test(values.layer)) throw new UsageError(`--layer must be an integer (negative counts from the end), got "${values.layer}"`);
+  const layer = values.layer === undefined ? undefined : Number(values.layer);
+  if (values.model !== undefined && !values.model.trim()) throw new UsageError('--model is empty');
+  const cacheDir = values['cache-dir'];
+  if (cacheDir !== undefined) {
+    if (!cacheDir.trim()) throw new UsageError('--cache-dir is empty');
+    if (fs.existsSync(cacheDir) && !fs.statSync(cacheDir).isDirectory()) throw new UsageError(`--cache-dir ${cacheDir} is a file, not a folder`);
+  }
+  let interpolation: Interpolation;
+  try {
+    interpolation = parseInterpolation(values.interp ?? MASK_DEFAULTS.interpolation);
+  } catch (e) {
+    throw new UsageError(`--interp: ${(e as Error).message}`);
+  }
+  const kernel = values.kernel === undefined ? MASK_DEFAULTS.kernel : KERNEL_SIZES.find((k) => String(k) === values.kernel?.trim());
+  if (kernel === undefined) throw new UsageError(`--kernel must be one of ${KERNEL_SIZES.join(', ')}, got "${values.kernel}"`);
   return {
     engine: {
       model: values.model ?? DEFAULT_MODEL,
       revision: values.revision,
       dtype,
       layer,
-      cacheDir: values['cache-dir'],
+      cacheDir,
       offline: values.offline,
-      threads: values.threads === undefined ? undefined : num(values.threads, 'threads', 1),
+      threads: within(values.threads, 'threads', THREADS) || undefined,
       remoteHost: process.env.HF_ENDPOINT ? process.env.HF_ENDPOINT.replace(/\/?$/, '/') : undefined,
       onProgress,
     },
     geometry,
-    mask: { contrast: num(values.contrast, 'contrast', MASK_DEFAULTS.contrast), kernel: num(values.kernel, 'kernel', MASK_DEFAULTS.kernel) },
-    interpolation: parseInterpolation(values.interp ?? MASK_DEFAULTS.interpolation),
-    gray: num(values.gray, 'gray', MASK_DEFAULTS.gray),
-    opacity: num(values.opacity, 'opacity', MASK_DEFAULTS.opacity),
+    mask: { contrast: within(values.contrast, 'contrast', CONTRAST), kernel },
+    interpolation,
+    gray: within(values.gray, 'gray', GRAY),
+    opacity: within(values.opacity, 'opacity', OPACITY),
   };
 }

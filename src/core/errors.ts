@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'offline-missing'
   | 'cancelled'
   | 'output-exists'
+  | 'output-locked'
+  | 'settings-changed'
   | 'internal';
 
 export class AttentionPromptError extends Error {

@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { tempDir } from '../../test/helpers';
-import { decodeImage } from './image';
+import { PixelBudget, alphaForGeometry, decodeImage } from './image';
 
 const dir = tempDir('ap-images-');
+// Debian's python3-pil is installed for the system Python (a pyenv shim first on PATH would not see it).
+const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const write = (name: string, data: Buffer | string) => {
   const p = path.join(dir, name);
   fs.writeFileSync(p, data);
@@ -142,5 +145,70 @@ describe('image decoding: bad input gets its own clear error', () => {
     const small = write('small.png', await solid(50, 50, [0, 0, 0]).png().toBuffer());
     await assert.rejects(decodeImage(small, { maxPixels: 1000 }), { code: 'image-too-large' });
     await assert.rejects(decodeImage(small, { maxFileBytes: 10 }), { code: 'image-too-large', message: /MB/ });
+  });
+});
+
+describe('transparency under --geometry reference (PIL convert("RGB") as the oracle)', () => {
+  it('drops alpha and keeps the colour stored under transparent pixels, byte for byte as PIL', async () => {
+    // Fully transparent red, half-transparent green, opaque blue, transparent white-ish noise.
+    const width = 8;
+    const height = 4;
+    const rgba = Buffer.alloc(width * height * 4);
+    for (let i = 0; i < width * height; i++) {
+      const band = i % width < 2 ? [255, 0, 0, 0] : i % width < 4 ? [0, 200, 0, 128] : i % width < 6 ? [0, 0, 255, 255] : [(i * 37) % 256, (i * 91) % 256, (i * 13) % 256, 0];
+      band.forEach((v, c) => (rgba[i * 4 + c] = v));
+    }
+    const file = write('transparent-colour.png', await sharp(rgba, { raw: { width, height, channels: 4 } }).png().toBuffer());
+    const pil = spawnSync(PYTHON, ['-c', 'import sys; from PIL import Image; sys.stdout.buffer.write(Image.open(sys.argv[1]).convert("RGB").tobytes())', file]);
+    assert.equal(pil.status, 0, String(pil.stderr));
+    const dropped = await decodeImage(file, { alpha: alphaForGeometry('reference') });
+    assert.deepEqual([...dropped.rgb], [...pil.stdout], 'reference: the pixels PIL gives the reference');
+    const flattened = await decodeImage(file, { alpha: alphaForGeometry('full') });
+    assert.deepEqual([...flattened.rgb.subarray(0, 3)], [255, 255, 255], 'full: a fully transparent pixel is white');
+    assert.notDeepEqual([...flattened.rgb], [...pil.stdout]);
+  });
+
+  it('a BMP with an alpha channel follows the same rule', async () => {
+    // 32-bit BI_BITFIELDS BMP (V4 header) with alpha, written by PIL.
+    const file = path.join(dir, 'alpha.bmp');
+    const py = 'import sys; from PIL import Image; im = Image.new("RGBA", (2, 1)); im.putdata([(255, 0, 0, 0), (0, 0, 255, 255)]); im.save(sys.argv[1])';
+    assert.equal(spawnSync(PYTHON, ['-c', py, file]).status, 0);
+    const pil = spawnSync(PYTHON, ['-c', 'import sys; from PIL import Image; sys.stdout.buffer.write(Image.open(sys.argv[1]).convert("RGB").tobytes())', file]);
+    const dropped = await decodeImage(file, { alpha: 'drop' });
+    assert.deepEqual([...dropped.rgb], [...pil.stdout]);
+  });
+});
+
+describe('a pixel budget per process', () => {
+  it('holds decoded images within the budget: the next waits until one is released', async () => {
+    const files = await Promise.all([0, 1, 2].map(async (i) => write(`budget${i}.png`, await sharp({ create: { width: 100, height: 100, channels: 3, background: '#808080' } }).png().toBuffer())));
+    const budget = new PixelBudget(25_000); // two 100×100 images, not three
+    const first = await decodeImage(files[0], { budget });
+    const second = await decodeImage(files[1], { budget });
+    let thirdDone = false;
+    const third = decodeImage(files[2], { budget }).then((img) => ((thirdDone = true), img));
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(thirdDone, false, 'the third waits: the budget is spent');
+    assert.equal(budget.inUse, 20_000);
+    first.release();
+    first.release(); // idempotent
+    (await third).release();
+    second.release();
+    assert.equal(budget.inUse, 0);
+    assert.equal(budget.peak, 20_000);
+  });
+
+  it('refuses an image larger than the whole budget; a waiting decode can be cancelled', async () => {
+    const file = write('budget-big.png', await sharp({ create: { width: 200, height: 100, channels: 3, background: '#808080' } }).png().toBuffer());
+    await assert.rejects(decodeImage(file, { budget: new PixelBudget(10_000) }), { code: 'image-too-large', message: /decoding budget/ });
+    const budget = new PixelBudget(30_000);
+    const held = await decodeImage(file, { budget });
+    const controller = new AbortController();
+    const waiting = decodeImage(file, { budget, signal: controller.signal });
+    controller.abort();
+    await assert.rejects(waiting, { code: 'cancelled' });
+    held.release();
+    assert.equal(budget.inUse, 0, 'the cancelled wait holds nothing');
   });
 });

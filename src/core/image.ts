@@ -1,7 +1,9 @@
 /**
- * Decoding and validating input images with sharp: EXIF orientation applied, alpha flattened,
- * any colour space or bit depth converted to 8-bit sRGB, first frame of an animation. The
- * decoded pixels are kept once and reused for CLIP's input and for the full-resolution outputs.
+ * Decoding and validating input images with sharp: EXIF orientation applied, alpha flattened onto
+ * white (or dropped, as the reference does), any colour space or bit depth converted to 8-bit
+ * sRGB, first frame of an animation. The decoded pixels are kept once and reused for CLIP's input
+ * and for the full-resolution outputs. A process-wide pixel budget bounds how many decoded pixels
+ * its holders (the batch runner) keep at once.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,10 +14,96 @@ import { AttentionPromptError } from './errors';
 export const DEFAULT_MAX_PIXELS = 100_000_000; // 100 megapixels: 300 MB of RGB
 export const DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024;
 
+/**
+ * What happens to transparency. `white`: transparent pixels become white, what a viewer shows on
+ * a light page — the colour stored under a fully transparent pixel is invisible and arbitrary
+ * (editors leave black, or whatever was erased), so CLIP and the VLM should not see it. `drop`:
+ * the alpha channel is removed and the stored colour kept, as PIL's `convert('RGB')` in the
+ * reference (API_CLIP/main.py opens every image that way), for `--geometry reference`.
+ */
+export type AlphaHandling = 'white' | 'drop';
+
+/** The alpha handling of each geometry: the reference reproduces the paper's pixels exactly. */
+export const alphaForGeometry = (geometry: 'full' | 'reference'): AlphaHandling => (geometry === 'reference' ? 'drop' : 'white');
+
 export interface ImageLimits {
   maxPixels?: number;
   maxFileBytes?: number;
+  alpha?: AlphaHandling;
+  /**
+   * Decoded pixels are held against this budget until `release()` is called on the image
+   * (decoding waits while the budget is spent).
+   */
+  budget?: PixelBudget;
+  signal?: AbortSignal;
 }
+
+/**
+ * A process-wide bound on decoded pixels held at once. An image larger than the whole budget is
+ * refused; a smaller one waits (first come, first served) until enough is released. Pixels, not
+ * bytes: every holder keeps 3 bytes per pixel plus sharp's transient copies.
+ */
+export class PixelBudget {
+  private used = 0;
+  private readonly queue: Array<{ pixels: number; grant: () => void }> = [];
+  /** The most pixels held at once, for tests and reports. */
+  peak = 0;
+
+  constructor(readonly capacity: number) {}
+
+  get inUse(): number {
+    return this.used;
+  }
+
+  /** Waits until `pixels` fit, holds them, and returns the (idempotent) release. */
+  async acquire(pixels: number, signal?: AbortSignal): Promise<() => void> {
+    if (pixels > this.capacity) {
+      throw new AttentionPromptError('image-too-large', `${(pixels / 1e6).toFixed(1)} MP is more than this process's decoding budget of ${(this.capacity / 1e6).toFixed(0)} MP.`);
+    }
+    if (signal?.aborted) throw new AttentionPromptError('cancelled', 'Cancelled.');
+    if (this.queue.length || this.used + pixels > this.capacity) {
+      await new Promise<void>((resolve, reject) => {
+        const entry = {
+          pixels,
+          grant: () => {
+            signal?.removeEventListener('abort', onAbort);
+            resolve();
+          },
+        };
+        const onAbort = () => {
+          this.queue.splice(this.queue.indexOf(entry), 1);
+          reject(new AttentionPromptError('cancelled', 'Cancelled.'));
+          this.grantWaiting();
+        };
+        this.queue.push(entry);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    } else this.take(pixels);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.used -= pixels;
+      this.grantWaiting();
+    };
+  }
+
+  private take(pixels: number): void {
+    this.used += pixels;
+    this.peak = Math.max(this.peak, this.used);
+  }
+
+  private grantWaiting(): void {
+    while (this.queue.length && this.used + this.queue[0].pixels <= this.capacity) {
+      const next = this.queue.shift()!;
+      this.take(next.pixels);
+      next.grant();
+    }
+  }
+}
+
+/** The budget of this process: one image at the per-image limit, or several smaller ones. */
+export const processPixelBudget = new PixelBudget(DEFAULT_MAX_PIXELS);
 
 export interface DecodedImage {
   /** File path or a label for buffers, for messages. */
@@ -27,6 +115,8 @@ export interface DecodedImage {
   format: string;
   /** Facts about the input, for reports. */
   info: { orientation?: number; hadAlpha: boolean; space?: string; depth?: string; pages?: number };
+  /** Gives the pixels back to the budget they were decoded under (no-op without one). */
+  release(): void;
 }
 
 function badImage(source: string, detail: string): AttentionPromptError {
@@ -55,7 +145,16 @@ export async function decodeImage(input: string | Buffer, limits: ImageLimits = 
     bytes = input;
   }
 
-  if (isBmp(bytes)) return decodeBmpImage(bytes, source, maxPixels);
+  const alpha = limits.alpha ?? 'white';
+  if (isBmp(bytes)) {
+    const release = limits.budget ? await limits.budget.acquire(Math.min(bmpPixels(bytes), maxPixels), limits.signal) : () => undefined;
+    try {
+      return { ...(await decodeBmpImage(bytes, source, maxPixels, alpha)), release };
+    } catch (e) {
+      release();
+      throw e;
+    }
+  }
 
   let meta: sharp.Metadata;
   try {
@@ -81,11 +180,12 @@ export async function decodeImage(input: string | Buffer, limits: ImageLimits = 
     );
   }
 
+  // Held before the pixels exist: a run never has more decoded than the budget.
+  const release = limits.budget ? await limits.budget.acquire(width * height, limits.signal) : () => undefined;
   try {
     // failOn 'error': truncated or corrupt data fails here instead of decoding to gray garbage.
     let pipeline = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error', animated: false }).autoOrient();
-    // Transparent pixels become white: what a viewer shows on a light page, and defined RGB for CLIP.
-    if (meta.hasAlpha) pipeline = pipeline.flatten({ background: '#ffffff' });
+    if (meta.hasAlpha && alpha === 'white') pipeline = pipeline.flatten({ background: '#ffffff' });
     const { data, info } = await pipeline.toColourspace('srgb').removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
     return {
@@ -95,8 +195,10 @@ export async function decodeImage(input: string | Buffer, limits: ImageLimits = 
       rgb: data,
       format: meta.format ?? 'unknown',
       info: { orientation: meta.orientation, hadAlpha: !!meta.hasAlpha, space: meta.space, depth: meta.depth, pages: meta.pages },
+      release,
     };
   } catch (e) {
+    release();
     const msg = (e as Error).message;
     if (/pixel limit/i.test(msg)) {
       throw new AttentionPromptError('image-too-large', `${source} exceeds the ${(maxPixels / 1e6).toFixed(0)} MP limit.`);
@@ -105,7 +207,14 @@ export async function decodeImage(input: string | Buffer, limits: ImageLimits = 
   }
 }
 
-async function decodeBmpImage(bytes: Buffer, source: string, maxPixels: number): Promise<DecodedImage> {
+/** Width × height from a BMP header (core or info header), before decoding. */
+function bmpPixels(bytes: Buffer): number {
+  if (bytes.length < 26) return 0;
+  const core = bytes.readUInt32LE(14) === 12;
+  return core ? bytes.readUInt16LE(18) * bytes.readUInt16LE(20) : Math.abs(bytes.readInt32LE(18)) * Math.abs(bytes.readInt32LE(22));
+}
+
+async function decodeBmpImage(bytes: Buffer, source: string, maxPixels: number, alpha: AlphaHandling): Promise<Omit<DecodedImage, 'release'>> {
   let bmp;
   try {
     bmp = decodeBmp(bytes, maxPixels);
@@ -116,8 +225,8 @@ async function decodeBmpImage(bytes: Buffer, source: string, maxPixels: number):
     }
     throw badImage(source, err.message);
   }
-  const { data, info } = await sharp(bmp.rgba, { raw: { width: bmp.width, height: bmp.height, channels: 4 } })
-    .flatten({ background: '#ffffff' })
+  const raw = sharp(bmp.rgba, { raw: { width: bmp.width, height: bmp.height, channels: 4 } });
+  const { data, info } = await (alpha === 'white' ? raw.flatten({ background: '#ffffff' }) : raw)
     .removeAlpha()
     .raw()
     .toBuffer({ resolveWithObject: true });

@@ -24,6 +24,12 @@ export interface BatchItem extends GroundTruth {
 export interface InputOptions {
   /** Used for every item that has none (folders, globs, lists; JSONL lines without a question). */
   question?: string;
+  /**
+   * Let a JSONL file or list name images outside its own folder (absolute paths, `../`, links
+   * that lead out). Off by default: a dataset file from someone else's repository must not make
+   * a run read — and send to a VLM, and embed in the report — any image the user can read.
+   */
+  allowOutsidePaths?: boolean;
 }
 
 export type InputKind = 'folder' | 'jsonl' | 'list' | 'glob';
@@ -40,30 +46,72 @@ export function inputKind(input: string): InputKind {
 /** A file-system-safe id from a relative path: folders joined with "__", extension dropped. */
 export function idFromPath(rel: string): string {
   const noExt = rel.slice(0, rel.length - path.extname(rel).length);
-  return noExt.split(/[\\/]+/).join('__').replace(/[^\w.-]+/g, '_') || 'image';
+  return safeId(noExt.split(/[\\/]+/).filter((part) => part && part !== '.').join('__') || 'image');
 }
 
+/** An id that is one plain file name: letters, digits, `_`, `-`, `.`, never starting with a dot. */
 export function safeId(id: string): string {
   const s = String(id).replace(/[^\w.-]+/g, '_').replace(/^\.+/, '_');
   if (!s) throw new AttentionPromptError('bad-parameter', `Item id "${id}" has no usable characters.`);
   return s.slice(0, 200);
 }
 
-async function* walk(dir: string): AsyncGenerator<string> {
+/** Whether `file` lies inside `dir` (both absolute). */
+export function isInside(dir: string, file: string): boolean {
+  const rel = path.relative(dir, file);
+  return rel !== '' && !rel.startsWith('..' + path.sep) && rel !== '..' && !path.isAbsolute(rel);
+}
+
+/**
+ * An image path from a JSONL file or list, resolved against the file's folder and confined to it
+ * (as written and after following links), unless outside paths are allowed.
+ */
+function datasetPath(dir: string, written: string, origin: string, allowOutside: boolean | undefined): string {
+  const file = path.resolve(dir, written);
+  if (allowOutside) return file;
+  const refuse = (why: string) =>
+    new AttentionPromptError('bad-parameter', `${origin}: "${written}" ${why}; images must lie inside ${dir} (pass --allow-outside-paths if you trust this dataset file).`);
+  if (path.isAbsolute(written) || !isInside(dir, file)) throw refuse(path.isAbsolute(written) ? 'is an absolute path' : 'points outside the dataset folder');
+  let real: string;
+  try {
+    real = fs.realpathSync(file);
+  } catch {
+    return file; // missing: reported as that item's decode error
+  }
+  if (!isInside(fs.realpathSync(dir), real)) throw refuse('is a link that leads outside the dataset folder');
+  return file;
+}
+
+/**
+ * Image files under `dir`, in name order. Links are followed (datasets are often assembled from
+ * links); a folder already on the way down (a link loop) is not entered twice, and a broken link
+ * is skipped.
+ */
+async function* walk(dir: string, visited = new Set<string>()): AsyncGenerator<string> {
+  const real = await fs.promises.realpath(dir);
+  if (visited.has(real)) return;
+  visited.add(real);
   const entries = (await fs.promises.readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
   for (const e of entries) {
     if (e.name.startsWith('.')) continue;
     const p = path.join(dir, e.name);
-    if (e.isDirectory()) yield* walk(p);
-    else if (e.isFile() && hasImageExtension(e.name)) yield p;
+    let kind: 'dir' | 'file' | undefined = e.isDirectory() ? 'dir' : e.isFile() ? 'file' : undefined;
+    if (e.isSymbolicLink()) {
+      const target = await fs.promises.stat(p).catch(() => undefined);
+      kind = target?.isDirectory() ? 'dir' : target?.isFile() ? 'file' : undefined;
+    }
+    if (kind === 'dir') yield* walk(p, visited);
+    else if (kind === 'file' && hasImageExtension(e.name)) yield p;
   }
 }
 
 async function* lines(file: string): AsyncGenerator<{ text: string; line: number }> {
   const rl = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });
   let line = 0;
-  for await (const text of rl) {
+  for await (const raw of rl) {
     line++;
+    // Editors on Windows often save UTF-8 with a byte-order mark.
+    const text = line === 1 ? raw.replace(/^\uFEFF/, '') : raw;
     if (text.trim()) yield { text, line };
   }
 }
@@ -99,7 +147,7 @@ export async function* readItems(input: string, opts: InputOptions = {}): AsyncG
     for await (const { text, line } of lines(input)) {
       const rel = text.trim();
       if (rel.startsWith('#')) continue;
-      const file = path.resolve(dir, rel);
+      const file = datasetPath(dir, rel, `${input}:${line}`, opts.allowOutsidePaths);
       yield { id: unique(idFromPath(path.isAbsolute(rel) ? path.basename(rel) : rel)), image: file, question: requireQuestion(opts.question, `${input}:${line}`), origin: `${input}:${line}` };
     }
   } else {
@@ -111,6 +159,9 @@ export async function* readItems(input: string, opts: InputOptions = {}): AsyncG
         obj = JSON.parse(text);
       } catch (e) {
         throw new AttentionPromptError('bad-parameter', `${origin}: not valid JSON (${(e as Error).message}).`);
+      }
+      if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+        throw new AttentionPromptError('bad-parameter', `${origin}: expected an object {"image", "question", …}, got ${JSON.stringify(obj)}.`);
       }
       if (typeof obj.image !== 'string' || !obj.image) throw new AttentionPromptError('bad-parameter', `${origin}: missing "image".`);
       const question = requireQuestion(typeof obj.question === 'string' ? obj.question : opts.question, origin);
@@ -124,7 +175,7 @@ export async function* readItems(input: string, opts: InputOptions = {}): AsyncG
       }
       yield {
         id: unique(id),
-        image: path.resolve(dir, obj.image),
+        image: datasetPath(dir, obj.image, origin, opts.allowOutsidePaths),
         question,
         hint: typeof obj.hint === 'string' && obj.hint.trim() ? obj.hint : undefined,
         ...truth,

@@ -12,6 +12,7 @@ import { ComparisonBuilder } from './comparison';
 import type { ResultRecord } from './results';
 import { ScoreSummary, scoreSummary, writeComparison } from './rescore';
 import { Metric } from './scoring';
+import { isInside } from './inputs';
 
 export interface MergeConflict {
   id: string;
@@ -111,7 +112,13 @@ export async function mergeOutputs(folders: string[], outDir: string, metric: Me
   let failed = 0;
   let judged = false;
   for (const { record, folder } of records) {
-    for (const rel of outputFiles(record)) linkOrCopy(path.join(folder, rel), path.join(outDir, rel));
+    // Paths read back from a results file are not trusted: only files inside the shard's folder,
+    // written inside the merged one (a crafted "../" would otherwise overwrite anything).
+    for (const rel of outputFiles(record)) {
+      const from = path.resolve(folder, rel);
+      const to = path.resolve(outDir, rel);
+      if (isInside(path.resolve(folder), from) && isInside(path.resolve(outDir), to)) linkOrCopy(from, to);
+    }
     if (record.error) failed++;
     if (record.scores?.masked?.judge || record.scores?.original?.judge) judged = true;
     builder.add(record);

@@ -17,10 +17,25 @@ const esc = (s: unknown) =>
 const incompleteNote = (reason: string | undefined) => (reason ? ` <span class="err">[incomplete: ${esc(reason)}]</span>` : '');
 
 function thumbTag(outDir: string, rel: string | undefined, alt: string): string {
-  if (!rel) return '<div class="missing">—</div>';
-  const file = path.join(outDir, rel);
-  if (!fs.existsSync(file)) return '<div class="missing">—</div>';
-  return `<img alt="${esc(alt)}" src="data:image/jpeg;base64,${fs.readFileSync(file).toString('base64')}">`;
+  const bytes = typeof rel === 'string' ? readThumbnail(outDir, rel) : undefined;
+  if (!bytes) return '<div class="missing">—</div>';
+  return `<img alt="${esc(alt)}" src="data:image/jpeg;base64,${bytes.toString('base64')}">`;
+}
+
+/**
+ * A thumbnail named in results.jsonl, read only if it is a JPEG file inside the folder's thumbs/
+ * (links resolved): the file may have been edited, and the report must not embed anything else.
+ */
+function readThumbnail(outDir: string, rel: string): Buffer | undefined {
+  try {
+    const thumbs = fs.realpathSync(path.join(outDir, 'thumbs'));
+    const file = fs.realpathSync(path.resolve(outDir, rel));
+    if (path.dirname(file) !== thumbs || !fs.statSync(file).isFile()) return undefined;
+    const bytes = fs.readFileSync(file);
+    return bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff ? bytes : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function row(outDir: string, r: ResultRecord): string {

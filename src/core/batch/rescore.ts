@@ -11,6 +11,7 @@ import { Comparison, ComparisonBuilder, SettingComparison } from './comparison';
 import { GRADER_PROMPT_ID, GradeAsker, MM_VET_GRADER_PROMPT, grade } from './judge';
 import type { ResultRecord } from './results';
 import { AnswerScore, JUDGE_PASS, Metric, scoreAnswer } from './scoring';
+import { OutputLock } from './outputLock';
 
 export interface ScoreOptions {
   /** Grades open answers (those without choices) by the MM-Vet protocol; existing grades with the same prompt are kept. */
@@ -100,6 +101,16 @@ export interface RescoreResult {
  * updates summary.json.
  */
 export async function rescoreOutput(outDir: string, metric: Metric, opts: ScoreOptions = {}): Promise<RescoreResult> {
+  // The rewrite would drop the lines a running batch appends meanwhile: one writer per folder.
+  const lock = OutputLock.acquire(outDir);
+  try {
+    return await rescoreLocked(outDir, metric, opts);
+  } finally {
+    lock.release();
+  }
+}
+
+async function rescoreLocked(outDir: string, metric: Metric, opts: ScoreOptions): Promise<RescoreResult> {
   const file = path.join(outDir, 'results.jsonl');
   if (!fs.existsSync(file)) throw new Error(`${file} not found: give the --out folder of a batch run.`);
   const tmp = `${file}.${process.pid}.rescore.tmp`;

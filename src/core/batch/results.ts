@@ -75,6 +75,7 @@ export class ResultsLog {
         kept.push(line);
       }
       if (dropped > 0) {
+        // Safe only because the folder's lock keeps every other run out while this rewrites.
         writeFileAtomicSync(file, kept.length ? kept.join('\n') + '\n' : '');
       }
     }

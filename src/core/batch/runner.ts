@@ -8,10 +8,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import type { Geometry, Interpolation, VlmRunSettings } from '../defaults';
+import { IMAGE_EXTENSIONS, type Geometry, type ImageFormat, type Interpolation, type VlmRunSettings } from '../defaults';
 import { Attribution, AttentionPromptEngine, EngineOptions } from '../engine';
 import { AttentionPromptError } from '../errors';
-import { DecodedImage, decodeImage, fromDecoded } from '../image';
+import { DecodedImage, ImageLimits, PixelBudget, alphaForGeometry, decodeImage, fromDecoded, processPixelBudget } from '../image';
 import { MaskParameters, mergeMaps } from '../maps';
 import { materialize, renderOutputs } from '../render';
 import type { AnswerImage, AnswerProvider, AnswerResult } from '../answerProvider';
@@ -19,15 +19,26 @@ import { redactSecrets } from '../redact';
 import { VlmClient } from '../vlm';
 import { imagePayload } from '../vlmImage';
 import { ComparisonBuilder } from './comparison';
-import { BatchItem, readItems } from './inputs';
+import { BatchItem, isInside, readItems, safeId } from './inputs';
 import { GradeAsker } from './judge';
+import { OutputLock } from './outputLock';
 import { ScoreSummary, scoreRecord, scoreSummary, writeComparison } from './rescore';
 import { ResultRecord, ResultsLog, readResults } from './results';
+import { RunSettings, checkResumeSettings, writeRunSettings } from './runSettings';
 import { Metric } from './scoring';
 import { Shard, inShard, shardLabel } from './shards';
 import { SweepAxes, SweepSetting, byLayer, resultKey, sweepSettings } from './sweep';
 
+/** How each item is asked about, whichever provider answers. */
+export interface BatchAskOptions {
+  compareWithOriginal: boolean;
+  maxImageSide: number;
+  imageFormat?: ImageFormat;
+}
+
+/** An OpenAI-compatible endpoint (the CLI's and the extension's default). */
 export type BatchVlmOptions = VlmRunSettings;
+
 
 export interface BatchOptions {
   input: string;
@@ -50,8 +61,14 @@ export interface BatchOptions {
   answers?: AnswerProvider;
   concurrency: number;
   resume: boolean;
+  /** Resume even though the settings differ from the ones recorded in the folder. */
+  allowChangedSettings?: boolean;
+  /** Let a JSONL file or list name images outside its folder (see InputOptions). */
+  allowOutsidePaths?: boolean;
   /** Also write the reference repository's folder layout. */
   referenceLayout?: { dataset: string };
+  /** Decoded pixels held at once (default: the process's budget, shared with every other run). */
+  pixelBudget?: PixelBudget;
   /** Only the items of this shard (shards.ts: by a hash of the id). */
   shard?: Shard;
   /** Every combination of these values, each item answered under each (sweep.ts). */
@@ -102,12 +119,25 @@ export interface BatchSummary {
 class Slots {
   private waiting: Array<() => void> = [];
   constructor(private free: number) {}
-  async acquire(): Promise<void> {
+  async acquire(signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) throw new AttentionPromptError('cancelled', 'Cancelled.');
     if (this.free > 0) {
       this.free--;
       return;
     }
-    await new Promise<void>((r) => this.waiting.push(r));
+    await new Promise<void>((resolve, reject) => {
+      const grant = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      // Given up while waiting: leave the queue, so the slot goes to the next waiter.
+      const onAbort = () => {
+        this.waiting = this.waiting.filter((w) => w !== grant);
+        reject(new AttentionPromptError('cancelled', 'Cancelled.'));
+      };
+      this.waiting.push(grant);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
   release(): void {
     const next = this.waiting.shift();
@@ -120,29 +150,35 @@ const PIL_NAMES: Record<Interpolation, string> = { lanczos3: 'LANCZOS', cubic: '
 
 /** The reference repository's output folder (main.py:159, 172). */
 export function referenceFolder(outDir: string, dataset: string, model: string, layer: number, p: { contrast: number; kernel: number; interpolation: Interpolation; gray: number }): string {
-  const modelName = path.basename(model).replace(/[^\w.-]+/g, '_');
-  return path.join(outDir, `APICLIP_${dataset}_${modelName}_${layer}`, `${p.contrast}_${p.kernel}_${PIL_NAMES[p.interpolation]}_${p.gray}`);
+  // The dataset name and model become one folder name each: no separators, no leading dots.
+  const folder = path.join(outDir, `APICLIP_${safeId(dataset)}_${safeId(path.basename(model))}_${layer}`, `${p.contrast}_${p.kernel}_${PIL_NAMES[p.interpolation]}_${p.gray}`);
+  if (!isInside(path.resolve(outDir), path.resolve(folder))) throw new AttentionPromptError('bad-parameter', `The reference layout folder ${folder} would lie outside ${outDir}.`);
+  return folder;
 }
 
 /** The run's items: the input's, or the shard's share of them. */
 async function* runItems(opts: BatchOptions): AsyncGenerator<BatchItem> {
-  for await (const item of readItems(opts.input, { question: opts.question })) if (inShard(item.id, opts.shard)) yield item;
+  for await (const item of readItems(opts.input, inputOptions(opts))) if (inShard(item.id, opts.shard)) yield item;
 }
 
+/** Reads every item once (validating each line, question and path) and counts them; none is an error. */
 async function countItems(opts: BatchOptions): Promise<number> {
   let n = 0;
   for await (const item of runItems(opts)) {
     void item;
     n++;
   }
+  if (n === 0) throw new AttentionPromptError('bad-parameter', `Nothing to do: ${opts.input} holds no images (looked for .${IMAGE_EXTENSIONS.join(' .')}).`);
   return n;
 }
+
+const inputOptions = (opts: BatchOptions) => ({ question: opts.question, allowOutsidePaths: opts.allowOutsidePaths });
 
 /** An item with its image decoded, or the reason it could not be. */
 type Decoded = { item: BatchItem; image?: DecodedImage; error?: Error; decodeMs: number };
 
 /** Decodes the items not yet answered, in input order; a skipped id is only counted. */
-async function* decodeUnanswered(items: AsyncIterable<BatchItem>, answered: (id: string) => boolean, onSkip: (id: string) => void): AsyncGenerator<Decoded> {
+async function* decodeUnanswered(items: AsyncIterable<BatchItem>, answered: (id: string) => boolean, onSkip: (id: string) => void, limits: ImageLimits): AsyncGenerator<Decoded> {
   for await (const item of items) {
     if (answered(item.id)) {
       onSkip(item.id);
@@ -150,7 +186,7 @@ async function* decodeUnanswered(items: AsyncIterable<BatchItem>, answered: (id:
     }
     const start = performance.now();
     try {
-      yield { item, image: await decodeImage(item.image), decodeMs: performance.now() - start };
+      yield { item, image: await decodeImage(item.image, limits), decodeMs: performance.now() - start };
     } catch (e) {
       yield { item, error: e as Error, decodeMs: performance.now() - start };
     }
@@ -158,7 +194,7 @@ async function* decodeUnanswered(items: AsyncIterable<BatchItem>, answered: (id:
 }
 
 /** Keeps the next value of `source` in preparation while the caller works on the current one. */
-async function* oneAhead<T>(source: AsyncIterator<T>): AsyncGenerator<T> {
+async function* oneAhead<T>(source: AsyncIterator<T>, discard?: (value: T) => void): AsyncGenerator<T> {
   let pending = source.next();
   try {
     for (;;) {
@@ -168,9 +204,15 @@ async function* oneAhead<T>(source: AsyncIterator<T>): AsyncGenerator<T> {
       yield r.value;
     }
   } finally {
-    // Stopped early (Ctrl-C): the prepared value is dropped (its failure has nobody to report to)
-    // and the source is closed once it settles.
-    void pending.then(() => source.return?.(undefined), () => undefined);
+    // Stopped early (Ctrl-C): the prepared value is discarded (its failure has nobody to report
+    // to) and the source is closed once it settles.
+    void pending.then(
+      (r) => {
+        if (!r.done) discard?.(r.value);
+        return source.return?.(undefined);
+      },
+      () => undefined,
+    );
   }
 }
 
@@ -213,8 +255,8 @@ class Tally {
 interface RunContext {
   opts: BatchOptions;
   engine: AttentionPromptEngine;
-  vlm?: AnswerProvider;
-  host?: string;
+  answers?: AnswerProvider;
+  ask?: BatchAskOptions;
   slots: Slots;
   parameters: ResultRecord['parameters'];
   /** The reference layout's folder, when asked for. */
@@ -245,8 +287,8 @@ function baseRecord(ctx: RunContext, item: BatchItem, timings: Record<string, nu
     parameters: ctx.parameters,
     model: ctx.engine.modelName,
     layer: ctx.engine.layer,
-    endpointHost: ctx.host,
-    vlmModel: ctx.vlm?.label.model,
+    endpointHost: ctx.answers?.label.where,
+    vlmModel: ctx.answers?.label.model,
     timings,
   };
 }
@@ -282,52 +324,62 @@ async function writeOutputs(ctx: RunContext, item: BatchItem, image: DecodedImag
   return { outputs: { masked: maskedFile, overlay: overlayFile, thumbs, reference }, maskedPng };
 }
 
+/** Settles with `work`, or rejects as soon as `signal` fires: a run never waits on a provider that ignores it. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.reject(new AttentionPromptError('cancelled', 'Cancelled.'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AttentionPromptError('cancelled', 'Cancelled.'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 /**
- * Asks the VLM about the masked image (and the original, when comparing), each request holding
- * one of the run's slots. Undefined when the run was interrupted: nothing is recorded, so the
- * item is redone on --resume.
+ * Asks the provider about the masked image (and the original, when comparing), each request
+ * holding one of the run's slots. Undefined when the run was interrupted: nothing is recorded,
+ * so the item is redone on --resume.
  */
-async function askAbout(ctx: RunContext, vlm: AnswerProvider, item: BatchItem, image: DecodedImage, maskedPng: sharp.Sharp, rec: ItemRecord): Promise<ItemRecord | undefined> {
-  const v = ctx.opts.vlm!;
-  let maskedImage: AnswerImage;
-  let originalImage: AnswerImage | undefined;
+async function askAbout(ctx: RunContext, answers: AnswerProvider, ask: BatchAskOptions, item: BatchItem, image: DecodedImage, maskedPng: sharp.Sharp, rec: ItemRecord): Promise<ItemRecord | undefined> {
+  const signal = ctx.opts.signal;
+  let masked: AnswerImage;
+  let original: AnswerImage | undefined;
   try {
-    maskedImage = await imagePayload(maskedPng, { maxSide: v.maxImageSide, format: v.imageFormat, sourceFormat: image.format });
-    originalImage = v.compareWithOriginal ? await imagePayload(fromDecoded(image), { maxSide: v.maxImageSide, format: v.imageFormat, sourceFormat: image.format }) : undefined;
+    masked = await imagePayload(maskedPng, { maxSide: ask.maxImageSide, format: ask.imageFormat, sourceFormat: image.format });
+    original = ask.compareWithOriginal ? await imagePayload(fromDecoded(image), { maxSide: ask.maxImageSide, format: ask.imageFormat, sourceFormat: image.format }) : undefined;
   } catch (e) {
     return { ...rec, error: failure('payload', e) };
   }
-  const ask = async (picture: AnswerImage, timing: string): Promise<AnswerResult> => {
+  const one = (payload: AnswerImage, timing: string): Promise<AnswerResult> => {
     // The original image is the same under every sweep setting: asked once per item.
     if (timing === 'vlmOriginal' && ctx.originals) {
-      let shared = ctx.originals.get(item.id);
-      if (!shared) {
-        shared = askNow(picture, timing);
-        ctx.originals.set(item.id, shared);
-        // A failure is not reused: the next setting (or --resume) asks again.
-        shared.catch(() => ctx.originals?.delete(item.id));
-      }
+      const known = ctx.originals.get(item.id);
+      if (known) return known;
+      const shared = askNow(payload, timing);
+      ctx.originals.set(item.id, shared);
+      // A failure is not reused: the next setting (or --resume) asks again.
+      shared.catch(() => ctx.originals?.delete(item.id));
       return shared;
     }
-    return askNow(picture, timing);
+    return askNow(payload, timing);
   };
-  const askNow = async (picture: AnswerImage, timing: string): Promise<AnswerResult> => {
-    await ctx.slots.acquire();
+  const askNow = async (payload: AnswerImage, timing: string): Promise<AnswerResult> => {
+    await ctx.slots.acquire(signal);
     const start = performance.now();
     try {
-      return await vlm.answer({ question: item.question, image: picture, signal: ctx.opts.signal });
+      return await untilAborted(answers.answer({ question: item.question, image: payload, signal }), signal);
     } finally {
       rec.timings[timing] = performance.now() - start;
       ctx.slots.release();
     }
   };
-  const [m, o] = await Promise.allSettled([ask(maskedImage, 'vlmMasked'), originalImage ? ask(originalImage, 'vlmOriginal') : Promise.resolve(undefined)]);
-  if (ctx.opts.signal?.aborted) return undefined;
+  const [m, o] = await Promise.allSettled([one(masked, 'vlmMasked'), original ? one(original, 'vlmOriginal') : Promise.resolve(undefined)]);
+  if (signal?.aborted) return undefined;
   const error = m.status === 'rejected' ? failure('vlm-masked', m.reason) : o.status === 'rejected' ? failure('vlm-original', o.reason) : undefined;
-  const masked = m.status === 'fulfilled' ? m.value : undefined;
-  const original = o.status === 'fulfilled' ? o.value : undefined;
-  const incomplete = masked?.incomplete || original?.incomplete ? { masked: masked?.incompleteReason, original: original?.incompleteReason } : undefined;
-  return { ...rec, maskedAnswer: masked?.text, originalAnswer: original?.text, ...(incomplete ? { incomplete } : {}), error };
+  const mv = m.status === 'fulfilled' ? m.value : undefined;
+  const ov = o.status === 'fulfilled' ? o.value : undefined;
+  const incomplete = mv?.incomplete || ov?.incomplete ? { masked: mv?.incompleteReason, original: ov?.incompleteReason } : undefined;
+  return { ...rec, maskedAnswer: mv?.text, originalAnswer: ov?.text, ...(incomplete ? { incomplete } : {}), error };
 }
 
 /** Everything after CLIP for one item: outputs, answers, its line in results.jsonl. */
@@ -343,11 +395,11 @@ async function completeItem(ctx: RunContext, item: BatchItem, image: DecodedImag
     return;
   }
   const rec: ItemRecord = { ...baseRecord(ctx, item, timings), outputs: written.outputs };
-  if (!ctx.vlm) {
+  if (!ctx.answers || !ctx.ask) {
     finish(rec);
     return;
   }
-  const answered = await askAbout(ctx, ctx.vlm, item, image, written.maskedPng, rec);
+  const answered = await askAbout(ctx, ctx.answers, ctx.ask, item, image, written.maskedPng, rec);
   if (!answered) return;
   try {
     await scoreRecord(answered as ResultRecord, { judge: ctx.judge, signal: ctx.opts.signal });
@@ -381,12 +433,18 @@ async function processItems(ctx: RunContext, settings?: SweepSetting[]): Promise
   const { opts, engine, tally } = ctx;
   const contexts = settings ? settings.map((s) => settingContext(ctx, s)) : [ctx];
   const pending = (id: string) => contexts.filter((c) => !ctx.answered.has(resultKey(id, c.setting?.key)));
+  // Decoded pixels count against the process's budget until the item's last task ends.
+  const limits: ImageLimits = { alpha: alphaForGeometry(opts.geometry), budget: opts.pixelBudget ?? processPixelBudget, signal: opts.signal };
   const decoded = oneAhead(
-    decodeUnanswered(runItems(opts), (id) => pending(id).length === 0, (id) => contexts.forEach(() => tally.skip(id))),
+    decodeUnanswered(runItems(opts), (id) => pending(id).length === 0, (id) => contexts.forEach(() => tally.skip(id)), limits),
+    (d) => d.image?.release(),
   );
   const inFlight = new Set<Promise<void>>();
   for await (const current of decoded) {
-    if (opts.signal?.aborted) break;
+    if (opts.signal?.aborted) {
+      current.image?.release();
+      break;
+    }
     const { item } = current;
     if (!item.hint && opts.hint) item.hint = opts.hint;
     const todo = pending(item.id);
@@ -399,21 +457,26 @@ async function processItems(ctx: RunContext, settings?: SweepSetting[]): Promise
       failAll('decode', current.error);
       continue;
     }
+    const image = current.image;
     let attribution: Attribution;
     try {
-      attribution = await engine.attribute(current.image, { question: item.question, hint: item.hint, geometry: opts.geometry, mask: todo[0].setting?.mask ?? opts.mask });
+      attribution = await engine.attribute(image, { question: item.question, hint: item.hint, geometry: opts.geometry, mask: todo[0].setting?.mask ?? opts.mask });
       Object.assign(timings, attribution.timings);
     } catch (e) {
+      image.release();
       failAll('heatmap', e);
       continue;
     }
+    const tasks: Array<Promise<void>> = [];
     for (const c of todo) {
       if (opts.signal?.aborted) break;
-      const task = completeItem(c, item, current.image, c.setting ? withMask(attribution, c.setting.mask) : attribution, { ...timings });
+      const task = completeItem(c, item, image, c.setting ? withMask(attribution, c.setting.mask) : attribution, { ...timings });
+      tasks.push(task);
       inFlight.add(task);
       void task.finally(() => inFlight.delete(task));
       while (inFlight.size >= opts.concurrency) await Promise.race(inFlight);
     }
+    void Promise.allSettled(tasks).then(() => image.release());
   }
   await Promise.all(inFlight);
 }
@@ -421,6 +484,18 @@ async function processItems(ctx: RunContext, settings?: SweepSetting[]): Promise
 /** Refuses options no run could use, before anything is read or loaded. */
 function checkRunOptions(opts: BatchOptions): void {
   if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) throw new AttentionPromptError('bad-parameter', `--concurrency must be a positive integer, got ${opts.concurrency}.`);
+}
+
+/** Creates the output folder and its subfolders, or says in one line why it cannot. */
+function prepareOutputFolder(outDir: string): void {
+  try {
+    for (const dir of ['masked', 'overlays', 'thumbs']) fs.mkdirSync(path.join(outDir, dir), { recursive: true });
+    fs.accessSync(outDir, fs.constants.W_OK);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'EEXIST' || err.code === 'ENOTDIR' ? 'a file is in the way' : err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS' ? 'permission denied' : err.message;
+    throw new AttentionPromptError('bad-parameter', `Cannot use ${outDir} as the output folder: ${why} (${err.code ?? 'error'}).`);
+  }
 }
 
 /** Opens results.jsonl; on --resume, drops failed and partial lines and returns the ids to skip. */
@@ -432,16 +507,55 @@ async function openResults(opts: BatchOptions, log: (m: string) => void): Promis
   return { results, answered: done };
 }
 
-function runContext(opts: BatchOptions, engine: AttentionPromptEngine, tally: Tally, answered: Set<string>): RunContext {
-  const answers = opts.vlm ? (opts.answers ?? new VlmClient(opts.vlm)) : undefined;
+/** Who answers: the given provider, else the OpenAI-compatible endpoint of `vlm`; none with --no-vlm. */
+function answerProvider(opts: BatchOptions): AnswerProvider | undefined {
+  return opts.vlm ? (opts.answers ?? new VlmClient(opts.vlm)) : undefined;
+}
+
+/** What the run's answers depend on; `layer` is the requested one until the model has loaded. */
+function requestedSettings(opts: BatchOptions, answers: AnswerProvider | undefined): RunSettings {
+  const vlm = opts.vlm;
+  const endpoint = opts.answers ? undefined : vlm;
+  return {
+    input: path.resolve(opts.input),
+    question: opts.question ?? null,
+    hint: opts.hint ?? null,
+    model: opts.engine.model,
+    revision: opts.engine.revision ?? 'main',
+    dtype: opts.engine.dtype ?? 'fp32',
+    layer: opts.engine.layer ?? null,
+    geometry: opts.geometry,
+    contrast: opts.mask.contrast,
+    kernel: opts.mask.kernel,
+    interpolation: opts.interpolation,
+    gray: opts.gray,
+    opacity: opts.opacity,
+    referenceDataset: opts.referenceLayout?.dataset ?? null,
+    shard: opts.shard ? shardLabel(opts.shard) : null,
+    sweep: opts.sweep ? JSON.stringify(opts.sweep) : null,
+    judge: !!opts.judge,
+    answers: answers ? answers.kind : null,
+    vlmModel: answers?.label.model ?? null,
+    vlmAt: answers?.label.where ?? null,
+    compareWithOriginal: vlm?.compareWithOriginal ?? null,
+    maxImageSide: vlm?.maxImageSide ?? null,
+    maxTokens: endpoint?.maxTokens ?? null,
+    temperature: endpoint?.temperature ?? null,
+    systemPrompt: endpoint?.systemPrompt ?? null,
+    imageDetail: endpoint?.imageDetail ?? null,
+    imageFormat: vlm?.imageFormat ?? null,
+  };
+}
+
+function runContext(opts: BatchOptions, engine: AttentionPromptEngine, answers: AnswerProvider | undefined, tally: Tally, answered: Set<string>): RunContext {
   const parameters = { contrast: opts.mask.contrast, kernel: opts.mask.kernel, gray: opts.gray, interpolation: opts.interpolation, geometry: opts.geometry };
   const refDir = opts.referenceLayout ? referenceFolder(opts.outDir, opts.referenceLayout.dataset, engine.modelName, engine.layer, { ...opts.mask, interpolation: opts.interpolation, gray: opts.gray }) : undefined;
   if (refDir) fs.mkdirSync(refDir, { recursive: true });
   return {
     opts,
     engine,
-    vlm: answers,
-    host: answers?.label.where,
+    answers,
+    ask: opts.vlm ? { compareWithOriginal: opts.vlm.compareWithOriginal, maxImageSide: opts.vlm.maxImageSide, imageFormat: opts.vlm.imageFormat } : undefined,
     slots: new Slots(opts.concurrency),
     parameters,
     refDir,
@@ -453,12 +567,12 @@ function runContext(opts: BatchOptions, engine: AttentionPromptEngine, tally: Ta
 
 /** The judge (--judge): the run's own VLM, asked with text only, each request holding a slot. */
 function judgeAsker(ctx: RunContext): GradeAsker | undefined {
-  const vlm = ctx.vlm;
-  if (!ctx.opts.judge || !vlm) return undefined;
+  const answers = ctx.answers;
+  if (!ctx.opts.judge || !answers) return undefined;
   return async (prompt, o) => {
-    await ctx.slots.acquire();
+    await ctx.slots.acquire(o.signal);
     try {
-      const r = await vlm.answer({ question: prompt, temperature: o.temperature, maxTokens: o.maxTokens, signal: o.signal });
+      const r = await untilAborted(answers.answer({ question: prompt, temperature: o.temperature, maxTokens: o.maxTokens, signal: o.signal }), o.signal);
       return { text: r.text, model: r.model };
     } finally {
       ctx.slots.release();
@@ -503,8 +617,8 @@ function writeSummary(ctx: RunContext, startedAt: Date, t0: number): BatchSummar
     model: engine.modelName,
     layer: engine.layer,
     parameters: ctx.parameters,
-    endpointHost: ctx.host,
-    vlmModel: ctx.vlm?.label.model,
+    endpointHost: ctx.answers?.label.where,
+    vlmModel: ctx.answers?.label.model,
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     shard: opts.shard ? shardLabel(opts.shard) : undefined,
@@ -515,38 +629,56 @@ function writeSummary(ctx: RunContext, startedAt: Date, t0: number): BatchSummar
 }
 
 /**
- * Runs a whole batch: validate, open the results, load the model, process every item, summarise.
- * A sweep loads one engine per swept layer in turn and runs every item through it.
+ * Runs a whole batch: check the options and the input, lock the output folder, check a resume's
+ * settings, open the results, load the model, process every item, summarise. A sweep loads one
+ * engine per swept layer in turn and runs every item through it.
  */
 export async function runBatch(opts: BatchOptions, sharedEngine?: AttentionPromptEngine): Promise<BatchSummary & ScoreSummary> {
   const startedAt = new Date();
   const t0 = performance.now();
   checkRunOptions(opts);
-  const settings = opts.sweep ? sweepSettings(opts.sweep, opts.mask) : undefined;
-  for (const dir of ['masked', 'overlays', 'thumbs']) fs.mkdirSync(path.join(opts.outDir, dir), { recursive: true });
-  // Validates the input (and every item's question) before any model loads.
-  const total = (await countItems(opts)) * (settings?.length ?? 1);
-  const { results, answered } = await openResults(opts, opts.onLog ?? (() => undefined));
-  const tally = new Tally(total, results, opts.onProgress);
-  const originals = settings && opts.vlm?.compareWithOriginal ? await previousOriginals(opts.outDir) : undefined;
-  const groups = settings ? byLayer(settings) : [{ layer: undefined, settings: undefined }];
-  let ctx: RunContext | undefined;
+  const answers = answerProvider(opts);
+  const sweep = opts.sweep ? sweepSettings(opts.sweep, opts.mask) : undefined;
+  prepareOutputFolder(opts.outDir);
+  const lock = OutputLock.acquire(opts.outDir);
   try {
-    for (const [i, group] of groups.entries()) {
-      if (i > 0 && opts.signal?.aborted) break;
-      const own = group.layer !== undefined || !sharedEngine;
-      const engine = own ? await AttentionPromptEngine.load(group.layer !== undefined ? { ...opts.engine, layer: group.layer } : opts.engine) : sharedEngine!;
-      ctx = { ...runContext(opts, engine, tally, answered), originals };
-      ctx.judge = judgeAsker(ctx);
-      try {
-        await processItems(ctx, group.settings);
-      } finally {
-        if (own) await engine.dispose();
+    // Validates the input (and every item's question and path) before any model loads.
+    const total = (await countItems(opts)) * (sweep?.length ?? 1);
+    const settings = requestedSettings(opts, answers);
+    const allow = !!opts.allowChangedSettings;
+    // The layer is compared once the model has resolved it (the default is "layers − 2").
+    if (opts.resume) checkResumeSettings(opts.outDir, settings, allow, (k) => k !== 'layer');
+    const { results, answered } = await openResults(opts, opts.onLog ?? (() => undefined));
+    const tally = new Tally(total, results, opts.onProgress);
+    let ctx: RunContext | undefined;
+    try {
+      const originals = sweep && opts.vlm?.compareWithOriginal ? await previousOriginals(opts.outDir) : undefined;
+      const groups = sweep ? byLayer(sweep) : [{ layer: undefined, settings: undefined }];
+      for (const [i, group] of groups.entries()) {
+        if (i > 0 && opts.signal?.aborted) break;
+        const own = group.layer !== undefined || !sharedEngine;
+        const engine = own ? await AttentionPromptEngine.load(group.layer !== undefined ? { ...opts.engine, layer: group.layer } : opts.engine) : sharedEngine!;
+        try {
+          if (i === 0) {
+            // A swept layer is recorded in `sweep`; otherwise the layer the model resolved.
+            if (group.layer === undefined) settings.layer = engine.layer;
+            if (opts.resume) checkResumeSettings(opts.outDir, settings, allow, (k) => k === 'layer');
+            writeRunSettings(opts.outDir, settings);
+          }
+          const groupCtx: RunContext = { ...runContext(opts, engine, answers, tally, answered), originals };
+          groupCtx.judge = judgeAsker(groupCtx);
+          ctx = groupCtx;
+          await processItems(groupCtx, group.settings);
+        } finally {
+          if (own) await engine.dispose();
+        }
       }
+    } finally {
+      results.close();
     }
+    const summary = writeSummary(ctx!, startedAt, t0);
+    return await writeScores(opts.outDir, opts.metric ?? 'exact', summary);
   } finally {
-    results.close();
+    lock.release();
   }
-  const summary = writeSummary(ctx!, startedAt, t0);
-  return writeScores(opts.outDir, opts.metric ?? 'exact', summary);
 }
