@@ -92,7 +92,7 @@ export function describeVlmError(e: unknown, settings: Pick<VlmSettings, 'baseUR
     const detail = apiErrorMessage(e);
     const status = e.status;
     if (status === 401 || status === 403) return new VlmError('auth', `${host} refused the API key (${status}). Set a valid key.`, status, { cause: e });
-    if (status === 429) return new VlmError('rate-limited', `${host} is rate-limiting requests (429) and retries ran out. Wait and retry.`, status, { cause: e });
+    if (status === 429) return new VlmError('rate-limited', `${host} is rate-limiting requests (429). Wait and retry.`, status, { cause: e });
     if (status === 404) return new VlmError('model-not-found', `${host} has no model "${settings.model}" (404): ${detail}. Check the model setting.`, status, { cause: e });
     if ((status === 400 || status === 422) && IMAGE_REJECTION.test(detail)) {
       return new VlmError('no-image-support', `The model "${settings.model}" at ${host} does not accept images: ${detail}. Choose a vision model.`, status, { cause: e });
@@ -285,12 +285,16 @@ export class VlmClient implements AnswerProvider {
       const outcome = await this.attempt(req, start, deadline);
       if ('result' in outcome) return outcome.result;
       const { error } = outcome;
-      if (!outcome.retryable || attempt >= s.maxRetries) throw error;
+      if (!outcome.retryable) throw error;
+      if (attempt >= s.maxRetries) {
+        if (attempt === 0) throw error;
+        throw new VlmError(error.kind, `${error.message} (${attempt + 1} attempts)`, error.status, { cause: error });
+      }
       const asked = outcome.retryAfterMs;
       if (asked !== undefined && asked > maxWait) {
         throw new VlmError(
           error.kind,
-          `${error.message} The server asked to retry after ${seconds(asked)} (Retry-After); this client waits at most ${seconds(maxWait)}, so it stopped. Retry later.`,
+          `${error.message} It asked to retry after ${seconds(asked)} (Retry-After); this client waits at most ${seconds(maxWait)}, so it stopped rather than stall.`,
           error.status,
           { cause: error },
         );
