@@ -2,21 +2,52 @@
  * Errors the user can act on. `code` lets callers (CLI, extension, batch runner) pick a next
  * step; `message` is written for the user and never contains secrets.
  */
-export type ErrorCode =
-  | 'bad-image'
-  | 'image-too-large'
-  | 'unsupported-format'
-  | 'bad-query'
-  | 'bad-parameter'
-  | 'model-missing'
-  | 'model-structure'
-  | 'download-failed'
-  | 'offline-missing'
-  | 'cancelled'
-  | 'output-exists'
-  | 'output-locked'
-  | 'settings-changed'
-  | 'internal';
+export const ERROR_CODES = [
+  // images, questions, parameters and models
+  'bad-image',
+  'image-too-large',
+  'unsupported-format',
+  'bad-query',
+  'bad-parameter',
+  'model-missing',
+  'model-structure',
+  'download-failed',
+  'offline-missing',
+  'output-exists',
+  'output-locked',
+  'settings-changed',
+  // answers from a vision-language model (vlm.ts's VlmErrorKind is a subset)
+  'missing-key',
+  'unreachable',
+  'timeout',
+  'auth',
+  'rate-limited',
+  'no-image-support',
+  'model-not-found',
+  'bad-request',
+  'server',
+  'malformed',
+  'empty',
+  // the engine process and the message channels
+  'expired',
+  'engine-crashed',
+  'engine-unavailable',
+  'engine-stopped',
+  'bad-message',
+  'no-handler',
+  'cancelled',
+  'internal',
+] as const;
+
+/**
+ * The one closed set of error codes: core, the engine process, the extension host and the
+ * webviews all speak it (src/shared/protocol.ts carries it across every channel).
+ */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
+}
 
 export class AttentionPromptError extends Error {
   constructor(readonly code: ErrorCode, message: string, options?: { cause?: unknown }) {

@@ -1,20 +1,23 @@
 /**
- * The engine process: runs CLIP and sharp away from the extension host, so a native crash or a
- * long computation never freezes or kills it. Started lazily by the host (EngineClient) with
- * child_process.fork and 'advanced' serialization; answers EngineRequests with EngineMessages.
+ * The engine process: runs CLIP, sharp and the answer sources away from the extension host, so a
+ * native crash or a long computation never freezes or kills it. Started lazily by the host
+ * (EngineClient) with child_process.fork and 'advanced' serialization (typed arrays travel as
+ * bytes); it handles EngineVocabulary requests and can ask the host (HostVocabulary) in turn.
  * Keeps the model warm, and the maps of recent images so control changes only re-render.
+ * Every request gets an AbortSignal: a cancelled request stops at its next stage.
  */
 import { randomUUID } from 'node:crypto';
 import sharp from 'sharp';
 import { Attribution, AttentionPromptEngine } from '../core/engine';
-import { isAttentionPromptError } from '../core/errors';
 import { DecodedImage, decodeImage, fromDecoded } from '../core/image';
 import { mergeMaps } from '../core/maps';
 import { encode, materialize, renderOutputs } from '../core/render';
-import { imageDataUrl } from '../core/vlmImage';
+import { imagePayload } from '../core/vlmImage';
 import { runBatch } from '../core/batch/runner';
 import { writeReport } from '../core/batch/report';
-import type { AttributeParams, AttributionSummary, EngineMessage, EngineRequest, EngineResult, ModelParameters, RenderedImages, ViewParameters } from '../shared/protocol';
+import type { AttributeParams, AttributionSummary, EngineProgress, EngineVocabulary, HostVocabulary, ImageChoice, ModelParameters, RenderedImages, ViewParameters } from '../shared/protocol';
+import { ChannelError, Endpoint } from '../shared/rpc';
+import { answerSource } from './answerSources';
 
 interface CachedAttribution {
   image: DecodedImage;
@@ -27,17 +30,23 @@ const MAX_ENGINES = 2;
 const MAX_ATTRIBUTIONS = 6;
 const engines = new Map<string, Promise<AttentionPromptEngine>>();
 const attributions = new Map<string, CachedAttribution>();
-const inFlight = new Map<number, AbortController>();
 
-function send(message: EngineMessage): void {
-  process.send?.(message);
+const host = new Endpoint<EngineVocabulary, HostVocabulary>({
+  send: (m) => {
+    if (!process.send) throw new Error('no IPC channel to the extension host');
+    process.send(m);
+  },
+});
+
+function log(level: 'info' | 'warn' | 'error', message: string): void {
+  host.notify('log', { level, message });
 }
 
 function engineKey(m: ModelParameters, layer: number | null): string {
   return JSON.stringify([m.model, m.dtype, m.revision ?? 'main', m.cacheDir, layer ?? 'default', m.threads ?? 0]);
 }
 
-async function getEngine(m: ModelParameters, layer: number | null, id: number): Promise<AttentionPromptEngine> {
+async function getEngine(m: ModelParameters, layer: number | null, progress: (p: EngineProgress) => void): Promise<AttentionPromptEngine> {
   const key = engineKey(m, layer);
   let pending = engines.get(key);
   if (!pending) {
@@ -48,7 +57,7 @@ async function getEngine(m: ModelParameters, layer: number | null, id: number): 
       cacheDir: m.cacheDir,
       threads: m.threads,
       layer: layer ?? undefined,
-      onProgress: (p) => send({ id, progress: { stage: 'download', file: p.file, loaded: p.loaded, total: p.total, progress: p.progress } }),
+      onProgress: (p) => progress({ stage: 'download', file: p.file, loaded: p.loaded, total: p.total, progress: p.progress }),
     });
     engines.set(key, pending);
     pending.catch(() => engines.delete(key));
@@ -80,9 +89,10 @@ async function renderWith(entry: CachedAttribution, image: DecodedImage, view: V
   return renderOutputs(image, merged.mask, a.grid, { interpolation: view.interpolation, gray: view.gray, opacity: view.opacity });
 }
 
-async function renderPreview(entry: CachedAttribution, view: ViewParameters): Promise<RenderedImages> {
+async function renderPreview(entry: CachedAttribution, view: ViewParameters, signal: AbortSignal): Promise<RenderedImages> {
   const { preview } = entry;
   const out = await renderWith(entry, preview, view);
+  signal.throwIfAborted();
   const [original, overlay, masked] = await Promise.all([
     fromDecoded(preview).png({ compressionLevel: 3 }).toBuffer(),
     out.overlay().png({ compressionLevel: 3 }).toBuffer(),
@@ -98,14 +108,16 @@ function remember(entry: CachedAttribution): void {
 
 function cached(id: string): CachedAttribution {
   const entry = attributions.get(id);
-  if (!entry) throw Object.assign(new Error('This heatmap is no longer in memory; compute it again.'), { code: 'expired' });
+  if (!entry) throw new ChannelError('expired', 'This heatmap is no longer in memory; compute it again.');
   return entry;
 }
 
-async function attribute(id: number, p: AttributeParams, signal: AbortSignal): Promise<EngineResult> {
+async function attribute(p: AttributeParams, signal: AbortSignal, progress: (p: EngineProgress) => void): Promise<{ summary: AttributionSummary; images: RenderedImages }> {
   const image = await decodeImage(p.imagePath);
-  const engine = await getEngine(p.model, p.view.layer, id);
-  send({ id, progress: { stage: 'heatmap' } });
+  signal.throwIfAborted();
+  const engine = await getEngine(p.model, p.view.layer, progress);
+  signal.throwIfAborted();
+  progress({ stage: 'heatmap' });
   const attribution = await engine.attribute(image, {
     question: p.question,
     hint: p.view.hint || undefined,
@@ -127,9 +139,10 @@ async function attribute(id: number, p: AttributeParams, signal: AbortSignal): P
     timings: { ...engine.loadTimings, ...attribution.timings },
   };
   const entry: CachedAttribution = { image, preview: await previewOf(image, p.previewMaxSide), attribution, summary };
+  signal.throwIfAborted();
   remember(entry);
-  send({ id, progress: { stage: 'render' } });
-  return { summary, images: await renderPreview(entry, p.view) };
+  progress({ stage: 'render' });
+  return { summary, images: await renderPreview(entry, p.view, signal) };
 }
 
 /** The original or the masked image at full resolution. */
@@ -138,83 +151,69 @@ async function fullImage(entry: CachedAttribution, view: ViewParameters, which: 
   return (await renderWith(entry, entry.image, view)).masked;
 }
 
-async function handle(req: EngineRequest): Promise<EngineResult> {
-  switch (req.method) {
-    case 'attribute': {
-      const controller = new AbortController();
-      inFlight.set(req.id, controller);
-      try {
-        return await attribute(req.id, req.params, controller.signal);
-      } finally {
-        inFlight.delete(req.id);
-      }
-    }
-    case 'rerender': {
-      const entry = cached(req.params.attributionId);
-      return { images: await renderPreview(entry, req.params.view) };
-    }
-    case 'export': {
-      const entry = cached(req.params.attributionId);
-      const data = await encode(await fullImage(entry, req.params.view, req.params.which), req.params.format).toBuffer();
-      return { data, format: req.params.format, sourceFormat: entry.image.format };
-    }
-    case 'payload': {
-      const entry = cached(req.params.attributionId);
-      // Materialised once: imageDataUrl resizes and may encode twice.
-      const image = await materialize(await fullImage(entry, req.params.view, req.params.which));
-      return imageDataUrl(image, { maxSide: req.params.maxSide, format: req.params.format, sourceFormat: entry.image.format });
-    }
-    case 'batch': {
-      const p = req.params;
-      const controller = new AbortController();
-      inFlight.set(req.id, controller);
-      try {
-        const engine = await getEngine(p.model, p.view.layer, req.id);
-        const summary = await runBatch(
-          {
-            input: p.input,
-            question: p.question,
-            outDir: p.outDir,
-            engine: { model: p.model.model },
-            geometry: p.model.geometry,
-            mask: { contrast: p.view.contrast, kernel: p.view.kernel },
-            interpolation: p.view.interpolation,
-            gray: p.view.gray,
-            opacity: p.view.opacity,
-            vlm: p.vlm,
-            concurrency: p.concurrency,
-            resume: p.resume,
-            signal: controller.signal,
-            onProgress: (x) => send({ id: req.id, progress: { stage: 'batch', done: x.done, failed: x.failed, skipped: x.skipped, total: x.total, rate: x.rate, file: x.current } }),
-            onLog: (message) => send({ log: { level: 'info', message } }),
-          },
-          engine,
-        );
-        const report = await writeReport(p.outDir, summary);
-        return { batch: { done: summary.done, failed: summary.failed, skipped: summary.skipped, total: summary.total, interrupted: summary.interrupted, imagesPerSecond: summary.imagesPerSecond, report, outDir: p.outDir } };
-      } finally {
-        inFlight.delete(req.id);
-      }
-    }
-    case 'cancel':
-      inFlight.get(req.params.target)?.abort();
-      return {};
-    case 'release':
-      for (const e of engines.values()) e.then((x) => x.dispose()).catch(() => undefined);
-      engines.clear();
-      attributions.clear();
-      return {};
-  }
+/** The chosen rendering, encoded for a model. */
+async function modelImage(choice: ImageChoice, signal: AbortSignal, progress: (p: EngineProgress) => void) {
+  const entry = cached(choice.attributionId);
+  progress({ stage: 'render' });
+  const full = await fullImage(entry, choice.view, choice.which);
+  signal.throwIfAborted();
+  // Materialised once: imagePayload resizes and may encode twice.
+  const image = await materialize(full);
+  signal.throwIfAborted();
+  return imagePayload(image, { maxSide: choice.maxSide, format: choice.format, sourceFormat: entry.image.format });
 }
 
-process.on('message', (req: EngineRequest) => {
-  handle(req).then(
-    (result) => send({ id: req.id, ok: true, result }),
-    (e: unknown) => {
-      const code = isAttentionPromptError(e) ? e.code : ((e as { code?: string }).code ?? 'internal');
-      send({ id: req.id, ok: false, error: { code, message: e instanceof Error ? e.message : String(e) } });
-    },
-  );
-});
+host
+  .onRequest('attribute', (params, { signal, progress }) => attribute(params, signal, progress))
+  .onRequest('rerender', async (params, { signal }) => ({ images: await renderPreview(cached(params.attributionId), params.view, signal) }))
+  .onRequest('export', async (params, { signal, progress }) => {
+    const entry = cached(params.attributionId);
+    progress({ stage: 'render' });
+    const full = await fullImage(entry, params.view, params.which);
+    signal.throwIfAborted();
+    const data = await encode(full, params.format).toBuffer();
+    return { data, format: params.format, sourceFormat: entry.image.format };
+  })
+  .onRequest('payload', (params, { signal, progress }) => modelImage(params, signal, progress))
+  .onRequest('answer', async (params, { signal, progress }) => {
+    const provider = answerSource(params.source, host);
+    const image = await modelImage(params, signal, () => undefined);
+    signal.throwIfAborted();
+    return provider.answer({ question: params.question, image, signal, onDelta: (delta) => progress({ delta }) });
+  })
+  .onRequest('batch', async (p, { signal, progress }) => {
+    const engine = await getEngine(p.model, p.view.layer, progress);
+    signal.throwIfAborted();
+    const summary = await runBatch(
+      {
+        input: p.input,
+        question: p.question,
+        outDir: p.outDir,
+        engine: { model: p.model.model },
+        geometry: p.model.geometry,
+        mask: { contrast: p.view.contrast, kernel: p.view.kernel },
+        interpolation: p.view.interpolation,
+        gray: p.view.gray,
+        opacity: p.view.opacity,
+        vlm: p.vlm,
+        concurrency: p.concurrency,
+        resume: p.resume,
+        signal,
+        onProgress: (x) => progress({ stage: 'batch', done: x.done, failed: x.failed, skipped: x.skipped, total: x.total, rate: x.rate, file: x.current }),
+        onLog: (message) => log('info', message),
+      },
+      engine,
+    );
+    const report = await writeReport(p.outDir, summary);
+    return { done: summary.done, failed: summary.failed, skipped: summary.skipped, total: summary.total, interrupted: summary.interrupted, imagesPerSecond: summary.imagesPerSecond, report, outDir: p.outDir };
+  })
+  .onRequest('release', () => {
+    for (const e of engines.values()) e.then((x) => x.dispose()).catch(() => undefined);
+    engines.clear();
+    attributions.clear();
+    return {};
+  });
+
+process.on('message', (m: unknown) => host.receive(m));
 process.on('disconnect', () => process.exit(0));
-send({ log: { level: 'info', message: `engine process ${process.pid} ready` } });
+log('info', `engine process ${process.pid} ready`);

@@ -5,9 +5,10 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { AnswerEntry, AnswersToHost, HostToAnswers } from '../shared/protocol';
-import { isMessage } from '../shared/protocol';
+import { ANSWERS_HOST_CHECKS, type AnswerEntry, type AnswersHostVocabulary, type AnswersVocabulary } from '../shared/protocol';
+import { webviewChannel, type WebviewChannel } from './webviewChannel';
 import { webviewHtml, webviewRoots } from './webviewHtml';
+import { answersStrings } from './webviewStrings';
 
 const STATE_KEY = 'attentionPrompting.answers';
 const MAX_ENTRIES = 100;
@@ -75,42 +76,45 @@ export interface AnswerActions {
 export class AnswersViewProvider implements vscode.WebviewViewProvider {
   static readonly viewId = 'attentionPrompting.answers';
   private view: vscode.WebviewView | undefined;
+  private channel: WebviewChannel<AnswersHostVocabulary, AnswersVocabulary> | undefined;
 
-  constructor(private readonly extensionUri: vscode.Uri, private readonly store: AnswerStore, private readonly actions: AnswerActions) {
-    store.onDidChange((entry) => (entry ? this.post({ type: 'entry', entry }) : this.post({ type: 'entries', entries: store.all() })));
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly store: AnswerStore,
+    private readonly actions: AnswerActions,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    store.onDidChange((entry) => (entry ? this.channel?.endpoint.notify('entry', { entry }) : this.channel?.endpoint.notify('entries', { entries: store.all() })));
   }
 
   resolveWebviewView(view: vscode.WebviewView): void {
     this.view = view;
     view.webview.options = { enableScripts: true, localResourceRoots: webviewRoots(this.extensionUri) };
-    view.webview.html = webviewHtml(view.webview, this.extensionUri, 'answers.js', vscode.l10n.t('Answers'));
-    view.webview.onDidReceiveMessage((m: unknown) => this.onMessage(m));
-    view.onDidDispose(() => (this.view = undefined));
+    const channel = webviewChannel<AnswersHostVocabulary, AnswersVocabulary>(view.webview, ANSWERS_HOST_CHECKS, (m) => this.log.warn(`answers view: ${m}`));
+    this.channel = channel;
+    const withEntry = (f: (entry: AnswerEntry) => void) => ({ id }: { id: string }) => {
+      const entry = this.store.get(id);
+      if (entry) f(entry);
+    };
+    channel.endpoint
+      .onNotification('ready', () => {
+        channel.markReady();
+        channel.endpoint.notify('entries', { entries: this.store.all() });
+      })
+      .onNotification('clear', () => this.store.clear())
+      .onNotification('reask', withEntry((e) => this.actions.reask(e)))
+      .onNotification('stop', withEntry((e) => this.actions.stop(e)))
+      .onNotification('reveal', withEntry((e) => this.actions.reveal(e)));
+    view.webview.html = webviewHtml(view.webview, this.extensionUri, 'answers.js', vscode.l10n.t('Answers'), answersStrings());
+    view.onDidDispose(() => {
+      channel.dispose();
+      if (this.channel === channel) this.channel = undefined;
+      this.view = undefined;
+    });
   }
 
   get visible(): boolean {
     return !!this.view?.visible;
-  }
-
-  private onMessage(m: unknown): void {
-    if (!isMessage<AnswersToHost>(m, ['ready', 'reask', 'stop', 'clear', 'reveal'])) return;
-    if (m.type === 'ready') {
-      this.post({ type: 'entries', entries: this.store.all() });
-      return;
-    }
-    if (m.type === 'clear') {
-      this.store.clear();
-      return;
-    }
-    const entry = this.store.get(m.id);
-    if (!entry) return;
-    if (m.type === 'reask') this.actions.reask(entry);
-    else if (m.type === 'stop') this.actions.stop(entry);
-    else this.actions.reveal(entry);
-  }
-
-  private post(message: HostToAnswers): void {
-    void this.view?.webview.postMessage(message);
   }
 }
 

@@ -1,55 +1,83 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { ROOT, fixtureModel, rectangleImage, tempDir } from '../../test/helpers';
-import type { AttributeParams, EngineResult, RenderedImages, AttributionSummary, ViewParameters } from '../shared/protocol';
+import { startFakeVlm, type FakeVlm } from '../../test/vlm/server';
+import type { AttributeParams, EndpointSettings, ViewParameters } from '../shared/protocol';
 import { EngineClient } from './engineClient';
 
 const view: ViewParameters = { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', layer: null, opacity: 0.5, hint: '' };
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47];
 
 describe('engine process client', () => {
   const dir = tempDir('ap-engine-');
   const logs: string[] = [];
+  const lateReplies: Array<{ kind: string; outcome: string }> = [];
   const client = new EngineClient({ scriptPath: path.join(ROOT, 'dist', 'engine.js'), idleMs: 0, log: (l, m) => logs.push(`${l} ${m}`) });
+  client.onLateReply = (kind, outcome) => lateReplies.push({ kind, outcome });
   after(() => client.dispose());
   const image = path.join(dir, 'scene.png');
-  const params = (): AttributeParams => ({
+  /** Large enough that encoding it at full resolution takes far longer than a message round trip. */
+  const large = path.join(dir, 'large.png');
+  const params = (over: Partial<AttributeParams> = {}): AttributeParams => ({
     imagePath: image,
     question: 'where is the red box?',
     model: { model: fixtureModel('planted-clip'), dtype: 'fp32', cacheDir: path.join(dir, 'cache'), geometry: 'full', threads: 1 },
     view,
     previewMaxSide: 300,
+    ...over,
+  });
+  before(async () => {
+    fs.writeFileSync(image, await rectangleImage(600, 400, 'red', { left: 400, top: 50, width: 150, height: 120 }));
+    fs.writeFileSync(large, await rectangleImage(5000, 4000, 'red', { left: 3000, top: 400, width: 1200, height: 900 }));
   });
 
-  it('starts lazily, computes a heatmap in the child, and re-renders from cached maps', async () => {
-    fs.writeFileSync(image, await rectangleImage(600, 400, 'red', { left: 400, top: 50, width: 150, height: 120 }));
+  /** Waits for the engine's own last word on a request the host cancelled. */
+  async function engineOutcome(kind: string): Promise<string> {
+    for (let i = 0; i < 600; i++) {
+      const found = lateReplies.find((r) => r.kind === kind);
+      if (found) {
+        lateReplies.splice(lateReplies.indexOf(found), 1);
+        return found.outcome;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`the engine never answered the cancelled ${kind}`);
+  }
+
+  it('starts lazily, computes a heatmap in the child, and re-renders from cached maps (typed replies, no casts)', async () => {
     assert.equal(client.running, false);
     const progress: string[] = [];
-    const r = (await client.request('attribute', params(), { onProgress: (p) => progress.push(p.stage) })) as { summary: AttributionSummary; images: RenderedImages };
+    const r = await client.request('attribute', params(), { onProgress: (p) => progress.push(p.stage) });
     assert.equal(client.running, true);
     assert.notEqual(client.pid, process.pid);
     assert.deepEqual(progress.filter((s) => s !== 'download').slice(-2), ['heatmap', 'render']);
     assert.deepEqual(r.summary.grid, [14, 14]);
     assert.deepEqual([r.summary.imageWidth, r.summary.imageHeight], [600, 400]);
     assert.deepEqual([r.images.width, r.images.height], [300, 200], 'preview is downscaled');
-    for (const k of ['original', 'overlay', 'masked'] as const) assert.equal((await sharp(Buffer.from(r.images[k])).metadata()).width, 300);
-    // Another gray level changes the masked image without recomputing CLIP.
-    const again = (await client.request('rerender', { attributionId: r.summary.attributionId, view: { ...view, gray: 255 }, previewMaxSide: 300 })) as { images: RenderedImages };
+    for (const k of ['original', 'overlay', 'masked'] as const) {
+      assert.ok(r.images[k] instanceof Uint8Array, 'bytes cross IPC as typed arrays');
+      assert.equal((await sharp(r.images[k]).metadata()).width, 300);
+    }
+    const again = await client.request('rerender', { attributionId: r.summary.attributionId, view: { ...view, gray: 255 }, previewMaxSide: 300 });
     assert.notDeepEqual(Buffer.from(again.images.masked), Buffer.from(r.images.masked));
     assert.deepEqual(Buffer.from(again.images.original), Buffer.from(r.images.original));
-    // Export at full resolution.
-    const full = (await client.request('export', { attributionId: r.summary.attributionId, view, which: 'masked', format: 'png' })) as Extract<EngineResult, { data: Uint8Array }>;
-    const meta = await sharp(Buffer.from(full.data)).metadata();
+    const full = await client.request('export', { attributionId: r.summary.attributionId, view, which: 'masked', format: 'png' });
+    const meta = await sharp(full.data).metadata();
     assert.deepEqual([meta.width, meta.height], [600, 400]);
     assert.equal(full.sourceFormat, 'png');
+    const payload = await client.request('payload', { attributionId: r.summary.attributionId, view, which: 'masked', maxSide: 200, format: 'auto' });
+    assert.equal(payload.mime, 'image/png');
+    assert.deepEqual([...payload.bytes.subarray(0, 4)], PNG_SIGNATURE, 'the model image is bytes, not a data URL');
+    assert.equal((await sharp(payload.bytes).metadata()).width, 200);
   });
 
-  it('reports engine errors with their codes', async () => {
-    await assert.rejects(client.request('attribute', { ...params(), question: '' }), { code: 'bad-query' });
-    await assert.rejects(client.request('attribute', { ...params(), imagePath: path.join(dir, 'nope.png') }), { code: 'bad-image' });
-    await assert.rejects(client.request('rerender', { attributionId: 'gone', view, previewMaxSide: 100 }), { code: 'expired' });
+  it('reports engine errors with codes from the one closed set', async () => {
+    await assert.rejects(client.request('attribute', params({ question: '' })), { code: 'bad-query' });
+    await assert.rejects(client.request('attribute', params({ imagePath: path.join(dir, 'nope.png') })), { code: 'bad-image' });
+    await assert.rejects(client.request('rerender', { attributionId: 'gone', view, previewMaxSide: 100 }), { code: 'expired', message: /no longer in memory/ });
   });
 
   it('survives the engine process dying mid-request, and restarts on the next one', async () => {
@@ -58,18 +86,47 @@ describe('engine process client', () => {
     process.kill(client.pid!, 'SIGKILL');
     await assert.rejects(pending, { code: 'engine-crashed', message: /stopped unexpectedly \(signal SIGKILL\)/ });
     assert.equal(client.running, false);
-    const r = (await client.request('attribute', params())) as { summary: AttributionSummary };
+    const r = await client.request('attribute', params());
     assert.equal(client.starts, starts + 1);
     assert.deepEqual(r.summary.grid, [14, 14]);
   });
 
-  it('cancels through an AbortSignal', async () => {
+  it('cancellation reaches the engine: a cancelled heatmap stops there, and the process stays usable', async () => {
     const controller = new AbortController();
-    const pending = client.request('attribute', { ...params(), view: { ...view, layer: 1 } }, { signal: controller.signal });
-    controller.abort();
+    const pending = client.request('attribute', params({ imagePath: large }), { signal: controller.signal, onProgress: (p) => p.stage === 'heatmap' && controller.abort() });
     await assert.rejects(pending, { code: 'cancelled' });
-    // The process is still usable.
+    assert.equal(await engineOutcome('attribute'), 'cancelled', 'the engine stopped the work instead of finishing it');
     await client.request('attribute', params());
+  });
+
+  it('cancellation reaches the engine: export and payload of a large image stop in the engine', async () => {
+    const { summary } = await client.request('attribute', params({ imagePath: large }));
+    for (const kind of ['export', 'payload'] as const) {
+      const controller = new AbortController();
+      const onProgress = () => controller.abort();
+      const pending =
+        kind === 'export'
+          ? client.request('export', { attributionId: summary.attributionId, view, which: 'masked', format: 'png' }, { signal: controller.signal, onProgress })
+          : client.request('payload', { attributionId: summary.attributionId, view, which: 'masked', maxSide: 5000, format: 'png' }, { signal: controller.signal, onProgress });
+      await assert.rejects(pending, { code: 'cancelled' });
+      assert.equal(await engineOutcome(kind), 'cancelled', `the engine finished a cancelled ${kind} instead of stopping`);
+    }
+  });
+
+  it('the engine process gets no API keys or tokens from the host environment', { skip: process.platform !== 'linux' }, () => {
+    const saved = { ...process.env };
+    process.env.OPENAI_API_KEY = 'sk-secret-from-the-host';
+    process.env.GITHUB_TOKEN = 'ghp-secret';
+    const isolated = new EngineClient({ scriptPath: path.join(ROOT, 'dist', 'engine.js'), idleMs: 0, log: () => undefined });
+    try {
+      void isolated.request('release', {}).catch(() => undefined);
+      const environ = fs.readFileSync(`/proc/${isolated.pid}/environ`, 'utf8').split('\0');
+      assert.ok(!environ.some((v) => v.includes('secret')), environ.filter((v) => v.includes('secret')).join(', '));
+      assert.ok(environ.includes('ELECTRON_RUN_AS_NODE=1'));
+    } finally {
+      isolated.dispose();
+      process.env = saved;
+    }
   });
 
   it('releases the process after the idle period', async () => {
@@ -82,5 +139,70 @@ describe('engine process client', () => {
     } finally {
       idle.dispose();
     }
+  });
+
+  describe('answers', () => {
+    let vlm: FakeVlm;
+    before(async () => (vlm = await startFakeVlm({ apiKey: 'sk-engine' })));
+    after(() => vlm.close());
+    const endpoint = (): EndpointSettings => ({ baseURL: vlm.baseURL, model: 'test-vision', apiKey: 'sk-engine', imageDetail: 'auto', maxTokens: 100, temperature: 0, systemPrompt: '', timeoutMs: 10_000, maxRetries: 0 });
+
+    it('the engine process asks the endpoint itself: the key travels in the request, the answer streams back as progress', async () => {
+      const { summary } = await client.request('attribute', params());
+      const deltas: string[] = [];
+      const before = vlm.requests.length;
+      const r = await client.request(
+        'answer',
+        { attributionId: summary.attributionId, view, which: 'masked', maxSide: 2048, format: 'png', question: 'what is red?', source: { kind: 'openai', endpoint: endpoint() } },
+        { onProgress: (p) => deltas.push(p.delta) },
+      );
+      assert.equal(r.text, 'Seen a 600x400 image. You asked: what is red?');
+      assert.ok(deltas.length > 1, 'streamed in pieces');
+      assert.equal(deltas.join(''), r.text);
+      const sent = vlm.requests.slice(before);
+      assert.equal(sent.length, 1);
+      const exported = await client.request('export', { attributionId: summary.attributionId, view, which: 'masked', format: 'png' });
+      const { data } = await sharp(exported.data).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      assert.ok(sent[0].image!.rgb.equals(data), 'the endpoint received exactly the masked image');
+      assert.ok(!logs.some((l) => l.includes('sk-engine')), 'the key never reaches the log');
+      await assert.rejects(
+        client.request('answer', { attributionId: summary.attributionId, view, which: 'masked', maxSide: 2048, format: 'png', question: 'q', source: { kind: 'openai', endpoint: { ...endpoint(), apiKey: 'wrong' } } }),
+        { code: 'auth' },
+      );
+    });
+
+    it('the engine process can ask the host (engine → host request): bytes, streamed deltas and cancellation both ways', async () => {
+      const { summary } = await client.request('attribute', params());
+      const seen: Array<{ question: string; mime: string; png: boolean }> = [];
+      let handlerStarted!: () => void;
+      const started = new Promise<void>((r) => (handlerStarted = r));
+      let handlerAborted!: () => void;
+      const aborted = new Promise<void>((r) => (handlerAborted = r));
+      client.handle('answer', async (p, { signal, progress }) => {
+        seen.push({ question: p.question, mime: p.image!.mime, png: [...p.image!.bytes.subarray(0, 4)].join() === PNG_SIGNATURE.join() });
+        if (p.question === 'wait') {
+          handlerStarted();
+          await new Promise<void>((_, reject) => signal.addEventListener('abort', () => (handlerAborted(), reject(new Error('aborted')))));
+        }
+        progress({ delta: 'a host ' });
+        progress({ delta: 'answer' });
+        return { text: 'a host answer', model: 'copilot-test', elapsedMs: 1 };
+      });
+      const ask = (question: string, signal?: AbortSignal, onProgress?: (p: { delta: string }) => void) =>
+        client.request('answer', { attributionId: summary.attributionId, view, which: 'original', maxSide: 300, format: 'png', question, source: { kind: 'host' } }, { signal, onProgress });
+      const deltas: string[] = [];
+      const r = await ask('what is red?', undefined, (p) => deltas.push(p.delta));
+      assert.deepEqual([r.text, r.model], ['a host answer', 'copilot-test']);
+      assert.deepEqual(deltas, ['a host ', 'answer']);
+      assert.deepEqual(seen, [{ question: 'what is red?', mime: 'image/png', png: true }]);
+      // Cancelling the host's request to the engine cancels the engine's request to the host.
+      const controller = new AbortController();
+      const pending = ask('wait', controller.signal);
+      await started;
+      controller.abort();
+      await assert.rejects(pending, { code: 'cancelled' });
+      await aborted;
+      assert.equal(await engineOutcome('answer'), 'cancelled');
+    });
   });
 });

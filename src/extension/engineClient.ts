@@ -1,26 +1,32 @@
 /**
  * The host's side of the engine process: starts it on first use (child_process.fork, so a native
- * crash in onnxruntime or sharp takes down only the child), correlates requests and replies,
- * forwards cancellation, restarts after a crash, and releases the process after an idle period.
- * No vscode import: unit-tested without VS Code.
+ * crash in onnxruntime or sharp takes down only the child), speaks the typed protocol with it
+ * (requests both ways, progress, cancellation), restarts after a crash, and releases the process
+ * after an idle period. No vscode import: unit-tested without VS Code.
  */
 import { ChildProcess, fork } from 'node:child_process';
-import type { EngineMessage, EngineProgress, EngineRequest, EngineResult } from '../shared/protocol';
+import type { EngineVocabulary, HostVocabulary } from '../shared/protocol';
+import { ChannelError, Endpoint, type ParamsOf, type ProgressOf, type ReplyOf, type RequestContext, type RequestKind } from '../shared/rpc';
 
-export class EngineError extends Error {
-  constructor(readonly code: string, message: string) {
-    super(message);
-    this.name = 'EngineError';
-  }
-}
+/** Engine errors are channel errors: one closed set of codes. */
+export { ChannelError as EngineError };
 
-type Method = EngineRequest['method'];
-type ParamsOf<M extends Method> = Extract<EngineRequest, { method: M }>['params'];
+type EngineKind = RequestKind<EngineVocabulary>;
+type HostKind = RequestKind<HostVocabulary>;
 
-interface Pending {
-  resolve: (r: EngineResult) => void;
-  reject: (e: Error) => void;
-  onProgress?: (p: EngineProgress) => void;
+/**
+ * The only variables the engine process gets: enough to run Node, find the home, cache and temp
+ * folders and the hub mirror. API keys and tokens in the host's environment stay there; an
+ * endpoint's key travels inside the request that needs it.
+ */
+const ENGINE_ENVIRONMENT = ['PATH', 'HOME', 'USERPROFILE', 'TMPDIR', 'TMP', 'TEMP', 'LANG', 'LC_ALL', 'SYSTEMROOT', 'WINDIR', 'XDG_CACHE_HOME', 'LOCALAPPDATA', 'APPDATA', 'HF_ENDPOINT', 'LD_LIBRARY_PATH'];
+
+export function engineEnvironment(from: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const name of ENGINE_ENVIRONMENT) if (from[name] !== undefined) env[name] = from[name];
+  // In desktop VS Code process.execPath is Electron: run it as plain Node (as language clients do).
+  env.ELECTRON_RUN_AS_NODE = '1';
+  return env;
 }
 
 export interface EngineClientOptions {
@@ -29,111 +35,106 @@ export interface EngineClientOptions {
   /** Release the process after this long without requests (0: never). */
   idleMs: number;
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /** Extra variables for the engine process (tests). */
   env?: NodeJS.ProcessEnv;
 }
 
+interface Running {
+  child: ChildProcess;
+  channel: Endpoint<HostVocabulary, EngineVocabulary>;
+}
+
+type HostHandler<K extends HostKind> = (params: ParamsOf<HostVocabulary, K>, ctx: RequestContext<ProgressOf<HostVocabulary, K>>) => Promise<ReplyOf<HostVocabulary, K>>;
+
 export class EngineClient {
-  private child: ChildProcess | undefined;
-  private nextId = 1;
-  private readonly pending = new Map<number, Pending>();
+  private current: Running | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
+  private readonly hostHandlers = new Map<HostKind, HostHandler<HostKind>>();
   /** How many processes were started (for tests and the log). */
   starts = 0;
+  /** Called when the engine process answers a request after the host cancelled it. */
+  onLateReply: ((kind: string, outcome: 'cancelled' | 'completed' | 'failed') => void) | undefined;
 
   constructor(private readonly opts: EngineClientOptions) {}
 
   get running(): boolean {
-    return this.child !== undefined;
+    return this.current !== undefined;
   }
 
   get pid(): number | undefined {
-    return this.child?.pid;
+    return this.current?.child.pid;
   }
 
-  request<M extends Method>(method: M, params: ParamsOf<M>, options: { signal?: AbortSignal; onProgress?: (p: EngineProgress) => void } = {}): Promise<EngineResult> {
-    if (options.signal?.aborted) return Promise.reject(new EngineError('cancelled', 'Cancelled.'));
-    const child = this.ensureStarted();
-    const id = this.nextId++;
+  /** Sends a request to the engine process and resolves with the reply of that kind. */
+  request<K extends EngineKind>(
+    kind: K,
+    params: ParamsOf<EngineVocabulary, K>,
+    options: { signal?: AbortSignal; onProgress?: (p: ProgressOf<EngineVocabulary, K>) => void } = {},
+  ): Promise<ReplyOf<EngineVocabulary, K>> {
+    if (options.signal?.aborted) return Promise.reject(new ChannelError('cancelled', 'Cancelled.'));
+    const { channel } = this.ensureStarted();
     this.clearIdle();
-    return new Promise<EngineResult>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, onProgress: options.onProgress });
-      const onAbort = () => {
-        if (!this.pending.has(id)) return;
-        this.pending.delete(id);
-        this.post({ id: this.nextId++, method: 'cancel', params: { target: id } });
-        reject(new EngineError('cancelled', 'Cancelled.'));
-        this.scheduleIdle();
-      };
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      child.send({ id, method, params } as EngineRequest, (err) => {
-        if (err && this.pending.delete(id)) reject(new EngineError('engine-unavailable', `Could not reach the engine process: ${err.message}`));
-      });
-    });
+    const done = () => this.scheduleIdle();
+    const reply = channel.request(kind, params, options);
+    reply.then(done, done);
+    return reply;
+  }
+
+  /** Answers a request the engine process sends to the host (e.g. an answer from a VS Code language model). */
+  handle<K extends HostKind>(kind: K, handler: HostHandler<K>): void {
+    this.hostHandlers.set(kind, handler as unknown as HostHandler<HostKind>);
+    this.current?.channel.onRequest(kind, handler);
   }
 
   /** Stops the process now; pending requests fail. The next request starts a new one. */
   dispose(): void {
     this.clearIdle();
-    const child = this.child;
-    this.child = undefined;
-    if (child) {
-      child.removeAllListeners('exit');
-      child.kill();
+    const running = this.current;
+    this.current = undefined;
+    if (running) {
+      running.child.removeAllListeners('exit');
+      running.child.kill();
+      running.channel.close(new ChannelError('engine-stopped', 'The engine was stopped.'));
     }
-    this.failAll(new EngineError('engine-stopped', 'The engine was stopped.'));
   }
 
-  private post(req: EngineRequest): void {
-    this.child?.send(req);
-  }
-
-  private ensureStarted(): ChildProcess {
-    if (this.child) return this.child;
+  private ensureStarted(): Running {
+    if (this.current) return this.current;
     const child = fork(this.opts.scriptPath, [], {
       serialization: 'advanced',
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      // In desktop VS Code process.execPath is Electron: run it as plain Node (as language clients do).
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1', ...this.opts.env },
+      env: { ...engineEnvironment(process.env), ...this.opts.env },
     });
+    const channel = new Endpoint<HostVocabulary, EngineVocabulary>({
+      send: (m) => {
+        if (!child.connected) throw new Error('the engine process is not connected');
+        child.send(m, (err) => err && this.opts.log('error', `engine message lost: ${err.message}`));
+      },
+      onInvalid: (why) => this.opts.log('warn', `engine sent ${why}`),
+      onLateReply: (kind, id, outcome) => {
+        this.opts.log(outcome === 'completed' ? 'warn' : 'info', `engine ${outcome === 'completed' ? 'finished a cancelled request anyway' : 'stopped a cancelled request'}: ${kind} #${id}`);
+        this.onLateReply?.(kind, outcome);
+      },
+    });
+    channel.onNotification('log', (l) => this.opts.log(l.level, `[engine] ${l.message}`));
+    for (const [kind, handler] of this.hostHandlers) channel.onRequest(kind, handler);
+    const running: Running = { child, channel };
     this.starts++;
-    this.child = child;
+    this.current = running;
     child.stdout?.on('data', (d: Buffer) => this.opts.log('info', `[engine] ${d.toString().trimEnd()}`));
     child.stderr?.on('data', (d: Buffer) => this.opts.log('warn', `[engine] ${d.toString().trimEnd()}`));
-    child.on('message', (m: EngineMessage) => this.onMessage(m));
+    child.on('message', (m: unknown) => channel.receive(m));
     child.on('exit', (code, signal) => {
-      if (this.child !== child) return;
-      this.child = undefined;
+      if (this.current !== running) return;
+      this.current = undefined;
       this.clearIdle();
       const how = signal ? `signal ${signal}` : `exit code ${code}`;
       this.opts.log(code === 0 && !signal ? 'info' : 'error', `engine process ${child.pid} ended (${how})`);
-      this.failAll(new EngineError('engine-crashed', `The CLIP engine stopped unexpectedly (${how}). Try again; if it keeps happening, try another model or precision.`));
+      channel.close(new ChannelError('engine-crashed', `The CLIP engine stopped unexpectedly (${how}). Try again; if it keeps happening, try another model or precision.`));
     });
     child.on('error', (err) => this.opts.log('error', `engine process error: ${err.message}`));
     this.opts.log('info', `engine process ${child.pid} started`);
-    return child;
-  }
-
-  private onMessage(m: EngineMessage): void {
-    if ('log' in m) {
-      this.opts.log(m.log.level, `[engine] ${m.log.message}`);
-      return;
-    }
-    const p = this.pending.get(m.id);
-    if (!p) return;
-    if ('progress' in m) {
-      p.onProgress?.(m.progress);
-      return;
-    }
-    this.pending.delete(m.id);
-    if (m.ok) p.resolve(m.result);
-    else p.reject(new EngineError(m.error.code, m.error.message));
-    this.scheduleIdle();
-  }
-
-  private failAll(e: Error): void {
-    const all = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of all) p.reject(e);
+    return running;
   }
 
   private clearIdle(): void {
@@ -143,9 +144,10 @@ export class EngineClient {
 
   private scheduleIdle(): void {
     this.clearIdle();
-    if (this.opts.idleMs <= 0 || this.pending.size > 0 || !this.child) return;
+    const running = this.current;
+    if (this.opts.idleMs <= 0 || !running || running.channel.outstanding > 0) return;
     this.idleTimer = setTimeout(() => {
-      if (this.pending.size === 0 && this.child) {
+      if (this.current === running && running.channel.outstanding === 0) {
         this.opts.log('info', `releasing the engine after ${Math.round(this.opts.idleMs / 1000)} s idle`);
         this.dispose();
       }

@@ -1,33 +1,25 @@
 /**
- * Extension entry: commands, the heatmap panels, the answers side panel and the engine process.
+ * Extension entry: commands, the heatmap panels (restored after a window reload), the answers
+ * side panel and the engine process. activate returns nothing: the integration tests reach the
+ * internals through a command that exists only when the test environment asks for it.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { IMAGE_EXTENSIONS, MODEL_PRESETS } from '../core/defaults';
+import { MODEL_PRESETS } from '../core/defaults';
 import { endpointHost } from '../core/vlm';
 import { AnswerStore, AnswersViewProvider } from './answersView';
+import { AnswerRunner } from './answerRunner';
 import { ApiKeys } from './apiKeys';
-import { AskController } from './askFlow';
 import { SECTION, idleMs, onInvalidSetting, vlmConfig } from './config';
 import { EngineClient } from './engineClient';
-import { HeatmapPanel, PanelServices, PanelSnapshot } from './heatmapPanel';
-import type { AnswerEntry } from '../shared/protocol';
-import { askQuestion, resolveImages } from './targets';
-import { promptReview, runReview, showReport, ReviewRequest } from './reviewFolder';
+import { HEATMAP_VIEW_TYPE, HeatmapPanel, PanelServices } from './heatmapPanel';
+import { checkRestoredPanel } from '../shared/protocol';
+import { TEST_HOOKS_ENV, type ExtensionTestApi } from './testHooks';
+import { imagesForCommand } from './imageSelection';
+import { promptQuestion } from './questionPrompt';
+import { promptReview, runReview, showReport } from './reviewFolder';
 
-/** What the integration tests read (returned by activate). */
-export interface ExtensionTestApi {
-  engine: EngineClient;
-  answers: AnswerStore;
-  panels(): PanelSnapshot[];
-  /** Asks about an image whose panel is open (as its Ask button does). */
-  askAbout(imagePath: string, question: string): Promise<AnswerEntry | undefined>;
-  stop(entryId: string): void;
-  /** Runs a review without the prompts (the integration suite answers them this way). */
-  review(request: ReviewRequest): Promise<import('../shared/protocol').BatchOutcome | undefined>;
-}
-
-export function activate(context: vscode.ExtensionContext): ExtensionTestApi {
+export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('Attention Prompting', { log: true });
   onInvalidSetting((message) => log.warn(message));
   const engine = new EngineClient({
@@ -37,14 +29,14 @@ export function activate(context: vscode.ExtensionContext): ExtensionTestApi {
   });
   const keys = new ApiKeys(context.secrets);
   const answers = new AnswerStore(context.workspaceState);
-  const ask = new AskController(context, engine, keys, answers, log);
+  const ask = new AnswerRunner(context, engine, keys, answers, log);
   const services: PanelServices = { context, engine, log, ask: async (panel, q) => void (await ask.ask(panel, q)) };
 
   const answersView = new AnswersViewProvider(context.extensionUri, answers, {
     reask: (entry) => void reask(entry.imagePath, entry.question),
     stop: (entry) => ask.stop(entry.id),
     reveal: (entry) => void vscode.commands.executeCommand('vscode.open', vscode.Uri.file(entry.imagePath)),
-  });
+  }, log);
 
   async function reask(imagePath: string, question: string): Promise<void> {
     const existing = HeatmapPanel.find(imagePath);
@@ -53,9 +45,9 @@ export function activate(context: vscode.ExtensionContext): ExtensionTestApi {
   }
 
   async function openPanels(uri: vscode.Uri | undefined, uris: vscode.Uri[] | undefined, withAnswer: boolean): Promise<HeatmapPanel[]> {
-    const images = await resolveImages(uri, uris);
+    const images = await imagesForCommand(uri, uris);
     if (!images.length) return [];
-    const question = await askQuestion(context, images);
+    const question = await promptQuestion(context, images);
     if (question === undefined) return [];
     const panels = images.map((img) => HeatmapPanel.show(services, img, question));
     if (withAnswer) await Promise.all(panels.map((p) => ask.ask(p, question)));
@@ -134,6 +126,16 @@ export function activate(context: vscode.ExtensionContext): ExtensionTestApi {
 
   context.subscriptions.push(
     vscode.window.registerWebviewViewProvider(AnswersViewProvider.viewId, answersView),
+    vscode.window.registerWebviewPanelSerializer(HEATMAP_VIEW_TYPE, {
+      deserializeWebviewPanel: async (panel, state: unknown) => {
+        try {
+          HeatmapPanel.restore(services, panel, checkRestoredPanel(state, 'state'));
+        } catch (e) {
+          log.warn(`a heatmap panel could not be restored: ${(e as Error).message}`);
+          panel.dispose();
+        }
+      },
+    }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration(`${SECTION}.model`) || e.affectsConfiguration(`${SECTION}.dtype`) || e.affectsConfiguration(`${SECTION}.engine`)) engine.dispose();
     }),
@@ -141,25 +143,32 @@ export function activate(context: vscode.ExtensionContext): ExtensionTestApi {
     { dispose: () => engine.dispose() },
     { dispose: () => answers.dispose() },
   );
-  void vscode.commands.executeCommand('setContext', 'attentionPrompting.imageExtensions', IMAGE_EXTENSIONS.map((e) => `.${e}`));
   log.info(`activated (engine script ${context.asAbsolutePath('dist/engine.js')})`);
 
-  return {
-    engine,
-    answers,
-    panels: () => HeatmapPanel.all().map((p) => p.snapshot()),
-    askAbout: async (imagePath, question) => {
-      const panel = HeatmapPanel.find(imagePath);
-      if (!panel) throw new Error(`no heatmap panel for ${imagePath}`);
-      return ask.ask(panel, question);
-    },
-    stop: (entryId) => ask.stop(entryId),
-    review: async (request) => {
-      const outcome = await runReview(context, engine, keys, log, request);
-      if (outcome) showReport(outcome);
-      return outcome;
-    },
-  };
+  if (process.env[TEST_HOOKS_ENV] === '1') {
+    const hooks: ExtensionTestApi = {
+      engine,
+      answers,
+      panels: () => HeatmapPanel.all().map((p) => p.snapshot()),
+      askAbout: async (imagePath, question) => {
+        const panel = HeatmapPanel.find(imagePath);
+        if (!panel) throw new Error(`no heatmap panel for ${imagePath}`);
+        return ask.ask(panel, question);
+      },
+      stop: (entryId) => ask.stop(entryId),
+      review: async (request) => {
+        const outcome = await runReview(context, engine, keys, log, request);
+        if (outcome) showReport(outcome);
+        return outcome;
+      },
+      setView: async (imagePath, view) => {
+        const panel = HeatmapPanel.find(imagePath);
+        if (!panel) throw new Error(`no heatmap panel for ${imagePath}`);
+        await panel.setView(view);
+      },
+    };
+    command('testHooks', () => hooks);
+  }
 
   function safeHost(): string | undefined {
     try {

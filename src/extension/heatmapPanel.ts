@@ -1,15 +1,20 @@
 /**
  * One webview panel per image: the original, the heatmap overlay and the masked image, with
  * controls that re-render from the engine's cached maps (CLIP re-runs only when the layer or
- * the hint text changes), and Ask / Save / Copy.
+ * the hint text changes), and Ask / Save / Copy. Panels come back after a window reload
+ * (HeatmapPanel.restore, from the state the webview keeps).
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { AttributionSummary, EngineResult, HostToPanel, PanelState, PanelToHost, RenderedImages, ViewParameters } from '../shared/protocol';
-import { isMessage } from '../shared/protocol';
+import { PANEL_HOST_CHECKS, type AttributionSummary, type PanelError, type PanelHostVocabulary, type PanelState, type PanelVocabulary, type RenderedImages, type RestoredPanel, type ViewParameters } from '../shared/protocol';
+import { errorCodeOf } from '../shared/rpc';
 import { defaultView, modelParameters, previewMaxSide } from './config';
 import { EngineClient, EngineError } from './engineClient';
+import { webviewChannel, type WebviewChannel } from './webviewChannel';
 import { webviewHtml, webviewRoots } from './webviewHtml';
+import { heatmapStrings } from './webviewStrings';
+
+export const HEATMAP_VIEW_TYPE = 'attentionPrompting.heatmap';
 
 export interface PanelServices {
   context: vscode.ExtensionContext;
@@ -25,34 +30,38 @@ export interface PanelSnapshot {
   view: ViewParameters;
   summary?: AttributionSummary;
   images?: RenderedImages;
-  error?: string;
+  error?: PanelError;
   /** Milliseconds from opening the panel to the first heatmap. */
   firstHeatmapMs?: number;
-}
-
-function dataUrl(png: Uint8Array): string {
-  return `data:image/png;base64,${Buffer.from(png).toString('base64')}`;
+  /** Whether this panel was brought back by a window reload. */
+  restored: boolean;
+  /** Heatmap computations finished (successful or not). */
+  computations: number;
 }
 
 function formatMB(n: number): string {
   return (n / 1e6).toFixed(n < 1e7 ? 1 : 0);
 }
 
+/** A tight copy: a Node Buffer may view a larger shared pool, which would travel whole. */
+function ownBytes(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice();
+}
+
 export class HeatmapPanel {
   private static readonly panels = new Map<string, HeatmapPanel>();
-  private static readonly opened = new vscode.EventEmitter<HeatmapPanel>();
-  static readonly onDidOpen = HeatmapPanel.opened.event;
 
-  private view: ViewParameters = defaultView();
+  private view: ViewParameters;
   private summary: AttributionSummary | undefined;
   private images: RenderedImages | undefined;
-  private error: string | undefined;
+  private error: PanelError | undefined;
   private busy: string | undefined;
   private rendering: Promise<void> = Promise.resolve();
   private cancelCurrent: vscode.CancellationTokenSource | undefined;
   private readonly openedAt = performance.now();
   private firstHeatmapMs: number | undefined;
-  private readonly ready: Promise<void>;
+  private computations = 0;
+  private readonly channel: WebviewChannel<PanelHostVocabulary, PanelVocabulary>;
   private readonly heatmapEvents = new vscode.EventEmitter<PanelSnapshot>();
   readonly onDidRender = this.heatmapEvents.event;
 
@@ -73,13 +82,33 @@ export class HeatmapPanel {
       void existing.compute();
       return existing;
     }
-    const panel = vscode.window.createWebviewPanel('attentionPrompting.heatmap', vscode.l10n.t('Heatmap: {0}', path.basename(imageUri.fsPath)), vscode.ViewColumn.Beside, {
-      enableScripts: true,
-      localResourceRoots: webviewRoots(services.context.extensionUri),
-    });
-    const p = new HeatmapPanel(services, panel, imageUri, question);
+    const panel = vscode.window.createWebviewPanel(HEATMAP_VIEW_TYPE, vscode.l10n.t('Heatmap: {0}', path.basename(imageUri.fsPath)), vscode.ViewColumn.Beside, HeatmapPanel.options(services));
+    return HeatmapPanel.adopt(services, panel, imageUri, question, defaultView(), false);
+  }
+
+  /**
+   * A panel VS Code brings back after a window reload, with the state its webview kept. The state
+   * comes from the webview, so it is checked like any message; a panel that cannot be restored
+   * closes with a note in the log.
+   */
+  static restore(services: PanelServices, panel: vscode.WebviewPanel, saved: RestoredPanel): HeatmapPanel | undefined {
+    const imageUri = vscode.Uri.file(saved.imagePath);
+    if (HeatmapPanel.panels.has(imageUri.fsPath)) {
+      panel.dispose();
+      return undefined;
+    }
+    panel.webview.options = HeatmapPanel.options(services);
+    services.log.info(`restoring the heatmap panel for ${saved.imagePath}`);
+    return HeatmapPanel.adopt(services, panel, imageUri, saved.question, saved.view, true);
+  }
+
+  private static options(services: PanelServices): vscode.WebviewPanelOptions & vscode.WebviewOptions {
+    return { enableScripts: true, localResourceRoots: webviewRoots(services.context.extensionUri) };
+  }
+
+  private static adopt(services: PanelServices, panel: vscode.WebviewPanel, imageUri: vscode.Uri, question: string, view: ViewParameters, restored: boolean): HeatmapPanel {
+    const p = new HeatmapPanel(services, panel, imageUri, question, view, restored);
     HeatmapPanel.panels.set(imageUri.fsPath, p);
-    HeatmapPanel.opened.fire(p);
     void p.compute();
     return p;
   }
@@ -89,22 +118,32 @@ export class HeatmapPanel {
     readonly panel: vscode.WebviewPanel,
     readonly imageUri: vscode.Uri,
     public question: string,
+    view: ViewParameters,
+    private readonly restored: boolean,
   ) {
+    this.view = view;
+    panel.title = vscode.l10n.t('Heatmap: {0}', path.basename(imageUri.fsPath));
     panel.iconPath = vscode.Uri.joinPath(services.context.extensionUri, 'media', 'icon.svg');
-    let markReady: () => void = () => undefined;
-    this.ready = new Promise((r) => (markReady = r));
-    panel.webview.html = webviewHtml(panel.webview, services.context.extensionUri, 'heatmap.js', vscode.l10n.t('Heatmap'));
-    panel.webview.onDidReceiveMessage((m: unknown) => {
-      if (isMessage<PanelToHost>(m, ['ready'])) {
-        markReady();
+    this.channel = webviewChannel<PanelHostVocabulary, PanelVocabulary>(panel.webview, PANEL_HOST_CHECKS, (m) => services.log.warn(`heatmap panel ${path.basename(imageUri.fsPath)}: ${m}`));
+    this.channel.endpoint
+      .onNotification('ready', () => {
+        this.channel.markReady();
         this.postState();
         if (this.images) this.postImages(this.images);
-      } else {
-        void this.onMessage(m);
-      }
-    });
+      })
+      .onNotification('viewChanged', ({ view }) => void this.setView(view))
+      .onNotification('ask', ({ question }) => {
+        this.question = question.trim() || this.question;
+        void this.services.ask(this, this.question);
+      })
+      .onNotification('save', () => void this.save())
+      .onNotification('retry', () => void this.compute())
+      .onNotification('showLog', () => this.services.log.show())
+      .onNotification('copyFailed', ({ message }) => void vscode.window.showErrorMessage(vscode.l10n.t('Could not copy the image: {0}. Use Save instead.', message)));
+    panel.webview.html = webviewHtml(panel.webview, services.context.extensionUri, 'heatmap.js', vscode.l10n.t('Heatmap'), heatmapStrings());
     panel.onDidDispose(() => {
       this.cancelCurrent?.cancel();
+      this.channel.dispose();
       HeatmapPanel.panels.delete(imageUri.fsPath);
       this.heatmapEvents.dispose();
     });
@@ -115,7 +154,7 @@ export class HeatmapPanel {
   }
 
   snapshot(): PanelSnapshot {
-    return { imagePath: this.imagePath, question: this.question, view: this.view, summary: this.summary, images: this.images, error: this.error, firstHeatmapMs: this.firstHeatmapMs };
+    return { imagePath: this.imagePath, question: this.question, view: this.view, summary: this.summary, images: this.images, error: this.error, firstHeatmapMs: this.firstHeatmapMs, restored: this.restored, computations: this.computations };
   }
 
   get currentSummary(): AttributionSummary | undefined {
@@ -131,13 +170,14 @@ export class HeatmapPanel {
     await this.rendering;
     if (!this.summary) {
       await this.compute();
-      if (!this.summary) throw new Error(this.error ?? vscode.l10n.t('No heatmap.'));
+      if (!this.summary) throw new EngineError(this.error?.code ?? 'internal', this.error?.message ?? vscode.l10n.t('No heatmap.'));
     }
     return this.summary;
   }
 
   private state(): PanelState {
     return {
+      imagePath: this.imagePath,
       fileName: path.basename(this.imagePath),
       question: this.question,
       view: this.view,
@@ -150,21 +190,23 @@ export class HeatmapPanel {
     };
   }
 
-  private post(message: HostToPanel): void {
-    void this.ready.then(() => this.panel.webview.postMessage(message));
-  }
-
   private postState(): void {
-    this.post({ type: 'state', state: this.state() });
+    this.channel.endpoint.notify('state', this.state());
   }
 
   private postImages(images: RenderedImages): void {
-    this.post({ type: 'images', images: { original: dataUrl(images.original), overlay: dataUrl(images.overlay), masked: dataUrl(images.masked), width: images.width, height: images.height } });
+    this.channel.endpoint.notify('images', { original: ownBytes(images.original), overlay: ownBytes(images.overlay), masked: ownBytes(images.masked), width: images.width, height: images.height });
   }
 
   private setBusy(message: string | undefined): void {
     this.busy = message;
-    this.post({ type: 'busy', message });
+    this.channel.endpoint.notify('busy', { message });
+  }
+
+  private fail(e: unknown, what: string): void {
+    const message = e instanceof Error ? e.message : String(e);
+    this.error = { code: errorCodeOf(e), message };
+    this.services.log.error(`${what} ${this.imagePath}: ${message}`);
   }
 
   /** Runs CLIP (through the engine process) with a cancellable progress notification. */
@@ -181,10 +223,11 @@ export class HeatmapPanel {
           source.token.onCancellationRequested(() => controller.abort());
           this.error = undefined;
           this.setBusy(vscode.l10n.t('Computing the heatmap…'));
+          this.postState();
           progress.report({ message: vscode.l10n.t('Loading the CLIP model…') });
           let lastPercent = 0;
           try {
-            const result = (await this.services.engine.request(
+            const result = await this.services.engine.request(
               'attribute',
               { imagePath: this.imagePath, question: this.question, model: modelParameters(this.services.context), view: this.view, previewMaxSide: previewMaxSide() },
               {
@@ -203,7 +246,7 @@ export class HeatmapPanel {
                   }
                 },
               },
-            )) as Extract<EngineResult, { summary: AttributionSummary; images: RenderedImages }>;
+            );
             this.summary = result.summary;
             this.images = result.images;
             this.firstHeatmapMs ??= performance.now() - this.openedAt;
@@ -216,14 +259,12 @@ export class HeatmapPanel {
             }
             this.postImages(result.images);
           } catch (e) {
-            const err = e as EngineError;
-            if (err.code !== 'cancelled') {
-              this.error = err.message;
-              this.services.log.error(`heatmap ${this.imagePath}: ${err.message}`);
-              this.post({ type: 'error', message: err.message });
-              showEngineError(err);
+            if (errorCodeOf(e) !== 'cancelled') {
+              this.fail(e, 'heatmap');
+              showEngineError(e as EngineError);
             }
           } finally {
+            this.computations++;
             this.setBusy(undefined);
             this.postState();
             this.heatmapEvents.fire(this.snapshot());
@@ -239,14 +280,18 @@ export class HeatmapPanel {
   private async rerender(): Promise<void> {
     if (!this.summary) return;
     try {
-      const r = (await this.services.engine.request('rerender', { attributionId: this.summary.attributionId, view: this.view, previewMaxSide: previewMaxSide() })) as { images: RenderedImages };
+      const r = await this.services.engine.request('rerender', { attributionId: this.summary.attributionId, view: this.view, previewMaxSide: previewMaxSide() });
       this.images = r.images;
       this.postImages(r.images);
       this.heatmapEvents.fire(this.snapshot());
     } catch (e) {
+      const code = errorCodeOf(e);
       // The engine may have been released while idle: recompute.
-      if ((e as EngineError).code === 'expired' || (e as EngineError).code === 'engine-crashed') await this.compute();
-      else this.post({ type: 'error', message: (e as Error).message });
+      if (code === 'expired' || code === 'engine-crashed' || code === 'engine-stopped') await this.compute();
+      else if (code !== 'cancelled') {
+        this.fail(e, 'rerender');
+        this.postState();
+      }
     }
   }
 
@@ -254,27 +299,10 @@ export class HeatmapPanel {
   async setView(view: ViewParameters): Promise<void> {
     const needsClip = view.layer !== this.view.layer || view.hint.trim() !== this.view.hint.trim();
     this.view = view;
+    // The webview keeps the view in its state (what a window reload restores), also when the host changed it.
+    this.postState();
     if (needsClip || !this.summary) await this.compute();
     else await this.rerender();
-  }
-
-  private async onMessage(m: unknown): Promise<void> {
-    if (!isMessage<PanelToHost>(m, ['viewChanged', 'ask', 'save', 'copyFailed'])) return;
-    switch (m.type) {
-      case 'viewChanged':
-        await this.setView(m.view);
-        break;
-      case 'ask':
-        this.question = m.question.trim() || this.question;
-        await this.services.ask(this, this.question);
-        break;
-      case 'save':
-        await this.save();
-        break;
-      case 'copyFailed':
-        void vscode.window.showErrorMessage(vscode.l10n.t('Could not copy the image: {0}. Use Save instead.', m.message));
-        break;
-    }
   }
 
   /** Saves the full-resolution masked image next to the original, never overwriting a file. */
@@ -283,7 +311,7 @@ export class HeatmapPanel {
     if (!summary) return undefined;
     const ext = path.extname(this.imagePath).toLowerCase();
     const format = ext === '.jpg' || ext === '.jpeg' ? 'jpeg' : 'png';
-    const result = (await this.services.engine.request('export', { attributionId: summary.attributionId, view: this.view, which: 'masked', format })) as { data: Uint8Array };
+    const result = await this.services.engine.request('export', { attributionId: summary.attributionId, view: this.view, which: 'masked', format });
     const dir = path.dirname(this.imagePath);
     const stem = path.basename(this.imagePath, path.extname(this.imagePath));
     const suffix = format === 'jpeg' ? '.jpg' : '.png';
@@ -311,16 +339,16 @@ async function exists(uri: vscode.Uri): Promise<boolean> {
 export function showEngineError(err: EngineError): void {
   const openSettings = vscode.l10n.t('Open Settings');
   const chooseModel = vscode.l10n.t('Choose Model…');
-  const retry = vscode.l10n.t('Show Log');
+  const showLog = vscode.l10n.t('Show Log');
   const actions =
     err.code === 'download-failed' || err.code === 'offline-missing' || err.code === 'model-structure' || err.code === 'model-missing'
       ? [chooseModel, openSettings]
       : err.code === 'bad-parameter'
         ? [openSettings]
-        : [retry];
+        : [showLog];
   void vscode.window.showErrorMessage(err.message, ...actions).then((choice) => {
     if (choice === openSettings) void vscode.commands.executeCommand('workbench.action.openSettings', 'attentionPrompting');
     else if (choice === chooseModel) void vscode.commands.executeCommand('attentionPrompting.chooseModel');
-    else if (choice === retry) void vscode.commands.executeCommand('attentionPrompting.showLog');
+    else if (choice === showLog) void vscode.commands.executeCommand('attentionPrompting.showLog');
   });
 }

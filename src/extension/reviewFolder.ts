@@ -9,10 +9,12 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { BATCH_CONCURRENCY } from '../core/defaults';
 import { endpointHost } from '../core/vlm';
-import type { BatchOutcome, BatchParams, EngineResult } from '../shared/protocol';
+import type { BatchOutcome, BatchParams } from '../shared/protocol';
+import { errorCodeOf } from '../shared/rpc';
 import { ApiKeys } from './apiKeys';
 import { defaultView, modelParameters, vlmConfig } from './config';
-import { EngineClient, EngineError } from './engineClient';
+import { confirmEndpoint } from './endpointConsent';
+import type { EngineClient } from './engineClient';
 
 export interface ReviewRequest {
   folder: vscode.Uri;
@@ -98,8 +100,11 @@ export async function runReview(context: vscode.ExtensionContext, engine: Engine
   if (req.withVlm) {
     if (!vscode.workspace.isTrusted) throw new Error(vscode.l10n.t('Sending images to a VLM needs a trusted workspace.'));
     const config = vlmConfig();
-    const key = await keys.get(endpointHost(config.baseURL));
-    if (!key) throw new Error(vscode.l10n.t('No API key for {0}.', endpointHost(config.baseURL)));
+    const host = endpointHost(config.baseURL);
+    const key = await keys.get(host);
+    if (!key) throw new Error(vscode.l10n.t('No API key for {0}.', host));
+    // The same one-time confirmation as Ask: nothing goes to a new host before the user agrees.
+    if (!(await confirmEndpoint(context, host, config.baseURL))) return undefined;
     vlm = { ...config, apiKey: key.key };
   }
   const params: BatchParams = {
@@ -120,7 +125,7 @@ export async function runReview(context: vscode.ExtensionContext, engine: Engine
       token.onCancellationRequested(() => controller.abort());
       let last = 0;
       try {
-        const result = (await engine.request('batch', params, {
+        const outcome = await engine.request('batch', params, {
           signal: controller.signal,
           onProgress: (p) => {
             if (p.stage !== 'batch' || !p.total) return;
@@ -129,11 +134,11 @@ export async function runReview(context: vscode.ExtensionContext, engine: Engine
             progress.report({ message: vscode.l10n.t('{0}/{1} · {2} failed · {3} images/s', finished, p.total, p.failed ?? 0, (p.rate ?? 0).toFixed(1)), increment: percent - last });
             last = percent;
           },
-        })) as Extract<EngineResult, { batch: BatchOutcome }>;
-        log.info(`review finished: ${result.batch.done} done, ${result.batch.failed} failed, ${result.batch.skipped} skipped`);
-        return result.batch;
+        });
+        log.info(`review finished: ${outcome.done} done, ${outcome.failed} failed, ${outcome.skipped} skipped`);
+        return outcome;
       } catch (e) {
-        if ((e as EngineError).code === 'cancelled') {
+        if (errorCodeOf(e) === 'cancelled') {
           void vscode.window.showInformationMessage(vscode.l10n.t('Review stopped. Run Review Folder… again and choose {0} to resume.', req.outDir.fsPath));
           return undefined;
         }

@@ -1,11 +1,19 @@
 /**
- * The messages exchanged by the extension host, its engine process and its webviews. Types only
- * (plus tiny guards), so the same file compiles into all three bundles.
+ * The messages exchanged by the extension host, its engine process and its webviews: for each
+ * channel, what each side handles (requests with their reply and progress types, notifications),
+ * carried by rpc.ts's Endpoint. Messages from webviews are checked field by field (checks at the
+ * end). Bytes travel as Uint8Array on every channel (structured clone), never as base64 text.
  */
+import type { AnswerImage, AnswerResult } from '../core/answerProvider';
+import type { ErrorCode } from '../core/errors';
+import { CONTRAST, GRAY, INTERPOLATIONS, KERNEL_SIZES, OPACITY, type Dtype, type Geometry, type Interpolation, type ViewSettings, type VlmRunSettings, type VlmSettings } from '../core/defaults';
+import { number, object, oneOf, nullable, string, empty, type Check } from './validate';
+import type { Checks } from './rpc';
+
+export type { ErrorCode };
 
 // ---- parameters shared by everyone -----------------------------------------------------------
 
-import type { Dtype, Geometry, Interpolation, ViewSettings, VlmRunSettings } from '../core/defaults';
 export type { Geometry, Interpolation };
 
 /** What the controls change without re-running CLIP (except `layer` and `hint`). */
@@ -58,14 +66,24 @@ export interface AttributionSummary {
   timings: Record<string, number>;
 }
 
-export type EngineRequest =
-  | { id: number; method: 'attribute'; params: AttributeParams }
-  | { id: number; method: 'rerender'; params: { attributionId: string; view: ViewParameters; previewMaxSide: number } }
-  | { id: number; method: 'export'; params: { attributionId: string; view: ViewParameters; which: 'masked' | 'original'; format: 'png' | 'jpeg' } }
-  | { id: number; method: 'payload'; params: { attributionId: string; view: ViewParameters; which: 'masked' | 'original'; maxSide: number; format: 'auto' | 'png' | 'jpeg' } }
-  | { id: number; method: 'batch'; params: BatchParams }
-  | { id: number; method: 'cancel'; params: { target: number } }
-  | { id: number; method: 'release'; params: Record<string, never> };
+export interface EngineProgress {
+  stage: 'download' | 'load' | 'heatmap' | 'render' | 'batch';
+  done?: number;
+  failed?: number;
+  skipped?: number;
+  rate?: number;
+  file?: string;
+  loaded?: number;
+  total?: number;
+  progress?: number;
+}
+
+
+/** Settings of an OpenAI-compatible endpoint. The key travels only inside a request to the engine process. */
+export type EndpointSettings = VlmSettings;
+
+/** Where answers come from: an endpoint the engine process calls itself, or the host's VS Code language model (an engine → host request). */
+export type AnswerSource = { kind: 'openai'; endpoint: EndpointSettings } | { kind: 'host' };
 
 export interface BatchParams {
   input: string;
@@ -90,35 +108,64 @@ export interface BatchOutcome {
   outDir: string;
 }
 
-export type EngineResult =
-  | { summary: AttributionSummary; images: RenderedImages }
-  | { images: RenderedImages; summary?: AttributionSummary }
-  | { data: Uint8Array; format: string; sourceFormat: string }
-  | { url: string; mime: string; bytes: number }
-  | { batch: BatchOutcome }
-  | Record<string, never>;
-
-export interface EngineProgress {
-  stage: 'download' | 'load' | 'heatmap' | 'render' | 'batch';
-  done?: number;
-  failed?: number;
-  skipped?: number;
-  rate?: number;
-  file?: string;
-  loaded?: number;
-  total?: number;
-  progress?: number;
+/** Which rendering of a cached heatmap, encoded for a model. */
+export interface ImageChoice {
+  attributionId: string;
+  view: ViewParameters;
+  which: 'masked' | 'original';
+  /** Longest side sent. */
+  maxSide: number;
+  format: 'auto' | 'png' | 'jpeg';
 }
 
-export type EngineMessage =
-  | { id: number; ok: true; result: EngineResult }
-  | { id: number; ok: false; error: { code: string; message: string } }
-  | { id: number; progress: EngineProgress }
-  | { log: { level: 'info' | 'warn' | 'error'; message: string } };
+export interface AnswerDelta {
+  delta: string;
+}
+
+// ---- host ↔ engine process -------------------------------------------------------------------
+
+/** What the engine process handles. */
+export interface EngineVocabulary {
+  requests: {
+    /** Runs CLIP on an image; keeps the maps for re-rendering. */
+    attribute: { params: AttributeParams; reply: { summary: AttributionSummary; images: RenderedImages }; progress: EngineProgress };
+    /** New control values, from the cached maps. */
+    rerender: { params: { attributionId: string; view: ViewParameters; previewMaxSide: number }; reply: { images: RenderedImages } };
+    /** The original or the masked image at full resolution, encoded. */
+    export: { params: { attributionId: string; view: ViewParameters; which: 'masked' | 'original'; format: 'png' | 'jpeg' }; reply: { data: Uint8Array; format: 'png' | 'jpeg'; sourceFormat: string }; progress: EngineProgress };
+    /** The image a model would receive (for answer sources in the host, such as a VS Code language model). */
+    payload: { params: ImageChoice; reply: AnswerImage; progress: EngineProgress };
+    /** Asks a model about the chosen image; the answer streams back as progress. */
+    answer: { params: ImageChoice & { question: string; source: AnswerSource }; reply: AnswerResult; progress: AnswerDelta };
+    /** Dataset review. */
+    batch: { params: BatchParams; reply: BatchOutcome; progress: EngineProgress };
+    /** Drops the models and cached maps (the process stays). */
+    release: { params: Record<string, never>; reply: Record<string, never> };
+  };
+  notifications: Record<string, never>;
+}
+
+/** What the extension host handles from the engine process. */
+export interface HostVocabulary {
+  requests: {
+    /** An answer from a source only the host has (VS Code's language models); deltas stream back as progress. */
+    answer: { params: { question: string; image?: AnswerImage; temperature?: number; maxTokens?: number }; reply: AnswerResult; progress: AnswerDelta };
+  };
+  notifications: {
+    log: { level: 'info' | 'warn' | 'error'; message: string };
+  };
+}
 
 // ---- host ↔ heatmap panel webview ------------------------------------------------------------
 
+export interface PanelError {
+  code: ErrorCode;
+  message: string;
+}
+
 export interface PanelState {
+  /** What a restored panel needs after a window reload (the webview keeps it with setState). */
+  imagePath: string;
   fileName: string;
   question: string;
   view: ViewParameters;
@@ -126,23 +173,37 @@ export interface PanelState {
   defaultLayer?: number;
   summary?: AttributionSummary;
   busy?: string;
-  error?: string;
+  error?: PanelError;
   /** Whether sending to a VLM is allowed (trusted workspace). */
   canAsk: boolean;
 }
 
-export type HostToPanel =
-  | { type: 'state'; state: PanelState }
-  | { type: 'images'; images: { original: string; overlay: string; masked: string; width: number; height: number } }
-  | { type: 'busy'; message: string | undefined }
-  | { type: 'error'; message: string };
+/** Encoded PNGs at preview size; the webview shows them through object URLs. */
+export type PreviewImages = RenderedImages;
 
-export type PanelToHost =
-  | { type: 'ready' }
-  | { type: 'viewChanged'; view: ViewParameters }
-  | { type: 'ask'; question: string }
-  | { type: 'save' }
-  | { type: 'copyFailed'; message: string };
+/** What the heatmap webview handles. */
+export interface PanelVocabulary {
+  requests: Record<string, never>;
+  notifications: {
+    state: PanelState;
+    images: PreviewImages;
+    busy: { message?: string };
+  };
+}
+
+/** What the host handles from a heatmap webview. */
+export interface PanelHostVocabulary {
+  requests: Record<string, never>;
+  notifications: {
+    ready: undefined;
+    viewChanged: { view: ViewParameters };
+    ask: { question: string };
+    save: undefined;
+    retry: undefined;
+    showLog: undefined;
+    copyFailed: { message: string };
+  };
+}
 
 // ---- host ↔ answers view webview -------------------------------------------------------------
 
@@ -166,17 +227,74 @@ export interface AnswerEntry {
   heatmapMs?: number;
 }
 
-export type HostToAnswers =
-  | { type: 'entries'; entries: AnswerEntry[] }
-  | { type: 'entry'; entry: AnswerEntry };
-
-export type AnswersToHost =
-  | { type: 'ready' }
-  | { type: 'reask'; id: string }
-  | { type: 'stop'; id: string }
-  | { type: 'clear' }
-  | { type: 'reveal'; id: string };
-
-export function isMessage<T extends { type: string }>(value: unknown, types: readonly T['type'][]): value is T {
-  return typeof value === 'object' && value !== null && types.includes((value as { type: T['type'] }).type);
+/** What the answers webview handles. */
+export interface AnswersVocabulary {
+  requests: Record<string, never>;
+  notifications: {
+    entries: { entries: AnswerEntry[] };
+    entry: { entry: AnswerEntry };
+  };
 }
+
+/** What the host handles from the answers webview. */
+export interface AnswersHostVocabulary {
+  requests: Record<string, never>;
+  notifications: {
+    ready: undefined;
+    reask: { id: string };
+    stop: { id: string };
+    clear: undefined;
+    reveal: { id: string };
+  };
+}
+
+// ---- checks for what webviews (and restored panel states) send --------------------------------
+
+const MAX_TEXT = 4000;
+
+export const checkView: Check<ViewParameters> = object({
+  contrast: number({ min: CONTRAST.min, max: CONTRAST.max }),
+  kernel: oneOf(KERNEL_SIZES),
+  gray: number({ min: GRAY.min, max: GRAY.max, integer: true }),
+  interpolation: oneOf(INTERPOLATIONS),
+  // As readViewSettings allows (the engine checks it against the model's depth).
+  layer: nullable(number({ min: -1000, max: 1000, integer: true })),
+  opacity: number({ min: OPACITY.min, max: OPACITY.max }),
+  hint: string({ maxLength: MAX_TEXT }),
+});
+
+const entryId = object({ id: string({ maxLength: 100 }) });
+
+export const PANEL_HOST_CHECKS: Checks<PanelHostVocabulary> = {
+  requests: {},
+  notifications: {
+    ready: empty(),
+    viewChanged: object({ view: checkView }),
+    ask: object({ question: string({ maxLength: MAX_TEXT }) }),
+    save: empty(),
+    retry: empty(),
+    showLog: empty(),
+    copyFailed: object({ message: string({ maxLength: MAX_TEXT }) }),
+  },
+};
+
+export const ANSWERS_HOST_CHECKS: Checks<AnswersHostVocabulary> = {
+  requests: {},
+  notifications: { ready: empty(), reask: entryId, stop: entryId, clear: empty(), reveal: entryId },
+};
+
+/** What a restored panel keeps (the webview's own state, so checked like a message). */
+export interface RestoredPanel {
+  imagePath: string;
+  question: string;
+  view: ViewParameters;
+}
+
+export const checkRestoredPanel: Check<RestoredPanel> = (v, field) => {
+  const o = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
+  return object({ imagePath: string({ nonEmpty: true, maxLength: MAX_TEXT }), question: string({ maxLength: MAX_TEXT }), view: checkView })(
+    { imagePath: o.imagePath, question: o.question, view: o.view },
+    field,
+  );
+};
+

@@ -1,27 +1,36 @@
 /** The answers side panel: per-image history, masked and original answers side by side. */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import type { AnswerEntry, AnswerSide, AnswersToHost, HostToAnswers } from '../shared/protocol';
-import { isMessage } from '../shared/protocol';
+import type { AnswerEntry, AnswerSide, AnswersHostVocabulary, AnswersVocabulary } from '../shared/protocol';
+import { format, type AnswersStrings } from '../shared/webviewStrings';
+import { connect, pageStrings } from './channel';
 
-declare function acquireVsCodeApi(): { postMessage(m: AnswersToHost): void };
-const vscode = acquireVsCodeApi();
+const { host } = connect<AnswersVocabulary, AnswersHostVocabulary>();
+const t = pageStrings<AnswersStrings>();
 
 const app = document.getElementById('app')!;
-app.innerHTML = `
-<header class="toolbar"><span class="title">History</span><vscode-button id="clear" secondary title="Clear the whole history">Clear</vscode-button></header>
-<div id="entries" role="list"></div>`;
-const list = document.getElementById('entries')!;
-document.getElementById('clear')!.addEventListener('click', () => vscode.postMessage({ type: 'clear' }));
+const toolbar = el('header', 'toolbar');
+toolbar.append(el('span', 'title', t.history));
+const clear = document.createElement('vscode-button') as HTMLElement & { secondary: boolean };
+clear.id = 'clear';
+clear.secondary = true;
+clear.title = t.clearTitle;
+clear.textContent = t.clear;
+clear.addEventListener('click', () => host.notify('clear', undefined));
+toolbar.append(clear);
+const list = el('div');
+list.id = 'entries';
+list.setAttribute('role', 'list');
+app.replaceChildren(toolbar, list);
 
 let entries: AnswerEntry[] = [];
 
 const STATUS: Record<AnswerSide['status'], string> = {
-  waiting: 'waiting…',
-  streaming: 'answering…',
+  waiting: t.waiting,
+  streaming: t.answering,
   done: '',
-  error: 'failed',
-  stopped: 'stopped',
-  off: 'off',
+  error: t.failed,
+  stopped: t.stopped,
+  off: t.off,
 };
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
@@ -38,7 +47,7 @@ function side(title: string, s: AnswerSide, which: string): HTMLElement {
   if (STATUS[s.status]) head.append(el('span', 'badge', STATUS[s.status]));
   if (s.elapsedMs !== undefined) head.append(el('span', 'time', `${(s.elapsedMs / 1000).toFixed(1)} s`));
   col.append(head);
-  col.append(el('div', 'answer-text', s.status === 'off' ? 'Comparison with the original is turned off in settings.' : s.error ?? s.text));
+  col.append(el('div', 'answer-text', s.status === 'off' ? t.offText : s.error ?? s.text));
   return col;
 }
 
@@ -48,9 +57,9 @@ function card(e: AnswerEntry): HTMLElement {
   c.setAttribute('role', 'listitem');
   c.append(el('div', 'question', e.question));
   const sides = el('div', 'sides');
-  sides.append(side('Masked image', e.masked, 'masked'), side('Original image', e.original, 'original'));
+  sides.append(side(t.maskedImage, e.masked, 'masked'), side(t.originalImage, e.original, 'original'));
   c.append(sides);
-  const meta = el('div', 'meta', `${e.model} · ${e.host} · ${new Date(e.at).toLocaleTimeString()}${e.heatmapMs !== undefined ? ` · heatmap ${e.heatmapMs.toFixed(0)} ms` : ''}`);
+  const meta = el('div', 'meta', `${e.model} · ${e.host} · ${new Date(e.at).toLocaleTimeString()}${e.heatmapMs !== undefined ? ` · ${format(t.heatmapTime, e.heatmapMs.toFixed(0))}` : ''}`);
   c.append(meta);
   const actions = el('div', 'actions');
   const streaming = [e.masked.status, e.original.status].some((s) => s === 'streaming' || s === 'waiting');
@@ -58,12 +67,12 @@ function card(e: AnswerEntry): HTMLElement {
     const b = document.createElement('vscode-button') as HTMLElement & { secondary: boolean };
     b.textContent = label;
     b.secondary = secondary;
-    b.addEventListener('click', () => vscode.postMessage({ type, id: e.id }));
+    b.addEventListener('click', () => host.notify(type, { id: e.id }));
     actions.append(b);
   };
-  if (streaming) button('Stop', 'stop', false);
-  else button('Re-ask', 'reask');
-  button('Open image', 'reveal');
+  if (streaming) button(t.stop, 'stop', false);
+  else button(t.reask, 'reask');
+  button(t.openImage, 'reveal');
   c.append(actions);
   return c;
 }
@@ -71,7 +80,7 @@ function card(e: AnswerEntry): HTMLElement {
 function render(): void {
   list.replaceChildren();
   if (!entries.length) {
-    list.append(el('p', 'empty', 'Right-click an image in the Explorer and choose “Ask About Image…”. Answers appear here.'));
+    list.append(el('p', 'empty', t.empty));
     return;
   }
   let lastImage = '';
@@ -86,18 +95,16 @@ function render(): void {
   }
 }
 
-window.addEventListener('message', (event: MessageEvent<unknown>) => {
-  const m = event.data;
-  if (!isMessage<HostToAnswers>(m, ['entries', 'entry'])) return;
-  if (m.type === 'entries') {
+host
+  .onNotification('entries', (m) => {
     entries = m.entries;
     render();
-  } else {
-    const i = entries.findIndex((x) => x.id === m.entry.id);
+  })
+  .onNotification('entry', ({ entry }) => {
+    const i = entries.findIndex((x) => x.id === entry.id);
     if (i >= 0) {
-      entries[i] = m.entry;
-      document.getElementById(`entry-${m.entry.id}`)?.replaceWith(card(m.entry));
+      entries[i] = entry;
+      document.getElementById(`entry-${entry.id}`)?.replaceWith(card(entry));
     }
-  }
-});
-vscode.postMessage({ type: 'ready' });
+  });
+host.notify('ready', undefined);

@@ -4,50 +4,57 @@ import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
-import type { HostToPanel, Interpolation, PanelState, PanelToHost, ViewParameters } from '../shared/protocol';
-import { isMessage } from '../shared/protocol';
-import { CONTRAST, GRAY, INTERPOLATIONS, KERNEL_SIZES, NumberBounds, OPACITY } from '../core/defaults';
+import { CONTRAST, GRAY, INTERPOLATIONS, KERNEL_SIZES, OPACITY, type NumberBounds } from '../core/defaults';
+import type { Interpolation, PanelHostVocabulary, PanelState, PanelVocabulary, PreviewImages, RestoredPanel, ViewParameters } from '../shared/protocol';
+import { format, type HeatmapStrings } from '../shared/webviewStrings';
+import { connect, pageStrings } from './channel';
 
-declare function acquireVsCodeApi(): { postMessage(m: PanelToHost): void; setState(s: unknown): void; getState(): unknown };
-const vscode = acquireVsCodeApi();
-const post = (m: PanelToHost) => vscode.postMessage(m);
+const { host, api } = connect<PanelVocabulary, PanelHostVocabulary>();
+const t = pageStrings<HeatmapStrings>();
 
+/** Text for an attribute or element content. */
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const range = (id: string, b: NumberBounds) => `<input type="range" id="${id}" min="${b.min}" max="${b.max}" step="${b.step}">`;
-const INTERPOLATION_LABELS: Record<Interpolation, string> = { lanczos3: 'Lanczos', cubic: 'Cubic', linear: 'Linear', nearest: 'Nearest' };
+const INTERPOLATION_LABELS: Record<Interpolation, string> = { lanczos3: t.lanczos, cubic: t.cubic, linear: t.linear, nearest: t.nearest };
 
 const app = document.getElementById('app')!;
 app.innerHTML = `
 <header class="toolbar">
-  <vscode-textfield id="question" aria-label="Question" placeholder="Question"></vscode-textfield>
-  <vscode-button id="ask" title="Ask the vision-language model about the masked image (Ctrl+Enter)">Ask</vscode-button>
-  <vscode-button id="save" secondary title="Save the full-resolution masked image next to the original">Save masked image</vscode-button>
-  <vscode-button id="copy" secondary title="Copy the masked image">Copy</vscode-button>
+  <vscode-textfield id="question" aria-label="${esc(t.question)}" placeholder="${esc(t.question)}"></vscode-textfield>
+  <vscode-button id="ask" title="${esc(t.askTitle)}">${esc(t.ask)}</vscode-button>
+  <vscode-button id="save" secondary title="${esc(t.saveTitle)}">${esc(t.save)}</vscode-button>
+  <vscode-button id="copy" secondary title="${esc(t.copyTitle)}">${esc(t.copy)}</vscode-button>
 </header>
 <div id="status" role="status" aria-live="polite"></div>
-<section class="images">
-  <figure><img id="original" alt="Original image"><figcaption>Original</figcaption></figure>
-  <figure><img id="overlay" alt="Heatmap overlay"><figcaption>Heatmap</figcaption></figure>
-  <figure><img id="masked" alt="Masked image"><figcaption>Masked (sent to the VLM)</figcaption></figure>
+<section id="failure" class="failure" role="alert" hidden>
+  <p id="failureMessage"></p>
+  <vscode-button id="retry">${esc(t.retry)}</vscode-button>
+  <vscode-button id="showLog" secondary>${esc(t.showLog)}</vscode-button>
 </section>
-<section class="controls" aria-label="Mask parameters">
-  <label for="contrast">Contrast <output id="contrastValue"></output></label>
+<section id="images" class="images">
+  <figure><img id="original" alt="${esc(t.originalAlt)}"><figcaption>${esc(t.original)}</figcaption></figure>
+  <figure><img id="overlay" alt="${esc(t.heatmapAlt)}"><figcaption>${esc(t.heatmap)}</figcaption></figure>
+  <figure><img id="masked" alt="${esc(t.maskedAlt)}"><figcaption>${esc(t.masked)}</figcaption></figure>
+</section>
+<section id="controls" class="controls" aria-label="${esc(t.controls)}">
+  <label for="contrast">${esc(t.contrast)} <output id="contrastValue"></output></label>
   ${range('contrast', CONTRAST)}
-  <label for="kernel">Smoothness</label>
-  <vscode-single-select id="kernel" aria-label="Smoothness (box filter size)">
+  <label for="kernel">${esc(t.smoothness)}</label>
+  <vscode-single-select id="kernel" aria-label="${esc(t.smoothnessLabel)}">
     ${KERNEL_SIZES.map((k) => `<vscode-option value="${k}">${k}×${k}</vscode-option>`).join('')}
   </vscode-single-select>
-  <label for="gray">Gray level <output id="grayValue"></output></label>
+  <label for="gray">${esc(t.gray)} <output id="grayValue"></output></label>
   ${range('gray', GRAY)}
-  <label for="interpolation">Interpolation</label>
-  <vscode-single-select id="interpolation" aria-label="Interpolation">
-    ${INTERPOLATIONS.map((i) => `<vscode-option value="${i}">${INTERPOLATION_LABELS[i]}</vscode-option>`).join('')}
+  <label for="interpolation">${esc(t.interpolation)}</label>
+  <vscode-single-select id="interpolation" aria-label="${esc(t.interpolation)}">
+    ${INTERPOLATIONS.map((i) => `<vscode-option value="${i}">${esc(INTERPOLATION_LABELS[i])}</vscode-option>`).join('')}
   </vscode-single-select>
-  <label for="layer">Layer</label>
-  <vscode-single-select id="layer" aria-label="CLIP layer"></vscode-single-select>
-  <label for="opacity">Overlay opacity <output id="opacityValue"></output></label>
+  <label for="layer">${esc(t.layer)}</label>
+  <vscode-single-select id="layer" aria-label="${esc(t.layerLabel)}"></vscode-single-select>
+  <label for="opacity">${esc(t.opacity)} <output id="opacityValue"></output></label>
   ${range('opacity', OPACITY)}
-  <label for="hint">Hint text</label>
-  <vscode-textfield id="hint" aria-label="Hint text: compute the map from this text instead of the question" placeholder="Optional: what the map should look for"></vscode-textfield>
+  <label for="hint">${esc(t.hint)}</label>
+  <vscode-textfield id="hint" aria-label="${esc(t.hintLabel)}" placeholder="${esc(t.hintPlaceholder)}"></vscode-textfield>
 </section>
 <footer id="info"></footer>`;
 
@@ -65,9 +72,22 @@ const status = $<HTMLDivElement>('status');
 const info = $<HTMLElement>('info');
 const askButton = $<HTMLElement & { disabled: boolean }>('ask');
 
+const saveButton = $<HTMLElement & { disabled: boolean }>('save');
+const copyButton = $<HTMLElement & { disabled: boolean }>('copy');
+
 let state: PanelState | undefined;
 let view: ViewParameters | undefined;
 let layerOptionsFor = -1;
+/** The masked image as shown, for Copy. */
+let maskedBlob: Blob | undefined;
+const objectUrls: Partial<Record<'original' | 'overlay' | 'masked', string>> = {};
+
+/** What a window reload needs to bring this panel back (read by the host's panel serializer). */
+function saveState(): void {
+  if (!state) return;
+  const saved: RestoredPanel = { imagePath: state.imagePath, question: question.value || state.question, view: view ?? state.view };
+  api.setState(saved);
+}
 
 function showOutputs(): void {
   $('contrastValue').textContent = contrast.value;
@@ -102,7 +122,7 @@ function fillLayers(numLayers: number | undefined, defaultLayer: number | undefi
   if (numLayers === undefined || numLayers === layerOptionsFor) return;
   layerOptionsFor = numLayers;
   layer.innerHTML =
-    `<vscode-option value="default">Default (${defaultLayer})</vscode-option>` +
+    `<vscode-option value="default">${esc(format(t.defaultLayer, defaultLayer ?? ''))}</vscode-option>` +
     Array.from({ length: numLayers }, (_, i) => `<vscode-option value="${i}">${i}</vscode-option>`).join('');
 }
 
@@ -112,8 +132,8 @@ function viewChanged(immediate = false): void {
   clearTimeout(timer);
   const send = () => {
     view = readView();
-    vscode.setState({ view });
-    post({ type: 'viewChanged', view });
+    saveState();
+    host.notify('viewChanged', { view });
   };
   if (immediate) send();
   else timer = setTimeout(send, 120);
@@ -123,22 +143,23 @@ for (const el of [contrast, gray, opacity]) el.addEventListener('input', () => v
 for (const el of [kernel, interpolation, layer]) el.addEventListener('change', () => viewChanged(true));
 hint.addEventListener('change', () => viewChanged(true));
 hint.addEventListener('keydown', (e) => e.key === 'Enter' && viewChanged(true));
+question.addEventListener('input', () => saveState());
 
-const ask = () => post({ type: 'ask', question: question.value });
+const ask = () => host.notify('ask', { question: question.value });
 askButton.addEventListener('click', ask);
 question.addEventListener('keydown', (e) => (e as KeyboardEvent).key === 'Enter' && (e as KeyboardEvent).ctrlKey && ask());
-$('save').addEventListener('click', () => post({ type: 'save' }));
-$('copy').addEventListener('click', () => {
-  const img = $<HTMLImageElement>('masked');
-  if (!img.src) return;
+saveButton.addEventListener('click', () => host.notify('save', undefined));
+$('retry').addEventListener('click', () => host.notify('retry', undefined));
+$('showLog').addEventListener('click', () => host.notify('showLog', undefined));
+copyButton.addEventListener('click', () => {
+  if (!maskedBlob) return;
   try {
-    const blob = fetch(img.src).then((r) => r.blob());
-    navigator.clipboard.write([new ClipboardItem({ 'image/png': blob })]).then(
-      () => setStatus('Copied the masked image.'),
-      (e: Error) => post({ type: 'copyFailed', message: e.message }),
+    navigator.clipboard.write([new ClipboardItem({ 'image/png': maskedBlob })]).then(
+      () => setStatus(t.copied),
+      (e: Error) => host.notify('copyFailed', { message: e.message }),
     );
   } catch (e) {
-    post({ type: 'copyFailed', message: (e as Error).message });
+    host.notify('copyFailed', { message: (e as Error).message });
   }
 });
 
@@ -148,50 +169,66 @@ function setStatus(text: string, kind: 'info' | 'error' | 'busy' = 'info'): void
   status.append(document.createTextNode(text));
 }
 
+/** A failed panel shows the error with Retry and Show Log, not empty frames and live controls. */
+function showFailure(message: string | undefined): void {
+  const failed = message !== undefined;
+  document.body.dataset.failed = String(failed);
+  $('failure').hidden = !failed;
+  $('failureMessage').textContent = message ?? '';
+  $('images').hidden = failed;
+  $('controls').hidden = failed;
+  saveButton.disabled = failed;
+  copyButton.disabled = failed;
+}
+
 function render(s: PanelState): void {
   state = s;
   document.body.dataset.file = s.fileName;
   if (document.activeElement !== question) question.value = s.question;
   fillLayers(s.numLayers, s.defaultLayer);
+  view = s.view;
   writeView(s.view);
-  askButton.disabled = !s.canAsk;
-  askButton.title = s.canAsk ? 'Ask the vision-language model about the masked image (Ctrl+Enter)' : 'Sending images needs a trusted workspace';
+  saveState();
+  askButton.disabled = !s.canAsk || !!s.error;
+  askButton.title = s.canAsk ? t.askTitle : t.askUntrusted;
+  showFailure(s.busy ? undefined : s.error?.message);
   if (s.busy) setStatus(s.busy, 'busy');
-  else if (s.error) setStatus(s.error, 'error');
   else setStatus('');
   const sum = s.summary;
   info.textContent = sum
-    ? `${s.fileName} · ${sum.imageWidth}×${sum.imageHeight} · ${sum.model} · layer ${sum.layer} of ${sum.numLayers} · ${sum.grid.join('×')} map · ${sum.tokens} tokens${sum.truncated ? ' (cut at 77)' : ''} · ` +
-      Object.entries(sum.timings).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(', ')
+    ? [
+        s.fileName,
+        `${sum.imageWidth}×${sum.imageHeight}`,
+        sum.model,
+        format(t.layerOf, sum.layer, sum.numLayers),
+        format(t.mapSize, sum.grid.join('×')),
+        format(t.tokens, sum.tokens) + (sum.truncated ? ` ${t.truncated}` : ''),
+        Object.entries(sum.timings).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(', '),
+      ].join(' · ')
     : s.fileName;
 }
 
-window.addEventListener('message', (event: MessageEvent<unknown>) => {
-  const m = event.data;
-  if (!isMessage<HostToPanel>(m, ['state', 'images', 'busy', 'error'])) return;
-  switch (m.type) {
-    case 'state':
-      render(m.state);
-      break;
-    case 'images':
-      for (const k of ['original', 'overlay', 'masked'] as const) {
-        const img = $<HTMLImageElement>(k);
-        img.src = m.images[k];
-        img.width = m.images.width;
-        img.height = m.images.height;
-      }
-      document.body.dataset.rendered = String(Date.now());
-      break;
-    case 'busy':
-      if (m.message) setStatus(m.message, 'busy');
-      else if (!state?.error) setStatus('');
-      break;
-    case 'error':
-      setStatus(m.message, 'error');
-      break;
+function showImages(images: PreviewImages): void {
+  for (const k of ['original', 'overlay', 'masked'] as const) {
+    const blob = new Blob([images[k] as Uint8Array<ArrayBuffer>], { type: 'image/png' });
+    if (k === 'masked') maskedBlob = blob;
+    const img = $<HTMLImageElement>(k);
+    const previous = objectUrls[k];
+    objectUrls[k] = URL.createObjectURL(blob);
+    img.src = objectUrls[k]!;
+    img.width = images.width;
+    img.height = images.height;
+    if (previous) URL.revokeObjectURL(previous);
   }
-});
+  document.body.dataset.rendered = String(Date.now());
+}
 
-const saved = vscode.getState() as { view?: ViewParameters } | undefined;
-if (saved?.view) view = saved.view;
-post({ type: 'ready' });
+host
+  .onNotification('state', render)
+  .onNotification('images', showImages)
+  .onNotification('busy', ({ message }) => {
+    if (message) setStatus(message, 'busy');
+    else if (!state?.error) setStatus('');
+  });
+
+host.notify('ready', undefined);

@@ -197,6 +197,14 @@ class Ui {
           return out;
         }, action.points as Array<[number, number]>);
       }
+      case 'webviewVisible': {
+        // Which of these elements a user sees in the panel showing this file.
+        const frame = await this.webviewFrame(`body[data-file="${String(action.file)}"]`);
+        return frame.evaluate((ids: string[]) => Object.fromEntries(ids.map((id) => {
+          const el = document.getElementById(id);
+          return [id, !!el && !el.closest('[hidden]') && el.getBoundingClientRect().height > 0];
+        })), action.ids as string[]);
+      }
       case 'reportRows': {
         const frame = await this.webviewFrame('#filter');
         return { rows: await frame.locator('tbody tr').count(), thumbnails: await frame.evaluate(() => [...document.querySelectorAll('tbody img')].filter((i) => (i as HTMLImageElement).naturalWidth > 0).length) };
@@ -317,7 +325,7 @@ async function prepare(phase: string): Promise<PhaseSetup> {
     'attentionPrompting.vlm.maxRetries': 0,
   };
   fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
-  const env = { ...process.env, OPENAI_API_KEY: 'sk-e2e', E2E_CONTROL_URL: control.url, E2E_PHASE: phase, E2E_WORKSPACE: workspace };
+  const env = { ...process.env, OPENAI_API_KEY: 'sk-e2e', E2E_CONTROL_URL: control.url, E2E_PHASE: phase, E2E_WORKSPACE: workspace, ATTENTION_PROMPTING_TEST_HOOKS: '1' };
   return { phase, tmp, userData, extensions, workspace, vlm, control, setUi: (u) => (ui = u), env };
 }
 

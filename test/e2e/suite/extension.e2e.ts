@@ -5,78 +5,19 @@
  * HTTP; the VLM endpoint is the driver's local OpenAI-compatible server.
  */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { ExtensionTestApi } from '../../../src/extension/extension';
+import type { ExtensionTestApi } from '../../../src/extension/testHooks';
 import type { AnswerEntry } from '../../../src/shared/protocol';
-
-// sharp comes from the repository's node_modules (the same version the VSIX ships).
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const sharp = require('sharp') as typeof import('sharp');
-
-const CONTROL = process.env.E2E_CONTROL_URL!;
-const PHASE = process.env.E2E_PHASE ?? 'trusted';
-const WORKSPACE = process.env.E2E_WORKSPACE!;
-const RED = { left: 380, top: 40, width: 170, height: 130 };
-const image = (name: string) => path.join(WORKSPACE, name);
-
-async function control<T = Record<string, unknown>>(action: Record<string, unknown>): Promise<T> {
-  const r = await fetch(`${CONTROL}/__control/action`, { method: 'POST', body: JSON.stringify(action) });
-  const body = (await r.json()) as T & { error?: string };
-  if (!r.ok) throw new Error(`driver action ${String(action.kind)} failed: ${body.error}`);
-  return body;
-}
-
-interface VlmLog {
-  aborted: number;
-  requests: Array<{ question: string; model: string; image?: { mime: string; width: number; height: number; rgb: string } }>;
-}
-const vlmLog = async (): Promise<VlmLog> => (await fetch(`${CONTROL}/__vlm/requests`)).json() as Promise<VlmLog>;
-
-/** Earlier toasts (at most three show at once) must not hide the one a test waits for. */
-async function clearNotifications(): Promise<void> {
-  await vscode.commands.executeCommand('notifications.clearAll');
-  // The workbench removes toasts with an animation; a toast added meanwhile can be swept along.
-  await new Promise((r) => setTimeout(r, 500));
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function rgbOf(png: Uint8Array): Promise<{ data: Buffer; width: number; height: number }> {
-  const { data, info } = await sharp(Buffer.from(png)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  return { data, width: info.width, height: info.height };
-}
-
-function meanIn(img: { data: Buffer; width: number }, region: typeof RED, channel: number, inside: boolean): number {
-  let sum = 0;
-  let n = 0;
-  for (let i = 0; i < img.data.length / 3; i++) {
-    const x = i % img.width;
-    const y = Math.floor(i / img.width);
-    const isIn = x >= region.left && x < region.left + region.width && y >= region.top && y < region.top + region.height;
-    if (isIn === inside) {
-      sum += img.data[i * 3 + channel];
-      n++;
-    }
-  }
-  return sum / n;
-}
+import { CONTROL, PHASE, RED, clearNotifications, control, image, meanIn, rgbOf, sharp, testHooks, vlmLog, waitFor } from './helpers';
+import { RELOAD_MARKER, type ReloadMarker } from './reloadMarker';
 
 suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
   let api: ExtensionTestApi;
 
   suiteSetup(async () => {
-    const ext = vscode.extensions.getExtension<ExtensionTestApi>('attention-prompting.attention-prompting');
-    assert.ok(ext, 'the VSIX is installed');
-    api = await ext.activate();
+    api = await testHooks();
     assert.equal(vscode.workspace.isTrusted, PHASE === 'trusted');
   });
 
@@ -122,8 +63,19 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
   test('a corrupt image gets a clear error in its panel', async () => {
     await control({ kind: 'explorerCommand', file: 'corrupt.png', item: 'Show Heatmap…', type: 'what is this?' });
     const snap = await waitFor('the error', () => api.panels().find((p) => p.imagePath === image('corrupt.png') && p.error));
-    assert.match(snap.error!, /could not be read as an image/);
+    assert.match(snap.error!.message, /could not be read as an image/);
+    assert.equal(snap.error!.code, 'bad-image');
+    // The panel shows the error with Retry and Show Log, not empty frames and live controls.
+    const shown = await waitFor('the failure view', async () => {
+      const v = await control<Record<string, boolean>>({ kind: 'webviewVisible', file: 'corrupt.png', ids: ['failure', 'retry', 'showLog', 'images', 'controls'] });
+      return v.failure ? v : undefined;
+    }, 15_000);
+    assert.deepEqual(shown, { failure: true, retry: true, showLog: true, images: false, controls: false });
     await control({ kind: 'screenshot', name: 'corrupt-image' });
+    // Retry computes again (and fails again, with the same error).
+    const before = api.panels().find((p) => p.imagePath === image('corrupt.png'))!.computations;
+    await control({ kind: 'clickWebview', file: 'corrupt.png', selector: '#retry' });
+    await waitFor('the retried heatmap', () => api.panels().find((p) => p.imagePath === image('corrupt.png') && p.computations > before && p.error), 30_000);
   });
 
   test('Save masked image writes the full-resolution mask next to the original, never overwriting', async () => {
@@ -148,12 +100,18 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     const os = await import('node:os');
     const fs = await import('node:fs');
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ap-review-'));
-    const outcome = await api.review({
+    await clearNotifications();
+    const review = api.review({
       folder: vscode.Uri.file(image('dataset')),
       question: 'where is the red box?',
       outDir: vscode.Uri.file(out),
       withVlm: PHASE === 'trusted',
     });
+    if (PHASE === 'trusted') {
+      // Before the first request to a host other than OpenAI's, Review Folder asks, as Ask does.
+      await control({ kind: 'clickNotification', text: 'Send images and your API key to 127.0.0.1', label: 'Send' });
+    }
+    const outcome = await review;
     assert.ok(outcome);
     assert.deepEqual([outcome.done, outcome.failed, outcome.total], [3, 0, 3]);
     const lines = fs.readFileSync(path.join(out, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -184,9 +142,8 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
   test('Ask: the VLM receives the masked image, and both answers stream into the side panel', async () => {
     const before = (await vlmLog()).requests.length;
     await clearNotifications();
+    // The host was confirmed once, by Review Folder: Ask does not ask again.
     await control({ kind: 'clickWebview', file: 'red-box.png', selector: '#ask' });
-    // First request to a host other than OpenAI's: the user confirms once.
-    await control({ kind: 'clickNotification', text: 'Send images and your API key to 127.0.0.1', label: 'Send' });
     const entry = await waitFor('both answers', () => api.answers.all().find((e) => e.masked.status === 'done' && (e.original.status === 'done' || e.original.status === 'error'))).catch(async (e: Error) => {
       throw new Error(`${e.message}; entries: ${JSON.stringify(api.answers.all())}; vlm: ${(await vlmLog()).requests.length} requests`);
     });
@@ -196,7 +153,7 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     assert.equal(sent.length, 2, 'masked and original');
     const snap = api.panels().find((p) => p.imagePath === image('red-box.png'))!;
     const expected = await api.engine.request('export', { attributionId: snap.summary!.attributionId, view: snap.view, which: 'masked', format: 'png' });
-    const expectedRgb = await rgbOf((expected as { data: Uint8Array }).data);
+    const expectedRgb = await rgbOf(expected.data);
     const source = await sharp(image('red-box.png')).removeAlpha().raw().toBuffer();
     const received = sent.map((r) => Buffer.from(r.image!.rgb, 'base64'));
     assert.ok(received.some((b) => b.equals(expectedRgb.data)), 'one request carries exactly the masked image');
@@ -265,5 +222,22 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     const text = await control<{ text: string }>({ kind: 'answersText' });
     assert.match(text.text, /where is the red box\?/);
     assert.equal(api.answers.all().length, count);
+  });
+
+  test('panels survive a window reload (part 1: set a question and controls, then reload)', async () => {
+    const imagePath = image('red-box.png');
+    const panel = api.panels().find((p) => p.imagePath === imagePath);
+    assert.ok(panel, 'the red-box panel is open');
+    const view = { ...panel.view, gray: 255 };
+    await api.setView(imagePath, view);
+    await waitFor('the re-rendered panel', () => api.panels().find((p) => p.imagePath === imagePath && p.view.gray === 255 && p.images));
+    // Let the webview record its state (what VS Code hands back to the panel serializer).
+    await new Promise((r) => setTimeout(r, 1500));
+    const soFar = (globalThis as { e2eResultsSoFar?: () => { passed: number; failed: number } }).e2eResultsSoFar!();
+    const marker: ReloadMarker = { results: { passed: soFar.passed + 1, failed: soFar.failed }, imagePath, question: panel.question, view };
+    fs.writeFileSync(RELOAD_MARKER(), JSON.stringify(marker));
+    // This extension host ends here; the next one runs reload.e2e.ts and reports for both.
+    await vscode.commands.executeCommand('workbench.action.reloadWindow');
+    await new Promise(() => undefined);
   });
 });

@@ -2,19 +2,30 @@
  * extensionTestsPath entry (the contract @vscode/test-electron uses): runs the mocha suite in the
  * extension host and prints a sentinel line the driver checks, because a crashed extension host
  * would still report exit code 0.
+ *
+ * A window reload ends this extension host and starts a new one that runs this entry again: the
+ * suite's reload test writes a marker (with the results so far) before it reloads, and the new host
+ * then runs only the checks after the reload and reports the combined counts.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Mocha from 'mocha';
+import { RELOAD_MARKER, type ReloadMarker } from './reloadMarker';
 
 export function run(): Promise<void> {
   const mocha = new Mocha({ ui: 'tdd', timeout: 120_000, color: false, reporter: 'spec' });
-  mocha.addFile(path.join(__dirname, 'extension.e2e.js'));
+  const marker = fs.existsSync(RELOAD_MARKER()) ? (JSON.parse(fs.readFileSync(RELOAD_MARKER(), 'utf8')) as ReloadMarker) : undefined;
+  mocha.addFile(path.join(__dirname, marker ? 'reload.e2e.js' : 'extension.e2e.js'));
+  const earlier = marker?.results ?? { passed: 0, failed: 0 };
   return new Promise((resolve, reject) => {
-    mocha.run((failures) => {
-      const total = mocha.suite.total();
-      console.log(`E2E:RESULT passed=${total - failures} failed=${failures}`);
-      if (failures > 0) reject(new Error(`${failures} e2e test(s) failed`));
+    const runner = mocha.run((failures) => {
+      const passed = earlier.passed + runner.stats!.passes;
+      const failed = earlier.failed + failures;
+      console.log(`E2E:RESULT passed=${passed} failed=${failed}`);
+      if (failed > 0) reject(new Error(`${failed} e2e test(s) failed`));
       else resolve();
     });
+    // What the reload test records before the window goes away.
+    (globalThis as { e2eResultsSoFar?: () => { passed: number; failed: number } }).e2eResultsSoFar = () => ({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 });
   });
 }

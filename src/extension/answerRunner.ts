@@ -1,21 +1,22 @@
 /**
- * Asking the VLM: trust and key checks, the one-time confirmation for a new host, the masked
- * (and original) image payloads from the engine process, two streamed answers into the side
- * panel, and Stop wired to AbortControllers.
+ * Asking a model about a panel's image: trust and key checks, the one-time confirmation for a new
+ * host, then the engine process asks the endpoint (the key travels inside that request, the
+ * answers stream back as progress) for the masked image and the original, into the answer
+ * history. Holds the running asks so Stop can abort them.
  */
 import * as vscode from 'vscode';
-import { DEFAULT_BASE_URL } from '../core/defaults';
-import { VlmClient, VlmError, endpointHost } from '../core/vlm';
+import { endpointHost } from '../core/vlm';
 import type { AnswerEntry, AnswerSide } from '../shared/protocol';
+import { errorCodeOf, type ErrorCode } from '../shared/rpc';
 import { AnswerStore, newEntry } from './answersView';
 import { ApiKeys } from './apiKeys';
 import { vlmConfig } from './config';
+import { confirmEndpoint } from './endpointConsent';
 import type { EngineClient } from './engineClient';
 import type { HeatmapPanel } from './heatmapPanel';
 
-const CONFIRMED_HOSTS = 'attentionPrompting.confirmedHosts';
-
-export class AskController {
+export class AnswerRunner {
+  /** The asks in flight, by history entry id. */
   private readonly running = new Map<string, AbortController>();
 
   constructor(
@@ -45,7 +46,7 @@ export class AskController {
     try {
       host = endpointHost(config.baseURL);
     } catch (e) {
-      this.showError(e as VlmError);
+      this.showError(e);
       return undefined;
     }
     const key = await this.keys.get(host);
@@ -56,7 +57,7 @@ export class AskController {
         .then((choice) => choice === setKey && vscode.commands.executeCommand('attentionPrompting.setApiKey'));
       return undefined;
     }
-    if (!(await this.confirmHost(host, config.baseURL))) return undefined;
+    if (!(await confirmEndpoint(this.context, host, config.baseURL))) return undefined;
 
     const summary = await panel.heatmap().catch(() => undefined);
     if (!summary) return undefined;
@@ -68,66 +69,49 @@ export class AskController {
     const controller = new AbortController();
     this.running.set(entry.id, controller);
     const view = panel.currentView;
-    const client = new VlmClient({ ...config, apiKey: key.key });
+    const { compareWithOriginal, maxImageSide, imageFormat, ...endpoint } = config;
     this.log.info(`asking ${config.model} at ${host} about ${panel.imagePath} (key from ${key.source})`);
 
     const answer = async (which: 'masked' | 'original') => {
       const side = (e: AnswerEntry): AnswerSide => (which === 'masked' ? e.masked : e.original);
       try {
-        const payload = (await this.engine.request(
-          'payload',
-          { attributionId: summary.attributionId, view, which, maxSide: config.maxImageSide, format: config.imageFormat },
-          { signal: controller.signal },
-        )) as { url: string; bytes: number };
-        this.store.update(entry.id, (e) => (side(e).status = 'streaming'));
-        const result = await client.ask({
-          question,
-          imageUrl: payload.url,
-          signal: controller.signal,
-          onDelta: (d) => this.store.update(entry.id, (e) => (side(e).text += d)),
-        });
-        this.store.update(entry.id, (e) => Object.assign(side(e), { status: 'done', elapsedMs: result.elapsedMs }), true);
+        const result = await this.engine.request(
+          'answer',
+          { attributionId: summary.attributionId, view, which, maxSide: maxImageSide, format: imageFormat, question, source: { kind: 'openai', endpoint: { ...endpoint, apiKey: key.key } } },
+          {
+            signal: controller.signal,
+            onProgress: ({ delta }) =>
+              this.store.update(entry.id, (e) => {
+                side(e).status = 'streaming';
+                side(e).text += delta;
+              }),
+          },
+        );
+        this.store.update(entry.id, (e) => Object.assign(side(e), { status: 'done', text: result.text, elapsedMs: result.elapsedMs }), true);
       } catch (e) {
-        const err = e as VlmError & { code?: string };
-        const stopped = err.kind === 'cancelled' || err.code === 'cancelled';
-        this.store.update(entry.id, (x) => Object.assign(side(x), { status: stopped ? 'stopped' : 'error', error: stopped ? undefined : err.message }), true);
+        const stopped = errorCodeOf(e) === 'cancelled';
+        const message = e instanceof Error ? e.message : String(e);
+        this.store.update(entry.id, (x) => Object.assign(side(x), { status: stopped ? 'stopped' : 'error', error: stopped ? undefined : message }), true);
         if (!stopped) {
-          this.log.warn(`${which} answer failed: ${err.message}`);
-          throw err;
+          this.log.warn(`${which} answer failed: ${message}`);
+          throw e;
         }
       }
     };
-    const sides = [answer('masked'), ...(config.compareWithOriginal ? [answer('original')] : [])];
+    const sides = [answer('masked'), ...(compareWithOriginal ? [answer('original')] : [])];
     const results = await Promise.allSettled(sides);
     this.running.delete(entry.id);
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failure) this.showError(failure.reason as VlmError);
+    if (failure) this.showError(failure.reason);
     return entry;
   }
 
-  private async confirmHost(host: string, baseURL: string): Promise<boolean> {
-    if (endpointHost(DEFAULT_BASE_URL) === host) return true;
-    const confirmed = this.context.globalState.get<string[]>(CONFIRMED_HOSTS, []);
-    if (confirmed.includes(host)) return true;
-    const send = vscode.l10n.t('Send');
-    const cancel = vscode.l10n.t('Cancel');
-    // A notification rather than a modal dialog: it names the endpoint, waits for an explicit
-    // choice, and closing it counts as Cancel.
-    const choice = await vscode.window.showWarningMessage(
-      vscode.l10n.t('Send images and your API key to {0} ({1})? This endpoint is not OpenAI’s; you will not be asked again for this host.', host, baseURL),
-      send,
-      cancel,
-    );
-    if (choice !== send) return false;
-    await this.context.globalState.update(CONFIRMED_HOSTS, [...confirmed, host]);
-    return true;
-  }
-
-  private showError(err: VlmError): void {
+  private showError(err: unknown): void {
     const setKey = vscode.l10n.t('Set API Key');
     const openSettings = vscode.l10n.t('Open Settings');
-    const actions = err.kind === 'auth' || err.kind === 'missing-key' ? [setKey] : err.kind === 'unreachable' || err.kind === 'model-not-found' || err.kind === 'no-image-support' ? [openSettings] : [];
-    void vscode.window.showErrorMessage(err.message, ...actions).then((choice) => {
+    const code: ErrorCode = errorCodeOf(err);
+    const actions = code === 'auth' || code === 'missing-key' ? [setKey] : code === 'unreachable' || code === 'model-not-found' || code === 'no-image-support' ? [openSettings] : [];
+    void vscode.window.showErrorMessage(err instanceof Error ? err.message : String(err), ...actions).then((choice) => {
       if (choice === setKey) void vscode.commands.executeCommand('attentionPrompting.setApiKey');
       if (choice === openSettings) void vscode.commands.executeCommand('workbench.action.openSettings', 'attentionPrompting.vlm');
     });
