@@ -1,7 +1,7 @@
 /**
  * The attention-prompt engine: loads a CLIP export once, then turns (image, question) into the
  * paper's attribution maps and mask, and the mask into full-resolution outputs.
- * No `vscode` import: the CLI, the extension's worker and the batch runner all use this.
+ * No `vscode` import: the CLI, the extension's engine process and the batch runner all use this.
  */
 import * as os from 'node:os';
 import type * as Ort from 'onnxruntime-node';

@@ -18,7 +18,8 @@ export function connect<Mine extends Vocabulary, Theirs extends Vocabulary>(): {
   return { host, api };
 }
 
-/** The texts the host put in the page, already translated. */
-export function pageStrings<T>(): T {
-  return JSON.parse(document.getElementById('app')?.dataset.strings ?? '{}') as T;
+/** The texts the host put in the page, already translated; a missing one shows its key rather than breaking the page. */
+export function pageStrings<T extends object>(): T {
+  const given = JSON.parse(document.getElementById('app')?.dataset.strings ?? '{}') as Record<string, unknown>;
+  return new Proxy(given, { get: (o, key) => (typeof o[key as string] === 'string' ? o[key as string] : String(key)) }) as T;
 }

@@ -1,0 +1,86 @@
+/**
+ * The heatmap panel's webview script (dist/webview/heatmap.js) in headless Chromium, with a
+ * stand-in for VS Code's webview API: images arrive as PNG bytes and are shown through blob: URLs,
+ * texts come from the page (translated by the host), a failed heatmap shows the error with Retry
+ * and Show Log instead of empty frames and controls, and the state kept for a window reload.
+ */
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { PanelState, ViewParameters } from '../../src/shared/protocol';
+import { ROOT } from '../helpers';
+
+const view: ViewParameters = { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', layer: null, opacity: 0.5, hint: '' };
+const state = (over: Partial<PanelState> = {}): PanelState => ({ imagePath: '/data/red box.png', fileName: 'red box.png', question: 'where is red?', view, canAsk: true, ...over });
+/** A translation, to see that the page shows the host's texts. */
+const strings = { ask: 'Fragen', retry: 'Erneut versuchen', showLog: 'Protokoll anzeigen', defaultLayer: 'Standard ({0})' };
+
+describe('heatmap webview in a browser', () => {
+  let browser: Browser;
+  let page: Page;
+  before(async () => {
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    });
+    page = await browser.newPage();
+    await page.setContent(`<!DOCTYPE html><html><body><div id="app"></div></body></html>`);
+    await page.evaluate((s) => {
+      document.getElementById('app')!.dataset.strings = JSON.stringify(s);
+      const w = window as unknown as { posted: unknown[]; saved: unknown; acquireVsCodeApi: () => unknown };
+      w.posted = [];
+      w.acquireVsCodeApi = () => ({ postMessage: (m: unknown) => w.posted.push(m), setState: (v: unknown) => (w.saved = v), getState: () => w.saved });
+    }, strings);
+    await page.addScriptTag({ path: path.join(ROOT, 'dist', 'webview', 'heatmap.js') });
+  });
+  after(() => browser?.close());
+
+  const fromHost = (kind: string, payload: unknown) => page.evaluate(([k, p]) => window.postMessage({ rpc: 'notify', kind: k, payload: p }, '*'), [kind, payload] as const);
+  const posted = () => page.evaluate(() => (window as unknown as { posted: Array<{ kind: string; payload: unknown }> }).posted);
+  const visible = (ids: string[]) =>
+    page.evaluate((list) => Object.fromEntries(list.map((id) => [id, !document.getElementById(id)!.closest('[hidden]')])), ids);
+
+  it('says it is ready, and shows the host’s texts', async () => {
+    assert.deepEqual((await posted())[0], { rpc: 'notify', kind: 'ready', payload: undefined });
+    assert.equal(await page.textContent('#ask'), 'Fragen');
+    assert.equal(await page.textContent('#retry'), 'Erneut versuchen');
+  });
+
+  it('shows PNG bytes through blob: URLs, and keeps what a reload needs', async () => {
+    await fromHost('state', state({ numLayers: 4, defaultLayer: 2 }));
+    const png = async (r: number) => new Uint8Array(await sharp({ create: { width: 40, height: 30, channels: 3, background: { r, g: 0, b: 0 } } }).png().toBuffer());
+    await fromHost('images', { original: await png(10), overlay: await png(20), masked: await png(30), width: 40, height: 30 });
+    await page.waitForFunction(() => ['original', 'overlay', 'masked'].every((id) => (document.getElementById(id) as HTMLImageElement).naturalWidth === 40));
+    const srcs = await page.evaluate(() => ['original', 'overlay', 'masked'].map((id) => (document.getElementById(id) as HTMLImageElement).src));
+    assert.ok(srcs.every((s) => s.startsWith('blob:')), srcs.join(' '));
+    assert.deepEqual(await visible(['images', 'controls', 'failure']), { images: true, controls: true, failure: false });
+    assert.match((await page.textContent('#layer')) ?? '', /Standard \(2\)/);
+    const saved = await page.evaluate(() => (window as unknown as { saved: unknown }).saved);
+    assert.deepEqual(saved, { imagePath: '/data/red box.png', question: 'where is red?', view });
+  });
+
+  it('a failed heatmap shows the error with Retry and Show Log, not empty frames and live controls', async () => {
+    await fromHost('state', state({ error: { code: 'bad-image', message: 'red box.png could not be read as an image.' } }));
+    assert.deepEqual(await visible(['failure', 'retry', 'showLog', 'images', 'controls']), { failure: true, retry: true, showLog: true, images: false, controls: false });
+    assert.equal(await page.textContent('#failureMessage'), 'red box.png could not be read as an image.');
+    assert.equal(await page.evaluate(() => (document.getElementById('save') as HTMLElement & { disabled: boolean }).disabled), true);
+    await page.click('#retry');
+    await page.click('#showLog');
+    const kinds = (await posted()).map((m) => m.kind);
+    assert.deepEqual(kinds.slice(-2), ['retry', 'showLog']);
+    // A new computation clears the failure.
+    await fromHost('state', state());
+    assert.deepEqual(await visible(['failure', 'images', 'controls']), { failure: false, images: true, controls: true });
+  });
+
+  it('ignores messages that are not the protocol’s', async () => {
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.evaluate(() => window.postMessage({ type: 'images', images: 42 }, '*'));
+    await page.evaluate(() => window.postMessage('hello', '*'));
+    await page.waitForTimeout(100);
+    assert.deepEqual(errors, []);
+  });
+});
