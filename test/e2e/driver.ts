@@ -118,6 +118,8 @@ class Ui {
     for (let attempt = 1; ; attempt++) {
       const row = page.locator('.explorer-folders-view .monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }) }).first();
       await row.waitFor({ timeout: 20_000 });
+      // A hover tooltip left by the previous right-click can cover the next row and swallow the click.
+      await page.mouse.move(900, 600);
       await page.waitForTimeout(300);
       await row.click({ button: 'right' });
       await page.locator('.monaco-menu .action-item').first().waitFor({ timeout: 10_000 });
