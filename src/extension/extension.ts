@@ -166,6 +166,11 @@ export function activate(context: vscode.ExtensionContext): void {
         if (!panel) throw new Error(`no heatmap panel for ${imagePath}`);
         await panel.setView(view);
       },
+      reveal: async (imagePath) => {
+        const panel = HeatmapPanel.find(imagePath);
+        if (!panel) throw new Error(`no heatmap panel for ${imagePath}`);
+        panel.panel.reveal();
+      },
     };
     command('testHooks', () => hooks);
   }

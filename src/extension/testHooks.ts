@@ -20,4 +20,6 @@ export interface ExtensionTestApi {
   review(request: ReviewRequest): Promise<BatchOutcome | undefined>;
   /** Applies control values to an open panel (as its controls do). */
   setView(imagePath: string, view: ViewParameters): Promise<void>;
+  /** Brings an open panel to the front. */
+  reveal(imagePath: string): Promise<void>;
 }

@@ -233,8 +233,8 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     await waitFor('the re-rendered panel', () => api.panels().find((p) => p.imagePath === imagePath && p.view.gray === 255 && p.images));
     // Let the webview record its state (what VS Code hands back to the panel serializer).
     await new Promise((r) => setTimeout(r, 1500));
-    const soFar = (globalThis as { e2eResultsSoFar?: () => { passed: number; failed: number } }).e2eResultsSoFar!();
-    const marker: ReloadMarker = { results: { passed: soFar.passed + 1, failed: soFar.failed }, imagePath, question: panel.question, view };
+    const soFar = (globalThis as { e2eResultsSoFar?: () => ReloadMarker['results'] }).e2eResultsSoFar!();
+    const marker: ReloadMarker = { results: { ...soFar, passed: soFar.passed + 1 }, imagePath, question: panel.question, view };
     fs.writeFileSync(RELOAD_MARKER(), JSON.stringify(marker));
     // This extension host ends here; the next one runs reload.e2e.ts and reports for both.
     await vscode.commands.executeCommand('workbench.action.reloadWindow');

@@ -16,16 +16,20 @@ export function run(): Promise<void> {
   const mocha = new Mocha({ ui: 'tdd', timeout: 120_000, color: false, reporter: 'spec' });
   const marker = fs.existsSync(RELOAD_MARKER()) ? (JSON.parse(fs.readFileSync(RELOAD_MARKER(), 'utf8')) as ReloadMarker) : undefined;
   mocha.addFile(path.join(__dirname, marker ? 'reload.e2e.js' : 'extension.e2e.js'));
-  const earlier = marker?.results ?? { passed: 0, failed: 0 };
+  const earlier = marker?.results ?? { passed: 0, failed: 0, failures: [] };
+  // The host that reloaded never printed its failures: print them here.
+  for (const f of earlier.failures) console.log(`before the reload: ${f}`);
+  const failures: string[] = [];
   return new Promise((resolve, reject) => {
-    const runner = mocha.run((failures) => {
-      const passed = earlier.passed + runner.stats!.passes;
-      const failed = earlier.failed + failures;
-      console.log(`E2E:RESULT passed=${passed} failed=${failed}`);
-      if (failed > 0) reject(new Error(`${failed} e2e test(s) failed`));
+    const runner = mocha.run((failed) => {
+      const passedAll = earlier.passed + runner.stats!.passes;
+      const failedAll = earlier.failed + failed;
+      console.log(`E2E:RESULT passed=${passedAll} failed=${failedAll}`);
+      if (failedAll > 0) reject(new Error(`${failedAll} e2e test(s) failed`));
       else resolve();
     });
+    runner.on('fail', (test, err: Error) => failures.push(`${test.fullTitle()}: ${err.message}`));
     // What the reload test records before the window goes away.
-    (globalThis as { e2eResultsSoFar?: () => { passed: number; failed: number } }).e2eResultsSoFar = () => ({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0 });
+    (globalThis as { e2eResultsSoFar?: () => ReloadMarker['results'] }).e2eResultsSoFar = () => ({ passed: runner.stats?.passes ?? 0, failed: runner.stats?.failures ?? 0, failures: [...failures] });
   });
 }

@@ -17,6 +17,7 @@ suite('After a window reload', () => {
     assert.equal(snap.question, marker.question);
     assert.deepEqual(snap.view, marker.view);
     // What the webview shows: the red box kept, the rest faded to gray level 255.
+    await api.reveal(marker.imagePath);
     const shown = await control<Record<string, { pixels: number[][] }>>({ kind: 'webviewImages', file: 'red-box.png', points: [[380 + 85, 40 + 65], [50, 350]] });
     assert.deepEqual(shown.original.pixels[1], [128, 128, 128]);
     assert.ok(shown.masked.pixels[0][0] > 200, `masked pixels ${JSON.stringify(shown.masked.pixels)}`);

@@ -3,7 +3,7 @@ import type { ViewParameters } from '../../../src/shared/protocol';
 
 /** Written by the reload test just before it reloads the window; read by the next extension host. */
 export interface ReloadMarker {
-  results: { passed: number; failed: number };
+  results: { passed: number; failed: number; failures: string[] };
   imagePath: string;
   question: string;
   view: ViewParameters;
