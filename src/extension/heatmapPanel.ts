@@ -7,6 +7,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { PANEL_HOST_CHECKS, type AttributionSummary, type PanelError, type PanelHostVocabulary, type PanelState, type PanelVocabulary, type RenderedImages, type RestoredPanel, type ViewParameters } from '../shared/protocol';
+import { plainBytes } from '../shared/bytes';
 import { errorCodeOf } from '../shared/rpc';
 import { defaultView, modelParameters, previewMaxSide } from './config';
 import { EngineClient, EngineError } from './engineClient';
@@ -41,11 +42,6 @@ export interface PanelSnapshot {
 
 function formatMB(n: number): string {
   return (n / 1e6).toFixed(n < 1e7 ? 1 : 0);
-}
-
-/** A tight copy: a Node Buffer may view a larger shared pool, which would travel whole. */
-function ownBytes(b: Uint8Array): Uint8Array {
-  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice();
 }
 
 export class HeatmapPanel {
@@ -195,7 +191,7 @@ export class HeatmapPanel {
   }
 
   private postImages(images: RenderedImages): void {
-    this.channel.endpoint.notify('images', { original: ownBytes(images.original), overlay: ownBytes(images.overlay), masked: ownBytes(images.masked), width: images.width, height: images.height });
+    this.channel.endpoint.notify('images', { original: plainBytes(images.original), overlay: plainBytes(images.overlay), masked: plainBytes(images.masked), width: images.width, height: images.height });
   }
 
   private setBusy(message: string | undefined): void {
