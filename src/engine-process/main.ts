@@ -17,7 +17,7 @@ import { runBatch } from '../core/batch/runner';
 import { writeReport } from '../core/batch/report';
 import type { AttributeParams, AttributionSummary, EngineProgress, EngineVocabulary, HostVocabulary, ImageChoice, ModelParameters, RenderedImages, ViewParameters } from '../shared/protocol';
 import { ChannelError, Endpoint } from '../shared/rpc';
-import { answerSource } from './answerSources';
+import { HostAnswers, answerSource } from './answerSources';
 
 interface CachedAttribution {
   image: DecodedImage;
@@ -196,6 +196,7 @@ host
         gray: p.view.gray,
         opacity: p.view.opacity,
         vlm: p.vlm,
+        answers: p.vlm && p.answersFrom === 'host' ? new HostAnswers(host) : undefined,
         concurrency: p.concurrency,
         resume: p.resume,
         signal,

@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import { ROOT, fixtureModel, rectangleImage, tempDir } from '../../test/helpers';
 import { startFakeVlm, type FakeVlm } from '../../test/vlm/server';
 import type { AttributeParams, EndpointSettings, ViewParameters } from '../shared/protocol';
+import { DEFAULT_VLM_SETTINGS } from '../core/defaults';
 import { EngineClient } from './engineClient';
 
 const view: ViewParameters = { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', layer: null, opacity: 0.5, hint: '' };
@@ -169,6 +170,33 @@ describe('engine process client', () => {
         client.request('answer', { attributionId: summary.attributionId, view, which: 'masked', maxSide: 2048, format: 'png', question: 'q', source: { kind: 'openai', endpoint: { ...endpoint(), apiKey: 'wrong' } } }),
         { code: 'auth' },
       );
+    });
+
+    it('a review can take its answers from the host (engine → host requests for each image)', async () => {
+      const data = path.join(dir, 'review-data');
+      fs.mkdirSync(data, { recursive: true });
+      for (const colour of ['red', 'blue']) fs.writeFileSync(path.join(data, `${colour}.png`), await rectangleImage(120, 90, colour, { left: 10, top: 10, width: 40, height: 30 }));
+      const asked: string[] = [];
+      client.handle('answer', async (p) => {
+        asked.push(`${p.question} ${p.image?.mime}`);
+        return { text: `host saw ${p.image?.bytes.byteLength ? 'an image' : 'nothing'}`, model: 'vscode-test', elapsedMs: 1 };
+      });
+      const out = path.join(dir, 'review-out');
+      const outcome = await client.request('batch', {
+        input: data,
+        question: 'which colour?',
+        outDir: out,
+        resume: false,
+        model: params().model,
+        view,
+        concurrency: 2,
+        vlm: { ...DEFAULT_VLM_SETTINGS, apiKey: '', compareWithOriginal: false },
+        answersFrom: 'host',
+      });
+      assert.deepEqual([outcome.done, outcome.failed], [2, 0]);
+      assert.deepEqual(asked, ['which colour? image/png', 'which colour? image/png']);
+      const lines = fs.readFileSync(path.join(out, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { maskedAnswer?: string });
+      assert.deepEqual(lines.map((l) => l.maskedAnswer), ['host saw an image', 'host saw an image']);
     });
 
     it('the engine process can ask the host (engine → host request): bytes, streamed deltas and cancellation both ways', async () => {

@@ -95,6 +95,8 @@ export interface BatchParams {
   concurrency: number;
   /** Absent: masks only. The key travels over the IPC channel only, never into a log. */
   vlm?: VlmRunSettings;
+  /** Who answers: the endpoint in `vlm` (default), or the host's VS Code language model (engine → host requests). */
+  answersFrom?: 'endpoint' | 'host';
 }
 
 export interface BatchOutcome {
