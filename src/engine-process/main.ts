@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import sharp from 'sharp';
 import { Attribution, AttentionPromptEngine } from '../core/engine';
-import { DecodedImage, decodeImage, fromDecoded } from '../core/image';
+import { DecodedImage, alphaForGeometry, decodeImage, fromDecoded } from '../core/image';
 import { mergeMaps } from '../core/maps';
 import { encode, materialize, renderOutputs } from '../core/render';
 import { imagePayload } from '../core/vlmImage';
@@ -113,7 +113,7 @@ function cached(id: string): CachedAttribution {
 }
 
 async function attribute(p: AttributeParams, signal: AbortSignal, progress: (p: EngineProgress) => void): Promise<{ summary: AttributionSummary; images: RenderedImages }> {
-  const image = await decodeImage(p.imagePath);
+  const image = await decodeImage(p.imagePath, { alpha: alphaForGeometry(p.model.geometry) });
   signal.throwIfAborted();
   const engine = await getEngine(p.model, p.view.layer, progress);
   signal.throwIfAborted();
