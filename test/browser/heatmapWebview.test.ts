@@ -27,6 +27,7 @@ describe('heatmap webview in a browser', () => {
     });
     page = await browser.newPage();
     await page.setContent(`<!DOCTYPE html><html><body><div id="app"></div></body></html>`);
+    await page.addStyleTag({ path: path.join(ROOT, 'media', 'webview.css') });
     await page.evaluate((s) => {
       document.getElementById('app')!.dataset.strings = JSON.stringify(s);
       const w = window as unknown as { posted: unknown[]; saved: unknown; acquireVsCodeApi: () => unknown };
@@ -40,7 +41,8 @@ describe('heatmap webview in a browser', () => {
   const fromHost = (kind: string, payload: unknown) => page.evaluate(([k, p]) => window.postMessage({ rpc: 'notify', kind: k, payload: p }, '*'), [kind, payload] as const);
   const posted = () => page.evaluate(() => (window as unknown as { posted: Array<{ kind: string; payload: unknown }> }).posted);
   const visible = (ids: string[]) =>
-    page.evaluate((list) => Object.fromEntries(list.map((id) => [id, !document.getElementById(id)!.closest('[hidden]')])), ids);
+    // What a user sees: laid out with a size (the stylesheet's display rules must not undo `hidden`).
+    page.evaluate((list) => Object.fromEntries(list.map((id) => [id, document.getElementById(id)!.getBoundingClientRect().height > 0])), ids);
 
   it('says it is ready, and shows the host’s texts', async () => {
     assert.deepEqual((await posted())[0], { rpc: 'notify', kind: 'ready', payload: undefined });

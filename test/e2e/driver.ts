@@ -204,7 +204,7 @@ class Ui {
         const frame = await this.webviewFrame(`body[data-file="${String(action.file)}"]`);
         return frame.evaluate((ids: string[]) => Object.fromEntries(ids.map((id) => {
           const el = document.getElementById(id);
-          return [id, !!el && !el.closest('[hidden]') && el.getBoundingClientRect().height > 0];
+          return [id, !!el && el.getBoundingClientRect().height > 0];
         })), action.ids as string[]);
       }
       case 'reportRows': {
