@@ -6,7 +6,21 @@ import { join } from 'node:path';
 
 const production = process.argv.includes('--production');
 const external = ['vscode', 'sharp', 'onnxruntime-node', '@huggingface/transformers'];
+// The batch report's script (src/webview/report.ts) is bundled for the browser first and inlined
+// into the report by src/core/batch/report.ts, whose CSP admits it by hash: the report stays one
+// self-contained file, the same bytes in a browser and in VS Code's webview.
+const reportScript = await esbuild.build({
+  entryPoints: ['src/webview/report.ts'],
+  bundle: true,
+  platform: 'browser',
+  format: 'iife',
+  target: 'es2020',
+  minify: true,
+  write: false,
+  logLevel: 'warning',
+});
 const common = {
+  define: { REPORT_SCRIPT: JSON.stringify(reportScript.outputFiles[0].text.trim()) },
   bundle: true,
   platform: 'node',
   format: 'cjs',

@@ -1,6 +1,7 @@
 /**
  * The batch report opened in headless Chromium from disk (no server, no network): the right
- * number of rows, filter and sort work, and a screenshot for people to look at.
+ * number of rows, filter and sort work, its own CSP admits its script and nothing else, and a
+ * screenshot for people to look at. VS Code's webview shows the same file unchanged (e2e suite).
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -68,5 +69,43 @@ describe('batch report in a browser', () => {
     await page.click('th[data-sort="id"]');
     await page.click('th[data-sort="id"]');
     assert.equal(await page.locator('tbody tr').first().getAttribute('data-id'), 'zz-broken', 'descending by id');
+  });
+
+  it('carries its own strict CSP: the script and style it ships run, nothing else does, nothing is fetched', async () => {
+    const html = fs.readFileSync(report, 'utf8');
+    const csp = /<head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="([^"]+)">/.exec(html)?.[1];
+    assert.ok(csp, 'the CSP is the first thing after the charset, before any style or script');
+    const directives = new Map(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k, v]));
+    assert.deepEqual(directives.get('default-src'), ["'none'"]);
+    assert.deepEqual(directives.get('img-src'), ['data:']);
+    assert.match(directives.get('script-src')!.join(' '), /^'sha256-[A-Za-z0-9+/]+=*'$/);
+    assert.match(directives.get('style-src')!.join(' '), /^'sha256-[A-Za-z0-9+/]+=*'$/);
+    assert.ok(!/https?:|\*|'unsafe-inline'|'unsafe-eval'/.test(csp), csp);
+    assert.equal(html.match(/<script/g)?.length, 1, 'one script');
+
+    // The report as written: no violations, and its script ran (it fills the row count).
+    const page = await browser.newPage();
+    const violations: string[] = [];
+    page.on('console', (m) => /Content Security Policy/i.test(m.text()) && violations.push(m.text()));
+    await page.goto(`file://${report}`);
+    assert.match(await page.locator('#count').innerText(), /rows$/);
+    assert.deepEqual(violations, []);
+
+    // The same file with something injected (as a crafted answer would try): the CSP stops it.
+    const tampered = path.join(path.dirname(report), 'tampered.html');
+    fs.writeFileSync(
+      tampered,
+      html.replace('<h1>', `<script>document.title = 'injected'</script><img id="beacon" src="http://127.0.0.1:9/beacon.png"><div id="styled" style="color: rgb(1, 2, 3)">x</div><h1>`),
+    );
+    const sent: string[] = [];
+    page.on('requestfinished', (r) => sent.push(r.url()));
+    page.on('requestfailed', (r) => !/csp|blocked/i.test(r.failure()?.errorText ?? '') && sent.push(r.url()));
+    await page.goto(`file://${tampered}`);
+    assert.notEqual(await page.title(), 'injected', 'an inline script outside the hash does not run');
+    assert.notEqual(await page.locator('#styled').evaluate((e) => getComputedStyle(e).color), 'rgb(1, 2, 3)', 'inline style attributes are blocked');
+    assert.ok(!sent.some((u) => u.includes('beacon')), `the image was blocked before any request: ${sent.join(' ')}`);
+    assert.ok(violations.length >= 2, `violations reported: ${violations.length}`);
+    assert.match(await page.locator('#count').innerText(), /rows$/, 'the report’s own script still runs');
+    await page.close();
   });
 });

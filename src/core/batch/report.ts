@@ -1,8 +1,10 @@
 /**
  * report.html: one self-contained page (thumbnails embedded as data URLs, no network) with a row
  * per item — original, overlay and masked thumbnails, both answers side by side — and filter and
- * sort controls. Written by streaming results.jsonl, so its size, not memory, grows with the run.
+ * sort controls (src/webview/report.ts). Written by streaming results.jsonl, so its size, not
+ * memory, grows with the run. It carries its own strict CSP (REPORT_CSP).
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeAtomic } from '../atomicWrite';
@@ -60,20 +62,47 @@ th{position:sticky;top:0;background:#f3f3f3;cursor:pointer}img{width:120px;heigh
 tr.error .id{border-left:3px solid #c33}.err{color:#c33}.muted{opacity:.65;font-size:12px}.num{text-align:right}
 .a{max-width:320px;white-space:pre-wrap}.bar{display:flex;gap:8px;align-items:center;margin:8px 0}.summary{margin:4px 0 12px}`;
 
-const SCRIPT = `(function(){var rows=[].slice.call(document.querySelectorAll('tbody tr'));var q=document.getElementById('filter');var s=document.getElementById('status');var c=document.getElementById('count');
-function apply(){var t=q.value.toLowerCase(),st=s.value,n=0;rows.forEach(function(r){var ok=(!t||r.dataset.text.indexOf(t)>=0)&&(st==='all'||r.dataset.status===st);r.style.display=ok?'':'none';if(ok)n++;});c.textContent=n+' of '+rows.length+' rows';}
-q.addEventListener('input',apply);s.addEventListener('change',apply);
-var dir={};document.querySelectorAll('th[data-sort]').forEach(function(th){th.addEventListener('click',function(){var k=th.dataset.sort;dir[k]=-(dir[k]||-1);var tb=document.querySelector('tbody');
-rows.sort(function(a,b){var x=a.dataset[k],y=b.dataset[k];if(k==='ms'){x=+x;y=+y;}return (x>y?1:x<y?-1:0)*dir[k];}).forEach(function(r){tb.appendChild(r);});});});apply();})();`;
+/** src/webview/report.ts, bundled by esbuild.mjs and inlined here as one string. */
+declare const REPORT_SCRIPT: string;
+const SCRIPT = REPORT_SCRIPT;
+if (/<\/script/i.test(SCRIPT)) throw new Error('the report script cannot be inlined: it contains "</script"');
 
-/** Writes report.html next to results.jsonl; returns its path. */
+const sha256 = (text: string) => `'sha256-${crypto.createHash('sha256').update(text, 'utf8').digest('base64')}'`;
+
+/**
+ * The report's own Content-Security-Policy: nothing from the network, images only as data URLs,
+ * and only this style and this script, admitted by their hashes. The same bytes are then safe in a
+ * browser opened from disk and in VS Code's webview, which shows the file unchanged.
+ */
+export const REPORT_CSP = [
+  "default-src 'none'",
+  'img-src data:',
+  `style-src ${sha256(STYLE)}`,
+  `script-src ${sha256(SCRIPT)}`,
+  "base-uri 'none'",
+  "form-action 'none'",
+].join('; ');
+
+/** Writes report.html next to results.jsonl (atomically); returns its path. */
 export async function writeReport(outDir: string, summary?: BatchSummary): Promise<string> {
   const file = path.join(outDir, 'report.html');
-  return writeAtomic(file, async (tmp) => {
-  const out = fs.createWriteStream(tmp);
-  const write = (s: string) => new Promise<void>((resolve) => (out.write(s) ? resolve() : out.once('drain', resolve)));
-  const s = summary;
-  await write(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+  await writeAtomic(file, (tmp) => streamReport(tmp, outDir, summary));
+  return file;
+}
+
+async function streamReport(file: string, outDir: string, s: BatchSummary | undefined): Promise<void> {
+  const out = fs.createWriteStream(file, { flags: 'wx' });
+  let failed: Error | undefined;
+  out.on('error', (e) => (failed = e));
+  const write = (text: string) =>
+    new Promise<void>((resolve, reject) => {
+      if (failed) return reject(failed);
+      if (out.write(text)) return resolve();
+      out.once('drain', resolve);
+      out.once('error', reject);
+    });
+  await write(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="${REPORT_CSP}">
+<meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Attention Prompting report</title><style>${STYLE}</style></head><body>
 <h1>Attention Prompting report</h1>
 ${s ? `<div class="summary">${esc(s.input)} · model ${esc(s.model)} layer ${s.layer} · contrast ${s.parameters.contrast}, kernel ${s.parameters.kernel}, ${esc(s.parameters.interpolation)}, gray ${s.parameters.gray}, ${esc(s.parameters.geometry)} geometry${s.vlmModel ? ` · VLM ${esc(s.vlmModel)} at ${esc(s.endpointHost)}` : ' · no VLM'} · ${s.done} done, ${s.failed} failed, ${s.skipped} skipped${s.interrupted ? ' · interrupted' : ''} · ${s.imagesPerSecond.toFixed(2)} images/s</div>` : ''}
@@ -83,6 +112,4 @@ ${s ? `<div class="summary">${esc(s.input)} · model ${esc(s.model)} layer ${s.l
   for await (const r of readResults(path.join(outDir, 'results.jsonl'))) await write(row(outDir, r));
   await write(`</tbody></table><script>${SCRIPT}</script></body></html>\n`);
   await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-  return file;
-  });
 }

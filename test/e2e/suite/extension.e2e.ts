@@ -118,8 +118,9 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     assert.equal(lines.length, 3);
     if (PHASE === 'trusted') assert.ok(lines.every((l: { maskedAnswer?: string }) => /You asked: where is the red box\?/.test(l.maskedAnswer ?? '')));
     else assert.ok(lines.every((l: { maskedAnswer?: string }) => l.maskedAnswer === undefined), 'Restricted Mode: masks only');
-    const report = await control<{ rows: number; thumbnails: number }>({ kind: 'reportRows' });
-    assert.deepEqual(report, { rows: 3, thumbnails: 9 });
+    const report = await control<{ rows: number; thumbnails: number; count: string }>({ kind: 'reportRows' });
+    assert.deepEqual(report, { rows: 3, thumbnails: 9, count: '3 of 3 rows' });
+    assert.match(fs.readFileSync(outcome.report, 'utf8'), /^<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="default-src 'none'/);
     await control({ kind: 'screenshot', name: 'review-report' });
     // Close the report so the heatmap panel underneath is visible again for the next tests.
     await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
