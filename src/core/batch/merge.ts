@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import { writeFileAtomicSync } from '../atomicWrite';
 import { ComparisonBuilder } from './comparison';
 import type { ResultRecord } from './results';
 import { ScoreSummary, scoreSummary, writeComparison } from './rescore';
@@ -107,10 +108,9 @@ export async function mergeOutputs(folders: string[], outDir: string, metric: Me
 
   const records = [...kept.values()].sort((a, b) => byIdThenSetting(a.record, b.record));
   const builder = new ComparisonBuilder(metric);
-  const tmp = `${target}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
   let failed = 0;
   let judged = false;
+  const lines: string[] = [];
   for (const { record, folder } of records) {
     // Paths read back from a results file are not trusted: only files inside the shard's folder,
     // written inside the merged one (a crafted "../" would otherwise overwrite anything).
@@ -122,10 +122,9 @@ export async function mergeOutputs(folders: string[], outDir: string, metric: Me
     if (record.error) failed++;
     if (record.scores?.masked?.judge || record.scores?.original?.judge) judged = true;
     builder.add(record);
-    fs.writeSync(fd, JSON.stringify(record) + '\n');
+    lines.push(JSON.stringify(record) + '\n');
   }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, target);
+  writeFileAtomicSync(target, lines.join(''));
 
   // The first folder's summary describes the run (model, parameters, endpoint); counts are the merged ones.
   const first = path.join(folders[0], 'summary.json');

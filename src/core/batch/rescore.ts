@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import { writeAtomic, writeFileAtomicSync } from '../atomicWrite';
 import { Comparison, ComparisonBuilder, SettingComparison } from './comparison';
 import { GRADER_PROMPT_ID, GradeAsker, MM_VET_GRADER_PROMPT, grade } from './judge';
 import type { ResultRecord } from './results';
@@ -81,9 +82,7 @@ export function writeComparison<T extends object>(outDir: string, score: ScoreSu
   const { comparison: _c, sweep: _s, judge: _j, ...rest } = previous as T & ScoreSummary;
   void _c, _s, _j;
   const summary = { ...rest, ...score } as T & ScoreSummary;
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(summary, null, 2) + '\n');
-  fs.renameSync(tmp, file);
+  writeFileAtomicSync(file, JSON.stringify(summary, null, 2) + '\n');
   return summary;
 }
 
@@ -113,37 +112,34 @@ export async function rescoreOutput(outDir: string, metric: Metric, opts: ScoreO
 async function rescoreLocked(outDir: string, metric: Metric, opts: ScoreOptions): Promise<RescoreResult> {
   const file = path.join(outDir, 'results.jsonl');
   if (!fs.existsSync(file)) throw new Error(`${file} not found: give the --out folder of a batch run.`);
-  const tmp = `${file}.${process.pid}.rescore.tmp`;
-  const out = fs.openSync(tmp, 'w');
   const builder = new ComparisonBuilder(metric);
   let records = 0;
   let scored = 0;
   let judgeRequests = 0;
   let judged = false;
-  try {
-    const rl = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });
-    for await (const line of rl) {
-      if (!line.trim()) continue;
-      let r: ResultRecord;
-      try {
-        r = JSON.parse(line);
-      } catch {
-        continue; // the partial last line of a killed run
+  await writeAtomic(file, async (tmp) => {
+    const out = fs.openSync(tmp, 'wx');
+    try {
+      const rl = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });
+      for await (const line of rl) {
+        if (!line.trim()) continue;
+        let r: ResultRecord;
+        try {
+          r = JSON.parse(line);
+        } catch {
+          continue; // the partial last line of a killed run
+        }
+        judgeRequests += await scoreRecord(r, opts);
+        if (r.scores) scored++;
+        if (r.scores?.masked?.judge || r.scores?.original?.judge) judged = true;
+        builder.add(r);
+        records++;
+        fs.writeSync(out, JSON.stringify(r) + '\n');
       }
-      judgeRequests += await scoreRecord(r, opts);
-      if (r.scores) scored++;
-      if (r.scores?.masked?.judge || r.scores?.original?.judge) judged = true;
-      builder.add(r);
-      records++;
-      fs.writeSync(out, JSON.stringify(r) + '\n');
+    } finally {
+      fs.closeSync(out);
     }
-  } catch (e) {
-    fs.closeSync(out);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fs.closeSync(out);
-  fs.renameSync(tmp, file);
+  });
   const summary = writeComparison<Record<string, unknown>>(outDir, scoreSummary(builder, judged || !!opts.judge));
   return { records, scored, judgeRequests, summary };
 }

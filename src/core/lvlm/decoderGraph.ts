@@ -16,6 +16,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeAtomic } from '../atomicWrite';
 import { AttentionPromptError } from '../errors';
 import { OnnxNode, indexOnnx } from '../onnx/onnxFile';
 import { FileSource, encodeBytesField, encodeStringField } from '../onnx/protobuf';
@@ -152,11 +153,11 @@ export async function prepareDecoder(opts: PrepareDecoderOptions): Promise<Prepa
   }
 
   await fs.promises.mkdir(dir, { recursive: true });
-  const tmp = `${modelPath}.${process.pid}.${Date.now()}.tmp`;
-  await fs.promises.copyFile(opts.sourcePath, tmp);
-  // ModelProto.graph (7) { GraphProto.output (12) { ValueInfoProto.name (1) } }: merged into the graph on load.
-  await fs.promises.appendFile(tmp, encodeBytesField(7, encodeBytesField(12, encodeStringField(1, scoresOutput))));
-  await fs.promises.rename(tmp, modelPath);
+  await writeAtomic(modelPath, async (tmp) => {
+    await fs.promises.copyFile(opts.sourcePath, tmp);
+    // ModelProto.graph (7) { GraphProto.output (12) { ValueInfoProto.name (1) } }: merged into the graph on load.
+    await fs.promises.appendFile(tmp, encodeBytesField(7, encodeBytesField(12, encodeStringField(1, scoresOutput))));
+  });
   await linkExternalData(opts.sourcePath, dir);
   const meta: PreparedMeta = { format: PREPARED_FORMAT, sourceKey: key, layer, numLayers: found.numLayers, scoresOutput };
   // meta.json last: its presence marks a complete preparation.
