@@ -48,10 +48,6 @@ async function makeWorkspace(dir: string): Promise<void> {
   const good = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#3080c0' } }).png({ compressionLevel: 0 }).toBuffer();
   fs.writeFileSync(path.join(dir, 'corrupt.png'), good.subarray(0, good.length >> 1));
   fs.writeFileSync(path.join(dir, 'notes.txt'), 'not an image\n');
-  // Window-scoped settings a repository can set, in both phases (Restricted Mode applies them too):
-  // invalid values must be replaced at read time, not break the heatmap.
-  fs.mkdirSync(path.join(dir, '.vscode'));
-  fs.writeFileSync(path.join(dir, '.vscode', 'settings.json'), JSON.stringify({ 'attentionPrompting.previewMaxSide': 'huge', 'attentionPrompting.kernel': 4 }, null, 2));
   fs.mkdirSync(path.join(dir, 'dataset'));
   for (const [i, colour] of ['red', 'green', 'blue'].entries()) {
     fs.writeFileSync(path.join(dir, 'dataset', `${colour}.png`), await rectangleImage(200, 150, colour, { left: 20 + i * 40, top: 30, width: 60, height: 50 }));
