@@ -315,6 +315,16 @@ async function prepare(phase: string): Promise<PhaseSetup> {
   let ui: Ui | undefined;
   const control = await startControl(vlm, () => ui);
   fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
+  // Machine-scoped settings go where VS Code reads them in a remote window (code-server is one):
+  // the server's Machine/settings.json. In the browser's user settings VS Code keeps them only
+  // until those are parsed again with the extension's schema known (any later write to a user
+  // setting, or a late file-watcher reload on a busy machine) and then drops them, so the model
+  // read as its default (issue 9 item 1). Desktop VS Code reads them from the user settings.
+  const machineSettings = {
+    'attentionPrompting.model': fixtureModel('planted-clip'),
+    'attentionPrompting.modelCacheDir': path.join(tmp, 'model-cache'),
+    'attentionPrompting.engine.threads': 1,
+  };
   const settings = {
     'workbench.startupEditor': 'none',
     'workbench.tips.enabled': false,
@@ -323,16 +333,27 @@ async function prepare(phase: string): Promise<PhaseSetup> {
     'security.workspace.trust.enabled': phase === 'untrusted',
     'security.workspace.trust.startupPrompt': 'never',
     'security.workspace.trust.banner': 'never',
-    'attentionPrompting.model': fixtureModel('planted-clip'),
-    'attentionPrompting.modelCacheDir': path.join(tmp, 'model-cache'),
-    'attentionPrompting.engine.threads': 1,
+    ...(HOST === 'electron' ? machineSettings : {}),
     'attentionPrompting.vlm.baseURL': vlm.baseURL,
     'attentionPrompting.vlm.model': 'test-vision',
     'attentionPrompting.vlm.timeoutSeconds': 15,
     'attentionPrompting.vlm.maxRetries': 0,
   };
   fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
-  const env = { ...process.env, OPENAI_API_KEY: 'sk-e2e', E2E_CONTROL_URL: control.url, E2E_PHASE: phase, E2E_WORKSPACE: workspace, ATTENTION_PROMPTING_TEST_HOOKS: '1' };
+  fs.mkdirSync(path.join(userData, 'Machine'), { recursive: true });
+  fs.writeFileSync(path.join(userData, 'Machine', 'settings.json'), JSON.stringify(machineSettings, null, 2));
+  // Nothing outside this phase's folder: code-server's config file, HOME and caches all live here.
+  const home = path.join(tmp, 'home');
+  fs.mkdirSync(home, { recursive: true });
+  const isolated = {
+    HOME: home,
+    XDG_CONFIG_HOME: path.join(home, '.config'),
+    XDG_DATA_HOME: path.join(home, '.local', 'share'),
+    XDG_CACHE_HOME: path.join(home, '.cache'),
+    CODE_SERVER_CONFIG: path.join(tmp, 'code-server.yaml'),
+  };
+  fs.writeFileSync(isolated.CODE_SERVER_CONFIG, 'auth: none\n');
+  const env = { ...process.env, ...isolated, OPENAI_API_KEY: 'sk-e2e', E2E_CONTROL_URL: control.url, E2E_PHASE: phase, E2E_WORKSPACE: workspace, ATTENTION_PROMPTING_TEST_HOOKS: '1' };
   return { phase, tmp, userData, extensions, workspace, vlm, control, setUi: (u) => (ui = u), env };
 }
 
