@@ -10,6 +10,7 @@
  * (an extension host crash would otherwise look like a pass).
  *
  * Usage: node dist-test/e2e-driver.js [--vsix FILE] [--phase trusted|untrusted|all] [--host code-server|electron]
+ * E2E_GREP=<pattern> runs only the suite's tests whose titles match (while working on one of them).
  * `--host electron` runs the same suite in desktop VS Code downloaded by @vscode/test-electron and
  * driven through playwright's Electron support (where VS Code can be downloaded).
  */

@@ -13,7 +13,9 @@ import Mocha from 'mocha';
 import { RELOAD_MARKER, type ReloadMarker } from './reloadMarker';
 
 export function run(): Promise<void> {
-  const mocha = new Mocha({ ui: 'tdd', timeout: 120_000, color: false, reporter: 'spec' });
+  // E2E_GREP (a test-title pattern) runs part of the suite while a change is worked on; the full suite runs otherwise.
+  const grep = process.env.E2E_GREP;
+  const mocha = new Mocha({ ui: 'tdd', timeout: 120_000, color: false, reporter: 'spec', ...(grep ? { grep } : {}) });
   const marker = fs.existsSync(RELOAD_MARKER()) ? (JSON.parse(fs.readFileSync(RELOAD_MARKER(), 'utf8')) as ReloadMarker) : undefined;
   mocha.addFile(path.join(__dirname, marker ? 'reload.e2e.js' : 'extension.e2e.js'));
   const earlier = marker?.results ?? { passed: 0, failed: 0, failures: [] };
