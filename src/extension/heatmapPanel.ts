@@ -9,7 +9,8 @@ import * as vscode from 'vscode';
 import { PANEL_HOST_CHECKS, type AttributionSummary, type PanelError, type PanelHostVocabulary, type PanelState, type PanelVocabulary, type RenderedImages, type RestoredPanel, type ViewParameters } from '../shared/protocol';
 import { plainBytes } from '../shared/bytes';
 import { errorCodeOf } from '../shared/rpc';
-import { defaultView, modelParameters, previewMaxSide } from './config';
+import { defaultView, previewMaxSide } from './config';
+import { ModelChoiceError, checkedModelParameters } from './modelGuard';
 import { EngineClient, EngineError } from './engineClient';
 import { webviewChannel, type WebviewChannel } from './webviewChannel';
 import { webviewHtml, webviewRoots } from './webviewHtml';
@@ -225,7 +226,7 @@ export class HeatmapPanel {
           try {
             const result = await this.services.engine.request(
               'attribute',
-              { imagePath: this.imagePath, question: this.question, model: modelParameters(this.services.context), view: this.view, previewMaxSide: previewMaxSide() },
+              { imagePath: this.imagePath, question: this.question, model: await checkedModelParameters(this.services.context), view: this.view, previewMaxSide: previewMaxSide() },
               {
                 signal: controller.signal,
                 onProgress: (p) => {
@@ -257,7 +258,8 @@ export class HeatmapPanel {
           } catch (e) {
             if (errorCodeOf(e) !== 'cancelled') {
               this.fail(e, 'heatmap');
-              showEngineError(e as EngineError);
+              // A refused model choice has already said why, with the actions that fix it.
+              if (!(e instanceof ModelChoiceError)) showEngineError(e as EngineError);
             }
           } finally {
             this.computations++;

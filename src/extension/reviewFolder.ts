@@ -11,9 +11,10 @@ import { endpointHost } from '../core/vlm';
 import type { BatchOutcome, BatchParams } from '../shared/protocol';
 import { errorCodeOf } from '../shared/rpc';
 import { ApiKeys } from './apiKeys';
-import { defaultView, modelParameters, vlmConfig } from './config';
+import { defaultView, vlmConfig } from './config';
 import { confirmEndpoint } from './endpointConsent';
 import type { EngineClient } from './engineClient';
+import { checkedModelParameters } from './modelGuard';
 
 export interface ReviewRequest {
   folder: vscode.Uri;
@@ -111,7 +112,7 @@ export async function runReview(context: vscode.ExtensionContext, engine: Engine
     question: req.question,
     outDir: req.outDir.fsPath,
     resume: !!req.resume,
-    model: modelParameters(context),
+    model: await checkedModelParameters(context),
     view: defaultView(),
     concurrency: BATCH_CONCURRENCY,
     vlm,

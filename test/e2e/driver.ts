@@ -356,7 +356,7 @@ async function prepare(phase: string): Promise<PhaseSetup> {
     CODE_SERVER_CONFIG: path.join(tmp, 'code-server.yaml'),
   };
   fs.writeFileSync(isolated.CODE_SERVER_CONFIG, 'auth: none\n');
-  const env = { ...process.env, ...isolated, OPENAI_API_KEY: 'sk-e2e', E2E_CONTROL_URL: control.url, E2E_PHASE: phase, E2E_WORKSPACE: workspace, ATTENTION_PROMPTING_TEST_HOOKS: '1' };
+  const env = { ...process.env, ...isolated, OPENAI_API_KEY: 'sk-e2e', E2E_CONTROL_URL: control.url, E2E_PHASE: phase, E2E_WORKSPACE: workspace, E2E_USER_DATA: userData, ATTENTION_PROMPTING_TEST_HOOKS: '1' };
   return { phase, tmp, userData, extensions, workspace, vlm, control, setUi: (u) => (ui = u), env };
 }
 

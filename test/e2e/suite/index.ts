@@ -17,7 +17,11 @@ export function run(): Promise<void> {
   const grep = process.env.E2E_GREP;
   const mocha = new Mocha({ ui: 'tdd', timeout: 120_000, color: false, reporter: 'spec', ...(grep ? { grep } : {}) });
   const marker = fs.existsSync(RELOAD_MARKER()) ? (JSON.parse(fs.readFileSync(RELOAD_MARKER(), 'utf8')) as ReloadMarker) : undefined;
-  mocha.addFile(path.join(__dirname, marker ? 'reload.e2e.js' : 'extension.e2e.js'));
+  // The main suite ends with a window reload; the new host runs what comes after it. With E2E_GREP
+  // the reload can be filtered out, so the first host also loads them (it never reaches them when it reloads).
+  const afterReload = ['settings.e2e.js'];
+  const files = marker ? ['reload.e2e.js', ...afterReload] : ['extension.e2e.js', ...(grep ? afterReload : [])];
+  for (const file of files) mocha.addFile(path.join(__dirname, file));
   const earlier = marker?.results ?? { passed: 0, failed: 0, failures: [] };
   // The host that reloaded never printed its failures: print them here.
   for (const f of earlier.failures) console.log(`before the reload: ${f}`);
