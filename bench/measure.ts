@@ -12,6 +12,9 @@ import { runBatch } from '../src/core/batch/runner';
 import { AttentionPromptEngine } from '../src/core/engine';
 import { decodeImage } from '../src/core/image';
 import { renderOutputs } from '../src/core/render';
+import type { Dtype } from '../src/core/modelSource';
+import { inside, rectangleImage } from '../test/helpers';
+import { point, randomCases } from '../test/pointing';
 
 interface Args {
   model: string;
@@ -23,12 +26,17 @@ interface Args {
   jsonl?: string;
   outDir?: string;
   threads?: number;
+  /** Vision and text weights of our engine (the stock yardstick is always fp32). */
+  dtype?: Dtype;
+  textDtype?: Dtype;
+  questions?: string[];
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const now = () => performance.now();
 const maxRssMb = () => process.resourceUsage().maxRSS / 1024;
 const threads = (a: Args) => a.threads ?? (typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+const engineOptions = (a: Args) => ({ model: a.model, cacheDir: a.cacheDir, offline: true, threads: threads(a), visionDtype: a.dtype, textDtype: a.textDtype ?? a.dtype });
 
 async function stock(a: Args) {
   const file = path.join(a.model, 'onnx', 'vision_model.onnx');
@@ -54,7 +62,7 @@ async function stock(a: Args) {
 
 async function ours(a: Args) {
   let t = now();
-  const engine = await AttentionPromptEngine.load({ model: a.model, cacheDir: a.cacheDir, offline: true, threads: threads(a) });
+  const engine = await AttentionPromptEngine.load(engineOptions(a));
   const loadMs = now() - t;
   const images = await Promise.all(a.images!.map((f) => decodeImage(f)));
   const heatmap = async (img: (typeof images)[number], question: string) => {
@@ -110,7 +118,7 @@ async function ours(a: Args) {
 async function paired(a: Args) {
   const file = path.join(a.model, 'onnx', 'vision_model.onnx');
   const session = await ort.InferenceSession.create(file, { intraOpNumThreads: threads(a), interOpNumThreads: 1, graphOptimizationLevel: 'all' });
-  const engine = await AttentionPromptEngine.load({ model: a.model, cacheDir: a.cacheDir, offline: true, threads: threads(a) });
+  const engine = await AttentionPromptEngine.load(engineOptions(a));
   const s = a.imageSize!;
   const input = new ort.Tensor('float32', Float32Array.from({ length: 3 * s * s }, (_, i) => Math.sin(i) * 0.5), [1, 3, s, s]);
   const img = await decodeImage(a.images![0]);
@@ -143,7 +151,7 @@ async function batch(a: Args) {
   const summary = await runBatch({
     input: a.jsonl!,
     outDir: a.outDir!,
-    engine: { model: a.model, cacheDir: a.cacheDir, offline: true, threads: threads(a) },
+    engine: engineOptions(a),
     geometry: 'full',
     mask: { contrast: 5, kernel: 3 },
     interpolation: 'lanczos3',
@@ -156,10 +164,73 @@ async function batch(a: Args) {
   return { totalMs: now() - t, imagesPerSecond: summary.imagesPerSecond, done: summary.done, failed: summary.failed, peakRssMb: maxRssMb() };
 }
 
+/**
+ * Agreement with fp32 of the same model: for each image and question, the low-resolution mask of
+ * the dtype against fp32's (Pearson, max |diff|, whether the argmax cell moves).
+ */
+async function fidelity(a: Args) {
+  const fp32 = await AttentionPromptEngine.load({ ...engineOptions(a), visionDtype: 'fp32', textDtype: 'fp32' });
+  const other = await AttentionPromptEngine.load(engineOptions(a));
+  const images = await Promise.all(a.images!.map((f) => decodeImage(f)));
+  const pearsons: number[] = [];
+  let maxDiff = 0;
+  let moved = 0;
+  for (const img of images) {
+    for (const question of a.questions!) {
+      const x = (await fp32.attribute(img, { question })).mask;
+      const y = (await other.attribute(img, { question })).mask;
+      pearsons.push(pearson(x, y));
+      for (let i = 0; i < x.length; i++) maxDiff = Math.max(maxDiff, Math.abs(x[i] - y[i]));
+      if (argmaxOf(x) !== argmaxOf(y)) moved++;
+    }
+  }
+  await fp32.dispose();
+  await other.dispose();
+  return { cases: pearsons.length, pearsonMean: pearsons.reduce((s, v) => s + v, 0) / pearsons.length, pearsonMin: Math.min(...pearsons), maxDiff, argmaxMoved: moved };
+}
+
+export function pearson(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  const n = x.length;
+  let mx = 0, my = 0;
+  for (let i = 0; i < n; i++) (mx += x[i]), (my += y[i]);
+  mx /= n;
+  my /= n;
+  let sxy = 0, sxx = 0, syy = 0;
+  for (let i = 0; i < n; i++) {
+    const dx = x[i] - mx, dy = y[i] - my;
+    sxy += dx * dy;
+    sxx += dx * dx;
+    syy += dy * dy;
+  }
+  return sxx === 0 || syy === 0 ? (sxx === syy ? 1 : 0) : sxy / Math.sqrt(sxx * syy);
+}
+
+export function argmaxOf(x: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+  return best;
+}
+
+/** Planted pointing rate: random single-colour cases, hit when the full-resolution heatmap peaks inside the region. */
+async function pointing(a: Args) {
+  const engine = await AttentionPromptEngine.load(engineOptions(a));
+  const cases = randomCases(97, a.n);
+  let hits = 0;
+  for (const c of cases) {
+    const png = await rectangleImage(c.width, c.height, c.colour, c.region);
+    const p = await point(engine, png, c.question, c.region);
+    if (inside(c.region, p.x, p.y) && p.meanIn > p.meanOut + 0.3) hits++;
+  }
+  await engine.dispose();
+  return { cases: cases.length, hits };
+}
+
 async function main() {
   const [mode, json] = process.argv.slice(2);
   const a = JSON.parse(json) as Args;
-  const result = mode === 'stock' ? await stock(a) : mode === 'ours' ? await ours(a) : mode === 'paired' ? await paired(a) : await batch(a);
+  const modes: Record<string, (a: Args) => Promise<unknown>> = { stock, ours, paired, batch, fidelity, pointing };
+  if (!modes[mode]) throw new Error(`unknown mode ${mode}`);
+  const result = await modes[mode](a);
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 

@@ -3,7 +3,10 @@
 // repository). Each measurement runs in its own process (peak RSS is per process). Prints one
 // table with absolute figures and ratios and writes BENCHMARKS.md. No assertions on time: the
 // targets are reported as met or missed.
-// Usage: node bench/run.mjs [--models b16,l14-336] [--n 5]
+// Then each reduced-precision dtype (q8, int8, uint8, q4, q4f16, bnb4, fp16) of the same exports
+// against the fp32 stock forward of the same run, with its agreement with fp32, and the same
+// agreement (plus planted pointing) on the committed fixtures.
+// Usage: node bench/run.mjs [--models b16,l14-336] [--n 5] [--dtypes fp16,q8,…] [--skip-fp32]
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -14,6 +17,10 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const arg = (name, fallback) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : fallback);
 const models = arg('--models', 'b16,l14-336').split(',');
 const n = Number(arg('--n', '5'));
+const DTYPES = ['fp16', 'q8', 'int8', 'uint8', 'q4', 'q4f16', 'bnb4'];
+const dtypes = arg('--dtypes', DTYPES.join(',')).split(',').filter(Boolean);
+const suffix = { fp32: '', fp16: '_fp16', q8: '_quantized', int8: '_int8', uint8: '_uint8', q4: '_q4', q4f16: '_q4f16', bnb4: '_bnb4' };
+const towerFile = (dir, tower, dtype) => path.join(dir, 'onnx', `${tower}_model${suffix[dtype]}.onnx`);
 const cache = process.env.ATTENTION_PROMPT_BENCH_DIR ?? path.join(os.homedir(), '.cache', 'attention-prompting', 'bench');
 const MODELS = {
   b16: { name: 'clip-vit-b16-random', label: 'ViT-B/16', imageSize: 224 },
@@ -25,9 +32,9 @@ const log = (...a) => process.stderr.write(`[bench] ${a.join(' ')}\n`);
 function ensureModel(key) {
   const m = MODELS[key];
   const dir = path.join(cache, 'models', m.name);
-  if (!fs.existsSync(path.join(dir, 'onnx', 'vision_model.onnx'))) {
-    log(`generating ${m.label} (random weights, real shapes) with test/fixtures/generate.py …`);
-    const r = spawnSync(process.env.PYTHON ?? '/usr/bin/python3', [path.join(root, 'test/fixtures/generate.py'), path.join(cache, 'models'), '--shapes', key, '--name', m.name], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (!['fp32', ...dtypes].every((d) => fs.existsSync(towerFile(dir, 'vision', d)) && fs.existsSync(towerFile(dir, 'text', d)))) {
+    log(`generating ${m.label} (random weights, real shapes; ${['fp32', ...dtypes].join(', ')}) with test/fixtures/generate.py …`);
+    const r = spawnSync(process.env.PYTHON ?? '/usr/bin/python3', [path.join(root, 'test/fixtures/generate.py'), path.join(cache, 'models'), '--shapes', key, '--name', m.name, '--dtypes', dtypes.join(','), '--reuse'], { stdio: ['ignore', 'ignore', 'inherit'] });
     if (r.status !== 0) throw new Error('generator failed (needs python3-torch and python3-onnx)');
   }
   return dir;
@@ -61,22 +68,62 @@ for (let i = 0; i < 32; i++) {
 fs.writeFileSync(jsonl, lines.join('\n') + '\n');
 
 const results = [];
+const skipFp32 = process.argv.includes('--skip-fp32');
+const previous = skipFp32 && fs.existsSync(path.join(cache, 'fp32-results.json')) ? JSON.parse(fs.readFileSync(path.join(cache, 'fp32-results.json'), 'utf8')) : {};
+const fidelityImages = [images[0], ...lines.slice(0, 3).map((l) => path.join(batchDir, JSON.parse(l).image))];
 for (const key of models) {
   const m = MODELS[key];
   const dir = ensureModel(key);
   const prepared = path.join(cache, `prepared-${key}`);
-  fs.rmSync(prepared, { recursive: true, force: true });
-  log(`${m.label}: stock`);
-  const stock = measure('stock', { model: dir, imageSize: m.imageSize, n, batchImages: 32 });
-  log(`${m.label}: ours, cold (graph preparation included)`);
-  const cold = measure('ours', { model: dir, cacheDir: prepared, n, images });
-  log(`${m.label}: ours, second start`);
-  const warm = measure('ours', { model: dir, cacheDir: prepared, n, images });
-  log(`${m.label}: paired warm comparison (one process, alternating)`);
-  const pair = measure('paired', { model: dir, cacheDir: prepared, n, images, imageSize: m.imageSize });
-  log(`${m.label}: batch of 32 with 4 questions`);
-  const batch = measure('batch', { model: dir, cacheDir: prepared, n, jsonl, outDir: path.join(cache, `batch-out-${key}`) });
-  results.push({ key, label: m.label, stock, cold, warm, batch, pair });
+  let r = previous[key];
+  if (!r) {
+    fs.rmSync(prepared, { recursive: true, force: true });
+    log(`${m.label}: stock`);
+    const stock = measure('stock', { model: dir, imageSize: m.imageSize, n, batchImages: 32 });
+    log(`${m.label}: ours, cold (graph preparation included)`);
+    const cold = measure('ours', { model: dir, cacheDir: prepared, n, images });
+    log(`${m.label}: ours, second start`);
+    const warm = measure('ours', { model: dir, cacheDir: prepared, n, images });
+    log(`${m.label}: paired warm comparison (one process, alternating)`);
+    const pair = measure('paired', { model: dir, cacheDir: prepared, n, images, imageSize: m.imageSize });
+    log(`${m.label}: batch of 32 with 4 questions`);
+    const batch = measure('batch', { model: dir, cacheDir: prepared, n, jsonl, outDir: path.join(cache, `batch-out-${key}`) });
+    r = { key, label: m.label, stock, cold, warm, batch, pair };
+  }
+  r.dtypes = {};
+  for (const dtype of dtypes) {
+    const dtCache = path.join(cache, `prepared-${key}-${dtype}`);
+    fs.rmSync(dtCache, { recursive: true, force: true });
+    log(`${m.label} ${dtype}: paired with the fp32 stock forward`);
+    const pair = measure('paired', { model: dir, cacheDir: dtCache, n, images, imageSize: m.imageSize, dtype });
+    log(`${m.label} ${dtype}: cold start`);
+    fs.rmSync(dtCache, { recursive: true, force: true });
+    const cold = measure('ours', { model: dir, cacheDir: dtCache, n, images, dtype });
+    log(`${m.label} ${dtype}: batch`);
+    const batch = measure('batch', { model: dir, cacheDir: dtCache, n, jsonl, outDir: path.join(cache, `batch-out-${key}-${dtype}`), dtype });
+    log(`${m.label} ${dtype}: agreement with fp32`);
+    const fid = measure('fidelity', { model: dir, cacheDir: dtCache, images: fidelityImages, questions, dtype });
+    const size = (t) => fs.statSync(towerFile(dir, t, dtype)).size;
+    r.dtypes[dtype] = { pair, cold, batch, fid, visionBytes: size('vision'), textBytes: size('text') };
+  }
+  r.fp32Bytes = { vision: fs.statSync(towerFile(dir, 'vision', 'fp32')).size, text: fs.statSync(towerFile(dir, 'text', 'fp32')).size };
+  results.push(r);
+}
+if (!skipFp32) fs.writeFileSync(path.join(cache, 'fp32-results.json'), JSON.stringify(Object.fromEntries(results.map((r) => [r.key, { ...r, dtypes: undefined }]))));
+
+// Agreement on the committed fixtures (fast): every dtype each fixture has, against its fp32.
+const fixtureRows = [];
+for (const fixture of ['tiny-clip', 'tiny-clip-opset17', 'planted-clip', 'planted-clip-opset17']) {
+  const dir = path.join(root, 'test', 'fixtures', 'models', fixture);
+  for (const dtype of ['fp32', ...DTYPES]) {
+    if (!fs.existsSync(towerFile(dir, 'vision', dtype))) continue;
+    const textDtype = fs.existsSync(towerFile(dir, 'text', dtype)) ? dtype : 'q8';
+    log(`fixture ${fixture} ${dtype}`);
+    const fixtureCache = path.join(cache, 'prepared-fixtures');
+    const fid = dtype === 'fp32' ? undefined : measure('fidelity', { model: dir, cacheDir: fixtureCache, images: fidelityImages, questions: fixture.startsWith('planted') ? ['red', 'where is the green box?', 'blue', 'something yellow'] : questions, dtype, textDtype });
+    const pointed = fixture.startsWith('planted') ? measure('pointing', { model: dir, cacheDir: fixtureCache, n: 60, dtype, textDtype }) : undefined;
+    fixtureRows.push({ fixture, dtype, textDtype, fid, pointed });
+  }
 }
 
 const f0 = (x) => x.toFixed(0);
@@ -110,14 +157,48 @@ for (const r of results) {
     [r.label, 'batch throughput / stock forward throughput', r.batch.imagesPerSecond / r.stock.throughput, '≥ 0.95', r.batch.imagesPerSecond / r.stock.throughput >= 0.95],
   );
 }
+const mb = (b) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(0)} MB`);
+const dtypeRows = [];
+const dtypeTargets = [];
+for (const r of results) {
+  const entries = [['fp32', { pair: r.pair, cold: r.cold, batch: r.batch, visionBytes: r.fp32Bytes.vision, textBytes: r.fp32Bytes.text }], ...Object.entries(r.dtypes)];
+  for (const [dtype, d] of entries) {
+    const ratio = d.pair.heatmapMs / d.pair.stockForwardMs;
+    const fid = d.fid ? `${d.fid.pearsonMean.toFixed(4)} / ${d.fid.pearsonMin.toFixed(4)}` : '1 (reference)';
+    dtypeRows.push([
+      r.label, dtype, `${mb(d.visionBytes + d.textBytes)} (${mb(d.visionBytes)} + ${mb(d.textBytes)})`,
+      `${f0(d.pair.heatmapMs)} / ${f0(d.pair.stockForwardMs)} ms`, ratio.toFixed(2), `${f0(d.cold.coldToFirstMs)} ms`,
+      `${f0(Math.max(d.cold.peakRssMb, d.batch.peakRssMb))} MB`, f2(d.batch.imagesPerSecond), fid,
+      d.fid ? d.fid.maxDiff.toFixed(3) : '0', d.fid ? `${d.fid.argmaxMoved}/${d.fid.cases}` : '0',
+    ]);
+    if (r.key === 'l14-336') dtypeTargets.push([dtype, ratio, d.visionBytes + d.textBytes]);
+  }
+}
+const dtypeTable = [
+  '| model | dtype | download (vision + text) | warm heatmap / fp32 stock forward, paired | ratio | cold first heatmap | peak RSS | batch img/s | Pearson of the mask vs fp32 (mean / min) | max abs diff | argmax moved |',
+  '|---|---|---|---|---|---|---|---|---|---|---|',
+  ...dtypeRows.map((row) => `| ${row.join(' | ')} |`),
+].join('\n');
+const targetTable = [
+  '| L/14-336 dtype | warm heatmap / fp32 stock forward (target ≤ 0.45) | first download (target ≤ 500 MB) |',
+  '|---|---|---|',
+  ...dtypeTargets.map(([d, ratio, bytes]) => `| ${d} | ${ratio.toFixed(2)} ${ratio <= 0.45 ? 'yes' : '**no**'} | ${mb(bytes)} ${bytes <= 500e6 ? 'yes' : '**no**'} |`),
+].join('\n');
+const fixtureTable = [
+  '| fixture | dtype (text) | Pearson of the mask vs fp32 (mean / min) | max abs diff | argmax moved | planted pointing |',
+  '|---|---|---|---|---|---|',
+  ...fixtureRows.map((x) => `| ${x.fixture} | ${x.dtype}${x.textDtype !== x.dtype ? ` (${x.textDtype})` : ''} | ${x.fid ? `${x.fid.pearsonMean.toFixed(4)} / ${x.fid.pearsonMin.toFixed(4)}` : '1 (reference)'} | ${x.fid ? x.fid.maxDiff.toFixed(3) : '0'} | ${x.fid ? `${x.fid.argmaxMoved}/${x.fid.cases}` : '0'} | ${x.pointed ? `${x.pointed.hits}/${x.pointed.cases}` : ''} |`),
+].join('\n');
+const load = os.loadavg().map((x) => x.toFixed(1)).join(' / ');
+
 const ortVersion = JSON.parse(fs.readFileSync(path.join(root, 'node_modules/onnxruntime-node/package.json'), 'utf8')).version;
 const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}, onnxruntime-node ${ortVersion}, ${os.availableParallelism?.() ?? os.cpus().length} ORT threads`;
 const table = ['| model | measurement | figure | detail |', '|---|---|---|---|', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 const ratioTable = ['| model | ratio | value | target | met |', '|---|---|---|---|---|', ...ratios.map(([m, what, v, target, ok]) => `| ${m} | ${what} | ${v.toFixed(2)} | ${target} | ${ok ? 'yes' : '**no**'} |`)].join('\n');
-console.log(`machine: ${machine}\n\n${table}\n\n${ratioTable}`);
+console.log(`machine: ${machine}\n\n${table}\n\n${ratioTable}\n\n${dtypeTable}\n\n${targetTable}\n\n${fixtureTable}`);
 const explanations = fs.existsSync(path.join(root, 'bench', 'explanations.md')) ? fs.readFileSync(path.join(root, 'bench', 'explanations.md'), 'utf8') : '';
 fs.writeFileSync(
   path.join(root, 'BENCHMARKS.md'),
-  `# Benchmarks\n\nWritten by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}. Random-weight exports with the real shapes (fixture generator), fp32, CPU.\n\nMachine: ${machine}\n\n## Figures\n\n${table}\n\n## Ratios\n\n${ratioTable}\n\n${explanations}`,
+  `# Benchmarks\n\nWritten by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}. Random-weight exports with the real shapes (fixture generator), CPU.\n\nMachine: ${machine}; load average at the end of the run ${load} (1 / 5 / 15 min).\n\n## Figures (fp32)\n\n${table}\n\n## Ratios (fp32)\n\n${ratioTable}\n\n## Dtypes\n\nEach dtype's heatmap is timed in one process alternating with the fp32 stock forward (the yardstick, measured in the same process): the ratio is immune to load changes between processes. Agreement: the low-resolution mask of the dtype against fp32's on the same image and question (${fidelityImages.length} photos × ${questions.length} questions).\n\n${dtypeTable}\n\n${targetTable}\n\n### Agreement on the fixtures\n\n${fixtureTable}\n\n${explanations}`,
 );
 log('wrote BENCHMARKS.md');

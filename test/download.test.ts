@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AttentionPromptEngine } from '../src/core/engine';
-import { DownloadProgress } from '../src/core/modelSource';
+import { DownloadProgress, downloadModelFile, locateModel } from '../src/core/modelSource';
 import { fixtureModel, tempDir } from './helpers';
 import { LocalHub, startLocalHub } from './hub/server';
 
@@ -97,5 +97,55 @@ describe('model download through Transformers.js from a local hub', () => {
       message: /missing config\.json/,
     });
     assert.equal(hub.requests.length, before, 'no request in offline mode');
+  });
+
+  it('downloads the q8 files (both towers) with progress into the same cache layout', async () => {
+    const cacheDir = tempDir();
+    const events: DownloadProgress[] = [];
+    const engine = await AttentionPromptEngine.load({ model: REPO, cacheDir, remoteHost: hub.url, dtype: 'q8', onProgress: (e) => events.push(e), threads: 1 });
+    await engine.dispose();
+    for (const f of ['onnx/vision_model_quantized.onnx', 'onnx/text_model_quantized.onnx']) {
+      const size = fs.statSync(path.join(fixtureModel('planted-clip'), f)).size;
+      assert.equal(fs.statSync(path.join(cacheDir, REPO, f)).size, size, `${f} cached`);
+      const mine = events.filter((e) => e.file === f);
+      assert.deepEqual([...new Set(mine.map((e) => e.status))], ['initiate', 'download', 'progress', 'done'], f);
+      const last = mine.filter((e) => e.status === 'progress').pop()!;
+      assert.deepEqual([last.loaded, last.total, last.progress], [size, size, 100]);
+    }
+    assert.ok(!fs.existsSync(path.join(cacheDir, REPO, 'onnx', 'vision_model.onnx')), 'the fp32 vision file is not fetched');
+  });
+});
+
+describe('fetching the vision file', () => {
+  let hub: LocalHub;
+  let repo: string;
+  before(async () => {
+    // A repo whose vision file is not an ONNX model: creating a session for it would fail.
+    repo = path.join(tempDir(), 'not-onnx');
+    fs.cpSync(fixtureModel('planted-clip'), repo, { recursive: true });
+    fs.writeFileSync(path.join(repo, 'onnx', 'vision_model.onnx'), Buffer.alloc(300_000, 7));
+    hub = await startLocalHub({ [REPO]: repo });
+  });
+  after(() => hub.close());
+
+  it('streams it to the cache without creating an ONNX Runtime session', async () => {
+    const cacheDir = tempDir();
+    const events: DownloadProgress[] = [];
+    const loc = locateModel({ model: REPO, cacheDir, remoteHost: hub.url });
+    const file = await downloadModelFile(loc, 'onnx/vision_model.onnx', (e) => events.push(e));
+    assert.equal(file, path.join(cacheDir, REPO, 'onnx', 'vision_model.onnx'));
+    assert.deepEqual(fs.readFileSync(file), fs.readFileSync(path.join(repo, 'onnx', 'vision_model.onnx')));
+    assert.equal(events[0].status, 'initiate');
+    assert.equal(events[events.length - 1].status, 'done');
+    // The engine gets as far as reading the file itself: the error is ours, not onnxruntime's.
+    await assert.rejects(AttentionPromptEngine.load({ model: REPO, cacheDir: tempDir(), remoteHost: hub.url, threads: 1 }), {
+      code: 'model-structure',
+      message: /vision_model\.onnx" is not a readable ONNX model/,
+    });
+  });
+
+  it('a file missing on the hub names the file', async () => {
+    const loc = locateModel({ model: REPO, cacheDir: tempDir(), remoteHost: hub.url });
+    await assert.rejects(downloadModelFile(loc, 'onnx/text_model_q4.onnx'), { code: 'download-failed', message: /onnx\/text_model_q4\.onnx was not found on the hub \(404/ });
   });
 });

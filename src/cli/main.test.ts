@@ -44,6 +44,23 @@ describe('attention-prompt mask (CLI)', () => {
     assert.equal((await sharp(path.join(work, 'h.png')).metadata()).width, 520);
   });
 
+  it('--dtype q8, and one tower per dtype, work offline on the fixture and point at the region', async () => {
+    const region = { left: 40, top: 200, width: 150, height: 120 };
+    const image = path.join(work, 'q.png');
+    fs.writeFileSync(image, await rectangleImage(480, 360, 'green', region));
+    for (const dtypes of [['--dtype', 'q8'], ['--vision-dtype', 'q4', '--text-dtype', 'q8'], ['--dtype', 'bnb4', '--text-dtype', 'fp32']]) {
+      const r = cli(['mask', image, 'the green box', '--model', model, '--offline', '--cache-dir', cache, '--json', ...dtypes], work);
+      assert.equal(r.status, 0, r.stderr);
+      const j = JSON.parse(r.stdout);
+      const i = argmax(j.mask);
+      const [rows, cols] = j.grid;
+      assert.ok(inside(region, ((i % cols) + 0.5) * (480 / cols), (Math.floor(i / cols) + 0.5) * (360 / rows)), `${dtypes.join(' ')}: mask peaks at cell ${i}`);
+    }
+    const bad = cli(['mask', image, 'green', '--model', model, '--offline', '--dtype', 'q3'], work);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--dtype must be one of fp32, fp16, q8, int8, uint8, q4, q4f16, bnb4, got "q3"/);
+  });
+
   it('prints where the outputs went and each stage’s time', async () => {
     const image = path.join(work, 'b.png');
     fs.writeFileSync(image, await rectangleImage(200, 200, 'blue', { left: 10, top: 10, width: 60, height: 60 }));

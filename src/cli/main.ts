@@ -31,7 +31,10 @@ Options:
   --heatmap FILE       heatmap overlay (default <image>.overlay.png here)
   --model ID|DIR       hub id or local Transformers.js folder (default ${DEFAULT_MODEL})
   --revision REV       hub revision (default ${DEFAULT_REVISION})
-  --dtype ${DTYPES.join('|')}    model precision (default ${DEFAULT_DTYPE})
+  --dtype D            weights of both towers (default ${DEFAULT_DTYPE}): ${DTYPES.join(', ')}
+                       (the hub's onnx/*_model{,_fp16,_quantized,…}.onnx files)
+  --vision-dtype D, --text-dtype D
+                       one tower's weights (e.g. --dtype q8 --text-dtype fp32)
   --layer N            CLIP block (default: layers − 2; negative counts from the end)
   --contrast C         sigmoid contrast of the class-token map, ${CONTRAST.min}–${CONTRAST.max} (default ${MASK_DEFAULTS.contrast})
   --kernel K           box-filter size, ${KERNEL_SIZES.join(' | ')} (default ${MASK_DEFAULTS.kernel})

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
 import type { BatchOptions } from '../core/batch/runner';
 import { CONTRAST, DEFAULT_DTYPE, DEFAULT_GEOMETRY, DEFAULT_MODEL, DTYPES, GEOMETRIES, GRAY, Interpolation, KERNEL_SIZES, MASK_DEFAULTS, NumberBounds, OPACITY, THREADS } from '../core/defaults';
-import type { DownloadProgress } from '../core/modelSource';
+import { type DownloadProgress, type Dtype, isDtype } from '../core/modelSource';
 import { parseInterpolation } from '../core/render';
 
 export class UsageError extends Error {}
@@ -13,6 +13,8 @@ export const MASK_OPTIONS = {
   model: { type: 'string' },
   revision: { type: 'string' },
   dtype: { type: 'string' },
+  'vision-dtype': { type: 'string' },
+  'text-dtype': { type: 'string' },
   layer: { type: 'string' },
   contrast: { type: 'string' },
   kernel: { type: 'string' },
@@ -73,8 +75,12 @@ export function within(value: string | undefined, name: string, b: NumberBounds)
 }
 
 export function maskSettings(values: MaskValues, onProgress?: (p: DownloadProgress) => void): MaskSettings {
-  const dtype = DTYPES.find((d) => d === (values.dtype ?? DEFAULT_DTYPE));
-  if (!dtype) throw new UsageError(`--dtype must be ${DTYPES.join(' or ')}, got "${values.dtype}"`);
+  const dtypeOption = (name: 'dtype' | 'vision-dtype' | 'text-dtype'): Dtype | undefined => {
+    const v = values[name];
+    if (v !== undefined && !isDtype(v)) throw new UsageError(`--${name} must be one of ${DTYPES.join(', ')}, got "${v}"`);
+    return v;
+  };
+  const dtype = dtypeOption('dtype') ?? DEFAULT_DTYPE;
   const geometry = GEOMETRIES.find((g) => g === (values.geometry ?? DEFAULT_GEOMETRY));
   if (!geometry) throw new UsageError(`--geometry must be ${GEOMETRIES.join(' or ')}, got "${values.geometry}"`);
   if (values.layer !== undefined && !/^\s*-?\d+\s*$/.test(values.layer)) throw new UsageError(`--layer must be an integer (negative counts from the end), got "${values.layer}"`);
@@ -98,6 +104,8 @@ export function maskSettings(values: MaskValues, onProgress?: (p: DownloadProgre
       model: values.model ?? DEFAULT_MODEL,
       revision: values.revision,
       dtype,
+      visionDtype: dtypeOption('vision-dtype'),
+      textDtype: dtypeOption('text-dtype'),
       layer,
       cacheDir,
       offline: values.offline,

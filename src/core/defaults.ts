@@ -16,8 +16,13 @@ export type Geometry = (typeof GEOMETRIES)[number];
 export const INTERPOLATIONS = ['lanczos3', 'cubic', 'linear', 'nearest'] as const;
 export type Interpolation = (typeof INTERPOLATIONS)[number];
 
-/** Weights the hub exports offer (`onnx/vision_model.onnx`, `onnx/vision_model_fp16.onnx`). */
-export const DTYPES = ['fp32', 'fp16'] as const;
+/**
+ * The weight files Transformers.js names for CLIP (its `dtype` option and file suffixes):
+ * fp32 `vision_model.onnx`, fp16 `_fp16`, q8 `_quantized` (8-bit dynamic quantization: uint8
+ * weights in the vision tower, int8 in the text tower), int8 `_int8`, uint8 `_uint8`, q4 `_q4`
+ * (4-bit blocks), q4f16 `_q4f16` (4-bit blocks, float16 compute), bnb4 `_bnb4` (NF4).
+ */
+export const DTYPES = ['fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4', 'q4f16', 'bnb4'] as const;
 export type Dtype = (typeof DTYPES)[number];
 
 /** File extensions (lower case, no dot) of the images every entry point accepts. */

@@ -18,11 +18,13 @@ import {
   configureTransformers,
   describeLoadError,
   locateModel,
+  downloadModelFile,
   modelFilePath,
   pretrainedOptions,
-  DTYPE_SUFFIX,
+  towerDtypes,
+  towerFile,
 } from './modelSource';
-import { PreparedVisionGraph, prepareVisionGraph } from './onnx/visionGraph';
+import { PreparedVisionGraph, VisionWeights, prepareVisionGraph } from './onnx/visionGraph';
 import { halfToFloat } from './onnx/onnxFile';
 import { TextEmbedding, TextTower, validateQuery } from './text';
 import { TransformersModule, loadTransformers } from './transformers';
@@ -43,6 +45,8 @@ export interface AttributionRequest {
   question: string;
   /** When given, the map is computed from this text instead of the question. */
   hint?: string;
+  /** Block index for this request (negative counts from the end); default: the engine's layer. */
+  layer?: number;
   geometry?: Geometry;
   mask?: Partial<MaskParameters>;
   signal?: AbortSignal;
@@ -91,20 +95,59 @@ export class AttentionPromptEngine {
   private constructor(
     readonly location: ModelLocation,
     private readonly t: TransformersModule,
-    private readonly session: Ort.InferenceSession,
-    readonly graph: PreparedVisionGraph,
+    private session: Ort.InferenceSession | undefined,
+    private current: PreparedVisionGraph,
+    private readonly vision: { sourcePath: string; threads: number; exposeAttentionOutput?: boolean },
     private readonly text: TextTower,
     private readonly processor: (img: InstanceType<TransformersModule['RawImage']>) => Promise<{ pixel_values: { data: Float32Array; dims: number[] } }>,
     readonly imageSize: number,
     readonly patchSize: number,
     readonly loadTimings: StageTimings,
-  ) {}
+  ) {
+    this.defaultLayer = current.layer;
+  }
 
   get modelName(): string {
     return this.location.name;
   }
+  /** The prepared graph of the layer the session holds now. */
+  get graph(): PreparedVisionGraph {
+    return this.current;
+  }
+  /** The engine's default layer (from the load options; layers − 2 unless given). */
   get layer(): number {
-    return this.graph.layer;
+    return this.defaultLayer;
+  }
+  private readonly defaultLayer: number;
+  /** Vision runs and layer switches, one at a time (a switch must not release a session in use). */
+  private visionQueue: Promise<unknown> = Promise.resolve();
+
+  /** The block index a request's layer stands for (negative counts from the end; undefined: the default). */
+  resolveLayer(requested?: number): number {
+    if (requested === undefined) return this.defaultLayer;
+    const n = this.current.numLayers;
+    const layer = requested < 0 ? n + requested : requested;
+    if (!Number.isInteger(layer) || layer < 0 || layer >= n) {
+      throw new AttentionPromptError('bad-parameter', `Layer ${requested} is out of range: "${this.modelName}" has ${n} layers (0–${n - 1}; the default is ${n - 2}).`);
+    }
+    return layer;
+  }
+
+  /**
+   * Makes the session serve `layer`: one session at a time, so a layer change releases the
+   * previous layer's session before creating the next (its pruned graph is cached on disk, so
+   * going back costs a session creation, not a preparation). The text tower, tokenizer and
+   * processor stay loaded. Call inside the vision queue.
+   */
+  private async useLayer(layer: number): Promise<void> {
+    if (this.session && this.current.layer === layer) return;
+    const ort = await import('onnxruntime-node');
+    const previous = this.session;
+    this.session = undefined;
+    await previous?.release();
+    const graph = await prepareVisionGraph({ sourcePath: this.vision.sourcePath, layer, cacheDir: this.location.cacheDir, modelName: this.location.name, exposeAttentionOutput: this.vision.exposeAttentionOutput });
+    this.session = await ort.InferenceSession.create(graph.modelPath, { intraOpNumThreads: this.vision.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+    this.current = graph;
   }
   get numLayers(): number {
     return this.graph.numLayers;
@@ -135,7 +178,7 @@ export class AttentionPromptEngine {
     // The text tower loads on the first question it has not seen (see TextTower); a hub model
     // whose text files are not cached yet downloads them now, so a run that starts online can
     // continue offline.
-    const textFile = `onnx/text_model${DTYPE_SUFFIX[loc.dtype]}.onnx`;
+    const textFile = towerFile('text', towerDtypes(loc).text);
     const text = new TextTower(t, loc, modelFilePath(loc, textFile), loc.cacheDir, { onProgress: opts.onProgress, threads });
     if (!loc.local && !fs.existsSync(modelFilePath(loc, textFile))) {
       const textStart = performance.now();
@@ -145,31 +188,17 @@ export class AttentionPromptEngine {
       tick('download text model', textStart);
     }
 
-    // The vision file: from the folder, or from Transformers.js's cache. Transformers.js has no
-    // public "download this file" call, so a missing file is fetched by loading the stock model
-    // through it once (progress events, atomic cache writes), then released.
+    // The vision file: from the folder, or from the cache (downloaded straight to disk, in
+    // Transformers.js's cache layout, without creating an ONNX Runtime session for it).
     let session: Ort.InferenceSession | undefined;
     let graph: PreparedVisionGraph;
     try {
       start = performance.now();
-      const visionFile = `onnx/vision_model${DTYPE_SUFFIX[loc.dtype]}.onnx`;
-      const visionPath = modelFilePath(loc, visionFile);
+      const visionFile = towerFile('vision', towerDtypes(loc).vision);
+      let visionPath = modelFilePath(loc, visionFile);
       if (!fs.existsSync(visionPath)) {
         if (loc.local || loc.offline) throw new AttentionPromptError('model-missing', `Missing ${visionFile} (looked at ${visionPath}).`);
-        try {
-          const stock = await t.CLIPVisionModelWithProjection.from_pretrained(loc.pretrainedId, {
-            ...common,
-            dtype: loc.dtype,
-            device: 'cpu',
-            session_options: { graphOptimizationLevel: 'disabled' },
-          });
-          await stock.dispose();
-        } catch (e) {
-          throw describeLoadError(loc, e);
-        }
-        if (!fs.existsSync(visionPath)) {
-          throw new AttentionPromptError('download-failed', `Downloaded ${visionFile} but did not find it in the cache at ${visionPath}.`);
-        }
+        visionPath = await downloadModelFile(loc, visionFile, opts.onProgress);
         tick('download vision model', start);
         start = performance.now();
       }
@@ -201,7 +230,8 @@ export class AttentionPromptEngine {
     const patchSize = config.vision_config?.patch_size ?? 32;
     const imageProcessor = (processor as unknown as { image_processor?: unknown }).image_processor ?? processor;
     const run = imageProcessor as (img: unknown) => Promise<{ pixel_values: { data: Float32Array; dims: number[] } }>;
-    return new AttentionPromptEngine(loc, t, session, graph, text, run, imageSize, patchSize, timings);
+    const vision = { sourcePath: graph.sourcePath, threads, exposeAttentionOutput: opts.exposeAttentionOutput };
+    return new AttentionPromptEngine(loc, t, session, graph, vision, text, run, imageSize, patchSize, timings);
   }
 
   /**
@@ -257,13 +287,21 @@ export class AttentionPromptEngine {
     return this.text.loaded;
   }
 
-  /** Runs the pruned vision graph and returns block L's tensors for batch element 0. */
-  async blockTensors(pixels: Float32Array): Promise<BlockTensors & { attentionOutput?: Float32Array }> {
+  /** Runs the pruned vision graph of block `layer` (default: the engine's) and returns its tensors for batch element 0. */
+  async blockTensors(pixels: Float32Array, layer?: number): Promise<BlockTensors & { attentionOutput?: Float32Array; layer: number; weights: VisionWeights }> {
     const ort = await import('onnxruntime-node');
     const s = this.imageSize;
+    const resolved = this.resolveLayer(layer);
     const input = new ort.Tensor('float32', pixels, [1, 3, s, s]);
-    const names = this.graph.outputs;
-    const out = await this.session.run({ [this.session.inputNames[0]]: input });
+    const task = this.visionQueue.then(async () => {
+      await this.useLayer(resolved);
+      const graph = this.current;
+      const session = this.session!;
+      return { graph, out: await session.run({ [session.inputNames[0]]: input }) };
+    });
+    this.visionQueue = task.catch(() => undefined);
+    const { graph, out } = await task;
+    const names = graph.outputs;
     const get = (name: string) => {
       const t = out[name];
       if (!t) throw new Error(`the vision graph did not return ${name}`);
@@ -280,6 +318,8 @@ export class AttentionPromptEngine {
       blockOutput: toFloat32(x),
       blockOutputDims: x.dims,
       attentionOutput: names.attentionOutput ? toFloat32(get(names.attentionOutput)) : undefined,
+      layer: graph.layer,
+      weights: graph.weights,
     };
   }
 
@@ -310,12 +350,12 @@ export class AttentionPromptEngine {
     throwIfAborted(req.signal);
 
     start = performance.now();
-    const block = await this.blockTensors(pixels);
+    const { layer, weights, ...block } = await this.blockTensors(pixels, req.layer);
     timings.vision = performance.now() - start;
     throwIfAborted(req.signal);
 
     start = performance.now();
-    const scores: RawScores = rawScores(block, this.graph.weights, text.embedding);
+    const scores: RawScores = rawScores(block, weights, text.embedding);
     const grid = Math.round(Math.sqrt(scores.tokens - 1));
     if (grid * grid !== scores.tokens - 1) throw new Error(`${scores.tokens - 1} patch tokens do not form a square grid`);
     const merged = mergeMaps(scores.psiCls, scores.psiTok, grid, grid, maskParameters);
@@ -327,17 +367,20 @@ export class AttentionPromptEngine {
       psiTok: scores.psiTok,
       ...merged,
       model: this.modelName,
-      layer: this.layer,
+      layer,
       text,
       geometry,
       maskParameters,
       timings,
-      block: this.graph.outputs.attentionOutput ? block : undefined,
+      block: block.attentionOutput ? block : undefined,
     };
   }
 
   async dispose(): Promise<void> {
-    await this.session.release();
+    const session = this.session;
+    this.session = undefined;
+    await this.visionQueue;
+    await session?.release();
     await this.text.dispose();
   }
 }

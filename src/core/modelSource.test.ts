@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { fixtureModel, tempDir } from '../../test/helpers';
-import { cachedPath, checkOfflineFiles, locateModel, requiredFiles } from './modelSource';
+import { startLocalHub } from '../../test/hub/server';
+import { DTYPES, availableDtypes, cachedPath, checkOfflineFiles, locateModel, requiredFiles } from './modelSource';
 
 describe('model source', () => {
   it('a hub id resolves to the Transformers.js cache layout (main, and a revision folder)', () => {
@@ -31,7 +32,9 @@ describe('model source', () => {
 
   it('refuses a cache inside node_modules, unknown dtypes and malformed ids', () => {
     assert.throws(() => locateModel({ model: 'a/b', cacheDir: '/x/node_modules/cache' }), { code: 'bad-parameter', message: /node_modules/ });
-    assert.throws(() => locateModel({ model: 'a/b', dtype: 'int3' as never }), { code: 'bad-parameter', message: /fp32 or fp16/ });
+    assert.throws(() => locateModel({ model: 'a/b', dtype: 'int3' as never }), { code: 'bad-parameter', message: /Unknown dtype "int3": use one of fp32, fp16, q8, int8, uint8, q4, q4f16, bnb4/ });
+    assert.throws(() => locateModel({ model: 'a/b', textDtype: 'q5' as never }), { code: 'bad-parameter', message: /Unknown text dtype "q5"/ });
+    assert.deepEqual(locateModel({ model: 'a/b', dtype: 'q8', textDtype: 'fp32' }).dtypes, { vision: 'q8', text: 'fp32' });
     assert.throws(() => locateModel({ model: 'not a model id' }), { code: 'bad-parameter', message: /neither a model folder nor a hub id/ });
   });
 
@@ -44,5 +47,32 @@ describe('model source', () => {
     assert.throws(() => checkOfflineFiles(loc), { code: 'offline-missing', message: /missing onnx\/text_model\.onnx \(looked at .*text_model\.onnx\)/ });
     fs.writeFileSync(path.join(dir, 'onnx/text_model.onnx'), 'x');
     assert.doesNotThrow(() => checkOfflineFiles(loc));
+  });
+});
+
+describe('availableDtypes', () => {
+  it('lists the dtypes a folder offers, with file sizes', async () => {
+    const dir = fixtureModel('planted-clip');
+    const list = await availableDtypes(locateModel({ model: dir }));
+    const byDtype = Object.fromEntries(list.map((d) => [d.dtype, d]));
+    assert.deepEqual(list.map((d) => d.dtype), [...DTYPES]);
+    assert.equal(byDtype.q8.vision, fs.statSync(path.join(dir, 'onnx', 'vision_model_quantized.onnx')).size);
+    assert.equal(byDtype.q8.text, fs.statSync(path.join(dir, 'onnx', 'text_model_quantized.onnx')).size);
+    assert.equal(byDtype.q8.cached, true);
+    assert.equal(byDtype.q4.text, undefined, 'planted-clip has no text_model_q4.onnx');
+    assert.equal(byDtype.q4.cached, false);
+  });
+
+  it('asks the hub for the sizes of files not on disk', async () => {
+    const hub = await startLocalHub({ 'fixtures/tiny': fixtureModel('tiny-clip') });
+    try {
+      const list = await availableDtypes(locateModel({ model: 'fixtures/tiny', cacheDir: tempDir(), remoteHost: hub.url }));
+      const q4 = list.find((d) => d.dtype === 'q4')!;
+      assert.equal(q4.vision, fs.statSync(path.join(fixtureModel('tiny-clip'), 'onnx', 'vision_model_q4.onnx')).size);
+      assert.equal(q4.cached, false);
+      assert.ok(hub.requests.every((r) => r.method === 'HEAD'), 'sizes only: nothing downloaded');
+    } finally {
+      await hub.close();
+    }
   });
 });

@@ -9,9 +9,31 @@ import * as path from 'node:path';
 import { AttentionPromptError } from './errors';
 import type { TransformersModule } from './transformers';
 
-import { DEFAULT_MODEL, Dtype } from './defaults';
+import { DEFAULT_MODEL, DTYPES, Dtype } from './defaults';
 
-export const DTYPE_SUFFIX: Record<Dtype, string> = { fp32: '', fp16: '_fp16' };
+export { DTYPES };
+export type { Dtype };
+export type Tower = 'vision' | 'text';
+export interface TowerDtypes {
+  vision: Dtype;
+  text: Dtype;
+}
+
+export const DTYPE_SUFFIX: Record<Dtype, string> = { fp32: '', fp16: '_fp16', q8: '_quantized', int8: '_int8', uint8: '_uint8', q4: '_q4', q4f16: '_q4f16', bnb4: '_bnb4' };
+
+/** `onnx/vision_model_quantized.onnx` and the like. */
+export function towerFile(tower: Tower, dtype: Dtype): string {
+  return `onnx/${tower}_model${DTYPE_SUFFIX[dtype]}.onnx`;
+}
+
+export function isDtype(value: unknown): value is Dtype {
+  return typeof value === 'string' && (DTYPES as readonly string[]).includes(value);
+}
+
+function checkDtype(value: unknown, what: string): Dtype {
+  if (!isDtype(value)) throw new AttentionPromptError('bad-parameter', `Unknown ${what} "${value}": use one of ${DTYPES.join(', ')}.`);
+  return value;
+}
 
 export interface DownloadProgress {
   /** Transformers.js status: initiate, download, progress, done. */
@@ -27,7 +49,10 @@ export interface ModelSourceOptions {
   /** Hub id (`owner/name`) or a local folder. */
   model: string;
   revision?: string;
+  /** Weights of both towers (default fp32); `visionDtype` / `textDtype` override one tower. */
   dtype?: Dtype;
+  visionDtype?: Dtype;
+  textDtype?: Dtype;
   /** Where downloads are cached; never inside node_modules. */
   cacheDir?: string;
   /** Never touch the network. */
@@ -44,7 +69,9 @@ export interface ModelLocation {
   pretrainedId: string;
   local: boolean;
   revision: string;
+  /** The dtype asked for; `dtypes` when the towers differ (see `towerDtypes`). */
   dtype: Dtype;
+  dtypes?: TowerDtypes;
   cacheDir: string;
   offline: boolean;
   remoteHost?: string;
@@ -57,9 +84,14 @@ export function defaultCacheDir(): string {
 
 const HUB_ID = /^[\w.-]+\/[\w.-]+$/;
 
-export function requiredFiles(dtype: Dtype): string[] {
-  const s = DTYPE_SUFFIX[dtype];
-  return ['config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', `onnx/text_model${s}.onnx`, `onnx/vision_model${s}.onnx`];
+/** Each tower's dtype for a location. */
+export function towerDtypes(loc: Pick<ModelLocation, 'dtype' | 'dtypes'>): TowerDtypes {
+  return loc.dtypes ?? { vision: loc.dtype, text: loc.dtype };
+}
+
+export function requiredFiles(dtypes: TowerDtypes | Dtype): string[] {
+  const d = typeof dtypes === 'string' ? { vision: dtypes, text: dtypes } : dtypes;
+  return ['config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', towerFile('text', d.text), towerFile('vision', d.vision)];
 }
 
 export function locateModel(opts: ModelSourceOptions): ModelLocation {
@@ -68,25 +100,28 @@ export function locateModel(opts: ModelSourceOptions): ModelLocation {
     throw new AttentionPromptError('bad-parameter', `The model cache must not be inside node_modules (${cacheDir}); choose another folder.`);
   }
   const revision = opts.revision ?? 'main';
-  const dtype = opts.dtype ?? 'fp32';
-  if (!(dtype in DTYPE_SUFFIX)) throw new AttentionPromptError('bad-parameter', `Unknown dtype "${dtype}": use fp32 or fp16.`);
+  const dtype = checkDtype(opts.dtype ?? 'fp32', 'dtype');
+  const dtypes: TowerDtypes = {
+    vision: checkDtype(opts.visionDtype ?? dtype, 'vision dtype'),
+    text: checkDtype(opts.textDtype ?? dtype, 'text dtype'),
+  };
   const looksLikePath = path.isAbsolute(opts.model) || opts.model.startsWith('.') || fs.existsSync(opts.model);
   if (looksLikePath) {
     const dir = path.resolve(opts.model);
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
       throw new AttentionPromptError('model-missing', `Model folder not found: ${dir}`);
     }
-    for (const f of requiredFiles(dtype)) {
+    for (const f of requiredFiles(dtypes)) {
       if (!fs.existsSync(path.join(dir, f))) {
         throw new AttentionPromptError('model-missing', `The model folder ${dir} has no ${f} (expected the Transformers.js layout: config.json, tokenizer.json, onnx/…).`);
       }
     }
-    return { name: opts.model, pretrainedId: dir, local: true, revision, dtype, cacheDir, offline: !!opts.offline };
+    return { name: opts.model, pretrainedId: dir, local: true, revision, dtype, dtypes, cacheDir, offline: !!opts.offline };
   }
   if (!HUB_ID.test(opts.model)) {
     throw new AttentionPromptError('bad-parameter', `"${opts.model}" is neither a model folder nor a hub id like ${DEFAULT_MODEL}.`);
   }
-  return { name: opts.model, pretrainedId: opts.model, local: false, revision, dtype, cacheDir, offline: !!opts.offline, remoteHost: opts.remoteHost };
+  return { name: opts.model, pretrainedId: opts.model, local: false, revision, dtype, dtypes, cacheDir, offline: !!opts.offline, remoteHost: opts.remoteHost };
 }
 
 /** Where Transformers.js's file cache keeps a hub file (its FileCache layout). */
@@ -104,7 +139,7 @@ export function modelFilePath(loc: ModelLocation, file: string): string {
 /** In offline mode, names exactly which file is missing, before Transformers.js says less. */
 export function checkOfflineFiles(loc: ModelLocation): void {
   if (loc.local || !loc.offline) return;
-  for (const f of requiredFiles(loc.dtype)) {
+  for (const f of requiredFiles(towerDtypes(loc))) {
     const p = cachedPath(loc, f);
     if (!fs.existsSync(p)) {
       throw new AttentionPromptError(
@@ -163,4 +198,102 @@ export function describeLoadError(loc: ModelLocation, e: unknown): AttentionProm
     );
   }
   return new AttentionPromptError('download-failed', `Could not load ${loc.name}: ${msg}`, { cause: e });
+}
+
+/** The hub URL of a file (Transformers.js's `{model}/resolve/{revision}/` template). */
+export function hubFileUrl(loc: ModelLocation, file: string): string {
+  const host = (loc.remoteHost ?? 'https://huggingface.co/').replace(/\/?$/, '/');
+  return `${host}${loc.pretrainedId}/resolve/${encodeURIComponent(loc.revision)}/${file}`;
+}
+
+/**
+ * Downloads one model file into the cache, at the path Transformers.js's file cache uses
+ * (`cachedPath`), streaming to disk (no copy of the file in memory, no ONNX Runtime session), with
+ * Transformers.js's progress events (initiate, download, progress with loaded/total/progress,
+ * done). Written to a temporary name and renamed when complete, so an interrupted download
+ * leaves nothing behind and a retry starts clean. Sends `HF_TOKEN` as Transformers.js does.
+ */
+export async function downloadModelFile(loc: ModelLocation, file: string, onProgress?: (p: DownloadProgress) => void, signal?: AbortSignal): Promise<string> {
+  const target = cachedPath(loc, file);
+  if (fs.existsSync(target)) return target;
+  if (loc.local || loc.offline) throw new AttentionPromptError('model-missing', `Missing ${file} (looked at ${target}).`);
+  const url = hubFileUrl(loc, file);
+  onProgress?.({ status: 'initiate', file });
+  const tmp = `${target}.${process.pid}.${Math.random().toString(36).slice(2)}.download`;
+  let out: fs.WriteStream | undefined;
+  try {
+    const headers: Record<string, string> = {};
+    if (process.env.HF_TOKEN) headers.Authorization = `Bearer ${process.env.HF_TOKEN}`;
+    const res = await fetch(url, { headers, signal });
+    if (res.status === 404) {
+      throw new AttentionPromptError('download-failed', `${loc.name}: ${file} was not found on the hub (404 at ${url}). Check the model id, revision and dtype.`);
+    }
+    if (!res.ok || !res.body) throw new Error(`HTTP ${res.status} for ${url}`);
+    onProgress?.({ status: 'download', file });
+    const total = Number(res.headers.get('content-length')) || undefined;
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    out = fs.createWriteStream(tmp);
+    let loaded = 0;
+    let lastReport = 0;
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      if (!out.write(chunk)) await new Promise<void>((resolve) => out!.once('drain', resolve));
+      loaded += chunk.length;
+      const now = Date.now();
+      if (onProgress && (now - lastReport > 100 || loaded === total)) {
+        lastReport = now;
+        onProgress({ status: 'progress', file, loaded, total: total ?? loaded, progress: total ? (loaded / total) * 100 : undefined });
+      }
+    }
+    await new Promise<void>((resolve, reject) => out!.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    if (total !== undefined && loaded !== total) throw new Error(`terminated: received ${loaded} of ${total} bytes`);
+    onProgress?.({ status: 'progress', file, loaded, total: loaded, progress: 100 });
+    fs.renameSync(tmp, target);
+    onProgress?.({ status: 'done', file });
+    return target;
+  } catch (e) {
+    out?.destroy();
+    fs.rmSync(tmp, { force: true });
+    if (signal?.aborted) throw new AttentionPromptError('cancelled', 'Cancelled.');
+    throw describeLoadError(loc, e);
+  }
+}
+
+export interface DtypeFiles {
+  dtype: Dtype;
+  /** Sizes in bytes; undefined where the model has no such file. */
+  vision?: number;
+  text?: number;
+  /** True when both files are already on disk (folder or cache). */
+  cached: boolean;
+}
+
+/**
+ * Which dtypes a model offers, with the sizes of its vision and text files: from the disk for a
+ * folder or cached files, else from the hub (HEAD requests; the hub reports the size of a
+ * large-file pointer as `x-linked-size`). For the model picker.
+ */
+export async function availableDtypes(loc: ModelLocation, signal?: AbortSignal): Promise<DtypeFiles[]> {
+  const size = async (file: string): Promise<number | undefined> => {
+    const p = modelFilePath(loc, file);
+    if (fs.existsSync(p)) return fs.statSync(p).size;
+    if (loc.local || loc.offline) return undefined;
+    const headers: Record<string, string> = {};
+    if (process.env.HF_TOKEN) headers.Authorization = `Bearer ${process.env.HF_TOKEN}`;
+    try {
+      const res = await fetch(hubFileUrl(loc, file), { method: 'HEAD', headers, signal, redirect: 'follow' });
+      if (!res.ok) return undefined;
+      const n = Number(res.headers.get('x-linked-size') ?? res.headers.get('content-length'));
+      return Number.isFinite(n) && n > 0 ? n : undefined;
+    } catch (e) {
+      if (signal?.aborted) throw new AttentionPromptError('cancelled', 'Cancelled.');
+      throw describeLoadError(loc, e);
+    }
+  };
+  return Promise.all(
+    DTYPES.map(async (dtype) => {
+      const [vision, text] = await Promise.all([size(towerFile('vision', dtype)), size(towerFile('text', dtype))]);
+      const cached = [towerFile('vision', dtype), towerFile('text', dtype)].every((f) => fs.existsSync(modelFilePath(loc, f)));
+      return { dtype, vision, text, cached };
+    }),
+  );
 }

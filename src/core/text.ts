@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { writeFileAtomicSync } from './atomicWrite';
 import { AttentionPromptError } from './errors';
 import type { TransformersModule } from './transformers';
-import { ModelLocation, DownloadProgress, configureTransformers, describeLoadError, pretrainedOptions } from './modelSource';
+import { ModelLocation, DownloadProgress, configureTransformers, describeLoadError, pretrainedOptions, towerDtypes } from './modelSource';
 
 export const CLIP_CONTEXT_LENGTH = 77;
 /** Far beyond what CLIP reads; longer input is almost certainly a mistake (a pasted file). */
@@ -68,7 +68,7 @@ export class ClipTextEncoder {
       const tokenizer = await t.AutoTokenizer.from_pretrained(loc.pretrainedId, common);
       const model = await t.CLIPTextModelWithProjection.from_pretrained(loc.pretrainedId, {
         ...common,
-        dtype: loc.dtype,
+        dtype: towerDtypes(loc).text,
         device: 'cpu',
         session_options: opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : undefined,
       });

@@ -42,12 +42,14 @@ function log(level: 'info' | 'warn' | 'error', message: string): void {
   host.notify('log', { level, message });
 }
 
-function engineKey(m: ModelParameters, layer: number | null): string {
-  return JSON.stringify([m.model, m.dtype, m.revision ?? 'main', m.cacheDir, layer ?? 'default', m.threads ?? 0]);
+// One engine per model serves every layer: a layer change swaps the engine's single vision
+// session (releasing the previous one first) and keeps the text tower (issue 8, item 4).
+function engineKey(m: ModelParameters): string {
+  return JSON.stringify([m.model, m.dtype, m.revision ?? 'main', m.cacheDir, m.threads ?? 0]);
 }
 
-async function getEngine(m: ModelParameters, layer: number | null, progress: (p: EngineProgress) => void): Promise<AttentionPromptEngine> {
-  const key = engineKey(m, layer);
+async function getEngine(m: ModelParameters, progress: (p: EngineProgress) => void): Promise<AttentionPromptEngine> {
+  const key = engineKey(m);
   let pending = engines.get(key);
   if (!pending) {
     pending = AttentionPromptEngine.load({
@@ -56,14 +58,13 @@ async function getEngine(m: ModelParameters, layer: number | null, progress: (p:
       revision: m.revision,
       cacheDir: m.cacheDir,
       threads: m.threads,
-      layer: layer ?? undefined,
       onProgress: (p) => progress({ stage: 'download', file: p.file, loaded: p.loaded, total: p.total, progress: p.progress }),
     });
     engines.set(key, pending);
     pending.catch(() => engines.delete(key));
     // An interactive session asks new questions: load the text tower while the user looks.
     pending.then((e) => e.warmText()).catch(() => undefined);
-    // Keep the most recent engines only (another layer or model loads a second one).
+    // Keep the most recent engines only (another model loads a second one).
     while (engines.size > MAX_ENGINES) {
       const [oldest, old] = engines.entries().next().value!;
       engines.delete(oldest);
@@ -115,11 +116,12 @@ function cached(id: string): CachedAttribution {
 async function attribute(p: AttributeParams, signal: AbortSignal, progress: (p: EngineProgress) => void): Promise<{ summary: AttributionSummary; images: RenderedImages }> {
   const image = await decodeImage(p.imagePath, { alpha: alphaForGeometry(p.model.geometry) });
   signal.throwIfAborted();
-  const engine = await getEngine(p.model, p.view.layer, progress);
+  const engine = await getEngine(p.model, progress);
   signal.throwIfAborted();
   progress({ stage: 'heatmap' });
   const attribution = await engine.attribute(image, {
     question: p.question,
+    layer: p.view.layer ?? undefined,
     hint: p.view.hint || undefined,
     geometry: p.model.geometry,
     mask: { contrast: p.view.contrast, kernel: p.view.kernel },
@@ -129,7 +131,7 @@ async function attribute(p: AttributeParams, signal: AbortSignal, progress: (p: 
     attributionId: randomUUID(),
     grid: attribution.grid,
     model: engine.modelName,
-    layer: engine.layer,
+    layer: attribution.layer,
     numLayers: engine.numLayers,
     tokens: attribution.text.tokens,
     truncated: attribution.text.truncated,
@@ -182,14 +184,14 @@ host
     return provider.answer({ question: params.question, image, signal, onDelta: (delta) => progress({ delta }) });
   })
   .onRequest('batch', async (p, { signal, progress }) => {
-    const engine = await getEngine(p.model, p.view.layer, progress);
+    const engine = await getEngine(p.model, progress);
     signal.throwIfAborted();
     const summary = await runBatch(
       {
         input: p.input,
         question: p.question,
         outDir: p.outDir,
-        engine: { model: p.model.model },
+        engine: { model: p.model.model, layer: p.view.layer ?? undefined },
         geometry: p.model.geometry,
         mask: { contrast: p.view.contrast, kernel: p.view.kernel },
         interpolation: p.view.interpolation,

@@ -6,11 +6,12 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { MODEL_PRESETS } from '../core/defaults';
+import { availableDtypes, locateModel } from '../core/modelSource';
 import { endpointHost } from '../core/vlm';
 import { AnswerStore, AnswersViewProvider } from './answersView';
 import { AnswerRunner } from './answerRunner';
 import { ApiKeys } from './apiKeys';
-import { SECTION, idleMs, onInvalidSetting, vlmConfig } from './config';
+import { SECTION, idleMs, modelParameters, onInvalidSetting, vlmConfig } from './config';
 import { EngineClient } from './engineClient';
 import { HEATMAP_VIEW_TYPE, HeatmapPanel, PanelServices } from './heatmapPanel';
 import { checkRestoredPanel } from '../shared/protocol';
@@ -99,7 +100,34 @@ export function activate(context: vscode.ExtensionContext): void {
       model = await vscode.window.showInputBox({ prompt: vscode.l10n.t('Hub id (owner/name)'), validateInput: (v) => (/^[\w.-]+\/[\w.-]+$/.test(v.trim()) ? undefined : vscode.l10n.t('Expected owner/name')) });
     }
     if (!model) return;
-    await vscode.workspace.getConfiguration(SECTION).update('model', model.trim(), vscode.ConfigurationTarget.Global);
+    model = model.trim();
+    // Then the weights: the dtypes this model offers, with their download sizes.
+    const params = modelParameters(context);
+    let offered: Awaited<ReturnType<typeof availableDtypes>>;
+    try {
+      offered = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Looking up the files of {0}…', model) }, () =>
+        availableDtypes(locateModel({ model: model!, revision: params.revision, cacheDir: params.cacheDir })),
+      );
+    } catch (e) {
+      void vscode.window.showErrorMessage((e as Error).message);
+      return;
+    }
+    const mb = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${Math.round(n / 1e6)} MB`);
+    const dtypeItems = offered
+      .filter((d) => d.vision !== undefined && d.text !== undefined)
+      .map((d) => ({
+        label: d.dtype,
+        description: [d.dtype === params.dtype ? vscode.l10n.t('current') : '', d.cached ? vscode.l10n.t('downloaded') : ''].filter(Boolean).join(' · ') || undefined,
+        detail: vscode.l10n.t('{0} in all (vision {1} + text {2})', mb(d.vision! + d.text!), mb(d.vision!), mb(d.text!)),
+      }));
+    if (dtypeItems.length === 0) {
+      void vscode.window.showErrorMessage(vscode.l10n.t('{0} has no CLIP vision and text files in the Transformers.js layout (onnx/vision_model*.onnx, onnx/text_model*.onnx).', model));
+      return;
+    }
+    const dtypePick = await vscode.window.showQuickPick(dtypeItems, { title: vscode.l10n.t('Weights of {0}', model) });
+    if (!dtypePick) return;
+    await vscode.workspace.getConfiguration(SECTION).update('model', model, vscode.ConfigurationTarget.Global);
+    await vscode.workspace.getConfiguration(SECTION).update('dtype', dtypePick.label, vscode.ConfigurationTarget.Global);
     engine.dispose();
   });
   command('reviewFolder', async (uri?: vscode.Uri) => {

@@ -255,6 +255,8 @@ class Tally {
 interface RunContext {
   opts: BatchOptions;
   engine: AttentionPromptEngine;
+  /** The block index every item of this run uses. */
+  layer: number;
   answers?: AnswerProvider;
   ask?: BatchAskOptions;
   slots: Slots;
@@ -286,7 +288,7 @@ function baseRecord(ctx: RunContext, item: BatchItem, timings: Record<string, nu
     category: item.category,
     parameters: ctx.parameters,
     model: ctx.engine.modelName,
-    layer: ctx.engine.layer,
+    layer: ctx.layer,
     endpointHost: ctx.answers?.label.where,
     vlmModel: ctx.answers?.label.model,
     timings,
@@ -419,7 +421,7 @@ function withMask(a: Attribution, mask: MaskParameters): Attribution {
 /** A sweep setting's context: its mask parameters, its reference-layout folder. */
 function settingContext(ctx: RunContext, setting: SweepSetting): RunContext {
   const { opts, engine } = ctx;
-  const refDir = opts.referenceLayout ? referenceFolder(opts.outDir, opts.referenceLayout.dataset, engine.modelName, engine.layer, { ...setting.mask, interpolation: opts.interpolation, gray: opts.gray }) : undefined;
+  const refDir = opts.referenceLayout ? referenceFolder(opts.outDir, opts.referenceLayout.dataset, engine.modelName, ctx.layer, { ...setting.mask, interpolation: opts.interpolation, gray: opts.gray }) : undefined;
   if (refDir) fs.mkdirSync(refDir, { recursive: true });
   return { ...ctx, setting, refDir, parameters: { ...ctx.parameters, ...setting.mask } };
 }
@@ -460,7 +462,7 @@ async function processItems(ctx: RunContext, settings?: SweepSetting[]): Promise
     const image = current.image;
     let attribution: Attribution;
     try {
-      attribution = await engine.attribute(image, { question: item.question, hint: item.hint, geometry: opts.geometry, mask: todo[0].setting?.mask ?? opts.mask });
+      attribution = await engine.attribute(image, { question: item.question, hint: item.hint, layer: ctx.layer, geometry: opts.geometry, mask: todo[0].setting?.mask ?? opts.mask });
       Object.assign(timings, attribution.timings);
     } catch (e) {
       image.release();
@@ -547,13 +549,16 @@ function requestedSettings(opts: BatchOptions, answers: AnswerProvider | undefin
   };
 }
 
-function runContext(opts: BatchOptions, engine: AttentionPromptEngine, answers: AnswerProvider | undefined, tally: Tally, answered: Set<string>): RunContext {
+function runContext(opts: BatchOptions, engine: AttentionPromptEngine, answers: AnswerProvider | undefined, tally: Tally, answered: Set<string>, requestedLayer = opts.engine.layer): RunContext {
   const parameters = { contrast: opts.mask.contrast, kernel: opts.mask.kernel, gray: opts.gray, interpolation: opts.interpolation, geometry: opts.geometry };
-  const refDir = opts.referenceLayout ? referenceFolder(opts.outDir, opts.referenceLayout.dataset, engine.modelName, engine.layer, { ...opts.mask, interpolation: opts.interpolation, gray: opts.gray }) : undefined;
+  // The layer of this run (an engine shared with other callers serves every layer per request).
+  const layer = engine.resolveLayer(requestedLayer);
+  const refDir = opts.referenceLayout ? referenceFolder(opts.outDir, opts.referenceLayout.dataset, engine.modelName, layer, { ...opts.mask, interpolation: opts.interpolation, gray: opts.gray }) : undefined;
   if (refDir) fs.mkdirSync(refDir, { recursive: true });
   return {
     opts,
     engine,
+    layer,
     answers,
     ask: opts.vlm ? { compareWithOriginal: opts.vlm.compareWithOriginal, maxImageSide: opts.vlm.maxImageSide, imageFormat: opts.vlm.imageFormat } : undefined,
     slots: new Slots(opts.concurrency),
@@ -615,7 +620,7 @@ function writeSummary(ctx: RunContext, startedAt: Date, t0: number): BatchSummar
     elapsedMs: performance.now() - t0,
     imagesPerSecond: tally.rate(),
     model: engine.modelName,
-    layer: engine.layer,
+    layer: ctx.layer,
     parameters: ctx.parameters,
     endpointHost: ctx.answers?.label.where,
     vlmModel: ctx.answers?.label.model,
@@ -661,11 +666,11 @@ export async function runBatch(opts: BatchOptions, sharedEngine?: AttentionPromp
         try {
           if (i === 0) {
             // A swept layer is recorded in `sweep`; otherwise the layer the model resolved.
-            if (group.layer === undefined) settings.layer = engine.layer;
+            if (group.layer === undefined) settings.layer = engine.resolveLayer(opts.engine.layer);
             if (opts.resume) checkResumeSettings(opts.outDir, settings, allow, (k) => k === 'layer');
             writeRunSettings(opts.outDir, settings);
           }
-          const groupCtx: RunContext = { ...runContext(opts, engine, answers, tally, answered), originals };
+          const groupCtx: RunContext = { ...runContext(opts, engine, answers, tally, answered, group.layer ?? opts.engine.layer), originals };
           groupCtx.judge = judgeAsker(groupCtx);
           ctx = groupCtx;
           await processItems(groupCtx, group.settings);

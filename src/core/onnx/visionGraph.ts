@@ -11,12 +11,16 @@
  *   /vision_model/encoder/layers.{L}/Add_1                    residual stream after block L
  *   vision_model.post_layernorm.weight                        gamma of ln_post
  *   /visual_projection/MatMul                                 P ([D,E])
+ * In reduced-precision files (q8, int8, uint8, q4, q4f16, bnb4) the projections are
+ * MatMulInteger / MatMulNBits / MatMulBnb4 nodes in the same scopes, and the tensors exposed keep
+ * their names; W_O and P are dequantized to float32 (see linearWeights.ts).
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeAtomic } from '../atomicWrite';
 import { AttentionPromptError } from '../errors';
+import { LINEAR_OPS, LinearWeight, UnreadableWeightError, linearWeight, unreadableWeightError } from './linearWeights';
 import { OnnxIndex, OnnxInitializer, OnnxNode, indexOnnx, readFloatInitializer } from './onnxFile';
 import { ByteSource, FileSource, encodeBytesField, encodeStringField, encodeTag, encodeVarint, encodeVarintField, WireType } from './protobuf';
 
@@ -47,6 +51,8 @@ export interface VisionWeights {
 export interface PreparedVisionGraph {
   /** Path of the pruned ONNX file to open with onnxruntime. */
   modelPath: string;
+  /** The source `vision_model*.onnx` it was made from. */
+  sourcePath: string;
   layer: number;
   numLayers: number;
   outputs: BlockTensorNames;
@@ -100,8 +106,14 @@ export function countLayers(nodes: OnnxNode[]): number {
 
 class GraphLookup {
   private readonly producer = new Map<string, OnnxNode>();
+  private readonly consumers = new Map<string, OnnxNode[]>();
   constructor(readonly index: OnnxIndex, readonly modelName: string) {
     for (const n of index.nodes) for (const o of n.outputs) this.producer.set(o, n);
+    for (const n of index.nodes) for (const i of n.inputs) this.consumers.set(i, [...(this.consumers.get(i) ?? []), n]);
+  }
+
+  consumersOf(tensor: string): OnnxNode[] {
+    return this.consumers.get(tensor) ?? [];
   }
 
   inScope(prefix: string): OnnxNode[] {
@@ -141,20 +153,40 @@ class GraphLookup {
   producerOf(tensor: string): OnnxNode | undefined {
     return this.producer.get(tensor);
   }
+
+  /** The one linear-layer node (MatMul or a quantized form of it) under `prefix`. */
+  linear(prefix: string, what: string): OnnxNode {
+    const found = this.inScope(prefix).filter((n) => LINEAR_OPS.has(n.opType));
+    if (found.length !== 1) {
+      throw structureError(this.modelName, `expected one MatMul (or quantized MatMul) node under ${prefix} (${what}), found ${found.length}`);
+    }
+    return found[0];
+  }
+}
+
+/** A linear layer's weight, located; read with `weight.read`. */
+export interface LocatedWeight {
+  node: OnnxNode;
+  weight: LinearWeight;
 }
 
 export interface BlockLocation {
   layer: number;
   numLayers: number;
   outputs: BlockTensorNames;
-  outProj: OnnxInitializer;
+  outProj: LocatedWeight;
   outProjBias?: OnnxInitializer;
   postLayerNormWeight: OnnxInitializer;
-  visualProjection: OnnxInitializer;
+  visualProjection: LocatedWeight;
+  /** The file, for messages. */
+  file: string;
 }
 
-/** Finds block L's tensors and the weights the closed form needs; validates their shapes. */
-export function locateBlock(index: OnnxIndex, requestedLayer: number, modelName: string): BlockLocation {
+/**
+ * Finds block L's tensors and the weights the closed form needs; validates their shapes.
+ * `file` names the source in errors (an unreadable quantization names the file and operator).
+ */
+export function locateBlock(index: OnnxIndex, requestedLayer: number, modelName: string, file = modelName): BlockLocation {
   const g = new GraphLookup(index, modelName);
   const numLayers = countLayers(index.nodes);
   if (numLayers === 0) throw structureError(modelName, 'no /vision_model/encoder/layers.{i}/ nodes');
@@ -179,9 +211,16 @@ export function locateBlock(index: OnnxIndex, requestedLayer: number, modelName:
   const valuesNode = vAdd.length ? vAdd[vAdd.length - 1] : vMatMul[vMatMul.length - 1];
   if (!valuesNode) throw structureError(modelName, `no v_proj MatMul/Add under ${attnScope}v_proj/`);
 
-  const outMatMul = g.one(`${attnScope}out_proj/`, 'MatMul', 'attention output projection');
-  const outProj = g.weightOf(outMatMul, 2);
-  if (!outProj) throw structureError(modelName, `out_proj of layer ${layer} has no 2-D weight initializer`);
+  const locate = (node: OnnxNode, what: string): LocatedWeight => {
+    try {
+      return { node, weight: linearWeight(g, node) };
+    } catch (e) {
+      if (e instanceof UnreadableWeightError) throw unreadableWeightError(file, what, node, e);
+      throw e;
+    }
+  };
+  const outMatMul = g.linear(`${attnScope}out_proj/`, 'attention output projection');
+  const outProj = locate(outMatMul, `attention output projection of layer ${layer}`);
   const outAdds = g.inScope(`${attnScope}out_proj/`).filter((n) => n.opType === 'Add');
   const outAdd = outAdds[outAdds.length - 1];
   const outProjBias = outAdd ? g.weightOf(outAdd, 1) : undefined;
@@ -198,15 +237,14 @@ export function locateBlock(index: OnnxIndex, requestedLayer: number, modelName:
   }
   if (!gamma) throw structureError(modelName, 'no post_layernorm weight (vision_model.post_layernorm.weight)');
 
-  const projNode = g.one('/visual_projection/', 'MatMul', 'visual projection');
-  const visualProjection = g.weightOf(projNode, 2);
-  if (!visualProjection) throw structureError(modelName, 'the visual projection has no 2-D weight initializer');
+  const projNode = g.linear('/visual_projection/', 'visual projection');
+  const visualProjection = locate(projNode, 'visual projection');
 
-  const hidden = outProj.dims[0];
+  const hidden = outProj.weight.dims[0];
   const checks: Array<[boolean, string]> = [
-    [outProj.dims[1] === hidden, `out_proj weight is ${outProj.dims.join('×')}, expected square`],
+    [outProj.weight.dims[1] === hidden, `out_proj weight is ${outProj.weight.dims.join('×')}, expected square`],
     [gamma.dims[0] === hidden, `post_layernorm weight has ${gamma.dims[0]} entries, expected ${hidden}`],
-    [visualProjection.dims[0] === hidden, `visual projection is ${visualProjection.dims.join('×')}, expected ${hidden}×E ([in, out])`],
+    [visualProjection.weight.dims[0] === hidden, `visual projection is ${visualProjection.weight.dims.join('×')}, expected ${hidden}×E ([in, out])`],
     [!outProjBias || outProjBias.dims[0] === hidden, `out_proj bias has ${outProjBias?.dims[0]} entries, expected ${hidden}`],
   ];
   for (const [ok, what] of checks) if (!ok) throw structureError(modelName, what);
@@ -224,6 +262,7 @@ export function locateBlock(index: OnnxIndex, requestedLayer: number, modelName:
     outProjBias,
     postLayerNormWeight: gamma,
     visualProjection,
+    file,
   };
 }
 
@@ -353,15 +392,24 @@ function sourceKey(sourcePath: string): string {
   return `${path.resolve(sourcePath)}|${st.size}|${Math.round(st.mtimeMs)}`;
 }
 
-function readWeights(src: ByteSource, loc: BlockLocation): VisionWeights {
-  const hidden = loc.outProj.dims[0];
+/** Reads (and dequantizes, for reduced-precision files) the weights the closed form needs, as float32. */
+export function readWeights(src: ByteSource, loc: BlockLocation): VisionWeights {
+  const hidden = loc.outProj.weight.dims[0];
+  const read = (w: LocatedWeight, what: string) => {
+    try {
+      return w.weight.read(src);
+    } catch (e) {
+      if (e instanceof UnreadableWeightError) throw unreadableWeightError(loc.file, what, w.node, e);
+      throw e;
+    }
+  };
   return {
     hidden,
-    projection: loc.visualProjection.dims[1],
-    outProj: readFloatInitializer(src, loc.outProj),
+    projection: loc.visualProjection.weight.dims[1],
+    outProj: read(loc.outProj, `attention output projection of layer ${loc.layer}`),
     outProjBias: loc.outProjBias ? readFloatInitializer(src, loc.outProjBias) : new Float32Array(hidden),
     postLayerNormWeight: readFloatInitializer(src, loc.postLayerNormWeight),
-    visualProjection: readFloatInitializer(src, loc.visualProjection),
+    visualProjection: read(loc.visualProjection, 'visual projection'),
   };
 }
 
@@ -407,7 +455,7 @@ export async function prepareVisionGraph(opts: PrepareOptions): Promise<Prepared
     const meta = JSON.parse(await fs.promises.readFile(metaPath, 'utf8')) as PreparedMeta;
     if (meta.format === PREPARED_FORMAT && meta.sourceKey === key && fs.existsSync(modelPath)) {
       const weights = unpackWeights(await fs.promises.readFile(weightsPath), meta.hidden, meta.projection);
-      return { modelPath, layer: meta.layer, numLayers: meta.numLayers, outputs: meta.outputs, weights, fromCache: true };
+      return { modelPath, sourcePath: opts.sourcePath, layer: meta.layer, numLayers: meta.numLayers, outputs: meta.outputs, weights, fromCache: true };
     }
   } catch {
     // Not prepared yet (or a partial earlier attempt): prepare below.
@@ -424,7 +472,7 @@ export async function prepareVisionGraph(opts: PrepareOptions): Promise<Prepared
     } catch (e) {
       throw new AttentionPromptError('model-structure', `"${opts.sourcePath}" is not a readable ONNX model: ${(e as Error).message}`);
     }
-    loc = locateBlock(index, requested, opts.modelName);
+    loc = locateBlock(index, requested, opts.modelName, opts.sourcePath);
     weights = readWeights(src, loc);
   } finally {
     fs.closeSync(fd);
@@ -446,5 +494,5 @@ export async function prepareVisionGraph(opts: PrepareOptions): Promise<Prepared
   };
   // meta.json last: its presence marks a complete preparation.
   await fs.promises.writeFile(metaPath, JSON.stringify(meta, null, 2));
-  return { modelPath, layer: loc.layer, numLayers: loc.numLayers, outputs, weights, fromCache: false };
+  return { modelPath, sourcePath: opts.sourcePath, layer: loc.layer, numLayers: loc.numLayers, outputs, weights, fromCache: false };
 }
