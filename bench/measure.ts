@@ -62,7 +62,7 @@ async function stock(a: Args) {
 
 async function ours(a: Args) {
   let t = now();
-  const engine = await AttentionPromptEngine.load(engineOptions(a));
+  const engine = await AttentionPromptEngine.load({ ...engineOptions(a), expectQuestions: ['what is in the picture?'] });
   const loadMs = now() - t;
   const images = await Promise.all(a.images!.map((f) => decodeImage(f)));
   const heatmap = async (img: (typeof images)[number], question: string) => {

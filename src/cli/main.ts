@@ -108,7 +108,7 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
     if (values.hint !== undefined) throw new UsageError('--hint applies to --aux clip only (the LVLM map is read while the model answers the question)');
     return runLvlmMask({ imagePath, image, question, settings, gray: values.gray, maxTokens: values['max-tokens'], outPath, heatmapPath, json: !!values.json }, io);
   }
-  const engine = await timed('load model', () => AttentionPromptEngine.load(settings.engine));
+  const engine = await timed('load model', () => AttentionPromptEngine.load({ ...settings.engine, expectQuestions: [values.hint || question] }));
   try {
     const result = await timed('heatmap', () =>
       engine.attribute(image, {

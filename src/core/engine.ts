@@ -39,6 +39,11 @@ export interface EngineOptions extends ModelSourceOptions {
   threads?: number;
   /** Also expose block L's attention output (tests). */
   exposeAttentionOutput?: boolean;
+  /**
+   * The questions (or hints) the caller will ask first. When one has no stored embedding, the
+   * text tower loads while the vision session is created instead of after it.
+   */
+  expectQuestions?: string[];
 }
 
 export interface AttributionRequest {
@@ -100,12 +105,16 @@ export class AttentionPromptEngine {
     private readonly vision: { sourcePath: string; threads: number; exposeAttentionOutput?: boolean },
     private readonly text: TextTower,
     private readonly processor: (img: InstanceType<TransformersModule['RawImage']>) => Promise<{ pixel_values: { data: Float32Array; dims: number[] } }>,
+    processorSettings: unknown,
     readonly imageSize: number,
     readonly patchSize: number,
     readonly loadTimings: StageTimings,
   ) {
     this.defaultLayer = current.layer;
+    this.normalise = directNormaliser(processorSettings, imageSize);
   }
+  /** sharp's RGB bytes straight to CLIP's input tensor, when the processor would only rescale and normalise. */
+  private readonly normalise: ((rgb: Buffer) => Float32Array) | undefined;
 
   get modelName(): string {
     return this.location.name;
@@ -187,6 +196,7 @@ export class AttentionPromptEngine {
       });
       tick('download text model', textStart);
     }
+    if (opts.expectQuestions?.some((q) => q.trim() && !text.known(q))) text.warm().catch(() => undefined);
 
     // The vision file: from the folder, or from the cache (downloaded straight to disk, in
     // Transformers.js's cache layout, without creating an ONNX Runtime session for it).
@@ -231,7 +241,7 @@ export class AttentionPromptEngine {
     const imageProcessor = (processor as unknown as { image_processor?: unknown }).image_processor ?? processor;
     const run = imageProcessor as (img: unknown) => Promise<{ pixel_values: { data: Float32Array; dims: number[] } }>;
     const vision = { sourcePath: graph.sourcePath, threads, exposeAttentionOutput: opts.exposeAttentionOutput };
-    return new AttentionPromptEngine(loc, t, session, graph, vision, text, run, imageSize, patchSize, timings);
+    return new AttentionPromptEngine(loc, t, session, graph, vision, text, run, imageProcessor, imageSize, patchSize, timings);
   }
 
   /**
@@ -266,6 +276,7 @@ export class AttentionPromptEngine {
       });
     }
     const data = await pipeline.removeAlpha().raw().toBuffer();
+    if (this.normalise) return this.normalise(data);
     const raw = new this.t.RawImage(new Uint8ClampedArray(data.buffer, data.byteOffset, data.length), s, s, 3);
     const out = await this.processor(raw);
     if (out.pixel_values.dims.join() !== `1,3,${s},${s}`) {
@@ -383,6 +394,41 @@ export class AttentionPromptEngine {
     await session?.release();
     await this.text.dispose();
   }
+}
+
+/**
+ * The image processor's work on an image already at the model's input size, without its copies:
+ * CLIPImageProcessor's resize and centre crop are identities there (RawImage.resize returns the
+ * image itself at the same size), leaving rescale (x · rescale_factor, in float32) and normalise
+ * ((x − mean) / std per channel), then HWC → CHW. The arithmetic is the processor's, in the same
+ * order and precision, so the tensor is bit-identical (a test checks it). Undefined when the
+ * processor's settings ask for more (padding, channel flips, another crop size).
+ */
+export function directNormaliser(processor: unknown, size: number): ((rgb: Buffer) => Float32Array) | undefined {
+  const p = processor as {
+    do_rescale?: boolean; rescale_factor?: number; do_normalize?: boolean; image_mean?: unknown; image_std?: unknown;
+    do_pad?: boolean; do_flip_channel_order?: boolean; do_thumbnail?: boolean; do_center_crop?: boolean; crop_size?: number | { width: number; height: number };
+  };
+  const triple = (v: unknown, fallback: number) => (Array.isArray(v) ? v : Array(3).fill(v ?? fallback)) as number[];
+  const crop = typeof p.crop_size === 'number' ? { width: p.crop_size, height: p.crop_size } : p.crop_size;
+  if (typeof p !== 'object' || p === null || p.do_pad || p.do_flip_channel_order || p.do_thumbnail) return undefined;
+  if (p.do_center_crop && (!crop || crop.width !== size || crop.height !== size)) return undefined;
+  const mean = p.do_normalize ? triple(p.image_mean, 0) : [0, 0, 0];
+  const std = p.do_normalize ? triple(p.image_std, 1) : [1, 1, 1];
+  if (mean.length !== 3 || std.length !== 3 || ![...mean, ...std].every(Number.isFinite)) return undefined;
+  const rescale = p.do_rescale ? p.rescale_factor ?? 1 / 255 : 1;
+  const plane = size * size;
+  return (rgb) => {
+    if (rgb.length !== plane * 3) throw new Error(`expected ${plane * 3} RGB bytes, got ${rgb.length}`);
+    const out = new Float32Array(plane * 3);
+    for (let i = 0; i < plane; i++) {
+      for (let c = 0; c < 3; c++) {
+        const x = p.do_rescale ? Math.fround(rescale * rgb[i * 3 + c]) : rgb[i * 3 + c];
+        out[c * plane + i] = p.do_normalize ? (x - mean[c]) / std[c] : x;
+      }
+    }
+    return out;
+  };
 }
 
 export function validateMaskParameters(p: MaskParameters): void {

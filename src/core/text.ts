@@ -148,6 +148,14 @@ export class TextTower {
     return this.diskDir;
   }
 
+  /** True when `query`'s embedding is in memory or on disk (embedding it will not load the text model). */
+  known(query: string): boolean {
+    const text = query.trim();
+    if (this.memory.has(text)) return true;
+    const dir = this.disk();
+    return !!dir && fs.existsSync(path.join(dir, `${crypto.createHash('sha256').update(text).digest('hex').slice(0, 32)}.json`));
+  }
+
   async embed(query: string): Promise<TextEmbedding> {
     const text = validateQuery(query);
     const hit = this.memory.get(text);

@@ -1,0 +1,52 @@
+/** Preprocessing straight from sharp's bytes to CLIP's input gives the image processor's tensor, bit for bit. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { AttentionPromptEngine, directNormaliser } from '../src/core/engine';
+import { decodeImage, fromDecoded } from '../src/core/image';
+import { loadTransformers } from '../src/core/transformers';
+import { fixtureModel, rectangleImage, rng, tempDir } from './helpers';
+
+describe('preprocessing without the image processor', () => {
+  it('equals Transformers.js’s CLIPImageProcessor output exactly, for photos of several sizes', async () => {
+    const engine = await AttentionPromptEngine.load({ model: fixtureModel('planted-clip'), cacheDir: tempDir(), threads: 1 });
+    try {
+      const t = await loadTransformers();
+      const processor = (engine as unknown as { processor: (img: unknown) => Promise<{ pixel_values: { data: Float32Array } }> }).processor;
+      const r = rng(5);
+      for (const [w, h] of [[320, 240], [224, 224], [150, 400]]) {
+        const png = await rectangleImage(w, h, 'yellow', { left: Math.floor(r() * (w / 2)), top: Math.floor(r() * (h / 2)), width: Math.floor(w / 3), height: Math.floor(h / 3) }, Math.floor(r() * 255));
+        const img = await decodeImage(png);
+        const direct = await engine.pixelValues(img, 'full');
+        const s = engine.imageSize;
+        const rgb = await fromDecoded(img).resize(s, s, { fit: 'fill', kernel: 'cubic' }).removeAlpha().raw().toBuffer();
+        const viaProcessor = (await processor(new t.RawImage(new Uint8ClampedArray(rgb), s, s, 3))).pixel_values.data;
+        assert.deepEqual(Array.from(direct), Array.from(viaProcessor), `${w}×${h}`);
+      }
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  it('falls back to the processor for settings it does not reproduce', () => {
+    assert.equal(directNormaliser({ do_rescale: true, do_normalize: true, image_mean: [0, 0, 0], image_std: [1, 1, 1], do_pad: true }, 224), undefined);
+    assert.equal(directNormaliser({ do_rescale: true, do_center_crop: true, crop_size: { width: 200, height: 200 } }, 224), undefined);
+    assert.ok(directNormaliser({ do_rescale: true, do_center_crop: true, crop_size: 224 }, 224));
+  });
+});
+
+describe('cold start: the text tower loads beside the vision session when a question is new', () => {
+  it('starts loading it during load() only for a question without a stored embedding', async () => {
+    const cacheDir = tempDir();
+    const model = fixtureModel('tiny-clip');
+    const first = await AttentionPromptEngine.load({ model, cacheDir, threads: 1, expectQuestions: ['a red square'] });
+    assert.equal(first.textTowerLoaded, true, 'new question: loading started during load()');
+    await first.embedText('a red square');
+    await first.dispose();
+    const second = await AttentionPromptEngine.load({ model, cacheDir, threads: 1, expectQuestions: ['a red square'] });
+    assert.equal(second.textTowerLoaded, false, 'known question: the text model stays unloaded');
+    await second.embedText('a red square');
+    assert.equal(second.textTowerLoaded, false);
+    await second.dispose();
+  });
+});
+
