@@ -225,10 +225,76 @@ async function pointing(a: Args) {
   return { cases: cases.length, hits };
 }
 
+/**
+ * Where the vision time goes: onnxruntime's own profile of the prepared block-L graph (the
+ * engine's session options, profiling on), summed by operator type over n forwards.
+ */
+async function profile(a: Args) {
+  const engine = await AttentionPromptEngine.load(engineOptions(a));
+  const modelPath = engine.graph.modelPath;
+  await engine.dispose();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ap-profile-'));
+  const session = await ort.InferenceSession.create(modelPath, {
+    intraOpNumThreads: threads(a),
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    enableProfiling: true,
+    profileFilePrefix: path.join(dir, 'vision'),
+  });
+  const s = a.imageSize!;
+  const input = new ort.Tensor('float32', Float32Array.from({ length: 3 * s * s }, (_, i) => Math.sin(i) * 0.5), [1, 3, s, s]);
+  await session.run({ [session.inputNames[0]]: input });
+  for (let i = 0; i < a.n; i++) await session.run({ [session.inputNames[0]]: input });
+  (session as unknown as { endProfiling(): void }).endProfiling();
+  await session.release();
+  const file = fs.readdirSync(dir).find((f) => f.endsWith('.json'));
+  const events = JSON.parse(fs.readFileSync(path.join(dir, file!), 'utf8')) as Array<{ cat: string; name: string; dur: number; args?: { op_name?: string } }>;
+  const byOp: Record<string, number> = {};
+  let runs = 0;
+  for (const e of events) {
+    if (e.cat === 'Session' && e.name === 'model_run') runs++;
+    if (e.cat === 'Node' && e.name.endsWith('_kernel_time') && e.args?.op_name) byOp[e.args.op_name] = (byOp[e.args.op_name] ?? 0) + e.dur / 1000;
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+  const perRun = Object.fromEntries(Object.entries(byOp).map(([k, v]) => [k, v / runs]).sort((x, y) => (y[1] as number) - (x[1] as number)));
+  return { runs, msPerRunByOp: perRun };
+}
+
+/**
+ * Layer changes (issue 8, item 4). `swap`: one engine, the previous layer's session released
+ * before the next is created; `twoEngines`: the former behaviour, a second full engine for the
+ * new layer while the first stays loaded. Each in its own process, so peak RSS is its own.
+ */
+async function layers(a: Args & { variant: 'swap' | 'twoEngines' }) {
+  const img = await decodeImage(a.images![0]);
+  const question = 'what is in the picture?';
+  const engine = await AttentionPromptEngine.load(engineOptions(a));
+  await engine.attribute(img, { question });
+  const other = engine.layer - 1;
+  let t = now();
+  let second: AttentionPromptEngine | undefined;
+  if (a.variant === 'swap') await engine.attribute(img, { question, layer: other });
+  else {
+    second = await AttentionPromptEngine.load({ ...engineOptions(a), layer: other });
+    await second.attribute(img, { question });
+  }
+  const firstChangeMs = now() - t;
+  t = now();
+  await engine.attribute(img, { question });
+  const backMs = now() - t;
+  t = now();
+  if (a.variant === 'swap') await engine.attribute(img, { question, layer: other });
+  else await second!.attribute(img, { question });
+  const againMs = now() - t;
+  await second?.dispose();
+  await engine.dispose();
+  return { firstChangeMs, backMs, againMs, peakRssMb: maxRssMb() };
+}
+
 async function main() {
   const [mode, json] = process.argv.slice(2);
   const a = JSON.parse(json) as Args;
-  const modes: Record<string, (a: Args) => Promise<unknown>> = { stock, ours, paired, batch, fidelity, pointing };
+  const modes: Record<string, (a: Args) => Promise<unknown>> = { stock, ours, paired, batch, fidelity, pointing, profile, layers: (x) => layers(x as Args & { variant: 'swap' | 'twoEngines' }) };
   if (!modes[mode]) throw new Error(`unknown mode ${mode}`);
   const result = await modes[mode](a);
   process.stdout.write(JSON.stringify(result) + '\n');

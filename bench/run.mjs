@@ -103,8 +103,17 @@ for (const key of models) {
     const batch = measure('batch', { model: dir, cacheDir: dtCache, n, jsonl, outDir: path.join(cache, `batch-out-${key}-${dtype}`), dtype });
     log(`${m.label} ${dtype}: agreement with fp32`);
     const fid = measure('fidelity', { model: dir, cacheDir: dtCache, images: fidelityImages, questions, dtype });
+    log(`${m.label} ${dtype}: onnxruntime profile`);
+    const prof = measure('profile', { model: dir, cacheDir: dtCache, imageSize: m.imageSize, n: 3, dtype });
     const size = (t) => fs.statSync(towerFile(dir, t, dtype)).size;
-    r.dtypes[dtype] = { pair, cold, batch, fid, visionBytes: size('vision'), textBytes: size('text') };
+    r.dtypes[dtype] = { pair, cold, batch, fid, prof, visionBytes: size('vision'), textBytes: size('text') };
+  }
+  log(`${m.label}: layer changes (one engine swapping its session / a second engine)`);
+  r.layerSwap = measure('layers', { model: dir, cacheDir: prepared, images, variant: 'swap' });
+  r.layerTwo = measure('layers', { model: dir, cacheDir: prepared, images, variant: 'twoEngines' });
+  if (dtypes.length) {
+    log(`${m.label} fp32: onnxruntime profile`);
+    r.fp32Profile = measure('profile', { model: dir, cacheDir: prepared, imageSize: m.imageSize, n: 3 });
   }
   r.fp32Bytes = { vision: fs.statSync(towerFile(dir, 'vision', 'fp32')).size, text: fs.statSync(towerFile(dir, 'text', 'fp32')).size };
   results.push(r);
@@ -189,16 +198,33 @@ const fixtureTable = [
   '|---|---|---|---|---|---|',
   ...fixtureRows.map((x) => `| ${x.fixture} | ${x.dtype}${x.textDtype !== x.dtype ? ` (${x.textDtype})` : ''} | ${x.fid ? `${x.fid.pearsonMean.toFixed(4)} / ${x.fid.pearsonMin.toFixed(4)}` : '1 (reference)'} | ${x.fid ? x.fid.maxDiff.toFixed(3) : '0'} | ${x.fid ? `${x.fid.argmaxMoved}/${x.fid.cases}` : '0'} | ${x.pointed ? `${x.pointed.hits}/${x.pointed.cases}` : ''} |`),
 ].join('\n');
+const profileTable = [
+  '| model | dtype | vision graph per forward, by operator (onnxruntime profile, ms) |',
+  '|---|---|---|',
+  ...results.flatMap((r) =>
+    [['fp32', r.fp32Profile], ...Object.entries(r.dtypes).map(([d, x]) => [d, x.prof])]
+      .filter(([, p]) => p)
+      .map(([d, p]) => `| ${r.label} | ${d} | ${Object.entries(p.msPerRunByOp).slice(0, 7).map(([op, ms]) => `${op} ${ms.toFixed(0)}`).join(', ')} |`),
+  ),
+].join('\n');
+const layerTable = [
+  '| model | layer change | first change (prepare + session + heatmap) | back to the default layer | change again | peak RSS |',
+  '|---|---|---|---|---|---|',
+  ...results.flatMap((r) => [
+    ['one engine, session swapped (previous released first)', r.layerSwap],
+    ['a second engine per layer (before)', r.layerTwo],
+  ].map(([what, x]) => `| ${r.label} | ${what} | ${f0(x.firstChangeMs)} ms | ${f0(x.backMs)} ms | ${f0(x.againMs)} ms | ${f0(x.peakRssMb)} MB |`)),
+].join('\n');
 const load = os.loadavg().map((x) => x.toFixed(1)).join(' / ');
 
 const ortVersion = JSON.parse(fs.readFileSync(path.join(root, 'node_modules/onnxruntime-node/package.json'), 'utf8')).version;
 const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}, onnxruntime-node ${ortVersion}, ${os.availableParallelism?.() ?? os.cpus().length} ORT threads`;
 const table = ['| model | measurement | figure | detail |', '|---|---|---|---|', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 const ratioTable = ['| model | ratio | value | target | met |', '|---|---|---|---|---|', ...ratios.map(([m, what, v, target, ok]) => `| ${m} | ${what} | ${v.toFixed(2)} | ${target} | ${ok ? 'yes' : '**no**'} |`)].join('\n');
-console.log(`machine: ${machine}\n\n${table}\n\n${ratioTable}\n\n${dtypeTable}\n\n${targetTable}\n\n${fixtureTable}`);
+console.log(`machine: ${machine}\n\n${table}\n\n${ratioTable}\n\n${dtypeTable}\n\n${targetTable}\n\n${profileTable}\n\n${fixtureTable}`);
 const explanations = fs.existsSync(path.join(root, 'bench', 'explanations.md')) ? fs.readFileSync(path.join(root, 'bench', 'explanations.md'), 'utf8') : '';
 fs.writeFileSync(
   path.join(root, 'BENCHMARKS.md'),
-  `# Benchmarks\n\nWritten by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}. Random-weight exports with the real shapes (fixture generator), CPU.\n\nMachine: ${machine}; load average at the end of the run ${load} (1 / 5 / 15 min).\n\n## Figures (fp32)\n\n${table}\n\n## Ratios (fp32)\n\n${ratioTable}\n\n## Dtypes\n\nEach dtype's heatmap is timed in one process alternating with the fp32 stock forward (the yardstick, measured in the same process): the ratio is immune to load changes between processes. Agreement: the low-resolution mask of the dtype against fp32's on the same image and question (${fidelityImages.length} photos × ${questions.length} questions).\n\n${dtypeTable}\n\n${targetTable}\n\n### Agreement on the fixtures\n\n${fixtureTable}\n\n${explanations}`,
+  `# Benchmarks\n\nWritten by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}. Random-weight exports with the real shapes (fixture generator), CPU.\n\nMachine: ${machine}; load average at the end of the run ${load} (1 / 5 / 15 min).\n\n## Figures (fp32)\n\n${table}\n\n## Ratios (fp32)\n\n${ratioTable}\n\n## Layer changes\n\n${layerTable}\n\n## Dtypes\n\nEach dtype's heatmap is timed in one process alternating with the fp32 stock forward (the yardstick, measured in the same process): the ratio is immune to load changes between processes. Agreement: the low-resolution mask of the dtype against fp32's on the same image and question (${fidelityImages.length} photos × ${questions.length} questions).\n\n${dtypeTable}\n\n${targetTable}\n\n### Where the time goes\n\n${profileTable}\n\n### Agreement on the fixtures\n\n${fixtureTable}\n\n${explanations}`,
 );
 log('wrote BENCHMARKS.md');

@@ -155,6 +155,46 @@ describe('reduced-precision exports: onnxruntime computes with the weights we re
   }
 });
 
+describe('per-channel 8-bit weights (the 2023 hub files’ scheme)', () => {
+  const perChannel = path.join(fixtureModel('tiny-clip'), 'onnx', 'vision_model_quantized_per_channel.onnx');
+
+  it('dequantizes W_O and P within half a step of each column’s own scale', async () => {
+    const ref = await prepareVisionGraph({ sourcePath: path.join(fixtureModel('tiny-clip'), towerFile('vision', 'fp32')), cacheDir: tempDir(), modelName: 'tiny-clip' });
+    const g = await prepareVisionGraph({ sourcePath: perChannel, cacheDir: tempDir(), modelName: 'tiny-clip' });
+    const { hidden, projection } = ref.weights;
+    for (const [name, k, n] of [['outProj', hidden, hidden], ['visualProjection', hidden, projection]] as const) {
+      const a = ref.weights[name];
+      const b = g.weights[name];
+      for (let c = 0; c < n; c++) {
+        let lo = 0, hi = 0;
+        for (let r = 0; r < k; r++) (lo = Math.min(lo, a[r * n + c])), (hi = Math.max(hi, a[r * n + c]));
+        const half = (hi - lo) / 255 / 2; // uint8 weights: the vision tower has a convolution
+        for (let r = 0; r < k; r++) assert.ok(Math.abs(a[r * n + c] - b[r * n + c]) <= half * (1 + 1e-4) + 1e-7, `${name}[${r},${c}]`);
+      }
+      // Per-tensor steps would be wider than some columns': the per-column reading is what passes above.
+    }
+  });
+
+  it('onnxruntime computes out_proj with the per-column weights we read', async () => {
+    const dir = path.join(tempDir(), 'tiny-clip');
+    fs.cpSync(fixtureModel('tiny-clip'), dir, { recursive: true });
+    fs.copyFileSync(perChannel, path.join(dir, towerFile('vision', 'q8')));
+    const engine = await AttentionPromptEngine.load({ model: dir, cacheDir: tempDir(), dtype: 'q8', threads: 1, exposeAttentionOutput: true });
+    try {
+      const png = await rectangleImage(96, 80, 'green', { left: 30, top: 20, width: 40, height: 30 });
+      const block = (await engine.attribute(await decodeImage(png), { question: 'a green square' })).block!;
+      const heads = block.attentionDims.length === 4 ? block.attentionDims[1] : block.attentionDims[0];
+      const ours = outProjFromBlock(block, engine.graph.weights.outProj, engine.graph.weights.outProjBias, heads);
+      const scale = maxAbs(block.attentionOutput!);
+      let worst = 0;
+      for (let i = 0; i < ours.length; i++) worst = Math.max(worst, Math.abs(ours[i] - block.attentionOutput![i]));
+      assert.ok(worst / scale < 3e-2, `max |ours − onnxruntime| / max = ${worst / scale}`);
+    } finally {
+      await engine.dispose();
+    }
+  });
+});
+
 describe('reduced-precision exports: planted pointing', () => {
   for (const dtype of REDUCED) {
     it(`planted-clip ${dtype} (text ${textFor('planted-clip', dtype)}): the heatmap peaks in the named colour’s region in ≥ 95% of cases`, async () => {
