@@ -106,7 +106,9 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
   const image = await timed('decode image', () => decodeImage(imagePath, { alpha: alphaForGeometry(settings.geometry) }));
   if (aux === 'lvlm') {
     if (values.hint !== undefined) throw new UsageError('--hint applies to --aux clip only (the LVLM map is read while the model answers the question)');
-    return runLvlmMask({ imagePath, image, question, settings, gray: values.gray, maxTokens: values['max-tokens'], outPath, heatmapPath, json: !!values.json }, io);
+    // DEFAULT_DTYPE is CLIP's; the LVLM keeps its own default unless --dtype names one.
+    const lvlmSettings = values.dtype === undefined ? { ...settings, engine: { ...settings.engine, dtype: undefined } } : settings;
+    return runLvlmMask({ imagePath, image, question, settings: lvlmSettings, gray: values.gray, maxTokens: values['max-tokens'], outPath, heatmapPath, json: !!values.json }, io);
   }
   const engine = await timed('load model', () => AttentionPromptEngine.load({ ...settings.engine, expectQuestions: [values.hint || question] }));
   try {
