@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ANSWERS_HOST_CHECKS, type AnswerEntry, type AnswersHostVocabulary, type AnswersVocabulary } from '../shared/protocol';
 import { webviewChannel, type WebviewChannel } from './webviewChannel';
-import { webviewHtml, webviewRoots } from './webviewHtml';
+import { WEBVIEW_OPTIONS, webviewHtml } from './webviewHtml';
 import { answersStrings } from './webviewStrings';
 
 const STATE_KEY = 'attentionPrompting.answers';
@@ -89,7 +89,7 @@ export class AnswersViewProvider implements vscode.WebviewViewProvider {
 
   resolveWebviewView(view: vscode.WebviewView): void {
     this.view = view;
-    view.webview.options = { enableScripts: true, localResourceRoots: webviewRoots(this.extensionUri) };
+    view.webview.options = WEBVIEW_OPTIONS;
     const channel = webviewChannel<AnswersHostVocabulary, AnswersVocabulary>(view.webview, ANSWERS_HOST_CHECKS, (m) => this.log.warn(`answers view: ${m}`));
     this.channel = channel;
     const withEntry = (f: (entry: AnswerEntry) => void) => ({ id }: { id: string }) => {
@@ -105,7 +105,7 @@ export class AnswersViewProvider implements vscode.WebviewViewProvider {
       .onNotification('reask', withEntry((e) => this.actions.reask(e)))
       .onNotification('stop', withEntry((e) => this.actions.stop(e)))
       .onNotification('reveal', withEntry((e) => this.actions.reveal(e)));
-    view.webview.html = webviewHtml(view.webview, this.extensionUri, 'answers.js', vscode.l10n.t('Answers'), answersStrings());
+    view.webview.html = webviewHtml(this.extensionUri, 'answers.js', vscode.l10n.t('Answers'), answersStrings());
     view.onDidDispose(() => {
       channel.dispose();
       if (this.channel === channel) this.channel = undefined;

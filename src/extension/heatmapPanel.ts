@@ -13,7 +13,7 @@ import { defaultView, previewMaxSide } from './config';
 import { ModelChoiceError, checkedModelParameters } from './modelGuard';
 import { EngineClient, EngineError } from './engineClient';
 import { webviewChannel, type WebviewChannel } from './webviewChannel';
-import { webviewHtml, webviewRoots } from './webviewHtml';
+import { WEBVIEW_OPTIONS, webviewHtml } from './webviewHtml';
 import { heatmapStrings } from './webviewStrings';
 
 export const HEATMAP_VIEW_TYPE = 'attentionPrompting.heatmap';
@@ -79,7 +79,7 @@ export class HeatmapPanel {
       void existing.compute();
       return existing;
     }
-    const panel = vscode.window.createWebviewPanel(HEATMAP_VIEW_TYPE, vscode.l10n.t('Heatmap: {0}', path.basename(imageUri.fsPath)), vscode.ViewColumn.Beside, HeatmapPanel.options(services));
+    const panel = vscode.window.createWebviewPanel(HEATMAP_VIEW_TYPE, vscode.l10n.t('Heatmap: {0}', path.basename(imageUri.fsPath)), vscode.ViewColumn.Beside, WEBVIEW_OPTIONS);
     return HeatmapPanel.adopt(services, panel, imageUri, question, defaultView(), false);
   }
 
@@ -94,13 +94,9 @@ export class HeatmapPanel {
       panel.dispose();
       return undefined;
     }
-    panel.webview.options = HeatmapPanel.options(services);
+    panel.webview.options = WEBVIEW_OPTIONS;
     services.log.info(`restoring the heatmap panel for ${saved.imagePath}`);
     return HeatmapPanel.adopt(services, panel, imageUri, saved.question, saved.view, true);
-  }
-
-  private static options(services: PanelServices): vscode.WebviewPanelOptions & vscode.WebviewOptions {
-    return { enableScripts: true, localResourceRoots: webviewRoots(services.context.extensionUri) };
   }
 
   private static adopt(services: PanelServices, panel: vscode.WebviewPanel, imageUri: vscode.Uri, question: string, view: ViewParameters, restored: boolean): HeatmapPanel {
@@ -137,7 +133,7 @@ export class HeatmapPanel {
       .onNotification('retry', () => void this.compute())
       .onNotification('showLog', () => this.services.log.show())
       .onNotification('copyFailed', ({ message }) => void vscode.window.showErrorMessage(vscode.l10n.t('Could not copy the image: {0}. Use Save instead.', message)));
-    panel.webview.html = webviewHtml(panel.webview, services.context.extensionUri, 'heatmap.js', vscode.l10n.t('Heatmap'), heatmapStrings());
+    panel.webview.html = webviewHtml(services.context.extensionUri, 'heatmap.js', vscode.l10n.t('Heatmap'), heatmapStrings());
     panel.onDidDispose(() => {
       this.cancelCurrent?.cancel();
       this.channel.dispose();

@@ -1,38 +1,33 @@
-/** The HTML shell of a webview: strict CSP with a per-load nonce, one script, one stylesheet, its texts. */
+/** The HTML of a webview: webviewPage with the bundled script and stylesheet read from the extension's dist/webview. */
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { webviewPage } from './webviewPage';
 
-function escapeAttribute(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const assets = new Map<string, string>();
+
+/** The files are part of the installed extension and do not change while it runs: read each once. */
+function asset(extensionUri: vscode.Uri, name: string): string {
+  const file = path.join(extensionUri.fsPath, 'dist', 'webview', name);
+  let text = assets.get(file);
+  if (text === undefined) {
+    text = fs.readFileSync(file, 'utf8');
+    assets.set(file, text);
+  }
+  return text;
 }
 
-export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, script: string, title: string, strings: object): string {
-  const nonce = randomBytes(16).toString('base64');
-  const asset = (name: string) => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', name));
-  const csp = [
-    "default-src 'none'",
-    // Rendered images arrive as bytes and are shown through blob: URLs; nothing is fetched from the network.
-    `img-src blob: ${webview.cspSource}`,
-    `style-src ${webview.cspSource} 'nonce-${nonce}'`,
-    `font-src ${webview.cspSource}`,
-    `script-src 'nonce-${nonce}'`,
-  ].join('; ');
-  return `<!DOCTYPE html>
-<html lang="${escapeAttribute(vscode.env.language)}">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" nonce="${nonce}" href="${asset('webview.css')}">
-<title>${escapeAttribute(title)}</title>
-</head>
-<body>
-<div id="app" data-nonce="${nonce}" data-strings="${escapeAttribute(JSON.stringify(strings))}"></div>
-<script nonce="${nonce}" src="${asset(script)}"></script>
-</body>
-</html>`;
+export function webviewHtml(extensionUri: vscode.Uri, script: string, title: string, strings: object): string {
+  return webviewPage({
+    nonce: randomBytes(16).toString('base64'),
+    lang: vscode.env.language,
+    title,
+    strings,
+    script: asset(extensionUri, script),
+    style: asset(extensionUri, 'webview.css'),
+  });
 }
 
-export function webviewRoots(extensionUri: vscode.Uri): vscode.Uri[] {
-  return [vscode.Uri.joinPath(extensionUri, 'dist', 'webview')];
-}
+/** What a webview may load from the extension's folder: nothing (its page carries everything inline). */
+export const WEBVIEW_OPTIONS: vscode.WebviewOptions = { enableScripts: true, localResourceRoots: [] };

@@ -9,6 +9,8 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import * as fs from 'node:fs';
+import { webviewPage } from '../../src/extension/webviewPage';
 import type { PanelState, ViewParameters } from '../../src/shared/protocol';
 import { ROOT } from '../helpers';
 
@@ -84,5 +86,47 @@ describe('heatmap webview in a browser', () => {
     await page.evaluate(() => window.postMessage('hello', '*'));
     await page.waitForTimeout(100);
     assert.deepEqual(errors, []);
+  });
+});
+
+describe('heatmap webview page as the host builds it', () => {
+  // In code-server a webview restored after a window reload can come up without the service worker
+  // that serves its resources: every request then fails. The page must work with no request at all.
+  it('runs and is styled with every network request refused, and its CSP stops a script without the nonce', async () => {
+    const browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    });
+    try {
+      const page = await browser.newPage();
+      const nonce = Buffer.from('0123456789abcdef').toString('base64');
+      const asset = (name: string) => fs.readFileSync(path.join(ROOT, 'dist', 'webview', name), 'utf8');
+      const html = webviewPage({ nonce, lang: 'en', title: 'Heatmap', strings, script: asset('heatmap.js'), style: asset('webview.css') });
+      const pageUrl = 'http://webview.invalid/index.html';
+      const requests: string[] = [];
+      await page.route('**/*', (route) => {
+        if (route.request().url() === pageUrl) return route.fulfill({ contentType: 'text/html', body: html });
+        requests.push(route.request().url());
+        return route.abort();
+      });
+      await page.addInitScript(() => {
+        const w = window as unknown as { posted: unknown[]; acquireVsCodeApi: () => unknown };
+        w.posted = [];
+        w.acquireVsCodeApi = () => ({ postMessage: (m: unknown) => w.posted.push(m), setState: () => undefined, getState: () => undefined });
+      });
+      await page.goto(pageUrl);
+      await page.waitForFunction(() => (window as unknown as { posted: unknown[] }).posted.length > 0);
+      assert.deepEqual(await page.evaluate(() => (window as unknown as { posted: unknown[] }).posted[0]), { rpc: 'notify', kind: 'ready', payload: undefined });
+      assert.equal(await page.evaluate(() => getComputedStyle(document.querySelector('.toolbar')!).display), 'flex', 'the stylesheet applies');
+      await page.evaluate(() => {
+        const injected = document.createElement('script');
+        injected.textContent = 'window.injectedRan = true';
+        document.body.append(injected);
+      });
+      assert.equal(await page.evaluate(() => (window as unknown as { injectedRan?: boolean }).injectedRan), undefined);
+      assert.deepEqual(requests, []);
+    } finally {
+      await browser.close();
+    }
   });
 });

@@ -391,6 +391,10 @@ async function runInCodeServer(setup: PhaseSetup, browser: Browser): Promise<{ o
   const context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
   const page = await context.newPage();
   setup.setUi(new Ui(page, phase));
+  // The workbench's and the webviews' console (failed resource loads, CSP refusals): how a blank webview is diagnosed.
+  const browserLog = fs.createWriteStream(path.join(ARTIFACTS, `${phase}-browser-console.log`));
+  page.on('console', (m) => browserLog.write(`${m.type()} ${m.location().url}: ${m.text()}\n`));
+  page.on('pageerror', (e) => browserLog.write(`pageerror: ${e.message}\n`));
   const lines: string[] = [];
   let exitCode: number | undefined;
   const exited = new Promise<void>((resolve) => {
