@@ -5,8 +5,11 @@
 import * as path from 'node:path';
 import { ParseArgsConfig, parseArgs } from 'node:util';
 import { runBatch, BatchProgress, BatchVlmOptions } from '../core/batch/runner';
+import { LocalVlm } from '../core/lvlm/localVlm';
+import { LVLM_REFERENCE_GRAY } from '../core/lvlm/lvlmMap';
+import { parseAux } from './lvlm';
 import { writeReport } from '../core/batch/report';
-import { BATCH_CONCURRENCY, BATCH_MAX_RETRIES, DEFAULT_VLM_SETTINGS, VLM_MAX_IMAGE_SIDE, VLM_MAX_RETRIES, VLM_MAX_TOKENS, VLM_TEMPERATURE, VLM_TIMEOUT_SECONDS } from '../core/defaults';
+import { BATCH_CONCURRENCY, BATCH_MAX_RETRIES, DEFAULT_LVLM_DTYPE, DEFAULT_VLM_SETTINGS, VLM_MAX_IMAGE_SIDE, VLM_MAX_RETRIES, VLM_MAX_TOKENS, VLM_TEMPERATURE, VLM_TIMEOUT_SECONDS } from '../core/defaults';
 import { AttentionPromptError } from '../core/errors';
 import { parseMetric } from '../core/batch/scoring';
 import { parseShard } from '../core/batch/shards';
@@ -30,7 +33,14 @@ Options:
   --question TEXT      the question for items that have none (folders, globs, lists)
   --hint TEXT          compute the maps from TEXT for items without a hint of their own
   --out DIR            output folder (default ./attention-batch)
+  --aux clip|lvlm      auxiliary model: clip (default), or lvlm — each map read from the local
+                       LLaVA-style model --model while it answers the item's question (hints are
+                       not used; --layer is its decoder layer; --gray defaults to 200, as the
+                       reference's API_LLaVA script blends)
   --no-vlm             masks only; nothing leaves the machine
+  --vlm-provider P     who answers: openai (default: the endpoint below) or local — a local
+                       LLaVA-style model on this machine (--vlm-model, default the --aux lvlm
+                       model; no endpoint, no key)
   --concurrency N      VLM requests at once (default ${BATCH_CONCURRENCY})
   --resume             continue an interrupted run in the same --out folder (same settings)
   --allow-changed-settings
@@ -58,6 +68,8 @@ const BATCH_OPTIONS = {
   question: { type: 'string' },
   out: { type: 'string' },
   'no-vlm': { type: 'boolean' },
+  aux: { type: 'string' },
+  'vlm-provider': { type: 'string' },
   concurrency: { type: 'string' },
   resume: { type: 'boolean' },
   'allow-changed-settings': { type: 'boolean' },
@@ -166,10 +178,24 @@ export async function runBatchCommand(argv: string[], onInterrupt: (handler: () 
     throw new UsageError(`--dataset must be a plain name (letters, digits, "_", "-", "."; not starting with "."), got "${values.dataset}"`);
   }
   const concurrency = bounded(values.concurrency, 'concurrency', BATCH_CONCURRENCY, { min: 1, max: MAX_CONCURRENCY, integer: true });
+  const aux = parseAux(values.aux);
+  if (aux === 'lvlm') {
+    if (values.model === undefined) throw new UsageError('--aux lvlm needs --model: a LLaVA-style model (hub id, or a folder in the Transformers.js layout)');
+    if (values.hint !== undefined) throw new UsageError('--hint applies to --aux clip only (the LVLM map is read while the model answers the question)');
+    // The reference's API_LLaVA script blends with its default gray level, 200 (main.py:24-37).
+    if (values.gray === undefined) settings.gray = LVLM_REFERENCE_GRAY;
+    if (values.dtype === undefined) settings.engine.dtype = DEFAULT_LVLM_DTYPE;
+  }
+  const provider = values['vlm-provider'] ?? 'openai';
+  if (provider !== 'openai' && provider !== 'local') throw new UsageError(`--vlm-provider must be openai or local, got "${provider}"`);
   const useVlm = !values['no-vlm'];
+  if (!useVlm && values['vlm-provider'] !== undefined) throw new UsageError('--vlm-provider cannot go with --no-vlm');
+  const local = useVlm && provider === 'local';
+  if (local && values['vlm-model'] === undefined && aux !== 'lvlm') throw new UsageError('--vlm-provider local needs --vlm-model: a LLaVA-style model (hub id or folder), or --aux lvlm to answer with its --model');
+  if (local && values['vlm-base-url'] !== undefined) throw new UsageError('--vlm-base-url applies to --vlm-provider openai only');
   const apiKey = process.env.OPENAI_API_KEY ?? '';
-  const vlm = useVlm ? vlmOptions(values, apiKey) : undefined;
-  if (useVlm && !apiKey) {
+  const vlm = useVlm ? vlmOptions(local ? { ...values, 'vlm-model': values['vlm-model'] ?? settings.engine.model } : values, apiKey) : undefined;
+  if (useVlm && !local && !apiKey) {
     throw new AttentionPromptError('bad-parameter', 'No API key: set OPENAI_API_KEY (any text for local servers such as Ollama), or run with --no-vlm to make masks only.');
   }
   const controller = new AbortController();
@@ -183,41 +209,51 @@ export async function runBatchCommand(argv: string[], onInterrupt: (handler: () 
   const started = Date.now();
   let lastLine = 0;
   const tty = !!io.err.isTTY;
-  const summary = await runBatch({
-    input,
-    question: values.question,
-    hint: values.hint,
-    outDir,
-    ...settings,
-    vlm,
-    concurrency,
-    resume: !!values.resume,
-    shard,
-    sweep,
-    judge: !!values.judge,
-    metric,
-    allowChangedSettings: !!values['allow-changed-settings'],
-    allowOutsidePaths: !!values['allow-outside-paths'],
-    referenceLayout: values.layout === 'reference' ? { dataset: values.dataset ?? path.basename(input, path.extname(input)).replace(/[^\w.-]+/g, '_') } : undefined,
-    signal: controller.signal,
-    onLog: (m) => io.err.write(`${m}\n`),
-    onProgress: (p) => {
-      const now = Date.now();
-      if (tty) {
-        if (now - lastLine > 100) io.err.write(`\r\x1b[K${bar(p, started)}`);
-      } else if (now - lastLine > 5000 || p.done + p.failed + p.skipped === p.total) {
-        io.err.write(`${bar(p, started)}\n`);
-      } else return;
-      lastLine = now;
-    },
-  });
-  if (tty) io.err.write('\r\x1b[K');
-  const report = await writeReport(outDir, summary);
-  io.out.write(
-    `${summary.done} done, ${summary.failed} failed, ${summary.skipped} skipped of ${summary.total}${summary.interrupted ? ' (interrupted: rerun with --resume)' : ''}\n` +
-      `${summary.imagesPerSecond.toFixed(2)} images/s over ${(summary.elapsedMs / 1000).toFixed(1)} s\n` +
-      describeScores(summary) +
-      `results: ${path.join(outDir, 'results.jsonl')}\nsummary: ${path.join(outDir, 'summary.json')}\nreport:  ${report}\n`,
-  );
-  return summary.interrupted ? 130 : summary.failed > 0 ? 1 : 0;
+  // The local model answers (and, with --aux lvlm on the same model, also maps: loaded once).
+  const e = settings.engine;
+  const localVlm = local && vlm ? new LocalVlm({ ...e, model: vlm.model, dtype: aux === 'lvlm' ? e.dtype : DEFAULT_LVLM_DTYPE, layer: aux === 'lvlm' ? e.layer : undefined, maxNewTokens: vlm.maxTokens }) : undefined;
+  try {
+    const summary = await runBatch({
+      input,
+      aux,
+      answers: localVlm,
+      lvlm: aux === 'lvlm' && vlm?.model === e.model ? localVlm : undefined,
+      question: values.question,
+      hint: values.hint,
+      outDir,
+      ...settings,
+      vlm,
+      concurrency,
+      resume: !!values.resume,
+      shard,
+      sweep,
+      judge: !!values.judge,
+      metric,
+      allowChangedSettings: !!values['allow-changed-settings'],
+      allowOutsidePaths: !!values['allow-outside-paths'],
+      referenceLayout: values.layout === 'reference' ? { dataset: values.dataset ?? path.basename(input, path.extname(input)).replace(/[^\w.-]+/g, '_') } : undefined,
+      signal: controller.signal,
+      onLog: (m) => io.err.write(`${m}\n`),
+      onProgress: (p) => {
+        const now = Date.now();
+        if (tty) {
+          if (now - lastLine > 100) io.err.write(`\r\x1b[K${bar(p, started)}`);
+        } else if (now - lastLine > 5000 || p.done + p.failed + p.skipped === p.total) {
+          io.err.write(`${bar(p, started)}\n`);
+        } else return;
+        lastLine = now;
+      },
+    });
+    if (tty) io.err.write('\r\x1b[K');
+    const report = await writeReport(outDir, summary);
+    io.out.write(
+      `${summary.done} done, ${summary.failed} failed, ${summary.skipped} skipped of ${summary.total}${summary.interrupted ? ' (interrupted: rerun with --resume)' : ''}\n` +
+        `${summary.imagesPerSecond.toFixed(2)} images/s over ${(summary.elapsedMs / 1000).toFixed(1)} s\n` +
+        describeScores(summary) +
+        `results: ${path.join(outDir, 'results.jsonl')}\nsummary: ${path.join(outDir, 'summary.json')}\nreport:  ${report}\n`,
+    );
+    return summary.interrupted ? 130 : summary.failed > 0 ? 1 : 0;
+  } finally {
+    await localVlm?.dispose();
+  }
 }

@@ -83,3 +83,64 @@ describe('attention-prompt mask --aux lvlm (CLI)', () => {
     assert.equal(JSON.parse(r.stdout).aux, 'clip');
   });
 });
+
+describe('attention-prompt batch --aux lvlm (CLI)', () => {
+  const work = tempDir('ap-cli-batch-lvlm-');
+  const cache = path.join(work, 'cache');
+  const photos = path.join(work, 'photos');
+  fs.mkdirSync(photos);
+  fs.copyFileSync(SCENE, path.join(photos, 'scene.png'));
+  const readLines = (file: string) =>
+    fs
+      .readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+
+  it('maps each item with the local LLaVA, answers with it (--vlm-provider local: no endpoint, no key), the masks equal mask --aux lvlm’s', async () => {
+    const q = 'where is the red square?';
+    const r = spawnSync(
+      process.execPath,
+      [CLI, 'batch', 'photos', '--question', q, '--aux', 'lvlm', '--model', PLANTED, '--offline', '--cache-dir', cache, '--vlm-provider', 'local', '--max-tokens', '4', '--out', 'review'],
+      { cwd: work, encoding: 'utf8', timeout: 180_000, env: { ...process.env, OPENAI_API_KEY: '' } },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const [rec] = readLines(path.join(work, 'review', 'results.jsonl'));
+    assert.equal(rec.error, undefined, JSON.stringify(rec.error));
+    assert.equal(rec.layer, 2);
+    assert.equal(rec.parameters.gray, 200);
+    assert.equal(rec.endpointHost, 'this machine');
+    assert.ok(rec.maskedAnswer.length > 0 && rec.originalAnswer.length > 0, JSON.stringify(rec));
+    assert.equal(JSON.parse(fs.readFileSync(path.join(work, 'review', 'settings.json'), 'utf8')).settings.aux, 'lvlm');
+    // The same map as the single-image command: pixel-identical masked image.
+    const m = cli(['mask', 'photos/scene.png', q, '--aux', 'lvlm', '--model', PLANTED, '--offline', '--cache-dir', cache, '--max-tokens', '1', '--out', 'single.png', '--heatmap', 'single.overlay.png'], work);
+    assert.equal(m.status, 0, m.stderr);
+    const raw = (f: string) => sharp(f).removeAlpha().raw().toBuffer();
+    assert.ok((await raw(path.join(work, 'review', rec.outputs.masked))).equals(await raw(path.join(work, 'single.png'))), 'batch and mask give the same masked image');
+    const red = await pixel(path.join(work, 'review', rec.outputs.masked), 20, 20);
+    assert.ok(red[0] > 200 && red[1] < 60, `red square kept: ${red}`);
+  });
+
+  it('a contrast sweep re-makes the LVLM mask without another model pass; usage errors are one line', () => {
+    const s = cli(['batch', 'photos', '--question', 'where is the red square?', '--aux', 'lvlm', '--model', PLANTED, '--offline', '--cache-dir', cache, '--no-vlm', '--sweep', 'contrast=1,8', '--out', 'sweep'], work);
+    assert.equal(s.status, 0, s.stderr);
+    const recs = readLines(path.join(work, 'sweep', 'results.jsonl'));
+    assert.deepEqual(recs.map((x) => x.parameters.contrast).sort((a, b) => a - b), [1, 8]);
+    const bytes = recs.map((x) => fs.readFileSync(path.join(work, 'sweep', x.outputs.masked)));
+    assert.ok(!bytes[0].equals(bytes[1]), 'the two contrasts give different masks');
+    const cases: Array<[string[], RegExp]> = [
+      [['--aux', 'lvlm', '--no-vlm'], /--aux lvlm needs --model/],
+      [['--aux', 'lvlm', '--model', PLANTED, '--hint', 'red', '--no-vlm'], /--hint applies to --aux clip only/],
+      [['--aux', 'lvlm', '--model', PLANTED, '--no-vlm', '--sweep', 'layer=1,2'], /--sweep layer=… applies to --aux clip only/],
+      [['--vlm-provider', 'local'], /--vlm-provider local needs --vlm-model/],
+      [['--vlm-provider', 'cloud'], /--vlm-provider must be openai or local/],
+      [['--vlm-provider', 'local', '--no-vlm'], /--vlm-provider cannot go with --no-vlm/],
+    ];
+    for (const [extra, message] of cases) {
+      const r = cli(['batch', 'photos', '--question', 'q?', '--cache-dir', cache, '--out', 'x', ...extra], work);
+      assert.notEqual(r.status, 0, `${extra.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
+    }
+  });
+});

@@ -9,10 +9,8 @@ import { LVLM_PRESETS, LocalVlm } from '../core/lvlm/localVlm';
 import { lvlmJson } from '../core/lvlm/contract';
 import { LVLM_REFERENCE_GRAY } from '../core/lvlm/lvlmMap';
 import { encode, formatForPath, renderOutputs } from '../core/render';
+import { AUX_MODELS, AuxModel } from '../core/defaults';
 import { MaskSettings, UsageError, num } from './options';
-
-export const AUX_MODELS = ['clip', 'lvlm'] as const;
-export type AuxModel = (typeof AUX_MODELS)[number];
 
 export function parseAux(value: string | undefined): AuxModel {
   const aux = (value ?? 'clip') as AuxModel;

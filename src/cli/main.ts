@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { isAttentionPromptError } from '../core/errors';
 import { AttentionPromptEngine } from '../core/engine';
 import { alphaForGeometry, decodeImage } from '../core/image';
-import { CONTRAST, DEFAULT_DTYPE, DEFAULT_GEOMETRY, DEFAULT_MODEL, DEFAULT_REVISION, DTYPES, GEOMETRIES, GRAY, INTERPOLATIONS, KERNEL_SIZES, MASK_DEFAULTS, MODEL_PRESETS, OPACITY } from '../core/defaults';
+import { CONTRAST, DEFAULT_DTYPE, DEFAULT_GEOMETRY, DEFAULT_LVLM_DTYPE, DEFAULT_MODEL, DEFAULT_REVISION, DTYPES, GEOMETRIES, GRAY, INTERPOLATIONS, KERNEL_SIZES, MASK_DEFAULTS, MODEL_PRESETS, OPACITY } from '../core/defaults';
 import type { DownloadProgress } from '../core/modelSource';
 import { encode, formatForPath, renderOutputs } from '../core/render';
 import { MASK_OPTIONS, UsageError, joinNegativeValues, maskSettings } from './options';
@@ -86,6 +86,7 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
   const settings = maskSettings(values, progressPrinter(io.err));
   const aux = parseAux(values.aux);
   if (aux === 'lvlm' && values.model === undefined) throw new UsageError('--aux lvlm needs --model: a LLaVA-style model (hub id, or a folder in the Transformers.js layout)');
+  if (aux === 'lvlm' && values.dtype === undefined) settings.engine.dtype = DEFAULT_LVLM_DTYPE;
   if (aux === 'clip' && values['max-tokens'] !== undefined) throw new UsageError('--max-tokens applies to --aux lvlm only');
   const stem = path.basename(imagePath, path.extname(imagePath));
   const outPath = values.out ?? `${stem}.masked.png`;

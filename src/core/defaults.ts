@@ -46,6 +46,22 @@ export const MODEL_PRESETS = [
   { id: 'Xenova/clip-vit-base-patch16', label: 'CLIP ViT-B/16 (345 MB fp32)' },
   { id: 'Xenova/clip-vit-base-patch32', label: 'CLIP ViT-B/32 (352 MB fp32, coarse 7×7 map)' },
 ] as const;
+
+/** The auxiliary model the map comes from: CLIP, or a local LLaVA-style model's decoder attention (API_LLaVA). */
+export const AUX_MODELS = ['clip', 'lvlm'] as const;
+export type AuxModel = (typeof AUX_MODELS)[number];
+export const DEFAULT_AUX: AuxModel = 'clip';
+
+/**
+ * The local VLM presets: the smallest LLaVA-family models with Transformers.js ONNX files on the hub.
+ * None could be checked here (no hub access from the development machines): only the fixtures were run.
+ */
+export const LVLM_PRESETS = [
+  { id: 'llava-hf/llava-interleave-qwen-0.5b-hf', label: 'LLaVA-Interleave Qwen-0.5B (SigLIP, one 27×27 grid; answers and maps; unverified)' },
+  { id: 'llava-hf/llava-onevision-qwen2-0.5b-ov-hf', label: 'LLaVA-OneVision Qwen2-0.5B (any-resolution tiles: answers only; unverified)' },
+] as const;
+/** The local model's weights unless asked otherwise: the decoder the LVLM map is read from, unquantized. */
+export const DEFAULT_LVLM_DTYPE: Dtype = 'fp32';
 /**
  * q8: the paper's L/14-336 is a 432 MB first download instead of 1.7 GB, and its masks agree with
  * fp32's (README, "Reduced precision"). `--dtype fp32` with `--geometry reference` reproduces the

@@ -94,7 +94,11 @@ export function requiredFiles(dtypes: TowerDtypes | Dtype): string[] {
   return ['config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', towerFile('text', d.text), towerFile('vision', d.vision)];
 }
 
-export function locateModel(opts: ModelSourceOptions): ModelLocation {
+/**
+ * Where the model is, its files checked: a folder must hold `files` (default: CLIP's), and an
+ * offline hub id must have them cached. `layout` names the expected layout in the error.
+ */
+export function locateModel(opts: ModelSourceOptions, files?: string[], layout = 'the Transformers.js layout: config.json, tokenizer.json, onnx/…'): ModelLocation {
   const cacheDir = path.resolve(opts.cacheDir ?? defaultCacheDir());
   if (cacheDir.split(path.sep).includes('node_modules')) {
     throw new AttentionPromptError('bad-parameter', `The model cache must not be inside node_modules (${cacheDir}); choose another folder.`);
@@ -111,9 +115,9 @@ export function locateModel(opts: ModelSourceOptions): ModelLocation {
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
       throw new AttentionPromptError('model-missing', `Model folder not found: ${dir}`);
     }
-    for (const f of requiredFiles(dtypes)) {
+    for (const f of files ?? requiredFiles(dtypes)) {
       if (!fs.existsSync(path.join(dir, f))) {
-        throw new AttentionPromptError('model-missing', `The model folder ${dir} has no ${f} (expected the Transformers.js layout: config.json, tokenizer.json, onnx/…).`);
+        throw new AttentionPromptError('model-missing', `The model folder ${dir} has no ${f} (expected ${layout}).`);
       }
     }
     return { name: opts.model, pretrainedId: dir, local: true, revision, dtype, dtypes, cacheDir, offline: !!opts.offline };
@@ -137,9 +141,9 @@ export function modelFilePath(loc: ModelLocation, file: string): string {
 }
 
 /** In offline mode, names exactly which file is missing, before Transformers.js says less. */
-export function checkOfflineFiles(loc: ModelLocation): void {
+export function checkOfflineFiles(loc: ModelLocation, files?: string[]): void {
   if (loc.local || !loc.offline) return;
-  for (const f of requiredFiles(towerDtypes(loc))) {
+  for (const f of files ?? requiredFiles(towerDtypes(loc))) {
     const p = cachedPath(loc, f);
     if (!fs.existsSync(p)) {
       throw new AttentionPromptError(

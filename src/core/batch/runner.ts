@@ -8,8 +8,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { IMAGE_EXTENSIONS, type Geometry, type ImageFormat, type Interpolation, type VlmRunSettings } from '../defaults';
-import { Attribution, AttentionPromptEngine, EngineOptions } from '../engine';
+import { AUX_MODELS, IMAGE_EXTENSIONS, type AuxModel, type Geometry, type ImageFormat, type Interpolation, type VlmRunSettings } from '../defaults';
+import { Attribution, AttentionPromptEngine, AttributionRequest, EngineOptions, StageTimings } from '../engine';
 import { AttentionPromptError } from '../errors';
 import { DecodedImage, ImageLimits, PixelBudget, alphaForGeometry, decodeImage, fromDecoded, processPixelBudget } from '../image';
 import { MaskParameters, mergeMaps } from '../maps';
@@ -17,6 +17,8 @@ import { materialize, renderOutputs } from '../render';
 import type { AnswerImage, AnswerProvider, AnswerResult } from '../answerProvider';
 import { redactSecrets } from '../redact';
 import { VlmClient } from '../vlm';
+import { LocalVlm } from '../lvlm/localVlm';
+import { LvlmMaps } from '../lvlm/lvlmMaps';
 import { imagePayload } from '../vlmImage';
 import { ComparisonBuilder } from './comparison';
 import { BatchItem, isInside, readItems, safeId } from './inputs';
@@ -39,6 +41,20 @@ export interface BatchAskOptions {
 /** An OpenAI-compatible endpoint (the CLI's and the extension's default). */
 export type BatchVlmOptions = VlmRunSettings;
 
+/** One item's map: CLIP's attribution, or the LVLM map (which re-makes its mask with `remask`). */
+export type BatchMap = Pick<Attribution, 'grid' | 'mask' | 'timings' | 'maskParameters'> &
+  Partial<Pick<Attribution, 'psiCls' | 'psiTok'>> & { remask?: (p: MaskParameters) => Float64Array };
+
+/** What the runner needs of its map source: CLIP's engine, or LvlmMaps (--aux lvlm). */
+export interface MapSource {
+  readonly modelName: string;
+  readonly layer: number;
+  /** The layer a requested one stands for (undefined: the default; negative counts from the end). */
+  resolveLayer(requested?: number): number;
+  attribute(image: DecodedImage, req: AttributionRequest): Promise<BatchMap & { timings: StageTimings }>;
+  dispose(): Promise<void>;
+}
+
 
 export interface BatchOptions {
   input: string;
@@ -47,6 +63,10 @@ export interface BatchOptions {
   hint?: string;
   outDir: string;
   engine: EngineOptions;
+  /** clip (default), or lvlm: the map read from the local LLaVA-style model `engine.model` while it answers (hints unused). */
+  aux?: AuxModel;
+  /** With aux lvlm: the local model already held (e.g. the one that answers), used for the maps instead of a second copy. */
+  lvlm?: LocalVlm;
   geometry: Geometry;
   mask: MaskParameters;
   interpolation: Interpolation;
@@ -254,7 +274,7 @@ class Tally {
 /** What every item of a run shares. */
 interface RunContext {
   opts: BatchOptions;
-  engine: AttentionPromptEngine;
+  engine: MapSource;
   /** The block index every item of this run uses. */
   layer: number;
   answers?: AnswerProvider;
@@ -300,7 +320,7 @@ function failure(stage: string, e: unknown): ResultRecord['error'] {
 }
 
 /** Renders the masked image, overlay and thumbnails (and the reference layout's copy) and writes them. */
-async function writeOutputs(ctx: RunContext, item: BatchItem, image: DecodedImage, attribution: Attribution): Promise<{ outputs: NonNullable<ResultRecord['outputs']>; maskedPng: sharp.Sharp }> {
+async function writeOutputs(ctx: RunContext, item: BatchItem, image: DecodedImage, attribution: BatchMap): Promise<{ outputs: NonNullable<ResultRecord['outputs']>; maskedPng: sharp.Sharp }> {
   const { opts, refDir, thumbSize } = ctx;
   const rendered = await renderOutputs(image, attribution.mask, attribution.grid, { interpolation: opts.interpolation, gray: opts.gray, opacity: opts.opacity });
   const maskedPng = await materialize(rendered.masked);
@@ -385,7 +405,7 @@ async function askAbout(ctx: RunContext, answers: AnswerProvider, ask: BatchAskO
 }
 
 /** Everything after CLIP for one item: outputs, answers, its line in results.jsonl. */
-async function completeItem(ctx: RunContext, item: BatchItem, image: DecodedImage, attribution: Attribution, timings: Record<string, number>): Promise<void> {
+async function completeItem(ctx: RunContext, item: BatchItem, image: DecodedImage, attribution: BatchMap, timings: Record<string, number>): Promise<void> {
   const finish = (rec: ItemRecord) => ctx.tally.record({ ...rec, finishedAt: new Date().toISOString() });
   const start = performance.now();
   let written: Awaited<ReturnType<typeof writeOutputs>>;
@@ -412,9 +432,11 @@ async function completeItem(ctx: RunContext, item: BatchItem, image: DecodedImag
   finish(answered);
 }
 
-/** An attribution whose mask is re-made from its raw scores under other mask parameters (no CLIP pass). */
-function withMask(a: Attribution, mask: MaskParameters): Attribution {
+/** A map whose mask is re-made from its raw scores under other mask parameters (no model pass). */
+function withMask(a: BatchMap, mask: MaskParameters): BatchMap {
   if (a.maskParameters.contrast === mask.contrast && a.maskParameters.kernel === mask.kernel) return a;
+  if (a.remask) return { ...a, mask: a.remask(mask), maskParameters: mask };
+  if (!a.psiCls || !a.psiTok) throw new AttentionPromptError('internal', 'This map cannot be re-made under other mask parameters.');
   return { ...a, ...mergeMaps(a.psiCls, a.psiTok, a.grid[0], a.grid[1], mask), maskParameters: mask };
 }
 
@@ -460,7 +482,7 @@ async function processItems(ctx: RunContext, settings?: SweepSetting[]): Promise
       continue;
     }
     const image = current.image;
-    let attribution: Attribution;
+    let attribution: BatchMap;
     try {
       attribution = await engine.attribute(image, { question: item.question, hint: item.hint, layer: ctx.layer, geometry: opts.geometry, mask: todo[0].setting?.mask ?? opts.mask });
       Object.assign(timings, attribution.timings);
@@ -486,6 +508,16 @@ async function processItems(ctx: RunContext, settings?: SweepSetting[]): Promise
 /** Refuses options no run could use, before anything is read or loaded. */
 function checkRunOptions(opts: BatchOptions): void {
   if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) throw new AttentionPromptError('bad-parameter', `--concurrency must be a positive integer, got ${opts.concurrency}.`);
+  if (opts.aux !== undefined && !AUX_MODELS.includes(opts.aux)) throw new AttentionPromptError('bad-parameter', `--aux must be clip or lvlm, got "${opts.aux}".`);
+  // One local model holds one prepared decoder layer: a layer sweep would load the model once per layer.
+  if (opts.aux === 'lvlm' && opts.sweep?.layer) throw new AttentionPromptError('bad-parameter', '--sweep layer=… applies to --aux clip only; with --aux lvlm run once per --layer (contrast and kernel sweeps work).');
+}
+
+/** The run's map source for `layer` (undefined: the requested one): CLIP's engine, or the local LVLM. */
+async function loadMapSource(opts: BatchOptions, layer: number | undefined): Promise<MapSource> {
+  const engine = layer !== undefined ? { ...opts.engine, layer } : opts.engine;
+  if (opts.aux === 'lvlm') return layer === undefined && opts.lvlm ? LvlmMaps.load(opts.lvlm, false) : LvlmMaps.load(new LocalVlm(engine), true);
+  return AttentionPromptEngine.load(engine);
 }
 
 /** Creates the output folder and its subfolders, or says in one line why it cannot. */
@@ -523,6 +555,8 @@ function requestedSettings(opts: BatchOptions, answers: AnswerProvider | undefin
     question: opts.question ?? null,
     hint: opts.hint ?? null,
     model: opts.engine.model,
+    // Recorded only for lvlm, so folders written before --aux existed still resume.
+    ...(opts.aux === 'lvlm' ? { aux: 'lvlm' } : {}),
     revision: opts.engine.revision ?? 'main',
     dtype: opts.engine.dtype ?? 'fp32',
     layer: opts.engine.layer ?? null,
@@ -549,7 +583,7 @@ function requestedSettings(opts: BatchOptions, answers: AnswerProvider | undefin
   };
 }
 
-function runContext(opts: BatchOptions, engine: AttentionPromptEngine, answers: AnswerProvider | undefined, tally: Tally, answered: Set<string>, requestedLayer = opts.engine.layer): RunContext {
+function runContext(opts: BatchOptions, engine: MapSource, answers: AnswerProvider | undefined, tally: Tally, answered: Set<string>, requestedLayer = opts.engine.layer): RunContext {
   const parameters = { contrast: opts.mask.contrast, kernel: opts.mask.kernel, gray: opts.gray, interpolation: opts.interpolation, geometry: opts.geometry };
   // The layer of this run (an engine shared with other callers serves every layer per request).
   const layer = engine.resolveLayer(requestedLayer);
@@ -638,7 +672,7 @@ function writeSummary(ctx: RunContext, startedAt: Date, t0: number): BatchSummar
  * settings, open the results, load the model, process every item, summarise. A sweep loads one
  * engine per swept layer in turn and runs every item through it.
  */
-export async function runBatch(opts: BatchOptions, sharedEngine?: AttentionPromptEngine): Promise<BatchSummary & ScoreSummary> {
+export async function runBatch(opts: BatchOptions, sharedEngine?: MapSource): Promise<BatchSummary & ScoreSummary> {
   const startedAt = new Date();
   const t0 = performance.now();
   checkRunOptions(opts);
@@ -662,7 +696,7 @@ export async function runBatch(opts: BatchOptions, sharedEngine?: AttentionPromp
       for (const [i, group] of groups.entries()) {
         if (i > 0 && opts.signal?.aborted) break;
         const own = group.layer !== undefined || !sharedEngine;
-        const engine = own ? await AttentionPromptEngine.load(group.layer !== undefined ? { ...opts.engine, layer: group.layer } : opts.engine) : sharedEngine!;
+        const engine = own ? await loadMapSource(opts, group.layer) : sharedEngine!;
         try {
           if (i === 0) {
             // A swept layer is recorded in `sweep`; otherwise the layer the model resolved.

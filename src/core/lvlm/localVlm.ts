@@ -16,8 +16,8 @@ import sharp from 'sharp';
 import type { AnswerProvider, AnswerRequest, AnswerResult } from '../answerProvider';
 import { AttentionPromptError, throwIfAborted } from '../errors';
 import { DecodedImage, decodeImage, fromDecoded } from '../image';
-import type { Dtype, Geometry } from '../defaults';
-import { DTYPE_SUFFIX, DownloadProgress, ModelLocation, cachedPath, configureTransformers, defaultCacheDir, describeLoadError, pretrainedOptions } from '../modelSource';
+import { DEFAULT_LVLM_DTYPE, type Dtype, type Geometry } from '../defaults';
+import { DTYPE_SUFFIX, ModelLocation, ModelSourceOptions, cachedPath, checkOfflineFiles, configureTransformers, describeLoadError, locateModel, pretrainedOptions } from '../modelSource';
 import { TransformersModule, loadTransformers } from '../transformers';
 import { prepareDecoder, PreparedDecoder } from './decoderGraph';
 import { DEFAULT_LVLM_MASK_PARAMETERS, LVLM_MAX_NEW_TOKENS, LvlmMaskParameters, meanOfSteps, reviseMask, squareGrid, stepMap } from './lvlmMap';
@@ -29,15 +29,8 @@ const ANSWER_MODEL_TYPES = new Set(['llava', 'llava_onevision']);
 /** Tiling / any-resolution schemes: the image tokens are several grids (tiles) plus a base image. */
 const TILING_MODEL_TYPES = new Set(['llava_onevision', 'llava_next', 'idefics3', 'smolvlm', 'qwen2_vl', 'qwen2_5_vl', 'lfm2_vl', 'gemma3', 'phi3_v']);
 
-/**
- * The smallest LLaVA-family models with Transformers.js ONNX files on the hub. None could be checked
- * here (no hub access from the development machines): only the fixtures were run. Whether their
- * decoder keeps eager attention (needed for the map) is checked when the map is first asked for.
- */
-export const LVLM_PRESETS = [
-  { id: 'llava-hf/llava-interleave-qwen-0.5b-hf', label: 'LLaVA-Interleave Qwen-0.5B (SigLIP, one 27×27 grid; answers and maps; unverified)' },
-  { id: 'llava-hf/llava-onevision-qwen2-0.5b-ov-hf', label: 'LLaVA-OneVision Qwen2-0.5B (any-resolution tiles: answers only; unverified)' },
-] as const;
+/** The presets (core/defaults.ts). Whether their decoder keeps eager attention (needed for the map) is checked when the map is first asked for. */
+export { LVLM_PRESETS } from '../defaults';
 
 export function lvlmRequiredFiles(dtype: Dtype): string[] {
   const s = DTYPE_SUFFIX[dtype];
@@ -52,21 +45,14 @@ export function lvlmRequiredFiles(dtype: Dtype): string[] {
   ];
 }
 
-export interface LocalVlmOptions {
-  /** Hub id or a folder in the Transformers.js layout. */
-  model: string;
-  revision?: string;
-  dtype?: Dtype;
-  cacheDir?: string;
-  offline?: boolean;
-  remoteHost?: string;
+/** Where the model comes from (hub id or folder, cache, offline, progress), as for CLIP, and how it runs. */
+export interface LocalVlmOptions extends ModelSourceOptions {
   /** Decoder layer for the map; default: the reference's relative depth (20 of 32); negative counts from the end. */
   layer?: number;
   /** ONNX Runtime intra-op threads (default: the cores available). */
   threads?: number;
   /** Longest answer, in tokens (default 512). The map always stops by the reference's rule. */
   maxNewTokens?: number;
-  onProgress?: (p: DownloadProgress) => void;
 }
 
 export interface LvlmMapRequest {
@@ -126,36 +112,10 @@ interface LlavaConfig {
 }
 
 function locateLvlm(opts: LocalVlmOptions): ModelLocation {
-  const cacheDir = path.resolve(opts.cacheDir ?? defaultCacheDir());
-  const revision = opts.revision ?? 'main';
-  const dtype = opts.dtype ?? 'fp32';
-  if (!(dtype in DTYPE_SUFFIX)) throw new AttentionPromptError('bad-parameter', `Unknown dtype "${dtype}": use fp32 or fp16.`);
-  const looksLikePath = path.isAbsolute(opts.model) || opts.model.startsWith('.') || fs.existsSync(opts.model);
-  if (looksLikePath) {
-    const dir = path.resolve(opts.model);
-    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new AttentionPromptError('model-missing', `Model folder not found: ${dir}`);
-    for (const f of lvlmRequiredFiles(dtype)) {
-      if (!fs.existsSync(path.join(dir, f))) {
-        throw new AttentionPromptError(
-          'model-missing',
-          `The model folder ${dir} has no ${f} (expected a Transformers.js LLaVA layout: config.json, tokenizer.json, onnx/vision_encoder.onnx, onnx/embed_tokens.onnx, onnx/decoder_model_merged.onnx).`,
-        );
-      }
-    }
-    return { name: opts.model, pretrainedId: dir, local: true, revision, dtype, cacheDir, offline: !!opts.offline };
-  }
-  if (!/^[\w.-]+\/[\w.-]+$/.test(opts.model)) {
-    throw new AttentionPromptError('bad-parameter', `"${opts.model}" is neither a model folder nor a hub id like owner/name.`);
-  }
-  const loc: ModelLocation = { name: opts.model, pretrainedId: opts.model, local: false, revision, dtype, cacheDir, offline: !!opts.offline, remoteHost: opts.remoteHost };
-  if (loc.offline) {
-    for (const f of lvlmRequiredFiles(dtype)) {
-      const p = cachedPath(loc, f);
-      if (!fs.existsSync(p)) {
-        throw new AttentionPromptError('offline-missing', `Offline mode: ${loc.name} is not fully cached — missing ${f} (looked at ${p}). Run once without --offline to download it.`);
-      }
-    }
-  }
+  const dtype = opts.dtype ?? DEFAULT_LVLM_DTYPE;
+  const files = lvlmRequiredFiles(dtype);
+  const loc = locateModel({ ...opts, dtype }, files, 'a Transformers.js LLaVA layout: config.json, tokenizer.json, onnx/vision_encoder.onnx, onnx/embed_tokens.onnx, onnx/decoder_model_merged.onnx');
+  checkOfflineFiles(loc, files);
   return loc;
 }
 
@@ -449,10 +409,11 @@ export class LocalVlm implements AnswerProvider {
     return this.mapDecoder;
   }
 
-  /** Loads the model and prepares the decoder for maps now (otherwise the first map does it). */
-  async prepareMap(): Promise<void> {
+  /** Loads the model and prepares the decoder for maps now (otherwise the first map does it); the map's layer. */
+  async prepareMap(): Promise<{ layer: number; numLayers: number }> {
     this.checkMapSupport(await this.loadConfig());
-    await this.prepareMapDecoder(await this.load());
+    const prepared = await this.prepareMapDecoder(await this.load());
+    return { layer: prepared.layer, numLayers: prepared.numLayers };
   }
 
   /** The API_LLaVA map of `image` for `question`, and the text generated while taking it. */
