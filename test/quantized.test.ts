@@ -11,7 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import { AttentionPromptEngine } from '../src/core/engine';
 import { decodeImage } from '../src/core/image';
 import { DTYPES, Dtype, towerFile } from '../src/core/modelSource';
-import { prepareVisionGraph } from '../src/core/onnx/visionGraph';
+import { indexOnnx } from '../src/core/onnx/onnxFile';
+import { FileSource } from '../src/core/onnx/protobuf';
+import { prepareVisionGraph, signedWeightsFaster } from '../src/core/onnx/visionGraph';
 import { fixtureModel, inside, rectangleImage, tempDir } from './helpers';
 import { point, randomCases } from './pointing';
 
@@ -192,6 +194,54 @@ describe('per-channel 8-bit weights (the 2023 hub files’ scheme)', () => {
     } finally {
       await engine.dispose();
     }
+  });
+});
+
+describe('uint8 MatMulInteger weights stored as int8 (VNNI: u8 × s8 is the fast integer product)', () => {
+  const files = { q8: path.join(fixtureModel('tiny-clip'), towerFile('vision', 'q8')), 'q8 per channel': path.join(fixtureModel('tiny-clip'), 'onnx', 'vision_model_quantized_per_channel.onnx') };
+  const matMulIntegerTypes = (modelPath: string) => {
+    const fd = fs.openSync(modelPath, 'r');
+    try {
+      const index = indexOnnx(new FileSource(fd));
+      const types = new Set<string>();
+      for (const n of index.nodes.filter((x) => x.opType === 'MatMulInteger')) types.add(`${index.initializers.get(n.inputs[1])!.dataType}/${index.initializers.get(n.inputs[3])!.dataType}`);
+      return [...types];
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+  for (const [label, sourcePath] of Object.entries(files)) {
+    it(`tiny-clip ${label}: the prepared graph holds int8 weights and zero points, and onnxruntime's outputs are unchanged`, async () => {
+      const unsigned = await prepareVisionGraph({ sourcePath, cacheDir: tempDir(), modelName: 'tiny-clip', signedWeights: false });
+      const signed = await prepareVisionGraph({ sourcePath, cacheDir: tempDir(), modelName: 'tiny-clip', signedWeights: true });
+      assert.deepEqual(matMulIntegerTypes(unsigned.modelPath), ['2/2'], 'the source keeps uint8 weights and zero points');
+      assert.deepEqual(matMulIntegerTypes(signed.modelPath), ['3/3'], 'every MatMulInteger weight and zero point is int8');
+      assert.deepEqual(signed.weights, unsigned.weights, 'the closed form reads the same W_O and P');
+      // The integer products are the same numbers (q − z unchanged); on CPUs without VNNI the
+      // u8 × s8 kernel may saturate, which is why the engine converts only where VNNI is present.
+      if (!signedWeightsFaster()) return;
+      const ort = await import('onnxruntime-node');
+      const run = async (modelPath: string) => {
+        const session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1 });
+        const input = new ort.Tensor('float32', Float32Array.from({ length: 3 * 64 * 64 }, (_, i) => Math.sin(i * 0.37)), [1, 3, 64, 64]);
+        const out = await session.run({ [session.inputNames[0]]: input });
+        await session.release();
+        return out;
+      };
+      const [a, b] = [await run(unsigned.modelPath), await run(signed.modelPath)];
+      for (const name of Object.values(unsigned.outputs)) {
+        const x = a[name].data as Float32Array;
+        const y = b[name].data as Float32Array;
+        const scale = maxAbs(x);
+        for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i] - y[i]) <= scale * 1e-5, `${name}[${i}]: ${x[i]} vs ${y[i]}`);
+      }
+    });
+  }
+
+  it('int8 weights are left as they are (nothing written beside the graph)', async () => {
+    const g = await prepareVisionGraph({ sourcePath: path.join(fixtureModel('tiny-clip'), towerFile('vision', 'int8')), cacheDir: tempDir(), modelName: 'tiny-clip', signedWeights: true });
+    assert.deepEqual(matMulIntegerTypes(g.modelPath), ['3/3']);
+    assert.equal(fs.existsSync(path.join(path.dirname(g.modelPath), 'signed_weights.bin')), false);
   });
 });
 

@@ -1,11 +1,11 @@
 /**
  * Reads the CLIP model setting when a heatmap or review needs it (never cached from activation)
- * and makes sure it never silently becomes the 1.7 GB default: see modelChoice.ts for why a
+ * and makes sure it never silently becomes the default (a 432 MB to 1.7 GB download, by dtype): see modelChoice.ts for why a
  * user's choice can read as the default in a remote window, and what is decided.
  */
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
-import { DEFAULT_MODEL } from '../core/defaults';
+import { DEFAULT_MODEL, DEFAULT_MODEL_DOWNLOAD } from '../core/defaults';
 import { cachedPath, locateModel, requiredFiles } from '../core/modelSource';
 import type { ModelParameters } from '../shared/protocol';
 import type { ErrorCode } from '../shared/rpc';
@@ -29,8 +29,11 @@ function isCached(params: ModelParameters): boolean {
   }
 }
 
-/** The default model's download (vision + text towers, README: 1.2 + 0.5 GB in fp32). */
-const downloadSize = (params: ModelParameters) => (params.dtype === 'fp16' ? '0.9 GB' : '1.7 GB');
+/** The default model's download in the dtype the settings name; where its size is not known, fp32's as the bound. */
+const downloadSize = (params: ModelParameters) => {
+  const known = DEFAULT_MODEL_DOWNLOAD[params.dtype];
+  return known ? vscode.l10n.t('about {0}', known) : vscode.l10n.t('up to {0}', DEFAULT_MODEL_DOWNLOAD.fp32!);
+};
 
 /** The model parameters to use now; throws ModelChoiceError when nothing may be loaded. */
 export async function checkedModelParameters(context: vscode.ExtensionContext): Promise<ModelParameters> {
@@ -49,7 +52,7 @@ export async function checkedModelParameters(context: vscode.ExtensionContext): 
   if (decision.kind === 'lost') {
     const remote = vscode.env.remoteName;
     const message = vscode.l10n.t(
-      'The setting {0}.model reads as its default ({1}, about {2} to download) although you chose {3}. Nothing was downloaded.{4}',
+      'The setting {0}.model reads as its default ({1}, {2} to download) although you chose {3}. Nothing was downloaded.{4}',
       SECTION,
       decision.defaultModel,
       downloadSize(params),
@@ -68,7 +71,7 @@ export async function checkedModelParameters(context: vscode.ExtensionContext): 
   const download = vscode.l10n.t('Download');
   const choose = vscode.l10n.t('Choose Model…');
   const choice = await vscode.window.showWarningMessage(
-    vscode.l10n.t('Download the CLIP model {0} (about {1}) into {2}? Smaller models: Choose Model….', decision.model, downloadSize(params), params.cacheDir),
+    vscode.l10n.t('Download the CLIP model {0} ({1}) into {2}? Smaller models: Choose Model….', decision.model, downloadSize(params), params.cacheDir),
     download,
     choose,
   );

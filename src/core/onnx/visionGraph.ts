@@ -21,11 +21,11 @@ import * as path from 'node:path';
 import { writeAtomic } from '../atomicWrite';
 import { AttentionPromptError } from '../errors';
 import { LINEAR_OPS, LinearWeight, UnreadableWeightError, linearWeight, unreadableWeightError } from './linearWeights';
-import { OnnxIndex, OnnxInitializer, OnnxNode, indexOnnx, readFloatInitializer } from './onnxFile';
+import { OnnxDataType, OnnxIndex, OnnxInitializer, OnnxNode, indexOnnx, readFloatInitializer } from './onnxFile';
 import { ByteSource, FileSource, encodeBytesField, encodeStringField, encodeTag, encodeVarint, encodeVarintField, WireType } from './protobuf';
 
 /** Bump when the prepared file's content or the meta format changes. */
-const PREPARED_FORMAT = 3;
+const PREPARED_FORMAT = 4;
 
 export interface BlockTensorNames {
   attention: string;
@@ -73,6 +73,8 @@ export interface PrepareOptions {
   exposeAttentionOutput?: boolean;
   /** Reference the source's weights instead of copying them (default true; falls back to copying). */
   linkWeights?: boolean;
+  /** Store uint8 MatMulInteger weights as int8 (see `signedWeightsFaster`; default: whether it is here). */
+  signedWeights?: boolean;
 }
 
 interface PreparedMeta {
@@ -294,22 +296,92 @@ async function copyRange(src: fs.promises.FileHandle, dst: fs.promises.FileHandl
 
 /**
  * A kept initializer as an external-data TensorProto that points at its raw bytes inside the
- * original file (TensorProto: dims 1, data_type 2, name 8, external_data 13, data_location 14).
+ * original file, or at `at` in another file (TensorProto: dims 1, data_type 2, name 8,
+ * external_data 13, data_location 14).
  */
-function externalInitializer(init: OnnxInitializer, location: string): Buffer | undefined {
+function externalInitializer(init: OnnxInitializer, location: string, at?: { offset: number; dataType: number }): Buffer | undefined {
   if (init.data.kind !== 'raw') return undefined;
   const entry = (key: string, value: string) => encodeBytesField(13, Buffer.concat([encodeStringField(1, key), encodeStringField(2, value)]));
   const dims = init.dims.length ? encodeBytesField(1, Buffer.concat(init.dims.map((d) => encodeVarint(d)))) : Buffer.alloc(0);
   const tensor = Buffer.concat([
     dims,
-    encodeVarintField(2, init.dataType),
+    encodeVarintField(2, at?.dataType ?? init.dataType),
     encodeStringField(8, init.name),
     entry('location', location),
-    entry('offset', String(init.data.offset)),
+    entry('offset', String(at?.offset ?? init.data.offset)),
     entry('length', String(init.data.length)),
     encodeVarintField(14, 1),
   ]);
   return encodeBytesField(5, tensor);
+}
+
+/**
+ * Whether onnxruntime's integer matrix product is faster with int8 weights than with uint8 ones,
+ * and exact with them: x86-64 with VNNI, whose instruction multiplies unsigned activations by
+ * signed weights with 32-bit sums. Without VNNI the u8×s8 kernel adds pairs of products in 16 bits
+ * with saturation (why onnxruntime's quantizer writes uint8 weights for models with a convolution,
+ * as the hub's vision files have), so the weights stay as they are.
+ */
+export function signedWeightsFaster(): boolean {
+  if (process.arch !== 'x64' || process.platform !== 'linux') return false;
+  try {
+    return /\b(avx512_vnni|avx_vnni|amx_int8)\b/.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+const SIGNED_WEIGHTS_FILE = 'signed_weights.bin';
+
+/**
+ * The uint8 weights and weight zero points of the kept MatMulInteger nodes, to be stored as int8.
+ * q − z is unchanged when both move by −128 (w ↦ w − 128 is w XOR 0x80 in two's complement), so
+ * the integer products are the same numbers: nothing is approximated. Only initializers that no
+ * other node reads, with a zero point given (an absent uint8 zero point is 0, which int8 cannot
+ * say without a new input).
+ */
+function unsignedMatMulWeights(index: OnnxIndex, keepNodes: Set<OnnxNode>): OnnxInitializer[] {
+  const readers = new Map<string, number>();
+  for (const n of keepNodes) for (const i of n.inputs) readers.set(i, (readers.get(i) ?? 0) + 1);
+  const found = new Map<string, OnnxInitializer>();
+  const uses = new Map<string, number>();
+  for (const n of keepNodes) {
+    if (n.opType !== 'MatMulInteger' || n.domain !== '' || !n.inputs[3]) continue;
+    const w = index.initializers.get(n.inputs[1]);
+    const z = index.initializers.get(n.inputs[3]);
+    if (!w || !z || w.dataType !== OnnxDataType.Uint8 || z.dataType !== OnnxDataType.Uint8 || w.data.kind !== 'raw' || z.data.kind !== 'raw') continue;
+    for (const t of [w, z]) {
+      found.set(t.name, t);
+      uses.set(t.name, (uses.get(t.name) ?? 0) + 1);
+    }
+  }
+  return [...found.values()].filter((t) => uses.get(t.name) === readers.get(t.name));
+}
+
+/** Writes the int8 copies of `inits` to `file`, each at a page-aligned offset; returns the offsets. */
+async function writeSignedCopies(src: ByteSource, inits: OnnxInitializer[], file: string): Promise<Map<string, number>> {
+  const offsets = new Map<string, number>();
+  await writeAtomic(file, async (tmp) => {
+    const out = await fs.promises.open(tmp, 'wx');
+    try {
+      let at = 0;
+      for (const init of inits) {
+        if (init.data.kind !== 'raw') continue;
+        at = Math.ceil(at / 4096) * 4096;
+        offsets.set(init.name, at);
+        for (let done = 0; done < init.data.length; done += 32 << 20) {
+          const n = Math.min(32 << 20, init.data.length - done);
+          const bytes = Buffer.from(src.read(init.data.offset + done, n));
+          for (let i = 0; i < bytes.length; i++) bytes[i] ^= 0x80;
+          await out.write(bytes, 0, n, at + done);
+        }
+        at += init.data.length;
+      }
+    } finally {
+      await out.close();
+    }
+  });
+  return offsets;
 }
 
 /**
@@ -319,16 +391,20 @@ function externalInitializer(init: OnnxInitializer, location: string): Buffer | 
  * target), kept weights become external data pointing into the source, so nothing large is
  * copied; without it, they are copied byte for byte. Nothing is ever decoded.
  */
-async function writePrunedGraph(sourcePath: string, index: OnnxIndex, outputs: string[], target: string, weightsFile?: string): Promise<void> {
+async function writePrunedGraph(src: ByteSource, sourcePath: string, index: OnnxIndex, outputs: string[], target: string, weightsFile?: string, signedWeights = false): Promise<void> {
   const keepNodes = requiredNodes(index, outputs);
   const usedTensors = new Set<string>();
   for (const n of keepNodes) for (const i of n.inputs) usedTensors.add(i);
+  const signed = signedWeights ? unsignedMatMulWeights(index, keepNodes) : [];
+  const signedAt = signed.length ? await writeSignedCopies(src, signed, path.join(path.dirname(target), SIGNED_WEIGHTS_FILE)) : new Map<string, number>();
   const parts: Array<[number, number] | Buffer> = [];
   for (const n of index.nodes) if (keepNodes.has(n)) parts.push(n.range);
   parts.push(...index.otherGraphFields);
   for (const init of index.initializers.values()) {
     if (!usedTensors.has(init.name)) continue;
-    parts.push((weightsFile && externalInitializer(init, weightsFile)) || init.range);
+    const offset = signedAt.get(init.name);
+    if (offset !== undefined) parts.push(externalInitializer(init, SIGNED_WEIGHTS_FILE, { offset, dataType: OnnxDataType.Int8 })!);
+    else parts.push((weightsFile && externalInitializer(init, weightsFile)) || init.range);
   }
   for (const input of index.inputs) {
     if (!index.initializers.has(input.name) || usedTensors.has(input.name)) parts.push(input.range);
@@ -441,9 +517,10 @@ export async function prepareVisionGraph(opts: PrepareOptions): Promise<Prepared
   }
   const key = sourceKey(opts.sourcePath);
   const requested = opts.layer ?? -2;
+  const signedWeights = opts.signedWeights ?? signedWeightsFaster();
   const id = crypto
     .createHash('sha256')
-    .update(`${PREPARED_FORMAT}|${key}|${requested}|${opts.exposeAttentionOutput ? 'diag' : ''}|${opts.linkWeights === false ? 'copy' : 'link'}`)
+    .update(`${PREPARED_FORMAT}|${key}|${requested}|${opts.exposeAttentionOutput ? 'diag' : ''}|${opts.linkWeights === false ? 'copy' : 'link'}|${signedWeights ? 's8' : ''}`)
     .digest('hex')
     .slice(0, 20);
   const dir = path.join(opts.cacheDir, 'prepared-graphs', id);
@@ -462,11 +539,12 @@ export async function prepareVisionGraph(opts: PrepareOptions): Promise<Prepared
   }
 
   const fd = fs.openSync(opts.sourcePath, 'r');
-  let index: OnnxIndex;
   let loc: BlockLocation;
   let weights: VisionWeights;
+  let outputs: BlockTensorNames;
   try {
     const src = new FileSource(fd);
+    let index: OnnxIndex;
     try {
       index = indexOnnx(src);
     } catch (e) {
@@ -474,14 +552,14 @@ export async function prepareVisionGraph(opts: PrepareOptions): Promise<Prepared
     }
     loc = locateBlock(index, requested, opts.modelName, opts.sourcePath);
     weights = readWeights(src, loc);
+    outputs = { ...loc.outputs };
+    if (!opts.exposeAttentionOutput) delete outputs.attentionOutput;
+    await fs.promises.mkdir(dir, { recursive: true });
+    const weightsFile = opts.linkWeights === false ? undefined : await linkSource(opts.sourcePath, dir);
+    await writePrunedGraph(src, opts.sourcePath, index, Object.values(outputs) as string[], modelPath, weightsFile, signedWeights);
   } finally {
     fs.closeSync(fd);
   }
-  const outputs: BlockTensorNames = { ...loc.outputs };
-  if (!opts.exposeAttentionOutput) delete outputs.attentionOutput;
-  await fs.promises.mkdir(dir, { recursive: true });
-  const weightsFile = opts.linkWeights === false ? undefined : await linkSource(opts.sourcePath, dir);
-  await writePrunedGraph(opts.sourcePath, index, Object.values(outputs) as string[], modelPath, weightsFile);
   await fs.promises.writeFile(weightsPath, packWeights(weights));
   const meta: PreparedMeta = {
     format: PREPARED_FORMAT,
