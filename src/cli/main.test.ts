@@ -4,7 +4,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
-import { progressPrinter } from './main';
+import { DTYPES, Dtype, towerFile } from '../core/modelSource';
+import { progressPrinter, runMask } from './main';
+import { startLocalHub } from '../../test/hub/server';
 import { ROOT, argmax, fixtureModel, inside, rectangleImage, tempDir } from '../../test/helpers';
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -44,11 +46,16 @@ describe('attention-prompt mask (CLI)', () => {
     assert.equal((await sharp(path.join(work, 'h.png')).metadata()).width, 520);
   });
 
-  it('--dtype q8, and one tower per dtype, work offline on the fixture and point at the region', async () => {
+  it('--dtype (every dtype of the fixture), and one tower per dtype, work offline on the fixture and point at the region', async () => {
     const region = { left: 40, top: 200, width: 150, height: 120 };
     const image = path.join(work, 'q.png');
     fs.writeFileSync(image, await rectangleImage(480, 360, 'green', region));
-    for (const dtypes of [['--dtype', 'q8'], ['--vision-dtype', 'q4', '--text-dtype', 'q8'], ['--dtype', 'bnb4', '--text-dtype', 'fp32']]) {
+    // Every dtype the generator wrote for this fixture (its text tower exists in fp32 and the 8-bit forms).
+    const offered = DTYPES.filter((d) => fs.existsSync(path.join(model, towerFile('vision', d))));
+    assert.deepEqual(offered, [...DTYPES], 'the planted fixture has every dtype');
+    const textOf = (d: Dtype) => (fs.existsSync(path.join(model, towerFile('text', d))) ? d : 'q8');
+    const runs = [...offered.map((d) => (textOf(d) === d ? ['--dtype', d] : ['--vision-dtype', d, '--text-dtype', textOf(d)])), ['--dtype', 'bnb4', '--text-dtype', 'fp32']];
+    for (const dtypes of runs) {
       const r = cli(['mask', image, 'the green box', '--model', model, '--offline', '--cache-dir', cache, '--json', ...dtypes], work);
       assert.equal(r.status, 0, r.stderr);
       const j = JSON.parse(r.stdout);
@@ -59,6 +66,36 @@ describe('attention-prompt mask (CLI)', () => {
     const bad = cli(['mask', image, 'green', '--model', model, '--offline', '--dtype', 'q3'], work);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--dtype must be one of fp32, fp16, q8, int8, uint8, q4, q4f16, bnb4, got "q3"/);
+  });
+
+  it('--dtype q8 from a hub (HF_ENDPOINT): downloads the q8 files with progress, then masks', async () => {
+    const hub = await startLocalHub({ 'fixtures/planted-clip': model });
+    const saved = process.env.HF_ENDPOINT;
+    process.env.HF_ENDPOINT = hub.url;
+    try {
+      const region = { left: 20, top: 20, width: 120, height: 100 };
+      const image = path.join(work, 'hub.png');
+      fs.writeFileSync(image, await rectangleImage(320, 240, 'blue', region));
+      const hubCache = path.join(work, 'hub-cache');
+      const out: string[] = [];
+      const err: string[] = [];
+      const stream = <T>(into: string[], isTTY: boolean) => ({ isTTY, write: (x: string) => (into.push(x), true) }) as unknown as T;
+      const code = await runMask([image, 'the blue box', '--model', 'fixtures/planted-clip', '--dtype', 'q8', '--cache-dir', hubCache, '--json', '--threads', '1'], { out: stream<typeof process.stdout>(out, false), err: stream<typeof process.stderr>(err, true) });
+      assert.equal(code, 0, err.join(''));
+      for (const f of ['onnx/vision_model_quantized.onnx', 'onnx/text_model_quantized.onnx']) {
+        assert.match(err.join(''), new RegExp(`downloading ${f} 100%`), `progress shown for ${f}`);
+        assert.ok(hub.requests.some((r) => r.path === `/fixtures/planted-clip/resolve/main/${f}`), `${f} fetched from the hub`);
+      }
+      assert.ok(!hub.requests.some((r) => r.path.endsWith('/onnx/vision_model.onnx')), 'the fp32 vision file is not fetched');
+      const j = JSON.parse(out.join(''));
+      const i = argmax(j.mask);
+      const [rows, cols] = j.grid;
+      assert.ok(inside(region, ((i % cols) + 0.5) * (320 / cols), (Math.floor(i / cols) + 0.5) * (240 / rows)), `mask peaks at cell ${i}`);
+    } finally {
+      if (saved === undefined) delete process.env.HF_ENDPOINT;
+      else process.env.HF_ENDPOINT = saved;
+      await hub.close();
+    }
   });
 
   it('prints where the outputs went and each stage’s time', async () => {
