@@ -45,6 +45,7 @@ const builds = [
   esbuild.build({ ...common, entryPoints: ['src/cli/bin.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
   esbuild.build({ ...common, entryPoints: ['src/engine-process/main.ts'], outfile: 'dist/engine.js' }),
   esbuild.build({ ...common, entryPoints: ['bench/measure.ts'], outfile: 'dist/bench-measure.js' }),
+  esbuild.build({ ...common, entryPoints: ['bench/report-scale.ts'], outfile: 'dist/bench-report.js', external: [...external, 'playwright-core'] }),
   esbuild.build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' }),
   // Webview code runs in the browser sandbox: one self-contained script per view.
   esbuild.build({

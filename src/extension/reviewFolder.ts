@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { WEBVIEW_RESOURCE_ORIGIN } from '../core/batch/report';
 import { BATCH_CONCURRENCY } from '../core/defaults';
 import { endpointHost } from '../core/vlm';
 import type { BatchOutcome, BatchParams } from '../shared/protocol';
@@ -149,14 +150,23 @@ export async function runReview(context: vscode.ExtensionContext, engine: Engine
 }
 
 /**
- * The report in a webview, byte for byte as written: it carries its own CSP (its script and style
- * admitted by hash, images only as data URLs, no network), so nothing is patched in.
+ * The report in a webview, from the same bytes as in a browser: the page carries its own CSP (its
+ * script and style admitted by hash). A large report links the thumbnails beside it; only then is
+ * the output folder a resource root, and a <base> after the CSP (the one base that CSP admits)
+ * resolves the relative paths against it.
  */
 export function showReport(outcome: BatchOutcome): vscode.WebviewPanel {
+  const outDir = vscode.Uri.file(outcome.outDir);
+  let html = fs.readFileSync(outcome.report, 'utf8');
+  const linked = html.includes(`base-uri ${WEBVIEW_RESOURCE_ORIGIN}`);
   const panel = vscode.window.createWebviewPanel('attentionPrompting.report', vscode.l10n.t('Review: {0}', path.basename(outcome.outDir)), vscode.ViewColumn.Active, {
     enableScripts: true,
-    localResourceRoots: [],
+    localResourceRoots: linked ? [outDir] : [],
   });
-  panel.webview.html = fs.readFileSync(outcome.report, 'utf8');
+  if (linked) {
+    const base = `<base href="${`${panel.webview.asWebviewUri(outDir).toString()}/`.replace(/"/g, '%22')}">`;
+    html = html.replace(/(<meta http-equiv="Content-Security-Policy"[^>]*>)/, `$1${base}`);
+  }
+  panel.webview.html = html;
   return panel;
 }

@@ -10,6 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
 import { runBatch } from '../../src/core/batch/runner';
 import { writeReport } from '../../src/core/batch/report';
+import { rescoreOutput } from '../../src/core/batch/rescore';
+import sharp from 'sharp';
 import { ROOT, fixtureModel, rectangleImage, tempDir } from '../helpers';
 
 describe('batch report in a browser', () => {
@@ -48,27 +50,29 @@ describe('batch report in a browser', () => {
   after(() => browser?.close());
 
   it('shows one row per item, with thumbnails, and filters and sorts them', async () => {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 3600 } });
     const requests: string[] = [];
+    const errors: string[] = [];
     page.on('request', (r) => requests.push(r.url()));
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
     await page.goto(`file://${report}`);
-    assert.equal(await page.locator('tbody tr').count(), n + 1);
+    assert.equal(await page.locator('#list .row').count(), n + 1);
     assert.match((await page.locator('#count').innerText()).trim(), new RegExp(`^${n + 1} of ${n + 1} rows$`));
-    const loaded = await page.evaluate(() => [...document.querySelectorAll('tbody img')].filter((i) => (i as HTMLImageElement).naturalWidth > 0).length);
-    assert.equal(loaded, n * 3, 'three thumbnails per answered item');
+    await page.waitForFunction((want) => [...document.querySelectorAll('#list img')].filter((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0).length === want, n * 3);
     assert.ok(requests.every((u) => u.startsWith('file:') || u.startsWith('data:')), 'nothing fetched from the network');
+    assert.deepEqual(errors, [], 'no CSP or script errors');
     fs.mkdirSync(path.join(ROOT, 'test-artifacts'), { recursive: true });
+    await page.setViewportSize({ width: 1400, height: 900 });
     await page.screenshot({ path: path.join(ROOT, 'test-artifacts', 'batch-report.png'), fullPage: false });
     await page.selectOption('#status', 'error');
-    assert.equal(await page.locator('tbody tr:visible').count(), 1);
-    assert.match(await page.locator('tbody tr:visible').innerText(), /zz-broken/);
+    assert.equal(await page.locator('#list .row').count(), 1);
+    assert.match(await page.locator('#list .row').innerText(), /zz-broken/);
     await page.selectOption('#status', 'all');
     await page.fill('#filter', 'img0');
-    assert.equal(await page.locator('tbody tr:visible').count(), 10);
+    assert.equal(await page.locator('#list .row').count(), 10);
     await page.fill('#filter', '');
-    await page.click('th[data-sort="id"]');
-    await page.click('th[data-sort="id"]');
-    assert.equal(await page.locator('tbody tr').first().getAttribute('data-id'), 'zz-broken', 'descending by id');
+    await page.click('[data-sort="id"]');
+    assert.equal(await page.locator('#list .row').first().getAttribute('data-id'), 'zz-broken', 'descending by id');
   });
 
   it('carries its own strict CSP: the script and style it ships run, nothing else does, nothing is fetched', async () => {
@@ -77,11 +81,13 @@ describe('batch report in a browser', () => {
     assert.ok(csp, 'the CSP is the first thing after the charset, before any style or script');
     const directives = new Map(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k, v]));
     assert.deepEqual(directives.get('default-src'), ["'none'"]);
-    assert.deepEqual(directives.get('img-src'), ['data:']);
+    assert.deepEqual(directives.get('img-src'), ['data:'], 'thumbnails embedded: no files admitted');
+    assert.deepEqual(directives.get('base-uri'), ["'none'"]);
     assert.match(directives.get('script-src')!.join(' '), /^'sha256-[A-Za-z0-9+/]+=*'$/);
     assert.match(directives.get('style-src')!.join(' '), /^'sha256-[A-Za-z0-9+/]+=*'$/);
     assert.ok(!/https?:|\*|'unsafe-inline'|'unsafe-eval'/.test(csp), csp);
-    assert.equal(html.match(/<script/g)?.length, 1, 'one script');
+    assert.equal(html.match(/<script/g)?.length, 2, 'one script and the rows as a JSON data island');
+    assert.match(html, /<script type="application\/json" id="rows">/);
 
     // The report as written: no violations, and its script ran (it fills the row count).
     const page = await browser.newPage();
@@ -108,4 +114,69 @@ describe('batch report in a browser', () => {
     assert.match(await page.locator('#count').innerText(), /rows$/, 'the report’s own script still runs');
     await page.close();
   });
+});
+
+describe('scored report in a browser', () => {
+  let browser: Browser;
+  before(async () => {
+    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  });
+  after(() => browser?.close());
+
+  /** A synthetic output folder: n results whose outcomes cycle through the four cells of the paired table. */
+  async function scoredOutput(n: number): Promise<string> {
+    const dir = tempDir('ap-report-scored-');
+    fs.mkdirSync(path.join(dir, 'thumbs'));
+    const jpeg = await sharp({ create: { width: 120, height: 90, channels: 3, background: { r: 200, g: 30, b: 30 } } }).jpeg().toBuffer();
+    const answers: Array<[string, string]> = [['red', 'red'], ['red', 'blue'], ['blue', 'red'], ['blue', 'blue']];
+    const lines: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const id = `item${i}`;
+      const thumbs = { original: `thumbs/${id}.original.jpg`, overlay: `thumbs/${id}.overlay.jpg`, masked: `thumbs/${id}.masked.jpg` };
+      for (const t of Object.values(thumbs)) fs.writeFileSync(path.join(dir, t), jpeg);
+      const [m, o] = answers[i % 4];
+      lines.push(JSON.stringify({ id, image: `/data/${id}.png`, question: `what colour is box ${i}? <script>alert(1)</script>`, answer: 'red', category: i % 2 ? 'odd' : 'even', maskedAnswer: m, originalAnswer: o, parameters: { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', geometry: 'full' }, model: 'm', layer: 2, outputs: { masked: `masked/${id}.png`, overlay: `overlays/${id}.jpg`, thumbs }, timings: { vision: i }, finishedAt: '' }));
+    }
+    fs.writeFileSync(path.join(dir, 'results.jsonl'), lines.join('\n') + '\n');
+    await rescoreOutput(dir, 'exact');
+    return dir;
+  }
+
+  it('shows the comparison and filters "masked right, original wrong" and the reverse in one click', async () => {
+    const dir = await scoredOutput(40);
+    const report = await writeReport(dir);
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(`file://${report}`);
+    // Text from the data is text, never markup.
+    assert.equal(await page.locator('#list script').count(), 0);
+    assert.match(await page.locator('#list .row').first().innerText(), /<script>alert\(1\)<\/script>/);
+    const table = await page.locator('#comparison').innerText();
+    assert.match(table, /all\s+50\.0%.*20\/40/s);
+    assert.match(table, /\b10\s+10\s+10\s+10\b/, 'paired counts');
+    await page.click('button[data-outcome="only-masked"]');
+    assert.match(await page.locator('#count').innerText(), /^10 of 40 rows$/);
+    assert.deepEqual(await page.locator('#list .row').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.id)), ['item1', 'item5', 'item9', 'item13', 'item17', 'item21', 'item25', 'item29', 'item33', 'item37']);
+    await page.click('button[data-outcome="only-original"]');
+    assert.equal(await page.locator('#list .row').first().getAttribute('data-id'), 'item2');
+    await page.selectOption('#category', 'odd');
+    assert.match(await page.locator('#count').innerText(), /^0 of 40 rows$/, 'only-original items are all even');
+  });
+
+  it('a large report links thumbnail files and keeps only the rows in view in the page', async () => {
+    const dir = await scoredOutput(3000);
+    const report = await writeReport(dir, undefined, { inlineThumbnailsMaxBytes: 1024 });
+    const html = fs.readFileSync(report, 'utf8');
+    assert.ok(!html.includes('data:image/jpeg;base64'), 'thumbnails are files beside the report');
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(`file://${report}`);
+    assert.match(await page.locator('#count').innerText(), /^3000 of 3000 rows$/);
+    const inDom = await page.locator('#list .row').count();
+    assert.ok(inDom > 5 && inDom < 40, `${inDom} rows in the DOM`);
+    await page.waitForFunction(() => [...document.querySelectorAll('#list img')].some((i) => (i as HTMLImageElement).naturalWidth > 0));
+    // Scrolled to the end, the last rows are drawn.
+    await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+    await page.waitForFunction(() => !!document.querySelector('#list .row[data-id="item2999"]'));
+    assert.ok((await page.locator('#list .row').count()) < 40);
+  });
+
 });

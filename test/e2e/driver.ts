@@ -213,8 +213,8 @@ class Ui {
       case 'reportRows': {
         const frame = await this.webviewFrame('#filter');
         return {
-          rows: await frame.locator('tbody tr').count(),
-          thumbnails: await frame.evaluate(() => [...document.querySelectorAll('tbody img')].filter((i) => (i as HTMLImageElement).naturalWidth > 0).length),
+          rows: await frame.locator('#list .row').count(),
+          thumbnails: await frame.evaluate(() => [...document.querySelectorAll('#list img')].filter((i) => (i as HTMLImageElement).naturalWidth > 0).length),
           // Filled by the report's own script: it ran under the report's CSP, unpatched.
           count: (await frame.locator('#count').innerText()).trim(),
         };

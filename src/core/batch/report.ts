@@ -1,115 +1,228 @@
 /**
- * report.html: one self-contained page (thumbnails embedded as data URLs, no network) with a row
- * per item — original, overlay and masked thumbnails, both answers side by side — and filter and
- * sort controls (src/webview/report.ts). Written by streaming results.jsonl, so its size, not
- * memory, grows with the run. It carries its own strict CSP (REPORT_CSP).
+ * report.html: one page that opens offline — the run, the masked-vs-original comparison (overall,
+ * per category, per sweep setting, ranked), and a row per result with thumbnails and both answers,
+ * filterable ("masked right, original wrong" and the reverse in one click) and sortable. Rows are
+ * a JSON data island the page's script renders as they scroll into view (src/webview/report.ts),
+ * so 20,000 results stay fast. Thumbnails are embedded as data URLs while they are small in total
+ * and referenced as the files beside the report above INLINE_THUMBNAILS_MAX_BYTES. The page
+ * carries its own CSP (reportCsp): its one script and style admitted by their hashes, so the same
+ * bytes are safe in a browser from disk and in VS Code's webview. Written by streaming
+ * results.jsonl, so memory does not grow with the run.
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeAtomic } from '../atomicWrite';
 import { redactSecrets } from '../redact';
+import { GroupComparison, outcome } from './comparison';
+import type { ReportRow } from './reportData';
 import { ResultRecord, readResults } from './results';
+import type { ScoreSummary } from './rescore';
 import type { BatchSummary } from './runner';
+import { Metric, isRight } from './scoring';
+
+/** The bundled src/webview/report.ts, put in by esbuild (esbuild.mjs `define`). */
+declare const REPORT_SCRIPT: string;
+const SCRIPT = REPORT_SCRIPT;
+if (/<\/script/i.test(SCRIPT)) throw new Error('the report script cannot be inlined: it contains "</script"');
+
+/** Above this many bytes of thumbnails in total, the report links the files instead of embedding them. */
+export const INLINE_THUMBNAILS_MAX_BYTES = 8 * 1024 * 1024;
+
+export interface ReportOptions {
+  inlineThumbnailsMaxBytes?: number;
+}
 
 const esc = (s: unknown) =>
   String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
-/** Marks an answer that stopped early (what arrived is shown). */
-const incompleteNote = (reason: string | undefined) => (reason ? ` <span class="err">[incomplete: ${esc(reason)}]</span>` : '');
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const pValue = (p: number) => (p < 1e-4 ? p.toExponential(1) : p.toPrecision(2));
 
-function thumbTag(outDir: string, rel: string | undefined, alt: string): string {
-  const bytes = typeof rel === 'string' ? readThumbnail(outDir, rel) : undefined;
-  if (!bytes) return '<div class="missing">—</div>';
-  return `<img alt="${esc(alt)}" src="data:image/jpeg;base64,${bytes.toString('base64')}">`;
+function thumbFiles(r: ResultRecord): [string, string, string] | undefined {
+  const t = r.outputs?.thumbs;
+  return t ? [t.original, t.overlay, t.masked] : undefined;
 }
 
 /**
- * A thumbnail named in results.jsonl, read only if it is a JPEG file inside the folder's thumbs/
- * (links resolved): the file may have been edited, and the report must not embed anything else.
+ * A thumbnail named in results.jsonl, used only if it is a file inside the folder's thumbs/
+ * (links resolved) — and, to be embedded, a JPEG: the file may have been edited, and the report
+ * must not embed or point at anything else.
  */
-function readThumbnail(outDir: string, rel: string): Buffer | undefined {
+function confinedThumbnail(outDir: string, rel: string): string | undefined {
   try {
     const thumbs = fs.realpathSync(path.join(outDir, 'thumbs'));
     const file = fs.realpathSync(path.resolve(outDir, rel));
-    if (path.dirname(file) !== thumbs || !fs.statSync(file).isFile()) return undefined;
-    const bytes = fs.readFileSync(file);
-    return bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff ? bytes : undefined;
+    return path.dirname(file) === thumbs && fs.statSync(file).isFile() ? file : undefined;
   } catch {
     return undefined;
   }
 }
 
-function row(outDir: string, r: ResultRecord): string {
-  const total = Object.values(r.timings ?? {}).reduce((a, b) => a + b, 0);
-  const status = r.error ? 'error' : 'ok';
-  return `<tr class="${status}" data-id="${esc(r.id)}" data-status="${status}" data-ms="${total.toFixed(0)}" data-text="${esc(`${r.id} ${r.question} ${r.maskedAnswer ?? ''} ${r.originalAnswer ?? ''} ${redactSecrets(r.error?.message ?? '')}`.toLowerCase())}">
-<td class="id">${esc(r.id)}<div class="muted">${esc(path.basename(r.image))}</div></td>
-<td>${thumbTag(outDir, r.outputs?.thumbs?.original, 'original')}</td>
-<td>${thumbTag(outDir, r.outputs?.thumbs?.overlay, 'heatmap overlay')}</td>
-<td>${thumbTag(outDir, r.outputs?.thumbs?.masked, 'masked')}</td>
-<td class="q">${esc(r.question)}${r.hint ? `<div class="muted">hint: ${esc(r.hint)}</div>` : ''}</td>
-<td class="a">${r.maskedAnswer !== undefined ? esc(r.maskedAnswer) + incompleteNote(r.incomplete?.masked) : r.error && r.error.stage !== 'vlm-original' ? `<span class="err">${esc(r.error.stage)}: ${esc(redactSecrets(r.error.message))}</span>` : '<span class="muted">—</span>'}</td>
-<td class="a">${r.originalAnswer !== undefined ? esc(r.originalAnswer) + incompleteNote(r.incomplete?.original) : r.error?.stage === 'vlm-original' ? `<span class="err">${esc(redactSecrets(r.error.message))}</span>` : '<span class="muted">—</span>'}</td>
-<td class="num">${total.toFixed(0)}</td>
-</tr>\n`;
+function readThumbnail(outDir: string, rel: string): Buffer | undefined {
+  const file = confinedThumbnail(outDir, rel);
+  if (!file) return undefined;
+  const bytes = fs.readFileSync(file);
+  return bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff ? bytes : undefined;
+}
+
+function thumbSources(outDir: string, r: ResultRecord, inline: boolean): ReportRow['thumbs'] {
+  const files = thumbFiles(r);
+  if (!files) return undefined;
+  const src = (rel: string) => {
+    if (typeof rel !== 'string') return '';
+    if (inline) {
+      const bytes = readThumbnail(outDir, rel);
+      return bytes ? `data:image/jpeg;base64,${bytes.toString('base64')}` : '';
+    }
+    // Relative URLs with forward slashes, each segment escaped, resolve beside the report on any OS.
+    return confinedThumbnail(outDir, rel) ? rel.split(/[\\/]/).map(encodeURIComponent).join('/') : '';
+  };
+  return files.map(src) as [string, string, string];
+}
+
+function reportRow(outDir: string, r: ResultRecord, metric: Metric, inline: boolean): ReportRow {
+  const right = (s: Parameters<typeof isRight>[0]) => {
+    const v = r.error ? undefined : isRight(s, metric);
+    return v === undefined ? undefined : v ? (1 as const) : (0 as const);
+  };
+  return {
+    id: r.id,
+    setting: r.setting,
+    file: path.basename(r.image),
+    question: r.question,
+    hint: r.hint,
+    category: r.category,
+    masked: r.maskedAnswer,
+    original: r.originalAnswer,
+    maskedRight: right(r.scores?.masked),
+    originalRight: right(r.scores?.original),
+    outcome: outcome(r, metric),
+    maskedIncomplete: r.incomplete?.masked,
+    originalIncomplete: r.incomplete?.original,
+    error: r.error ? `${r.error.stage}: ${redactSecrets(r.error.message)}` : undefined,
+    ms: Object.values(r.timings ?? {}).reduce((a, b) => a + b, 0),
+    thumbs: thumbSources(outDir, r, inline),
+  };
+}
+
+function groupRow(label: string, g: GroupComparison, extra = ''): string {
+  const t = g.table;
+  const acc = (a: GroupComparison['masked']) => `${pct(a.accuracy)} <span class="muted">[${pct(a.ci95[0])}, ${pct(a.ci95[1])}] ${a.right}/${a.n}</span>`;
+  const judge = g.judgeMean ? `<td class="num">${g.judgeMean.masked?.toFixed(3) ?? '—'} / ${g.judgeMean.original?.toFixed(3) ?? '—'}</td>` : '<td class="num muted">—</td>';
+  return `<tr>${extra}<th scope="row">${esc(label)}</th><td>${acc(g.masked)}</td><td>${acc(g.original)}</td><td class="num">${t.bothRight}</td><td class="num">${t.onlyMaskedRight}</td><td class="num">${t.onlyOriginalRight}</td><td class="num">${t.bothWrong}</td><td class="num">${pValue(t.mcnemarP)}</td>${judge}</tr>`;
+}
+
+const COMPARISON_HEAD = `<th>masked</th><th>original</th><th>both right</th><th>only masked right</th><th>only original right</th><th>both wrong</th><th>McNemar p</th><th>judge mean (masked / original)</th>`;
+
+function comparisonSection(s: (BatchSummary & ScoreSummary) | undefined): string {
+  const scored = (g: GroupComparison) => g.masked.n + g.original.n > 0;
+  if (!(s?.comparison && scored(s.comparison.overall)) && !s?.sweep?.some(scored)) return '';
+  const metric = s.metric ?? s.comparison?.metric ?? 'exact';
+  const note = `<p class="muted">"Right" by ${esc(metric)}${metric === 'judge' ? ' (grade ≥ 0.5)' : ''}; accuracies with Wilson score 95% intervals; p from the exact McNemar test (two-sided) on the only-masked vs only-original counts.</p>`;
+  if (s.sweep?.length) {
+    return `<section id="comparison"><h2>Settings ranked by masked accuracy</h2>${note}<table class="cmp"><thead><tr><th>rank</th><th>setting</th>${COMPARISON_HEAD}</tr></thead><tbody>${s.sweep.map((r) => groupRow(r.setting, r, `<td class="num">${r.rank}</td>`)).join('')}</tbody></table></section>`;
+  }
+  const c = s.comparison!;
+  const categories = Object.entries(c.categories).map(([k, g]) => groupRow(k, g)).join('');
+  return `<section id="comparison"><h2>Masked vs original</h2>${note}<table class="cmp"><thead><tr><th></th>${COMPARISON_HEAD}</tr></thead><tbody>${groupRow('all', c.overall)}${categories}</tbody></table>${c.unscored ? `<p class="muted">${c.unscored} result(s) not scored (no ground truth, failed, or not graded).</p>` : ''}</section>`;
+}
+
+function runLine(s: BatchSummary | undefined): string {
+  if (!s?.parameters) return '';
+  const p = s.parameters;
+  return `<div class="summary">${esc(s.input)} · model ${esc(s.model)} layer ${s.layer} · contrast ${p.contrast}, kernel ${p.kernel}, ${esc(p.interpolation)}, gray ${p.gray}, ${esc(p.geometry)} geometry${s.vlmModel ? ` · VLM ${esc(s.vlmModel)} at ${esc(s.endpointHost)}` : ' · no VLM'} · ${s.done} done, ${s.failed} failed, ${s.skipped} skipped${s.interrupted ? ' · interrupted' : ''}${s.shard ? ` · shard ${esc(s.shard)}` : ''}${typeof s.imagesPerSecond === 'number' ? ` · ${s.imagesPerSecond.toFixed(2)} images/s` : ''}</div>`;
 }
 
 const STYLE = `body{font:14px system-ui,sans-serif;margin:16px;color:#222;background:#fff}
-@media (prefers-color-scheme: dark){body{color:#ddd;background:#1e1e1e}th{background:#2a2a2a!important}}
-table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #8884;padding:6px;vertical-align:top;text-align:left}
-th{position:sticky;top:0;background:#f3f3f3;cursor:pointer}img{width:120px;height:auto;display:block}
-tr.error .id{border-left:3px solid #c33}.err{color:#c33}.muted{opacity:.65;font-size:12px}.num{text-align:right}
-.a{max-width:320px;white-space:pre-wrap}.bar{display:flex;gap:8px;align-items:center;margin:8px 0}.summary{margin:4px 0 12px}`;
-
-/** src/webview/report.ts, bundled by esbuild.mjs and inlined here as one string. */
-declare const REPORT_SCRIPT: string;
-const SCRIPT = REPORT_SCRIPT;
-if (/<\/script/i.test(SCRIPT)) throw new Error('the report script cannot be inlined: it contains "</script"');
+@media (prefers-color-scheme: dark){body{color:#ddd;background:#1e1e1e}.head{background:#2a2a2a!important}.row:hover{background:#ffffff10}}
+table.cmp{border-collapse:collapse;margin:4px 0 8px}table.cmp th,table.cmp td{border-bottom:1px solid #8884;padding:4px 8px;text-align:left;white-space:nowrap}
+.num{text-align:right}.muted{opacity:.65;font-size:12px}.err{color:#c33}.summary{margin:4px 0 12px}
+.bar{display:flex;flex-wrap:wrap;gap:8px;align-items:center;margin:8px 0;position:sticky;top:0;background:inherit;z-index:2;padding:4px 0}
+.bar button[aria-pressed=true]{outline:2px solid #38f}
+.grid,.row{display:grid;grid-template-columns:150px 128px 128px 128px minmax(160px,1fr) minmax(200px,1.4fr) minmax(200px,1.4fr) 60px;gap:0 6px}
+.head{position:sticky;top:40px;background:#f3f3f3;z-index:1;font-weight:600}.head>div{padding:6px;cursor:default}.head>[data-sort]{cursor:pointer}
+#list{position:relative}.row{position:absolute;left:0;right:0;height:108px;box-sizing:border-box;border-bottom:1px solid #8884;padding:4px 0;overflow:hidden}
+.cell{overflow:auto;padding:0 6px}.cell.id{word-break:break-all}.a{white-space:pre-wrap}
+.row.error .id{border-left:3px solid #c33}.t img{width:120px;height:96px;object-fit:contain;display:block}
+.mark.right{color:#2a2}.mark.wrong{color:#c33}.row.only-masked{background:#2a22}.row.only-original{background:#c332}`;
 
 const sha256 = (text: string) => `'sha256-${crypto.createHash('sha256').update(text, 'utf8').digest('base64')}'`;
 
-/**
- * The report's own Content-Security-Policy: nothing from the network, images only as data URLs,
- * and only this style and this script, admitted by their hashes. The same bytes are then safe in a
- * browser opened from disk and in VS Code's webview, which shows the file unchanged.
- */
-export const REPORT_CSP = [
-  "default-src 'none'",
-  'img-src data:',
-  `style-src ${sha256(STYLE)}`,
-  `script-src ${sha256(SCRIPT)}`,
-  "base-uri 'none'",
-  "form-action 'none'",
-].join('; ');
+/** Where VS Code's webviews load local files from (webview.cspSource): linked thumbnails in the report panel. */
+export const WEBVIEW_RESOURCE_ORIGIN = 'https://*.vscode-cdn.net';
 
-/** Writes report.html next to results.jsonl (atomically); returns its path. */
-export async function writeReport(outDir: string, summary?: BatchSummary): Promise<string> {
-  const file = path.join(outDir, 'report.html');
-  await writeAtomic(file, (tmp) => streamReport(tmp, outDir, summary));
-  return file;
+/**
+ * The report's own Content-Security-Policy: nothing from the network, only this style and this
+ * script (by hash). Images are data URLs; a report that links its thumbnails also admits the files
+ * beside it — file: in a browser, the webview's resource origin in VS Code, where the panel sets
+ * the page's base to the output folder (the only base it admits).
+ */
+export function reportCsp(linkedThumbnails: boolean): string {
+  return [
+    "default-src 'none'",
+    linkedThumbnails ? `img-src data: file: ${WEBVIEW_RESOURCE_ORIGIN}` : 'img-src data:',
+    `style-src ${sha256(STYLE)}`,
+    `script-src ${sha256(SCRIPT)}`,
+    linkedThumbnails ? `base-uri ${WEBVIEW_RESOURCE_ORIGIN}` : "base-uri 'none'",
+    "form-action 'none'",
+  ].join('; ');
 }
 
-async function streamReport(file: string, outDir: string, s: BatchSummary | undefined): Promise<void> {
-  const out = fs.createWriteStream(file, { flags: 'wx' });
-  let failed: Error | undefined;
-  out.on('error', (e) => (failed = e));
-  const write = (text: string) =>
-    new Promise<void>((resolve, reject) => {
-      if (failed) return reject(failed);
-      if (out.write(text)) return resolve();
-      out.once('drain', resolve);
-      out.once('error', reject);
-    });
-  await write(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="${REPORT_CSP}">
-<meta name="viewport" content="width=device-width,initial-scale=1">
+/** Writes report.html next to results.jsonl (atomically); returns its path. */
+export async function writeReport(outDir: string, summary?: BatchSummary & ScoreSummary, opts: ReportOptions = {}): Promise<string> {
+  const results = path.join(outDir, 'results.jsonl');
+  const s = summary ?? (fs.existsSync(path.join(outDir, 'summary.json')) ? JSON.parse(fs.readFileSync(path.join(outDir, 'summary.json'), 'utf8')) : undefined);
+  const metric: Metric = s?.metric ?? s?.comparison?.metric ?? 'exact';
+  // First pass: how big the thumbnails are together decides between embedding and linking them.
+  let thumbBytes = 0;
+  const limit = opts.inlineThumbnailsMaxBytes ?? INLINE_THUMBNAILS_MAX_BYTES;
+  for await (const r of readResults(results)) {
+    for (const rel of thumbFiles(r) ?? []) {
+      try {
+        thumbBytes += fs.statSync(path.join(outDir, rel)).size;
+      } catch {
+        // a missing thumbnail shows as "—"
+      }
+    }
+    if (thumbBytes > limit) break;
+  }
+  const inline = thumbBytes <= limit;
+
+  const file = path.join(outDir, 'report.html');
+  await writeAtomic(file, async (tmp) => {
+    const out = fs.createWriteStream(tmp, { flags: 'wx' });
+    let failed: Error | undefined;
+    out.on('error', (e) => (failed = e));
+    const write = (text: string) =>
+      new Promise<void>((resolve, reject) => {
+        if (failed) return reject(failed);
+        if (out.write(text)) return resolve();
+        out.once('drain', resolve);
+        out.once('error', reject);
+      });
+    await write(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="${reportCsp(!inline)}"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Attention Prompting report</title><style>${STYLE}</style></head><body>
 <h1>Attention Prompting report</h1>
-${s ? `<div class="summary">${esc(s.input)} · model ${esc(s.model)} layer ${s.layer} · contrast ${s.parameters.contrast}, kernel ${s.parameters.kernel}, ${esc(s.parameters.interpolation)}, gray ${s.parameters.gray}, ${esc(s.parameters.geometry)} geometry${s.vlmModel ? ` · VLM ${esc(s.vlmModel)} at ${esc(s.endpointHost)}` : ' · no VLM'} · ${s.done} done, ${s.failed} failed, ${s.skipped} skipped${s.interrupted ? ' · interrupted' : ''} · ${s.imagesPerSecond.toFixed(2)} images/s</div>` : ''}
-<div class="bar"><input id="filter" type="search" placeholder="Filter by id, question or answer" aria-label="Filter"><select id="status" aria-label="Status"><option value="all">all</option><option value="ok">answered</option><option value="error">failed</option></select><span id="count"></span></div>
-<table><thead><tr><th data-sort="id">id</th><th>original</th><th>heatmap</th><th>masked</th><th>question</th><th>answer (masked)</th><th>answer (original)</th><th data-sort="ms">ms</th></tr></thead><tbody>
-`);
-  for await (const r of readResults(path.join(outDir, 'results.jsonl'))) await write(row(outDir, r));
-  await write(`</tbody></table><script>${SCRIPT}</script></body></html>\n`);
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+${runLine(s)}
+${comparisonSection(s)}
+<div class="bar"><input id="filter" type="search" placeholder="Filter by id, question or answer" aria-label="Filter">
+<select id="status" aria-label="Status"><option value="all">all</option><option value="ok">answered</option><option value="error">failed</option></select>
+<select id="setting" aria-label="Setting"><option value="all">every setting</option></select>
+<select id="category" aria-label="Category"><option value="all">every category</option></select>
+<button data-outcome="all" aria-pressed="true">all</button><button data-outcome="only-masked" aria-pressed="false">masked right, original wrong</button><button data-outcome="only-original" aria-pressed="false">masked wrong, original right</button><button data-outcome="both-wrong" aria-pressed="false">both wrong</button>
+<button id="rerun-failed" hidden>Re-run failed</button><span id="count"></span></div>
+<div class="grid head"><div data-sort="id">id</div><div>original</div><div>heatmap</div><div>masked</div><div>question</div><div data-sort="outcome">answer (masked)</div><div>answer (original)</div><div data-sort="ms" class="num">ms</div></div>
+<div id="list"></div>
+<script type="application/json" id="rows">[`);
+    let first = true;
+    for await (const r of readResults(results)) {
+      // "<" escaped so no answer text can close the data island.
+      await write((first ? '' : ',\n') + JSON.stringify(reportRow(outDir, r, metric, inline)).replace(/</g, '\\u003c'));
+      first = false;
+    }
+    await write(`]</script>\n<script>${SCRIPT}</script></body></html>\n`);
+    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  });
+  return file;
 }

@@ -61,6 +61,8 @@ export async function scoreRecord(r: ResultRecord, opts: ScoreOptions = {}): Pro
 
 /** What summary.json gains: the comparison (or, for a sweep, one per setting, ranked) and the judge's prompt. */
 export interface ScoreSummary {
+  /** The score that decides "right" in the comparison. */
+  metric?: Metric;
   comparison?: Comparison;
   sweep?: Array<SettingComparison & { categories: Comparison['categories']; unscored: number }>;
   judge?: { protocol: string; promptId: string; prompt: string; pass: number };
@@ -69,6 +71,7 @@ export interface ScoreSummary {
 export function scoreSummary(builder: ComparisonBuilder, judged: boolean): ScoreSummary {
   const settings = builder.settings();
   return {
+    metric: builder.metric,
     comparison: settings.length ? undefined : builder.comparison(),
     sweep: settings.length ? builder.bySetting() : undefined,
     judge: judged ? { protocol: 'MM-Vet (arXiv 2308.02490), github.com/yuweihao/MM-Vet mm-vet_evaluator.py', promptId: GRADER_PROMPT_ID, prompt: MM_VET_GRADER_PROMPT, pass: JUDGE_PASS } : undefined,
@@ -79,8 +82,8 @@ export function scoreSummary(builder: ComparisonBuilder, judged: boolean): Score
 export function writeComparison<T extends object>(outDir: string, score: ScoreSummary, base?: T): T & ScoreSummary {
   const file = path.join(outDir, 'summary.json');
   const previous = base ?? (fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as T) : ({} as T));
-  const { comparison: _c, sweep: _s, judge: _j, ...rest } = previous as T & ScoreSummary;
-  void _c, _s, _j;
+  const { metric: _m, comparison: _c, sweep: _s, judge: _j, ...rest } = previous as T & ScoreSummary;
+  void _m, _c, _s, _j;
   const summary = { ...rest, ...score } as T & ScoreSummary;
   writeFileAtomicSync(file, JSON.stringify(summary, null, 2) + '\n');
   return summary;

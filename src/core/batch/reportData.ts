@@ -1,0 +1,34 @@
+/**
+ * What report.html carries for its script: one compact row per result line (in a JSON data
+ * island, read once), and the messages the report sends when it runs inside VS Code. No Node or
+ * browser imports: both sides use these types.
+ */
+import type { Outcome } from './comparison';
+
+export interface ReportRow {
+  id: string;
+  /** The sweep setting ("layer=20 contrast=3"); absent outside sweeps. */
+  setting?: string;
+  /** The image's file name, for display. */
+  file: string;
+  question: string;
+  hint?: string;
+  category?: string;
+  masked?: string;
+  original?: string;
+  /** Right (1) or wrong (0) under the summary's metric; absent when unscored. */
+  maskedRight?: 0 | 1;
+  originalRight?: 0 | 1;
+  /** Why an answer stopped early (what arrived is shown). */
+  maskedIncomplete?: string;
+  originalIncomplete?: string;
+  outcome: Outcome;
+  error?: string;
+  /** Total milliseconds over the item's stages. */
+  ms: number;
+  /** Thumbnail sources (original, overlay, masked): data URLs in small reports, paths relative to the report in large ones. */
+  thumbs?: [string, string, string];
+}
+
+/** report → VS Code: open this result's image in the heatmap panel with its question and settings; re-run the failed items. */
+export type ReportToHost = { type: 'open-item'; id: string; setting?: string } | { type: 'rerun-failed' };
