@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { writeFileAtomicSync } from '../atomicWrite';
+import { writeAtomic } from '../atomicWrite';
 import { ComparisonBuilder } from './comparison';
 import type { ResultRecord } from './results';
 import { ScoreSummary, scoreSummary, writeComparison } from './rescore';
@@ -110,21 +110,26 @@ export async function mergeOutputs(folders: string[], outDir: string, metric: Me
   const builder = new ComparisonBuilder(metric);
   let failed = 0;
   let judged = false;
-  const lines: string[] = [];
-  for (const { record, folder } of records) {
-    // Paths read back from a results file are not trusted: only files inside the shard's folder,
-    // written inside the merged one (a crafted "../" would otherwise overwrite anything).
-    for (const rel of outputFiles(record)) {
-      const from = path.resolve(folder, rel);
-      const to = path.resolve(outDir, rel);
-      if (isInside(path.resolve(folder), from) && isInside(path.resolve(outDir), to)) linkOrCopy(from, to);
+  await writeAtomic(target, async (tmp) => {
+    const fd = fs.openSync(tmp, 'wx');
+    try {
+      for (const { record, folder } of records) {
+        // Paths read back from a results file are not trusted: only files inside the shard's folder,
+        // written inside the merged one (a crafted "../" would otherwise overwrite anything).
+        for (const rel of outputFiles(record)) {
+          const from = path.resolve(folder, rel);
+          const to = path.resolve(outDir, rel);
+          if (isInside(path.resolve(folder), from) && isInside(path.resolve(outDir), to)) linkOrCopy(from, to);
+        }
+        if (record.error) failed++;
+        if (record.scores?.masked?.judge || record.scores?.original?.judge) judged = true;
+        builder.add(record);
+        fs.writeSync(fd, JSON.stringify(record) + '\n');
+      }
+    } finally {
+      fs.closeSync(fd);
     }
-    if (record.error) failed++;
-    if (record.scores?.masked?.judge || record.scores?.original?.judge) judged = true;
-    builder.add(record);
-    lines.push(JSON.stringify(record) + '\n');
-  }
-  writeFileAtomicSync(target, lines.join(''));
+  });
 
   // The first folder's summary describes the run (model, parameters, endpoint); counts are the merged ones.
   const first = path.join(folders[0], 'summary.json');
