@@ -12,7 +12,10 @@ import { runBatch } from '../../src/core/batch/runner';
 import { writeReport } from '../../src/core/batch/report';
 import { rescoreOutput } from '../../src/core/batch/rescore';
 import sharp from 'sharp';
+import { describeScores } from '../../src/cli/score';
+import { DEFAULT_VLM_SETTINGS } from '../../src/core/defaults';
 import { ROOT, fixtureModel, rectangleImage, tempDir } from '../helpers';
+import { startFakeVlm } from '../vlm/server';
 
 describe('batch report in a browser', () => {
   let browser: Browser;
@@ -179,4 +182,70 @@ describe('scored report in a browser', () => {
     assert.ok((await page.locator('#list .row').count()) < 40);
   });
 
+});
+
+describe('a scored run in a browser', () => {
+  it('a run with ground truth against a scripted VLM: the page README shows', async () => {
+    const dir = tempDir('ap-report-run-');
+    const data = path.join(dir, 'data');
+    fs.mkdirSync(data);
+    // Colour questions about boxes; the scripted VLM is right about most masked images and fewer originals.
+    const colours = ['red', 'green', 'blue', 'yellow'];
+    const lines: string[] = [];
+    const original = new Map<number, number>();
+    for (let i = 0; i < 12; i++) {
+      const colour = colours[i % 4];
+      const png = await rectangleImage(100 + i, 75, colour, { left: 10 + i * 4, top: 15 + (i % 3) * 10, width: 36, height: 28 });
+      fs.writeFileSync(path.join(data, `box${i}.png`), png);
+      const { data: rgb } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      original.set(100 + i, rgb.reduce((a, b) => a + b, 0) / rgb.length);
+      lines.push(JSON.stringify({ id: `box${i}`, image: `box${i}.png`, question: `Where is the ${colour} box? Answer left or right.`, answer: 10 + i * 4 + 18 < 50 + i / 2 ? 'left' : 'right', category: i < 6 ? 'small' : 'large' }));
+    }
+    fs.writeFileSync(path.join(data, 'items.jsonl'), lines.join('\n') + '\n');
+    const vlm = await startFakeVlm({ apiKey: 'sk-demo' });
+    vlm.script = (req) => {
+      if (!req.image) return undefined;
+      const i = req.image.width - 100;
+      const mean = req.image.rgb.reduce((a, b) => a + b, 0) / req.image.rgb.length;
+      const masked = Math.abs(mean - original.get(req.image.width)!) > 0.5;
+      const right = 10 + i * 4 + 18 < 50 + i / 2 ? 'left' : 'right';
+      const wrong = right === 'left' ? 'right' : 'left';
+      return masked ? (i % 6 === 5 ? `The box is on the ${wrong}.` : `${right[0].toUpperCase()}${right.slice(1)}.`) : i % 3 === 0 ? `On the ${right}` : wrong;
+    };
+    try {
+      const out = path.join(dir, 'review');
+      const summary = await runBatch({
+        input: path.join(data, 'items.jsonl'),
+        outDir: out,
+        engine: { model: fixtureModel('planted-clip'), cacheDir: path.join(dir, 'cache'), threads: 1 },
+        geometry: 'full',
+        mask: { contrast: 5, kernel: 3 },
+        interpolation: 'lanczos3',
+        gray: 0,
+        opacity: 0.5,
+        concurrency: 2,
+        resume: false,
+        metric: 'contains',
+        vlm: { ...DEFAULT_VLM_SETTINGS, baseURL: vlm.baseURL, apiKey: 'sk-demo', model: 'scripted-vlm', maxRetries: 0, compareWithOriginal: true, maxImageSide: 512 },
+      });
+      const report = await writeReport(out, summary);
+      const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+      try {
+        const page = await browser.newPage({ viewport: { width: 1400, height: 820 } });
+        await page.goto(`file://${report}`);
+        await page.click('button[data-outcome="only-masked"]');
+        const shown = await page.locator('#list .row').count();
+        assert.equal(shown, summary.comparison!.overall.table.onlyMaskedRight);
+        await page.waitForFunction((n) => [...document.querySelectorAll('#list img')].filter((i) => (i as HTMLImageElement).naturalWidth > 0).length === n * 3, shown);
+        fs.mkdirSync(path.join(ROOT, 'test-artifacts'), { recursive: true });
+        await page.screenshot({ path: path.join(ROOT, 'test-artifacts', 'scored-report.png') });
+        // What the CLI prints for this run (README quotes it).
+        fs.writeFileSync(path.join(ROOT, 'test-artifacts', 'scored-report.txt'), describeScores(summary));
+      } finally {
+        await browser.close();
+      }
+    } finally {
+      await vlm.close();
+    }
+  });
 });
