@@ -150,10 +150,11 @@ describe('scored review: does masking help?', () => {
     const before = vlm.requests.length;
     const summary = await runBatch(options(out, { judge: true, metric: 'judge' }));
     const judgeRequests = vlm.requests.slice(before).filter((r) => !r.image);
-    // 20 open answers graded (multiple choice and unscored items are not), plus one retry for each of the 4 "green" answers.
-    assert.equal(judgeRequests.length, 24);
+    // 20 open answers (multiple choice and unscored items are not graded); items 8 and 9 say "green"
+    // both ways, the same grading request, asked once per item: 18 grades, plus one retry for each "green".
+    assert.equal(judgeRequests.length, 20);
     assert.ok(judgeRequests.every((r) => r.body.max_tokens === 3));
-    assert.deepEqual(judgeRequests.filter((r) => r.question!.endsWith(MM_VET_RETRY_SUFFIX)).map((r) => r.body.temperature), [0, 0, 0, 0]);
+    assert.deepEqual(judgeRequests.filter((r) => r.question!.endsWith(MM_VET_RETRY_SUFFIX)).map((r) => r.body.temperature), [0, 0]);
     // Grades ≥ 0.5 count as right: green (0.6) now passes. Masked right: 0–6, 8, 9, 10; original: 0–3, 7, 8, 9.
     const c = summary.comparison!;
     assert.deepEqual([c.overall.masked.right, c.overall.original.right, c.overall.masked.n], [10, 7, 11]);
@@ -177,6 +178,18 @@ describe('scored review: does masking help?', () => {
     assert.equal(lines(path.join(out, 'results.jsonl')).find((r) => r.id === 'item8')!.scores!.masked!.judge!.score, 0.6);
     assert.match(io.out.text, /masked 72\.7% .*original 45\.5%/);
     assert.ok(fs.existsSync(path.join(out, 'report.html')));
+  });
+
+  it('a judged sweep grades each item\'s answers once, not once per setting', async () => {
+    const out = path.join(work, 'judged-sweep');
+    const before = vlm.requests.length;
+    const summary = await runBatch(options(out, { judge: true, metric: 'judge', sweep: { contrast: [3, 5] } }));
+    const sent = vlm.requests.slice(before);
+    // The same 20 grading requests as the single run above; the original image asked once per item.
+    assert.equal(sent.filter((r) => !r.image).length, 20);
+    assert.equal(sent.filter((r) => r.image && !identify(r, items.means)!.masked).length, N);
+    assert.equal(sent.filter((r) => r.image && identify(r, items.means)!.masked).length, 2 * N);
+    assert.deepEqual(summary.sweep!.map((s) => [s.setting, s.masked.right, s.original.right]), [['contrast=3', 10, 7], ['contrast=5', 10, 7]]);
   });
 
   it('three shards merged equal a single run, item for item', async () => {

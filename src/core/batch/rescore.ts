@@ -17,6 +17,11 @@ import { OutputLock } from './outputLock';
 export interface ScoreOptions {
   /** Grades open answers (those without choices) by the MM-Vet protocol; existing grades with the same prompt are kept. */
   judge?: GradeAsker;
+  /**
+   * Grades already asked for in this run, by item, question, accepted answers and prediction: in a sweep
+   * the original image's answer is the same under every setting and is graded once.
+   */
+  gradeCache?: Map<string, Promise<NonNullable<AnswerScore['judge']>>>;
   signal?: AbortSignal;
 }
 
@@ -39,16 +44,24 @@ export async function scoreRecord(r: ResultRecord, opts: ScoreOptions = {}): Pro
     if (previous?.judge && previous.judge.prompt === GRADER_PROMPT_ID) s.judge = previous.judge;
     else if (opts.judge) {
       const before = Date.now();
-      s.judge = await grade(
-        async (prompt, o) => {
-          requests++;
-          return opts.judge!(prompt, o);
-        },
-        r.question,
-        accepted,
-        answer,
-        opts.signal,
-      );
+      const key = JSON.stringify([r.id, r.question, accepted, answer]);
+      let pending = opts.gradeCache?.get(key);
+      if (!pending) {
+        pending = grade(
+          async (prompt, o) => {
+            requests++;
+            return opts.judge!(prompt, o);
+          },
+          r.question,
+          accepted,
+          answer,
+          opts.signal,
+        );
+        opts.gradeCache?.set(key, pending);
+        // A failed grade is not reused: the next record asks again.
+        pending.catch(() => opts.gradeCache?.delete(key));
+      }
+      s.judge = await pending;
       r.timings = { ...r.timings, judge: (r.timings?.judge ?? 0) + (Date.now() - before) };
     }
     return s;

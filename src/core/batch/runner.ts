@@ -27,7 +27,7 @@ import { OutputLock } from './outputLock';
 import { ScoreSummary, scoreRecord, scoreSummary, writeComparison } from './rescore';
 import { ResultRecord, ResultsLog, readResults } from './results';
 import { RunSettings, checkResumeSettings, writeRunSettings } from './runSettings';
-import { Metric } from './scoring';
+import { AnswerScore, Metric } from './scoring';
 import { Shard, inShard, shardLabel } from './shards';
 import { SweepAxes, SweepSetting, byLayer, resultKey, sweepSettings } from './sweep';
 
@@ -292,6 +292,8 @@ interface RunContext {
   originals?: Map<string, Promise<AnswerResult>>;
   /** Grades open answers (--judge), holding a VLM slot per request. */
   judge?: GradeAsker;
+  /** Grades made in this run (rescore.ts), shared by the settings of a sweep. */
+  gradeCache?: Map<string, Promise<NonNullable<AnswerScore['judge']>>>;
 }
 
 type ItemRecord = Omit<ResultRecord, 'finishedAt'>;
@@ -424,7 +426,7 @@ async function completeItem(ctx: RunContext, item: BatchItem, image: DecodedImag
   const answered = await askAbout(ctx, ctx.answers, ctx.ask, item, image, written.maskedPng, rec);
   if (!answered) return;
   try {
-    await scoreRecord(answered as ResultRecord, { judge: ctx.judge, signal: ctx.opts.signal });
+    await scoreRecord(answered as ResultRecord, { judge: ctx.judge, gradeCache: ctx.gradeCache, signal: ctx.opts.signal });
   } catch (e) {
     if (ctx.opts.signal?.aborted) return;
     answered.error = failure('judge', e);
@@ -693,6 +695,7 @@ export async function runBatch(opts: BatchOptions, sharedEngine?: MapSource): Pr
     try {
       const originals = sweep && opts.vlm?.compareWithOriginal ? await previousOriginals(opts.outDir) : undefined;
       const groups = sweep ? byLayer(sweep) : [{ layer: undefined, settings: undefined }];
+      const gradeCache = opts.judge ? new Map<string, Promise<NonNullable<AnswerScore['judge']>>>() : undefined;
       for (const [i, group] of groups.entries()) {
         if (i > 0 && opts.signal?.aborted) break;
         const own = group.layer !== undefined || !sharedEngine;
@@ -704,7 +707,7 @@ export async function runBatch(opts: BatchOptions, sharedEngine?: MapSource): Pr
             if (opts.resume) checkResumeSettings(opts.outDir, settings, allow, (k) => k === 'layer');
             writeRunSettings(opts.outDir, settings);
           }
-          const groupCtx: RunContext = { ...runContext(opts, engine, answers, tally, answered, group.layer ?? opts.engine.layer), originals };
+          const groupCtx: RunContext = { ...runContext(opts, engine, answers, tally, answered, group.layer ?? opts.engine.layer), originals, gradeCache };
           groupCtx.judge = judgeAsker(groupCtx);
           ctx = groupCtx;
           await processItems(groupCtx, group.settings);
