@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import { AttentionPromptError } from '../errors';
 import { writeAtomic } from '../atomicWrite';
 import { ComparisonBuilder } from './comparison';
 import type { ResultRecord } from './results';
@@ -72,13 +73,13 @@ const byIdThenSetting = (a: ResultRecord, b: ResultRecord) =>
   a.id.localeCompare(b.id, 'en', { numeric: true }) || (a.setting ?? '').localeCompare(b.setting ?? '', 'en', { numeric: true });
 
 export async function mergeOutputs(folders: string[], outDir: string, metric: Metric): Promise<MergeResult & { summary: ScoreSummary & Record<string, unknown> }> {
-  if (folders.length < 1) throw new Error('merge: give at least one output folder.');
+  if (folders.length < 1) throw new AttentionPromptError('bad-parameter', 'merge: give at least one output folder.');
   for (const f of folders) {
-    if (!fs.existsSync(path.join(f, 'results.jsonl'))) throw new Error(`merge: ${path.join(f, 'results.jsonl')} not found (is ${f} the --out folder of a batch run?).`);
+    if (!fs.existsSync(path.join(f, 'results.jsonl'))) throw new AttentionPromptError('bad-parameter', `merge: ${path.join(f, 'results.jsonl')} not found (is ${f} the --out folder of a batch run?).`);
   }
   const target = path.join(outDir, 'results.jsonl');
   if (fs.existsSync(target) && fs.statSync(target).size > 0 && !folders.some((f) => path.resolve(f) === path.resolve(outDir))) {
-    throw new Error(`${target} already has results: merge into an empty folder.`);
+    throw new AttentionPromptError('bad-parameter', `${target} already has results: merge into an empty folder.`);
   }
   fs.mkdirSync(outDir, { recursive: true });
 

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import { AttentionPromptError } from '../errors';
 import { writeAtomic, writeFileAtomicSync } from '../atomicWrite';
 import { Comparison, ComparisonBuilder, SettingComparison } from './comparison';
 import { GRADER_PROMPT_ID, GradeAsker, MM_VET_GRADER_PROMPT, grade } from './judge';
@@ -127,7 +128,7 @@ export async function rescoreOutput(outDir: string, metric: Metric, opts: ScoreO
 
 async function rescoreLocked(outDir: string, metric: Metric, opts: ScoreOptions): Promise<RescoreResult> {
   const file = path.join(outDir, 'results.jsonl');
-  if (!fs.existsSync(file)) throw new Error(`${file} not found: give the --out folder of a batch run.`);
+  if (!fs.existsSync(file)) throw new AttentionPromptError('bad-parameter', `${file} not found: give the --out folder of a batch run.`);
   const builder = new ComparisonBuilder(metric);
   let records = 0;
   let scored = 0;
