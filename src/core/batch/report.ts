@@ -131,7 +131,12 @@ function comparisonSection(s: (BatchSummary & ScoreSummary) | undefined): string
 function runLine(s: BatchSummary | undefined): string {
   if (!s?.parameters) return '';
   const p = s.parameters;
-  return `<div class="summary">${esc(s.input)} · model ${esc(s.model)} layer ${s.layer} · contrast ${p.contrast}, kernel ${p.kernel}, ${esc(p.interpolation)}, gray ${p.gray}, ${esc(p.geometry)} geometry${s.vlmModel ? ` · VLM ${esc(s.vlmModel)} at ${esc(s.endpointHost)}` : ' · no VLM'} · ${s.done} done, ${s.failed} failed, ${s.skipped} skipped${s.interrupted ? ' · interrupted' : ''}${s.shard ? ` · shard ${esc(s.shard)}` : ''}${typeof s.imagesPerSecond === 'number' ? ` · ${s.imagesPerSecond.toFixed(2)} images/s` : ''}</div>`;
+  // A sweep's layer, contrast and kernel vary by row: name the swept values instead.
+  const swept = s.sweepAxes ? Object.entries(s.sweepAxes).map(([axis, values]) => `${axis} ${(values as number[]).join(', ')}`) : [];
+  const fixed = s.sweepAxes
+    ? `sweep over ${esc(swept.join('; '))}${s.sweepAxes.layer ? '' : ` · layer ${s.layer}`}${s.sweepAxes.contrast ? '' : ` · contrast ${p.contrast}`}${s.sweepAxes.kernel ? '' : ` · kernel ${p.kernel}`}`
+    : `layer ${s.layer} · contrast ${p.contrast}, kernel ${p.kernel}`;
+  return `<div class="summary">${esc(s.input)} · model ${esc(s.model)} ${fixed}, ${esc(p.interpolation)}, gray ${p.gray}, ${esc(p.geometry)} geometry${s.vlmModel ? ` · VLM ${esc(s.vlmModel)} at ${esc(s.endpointHost)}` : ' · no VLM'} · ${s.done} done, ${s.failed} failed, ${s.skipped} skipped${s.interrupted ? ' · interrupted' : ''}${s.shard ? ` · shard ${esc(s.shard)}` : ''}${typeof s.imagesPerSecond === 'number' ? ` · ${s.imagesPerSecond.toFixed(2)} images/s` : ''}</div>`;
 }
 
 const STYLE = `body{font:14px system-ui,sans-serif;margin:16px;color:#222;background:#fff}
