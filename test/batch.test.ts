@@ -13,7 +13,7 @@ import { ResultRecord } from '../src/core/batch/results';
 import { runBatch, BatchOptions } from '../src/core/batch/runner';
 import { writeReport } from '../src/core/batch/report';
 import { DEFAULT_VLM_SETTINGS } from '../src/core/defaults';
-import { ROOT, fixtureModel, rectangleImage, tempDir } from './helpers';
+import { ROOT, fixtureModel, rectangleImage, reportRows, tempDir } from './helpers';
 import { FakeVlm, startFakeVlm } from './vlm/server';
 
 const COLOURS = ['red', 'green', 'blue', 'yellow'];
@@ -102,8 +102,12 @@ describe('batch runs', () => {
     // The 429s were retried after their Retry-After: those requests appear twice at the server.
     assert.ok(vlm.requests.length > 400, `${vlm.requests.length} requests for 400 answers`);
     const report = fs.readFileSync(await writeReport(out, summary), 'utf8');
-    assert.equal((report.match(/<tr class=/g) ?? []).length, 200);
-    assert.ok(!/src="(?!data:)/.test(report), 'self-contained: every image is a data URL');
+    const rows = reportRows(report);
+    assert.equal(rows.length, 200);
+    const thumbs = rows.flatMap((r) => r.thumbs ?? []);
+    assert.ok(thumbs.length >= 3 * summary.done, `${thumbs.length} thumbnails`);
+    assert.ok(thumbs.every((t) => t.startsWith('data:image/jpeg;base64,')), 'self-contained: every image is a data URL');
+    assert.ok(!/\ssrc="/.test(report), 'no image element in the markup');
   });
 
   it('a run killed half-way and resumed has each id exactly once and every output', async () => {

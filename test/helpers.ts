@@ -68,3 +68,10 @@ export function argmax(values: ArrayLike<number>): number {
   for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
   return best;
 }
+
+/** The rows report.html carries in its JSON data island (what its script draws). */
+export function reportRows(html: string): import('../src/core/batch/reportData').ReportRow[] {
+  const island = /<script type="application\/json" id="rows">([\s\S]*?)<\/script>/.exec(html);
+  if (!island) throw new Error('report.html has no rows data island');
+  return JSON.parse(island[1]);
+}

@@ -189,6 +189,7 @@ export function activate(context: vscode.ExtensionContext): void {
         if (outcome) showReport(outcome);
         return outcome;
       },
+      showReport: (outcome) => void showReport(outcome),
       setView: async (imagePath, view) => {
         const panel = HeatmapPanel.find(imagePath);
         if (!panel) throw new Error(`no heatmap panel for ${imagePath}`);

@@ -187,7 +187,15 @@ describe('scored report in a browser', () => {
     const report = await writeReport(dir, undefined, { inlineThumbnailsMaxBytes: 1024 });
     const html = fs.readFileSync(report, 'utf8');
     assert.ok(!html.includes('data:image/jpeg;base64'), 'thumbnails are files beside the report');
+    // Its CSP admits the files (file: here, the webview's resource origin in VS Code) and, for the webview's <base>, only that origin.
+    const csp = /<meta http-equiv="Content-Security-Policy" content="([^"]+)">/.exec(html)![1];
+    const directives = new Map(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k, v]));
+    assert.deepEqual(directives.get('img-src'), ['data:', 'file:', 'https://*.vscode-cdn.net']);
+    assert.deepEqual(directives.get('base-uri'), ['https://*.vscode-cdn.net']);
+    assert.deepEqual(directives.get('default-src'), ["'none'"]);
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const violations: string[] = [];
+    page.on('console', (m) => /Content Security Policy/i.test(m.text()) && violations.push(m.text()));
     await page.goto(`file://${report}`);
     assert.match(await page.locator('#count').innerText(), /^3000 of 3000 rows$/);
     const inDom = await page.locator('#list .row').count();
@@ -197,6 +205,7 @@ describe('scored report in a browser', () => {
     await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
     await page.waitForFunction(() => !!document.querySelector('#list .row[data-id="item2999"]'));
     assert.ok((await page.locator('#list .row').count()) < 40);
+    assert.deepEqual(violations, []);
   });
 
 });

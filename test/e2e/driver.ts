@@ -212,6 +212,10 @@ class Ui {
       }
       case 'reportRows': {
         const frame = await this.webviewFrame('#filter');
+        // Linked thumbnails load after the rows are drawn: wait (bounded) until each image settled.
+        await frame
+          .waitForFunction(() => [...document.querySelectorAll('#list img')].every((i) => (i as HTMLImageElement).complete), undefined, { timeout: 10_000 })
+          .catch(() => undefined);
         return {
           rows: await frame.locator('#list .row').count(),
           thumbnails: await frame.evaluate(() => [...document.querySelectorAll('#list img')].filter((i) => (i as HTMLImageElement).naturalWidth > 0).length),

@@ -203,8 +203,10 @@ export async function writeReport(outDir: string, summary?: BatchSummary & Score
       new Promise<void>((resolve, reject) => {
         if (failed) return reject(failed);
         if (out.write(text)) return resolve();
-        out.once('drain', resolve);
-        out.once('error', reject);
+        const onError = (e: Error) => (out.off('drain', onDrain), reject(e));
+        const onDrain = () => (out.off('error', onError), resolve());
+        out.once('drain', onDrain);
+        out.once('error', onError);
       });
     await write(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="${reportCsp(!inline)}"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Attention Prompting report</title><style>${STYLE}</style></head><body>

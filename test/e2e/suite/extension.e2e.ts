@@ -8,6 +8,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { writeReport } from '../../../src/core/batch/report';
 import type { ExtensionTestApi } from '../../../src/extension/testHooks';
 import type { AnswerEntry } from '../../../src/shared/protocol';
 import { CONTROL, PHASE, RED, clearNotifications, control, image, meanIn, rgbOf, sharp, testHooks, vlmLog, waitFor } from './helpers';
@@ -122,6 +123,14 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     assert.deepEqual(report, { rows: 3, thumbnails: 9, count: '3 of 3 rows' });
     assert.match(fs.readFileSync(outcome.report, 'utf8'), /^<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="default-src 'none'/);
     await control({ kind: 'screenshot', name: 'review-report' });
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+    // A large report links the thumbnail files beside it instead of embedding them: the webview
+    // loads them from the output folder under the report's own CSP.
+    await writeReport(outcome.outDir, undefined, { inlineThumbnailsMaxBytes: 0 });
+    assert.ok(!fs.readFileSync(outcome.report, 'utf8').includes('data:image/jpeg'), 'thumbnails linked, not embedded');
+    api.showReport(outcome);
+    const linked = await control<{ rows: number; thumbnails: number; count: string }>({ kind: 'reportRows' });
+    assert.deepEqual(linked, { rows: 3, thumbnails: 9, count: '3 of 3 rows' });
     // Close the report so the heatmap panel underneath is visible again for the next tests.
     await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
   });
