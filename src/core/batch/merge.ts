@@ -7,11 +7,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
 import { AttentionPromptError } from '../errors';
 import { writeAtomic } from '../atomicWrite';
 import { ComparisonBuilder } from './comparison';
-import type { ResultRecord } from './results';
+import { readResults, type ResultRecord } from './results';
 import { ScoreSummary, scoreSummary, writeComparison } from './rescore';
 import { Metric } from './scoring';
 import { isInside } from './inputs';
@@ -37,18 +36,6 @@ const COMPARED: Array<keyof ResultRecord> = ['image', 'question', 'hint', 'model
 
 function differences(a: ResultRecord, b: ResultRecord): string[] {
   return COMPARED.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
-}
-
-async function* readLines(file: string): AsyncGenerator<ResultRecord> {
-  const rl = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });
-  for await (const line of rl) {
-    if (!line.trim()) continue;
-    try {
-      yield JSON.parse(line) as ResultRecord;
-    } catch {
-      // a killed run's partial last line
-    }
-  }
 }
 
 function linkOrCopy(from: string, to: string): void {
@@ -87,7 +74,7 @@ export async function mergeOutputs(folders: string[], outDir: string, metric: Me
   const conflicts = new Map<string, MergeConflict>();
   let duplicates = 0;
   for (const folder of folders) {
-    for await (const r of readLines(path.join(folder, 'results.jsonl'))) {
+    for await (const r of readResults(path.join(folder, 'results.jsonl'))) {
       const key = `${r.id}\u0000${r.setting ?? ''}`;
       const prev = kept.get(key);
       if (!prev || (prev.record.error && !r.error)) {
