@@ -3,49 +3,29 @@
  * faults; a run killed half-way and resumed; Ctrl-C; inputs of every kind.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { readItems } from '../src/core/batch/inputs';
-import { ResultRecord } from '../src/core/batch/results';
 import { runBatch, BatchOptions } from '../src/core/batch/runner';
 import { writeReport } from '../src/core/batch/report';
 import { DEFAULT_VLM_SETTINGS } from '../src/core/defaults';
-import { ROOT, fixtureModel, rectangleImage, reportRows, tempDir } from './helpers';
+import { PLANTED_CLIP, batchOptions, makeImages, readResultLines, startCli, stopAtLines } from './batchSetup';
+import { rectangleImage, reportRows, tempDir } from './helpers';
 import { FakeVlm, startFakeVlm } from './vlm/server';
 
 const COLOURS = ['red', 'green', 'blue', 'yellow'];
 
-async function makeDataset(dir: string, n: number): Promise<void> {
-  fs.mkdirSync(dir, { recursive: true });
-  for (let i = 0; i < n; i++) {
-    const sub = path.join(dir, `part${Math.floor(i / 50)}`);
-    fs.mkdirSync(sub, { recursive: true });
-    fs.writeFileSync(path.join(sub, `img${String(i).padStart(4, '0')}.png`), await rectangleImage(96, 64, COLOURS[i % 4], { left: (i * 7) % 60, top: (i * 3) % 30, width: 30, height: 24 }));
-  }
-}
-
-function readLines(file: string): ResultRecord[] {
-  return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-}
+/** n images in folders of 50 (part0/img0000.png …), boxes of four colours in moving places. */
+const makeDataset = (dir: string, n: number) =>
+  makeImages(dir, n, {
+    name: (i) => `part${Math.floor(i / 50)}/img${String(i).padStart(4, '0')}.png`,
+    image: (i) => rectangleImage(96, 64, COLOURS[i % 4], { left: (i * 7) % 60, top: (i * 3) % 30, width: 30, height: 24 }),
+  });
 
 const cacheDir = tempDir('ap-batch-cache-');
-const options = (input: string, outDir: string, extra: Partial<BatchOptions> = {}): BatchOptions => ({
-  input,
-  question: 'where is the red box?',
-  outDir,
-  engine: { model: fixtureModel('planted-clip'), cacheDir, threads: 1 },
-  geometry: 'full',
-  mask: { contrast: 5, kernel: 3 },
-  interpolation: 'lanczos3',
-  gray: 0,
-  opacity: 0.5,
-  concurrency: 6,
-  resume: false,
-  ...extra,
-});
+const options = (input: string, outDir: string, extra: Partial<BatchOptions> = {}): BatchOptions => batchOptions(input, outDir, cacheDir, { concurrency: 6, ...extra });
 
 describe('batch runs', () => {
   const work = tempDir('ap-batch-');
@@ -75,7 +55,7 @@ describe('batch runs', () => {
       }),
     );
     vlm.faultFor = undefined;
-    const lines = readLines(path.join(out, 'results.jsonl'));
+    const lines = readResultLines(path.join(out, 'results.jsonl'));
     const ids = lines.map((l) => l.id);
     assert.equal(lines.length, 200);
     assert.equal(new Set(ids).size, 200, 'no id twice');
@@ -112,32 +92,16 @@ describe('batch runs', () => {
 
   it('a run killed half-way and resumed has each id exactly once and every output', async () => {
     const out = path.join(work, 'killed');
-    const cli = path.join(ROOT, 'dist', 'cli.js');
-    const args = ['batch', dataset, '--question', 'where is the blue box?', '--no-vlm', '--out', out, '--model', fixtureModel('planted-clip'), '--cache-dir', cacheDir, '--threads', '1', '--offline'];
-    const child = spawn(process.execPath, [cli, ...args], { stdio: 'ignore' });
+    const args = ['batch', dataset, '--question', 'where is the blue box?', '--no-vlm', '--out', out, '--model', PLANTED_CLIP, '--cache-dir', cacheDir, '--threads', '1', '--offline'];
     const results = path.join(out, 'results.jsonl');
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        const n = fs.existsSync(results) ? fs.readFileSync(results, 'utf8').split('\n').length - 1 : 0;
-        if (n >= 100) {
-          clearInterval(timer);
-          child.kill('SIGKILL');
-          resolve();
-        }
-      }, 20);
-      child.on('exit', () => (clearInterval(timer), reject(new Error('finished before it could be killed'))));
-    });
-    await new Promise((r) => child.once('exit', r));
-    const partial = readLines(results).length;
+    await stopAtLines(startCli(args), results, 100, 'SIGKILL');
+    const partial = readResultLines(results).length;
     assert.ok(partial >= 100 && partial < 200, `killed after ${partial} items`);
     // What a kill in the middle of a write leaves behind: half a line.
     fs.appendFileSync(results, '{"id":"part3__img0199","image":"/x","quest');
-    const again = spawn(process.execPath, [cli, ...args, '--resume'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    again.stdout.on('data', (d) => (stdout += d));
-    const code = await new Promise((r) => again.once('exit', r));
+    const { code, stdout } = await startCli([...args, '--resume']).exited;
     assert.equal(code, 0, stdout);
-    const lines = readLines(results);
+    const lines = readResultLines(results);
     assert.equal(lines.length, 200);
     assert.equal(new Set(lines.map((l) => l.id)).size, 200);
     assert.match(stdout, new RegExp(`${200 - partial} done, 0 failed, ${partial} skipped of 200`));
@@ -151,35 +115,22 @@ describe('batch runs', () => {
 
   it('Ctrl-C stops cleanly: complete lines only, exit 130, and --resume finishes', async () => {
     const out = path.join(work, 'interrupted');
-    const cli = path.join(ROOT, 'dist', 'cli.js');
-    const args = ['batch', dataset, '--question', 'green', '--out', out, '--model', fixtureModel('planted-clip'), '--cache-dir', cacheDir, '--threads', '1', '--offline', '--vlm-base-url', vlm.baseURL, '--vlm-model', 'slow', '--concurrency', '4'];
+    const args = ['batch', dataset, '--question', 'green', '--out', out, '--model', PLANTED_CLIP, '--cache-dir', cacheDir, '--threads', '1', '--offline', '--vlm-base-url', vlm.baseURL, '--vlm-model', 'slow', '--concurrency', '4'];
     vlm.always = { kind: 'slow', delayMs: 20, chunks: 3 };
     const env = { ...process.env, OPENAI_API_KEY: 'sk-batch' };
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     const results = path.join(out, 'results.jsonl');
-    const exited = new Promise((r) => child.once('exit', r));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        if (fs.existsSync(results) && fs.readFileSync(results, 'utf8').split('\n').length > 30) {
-          clearInterval(timer);
-          child.kill('SIGINT');
-          resolve();
-        }
-      }, 20);
-      void exited.then(() => (clearInterval(timer), reject(new Error('the run ended before it could be interrupted'))));
-    });
-    const code = await exited;
+    const { code } = await stopAtLines(startCli(args, env), results, 31, 'SIGINT');
     assert.equal(code, 130);
     const text = fs.readFileSync(results, 'utf8');
     assert.ok(text.endsWith('\n'));
-    const lines = readLines(results);
+    const lines = readResultLines(results);
     assert.ok(lines.length < 200);
     assert.ok(lines.every((l) => !l.error), 'interrupted requests are not recorded as failures');
     assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')).interrupted, true);
-    const resumed = spawn(process.execPath, [cli, ...args, '--resume'], { stdio: 'ignore', env });
-    assert.equal(await new Promise((r) => resumed.once('exit', r)), 0);
+    const resumed = await startCli([...args, '--resume'], env).exited;
+    assert.equal(resumed.code, 0, resumed.stderr);
     vlm.always = undefined;
-    const all = readLines(results);
+    const all = readResultLines(results);
     assert.equal(all.length, 200);
     assert.equal(new Set(all.map((l) => l.id)).size, 200);
     assert.ok(all.every((l) => /You asked: green$/.test(l.maskedAnswer ?? '')));
@@ -220,7 +171,7 @@ describe('batch runs', () => {
     const out = path.join(work, 'mixed-out');
     const summary = await runBatch(options(path.join(dir, 'q.jsonl'), out, { referenceLayout: { dataset: 'mmvet' } }));
     assert.deepEqual([summary.done, summary.failed], [2, 1]);
-    const lines = readLines(path.join(out, 'results.jsonl'));
+    const lines = readResultLines(path.join(out, 'results.jsonl'));
     const bad = lines.find((l) => l.id === 'bad')!;
     assert.equal(bad.error!.stage, 'decode');
     assert.match(bad.error!.message, /unsupported image format|could not be read/);

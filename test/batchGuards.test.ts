@@ -4,7 +4,7 @@
  * interruption while the provider is stuck.
  */
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,49 +16,15 @@ import { idFromPath, readItems } from '../src/core/batch/inputs';
 import { LOCK_FILE, OutputLock, processStartTime } from '../src/core/batch/outputLock';
 import { mergeOutputs } from '../src/core/batch/merge';
 import { writeReport } from '../src/core/batch/report';
-import { ResultRecord } from '../src/core/batch/results';
 import { BatchOptions, referenceFolder, runBatch } from '../src/core/batch/runner';
-import { ROOT, fixtureModel, rectangleImage, reportRows, tempDir } from './helpers';
+import { CLI, PLANTED_CLIP, batchOptions, exitCode, makeImages, readResultLines, waitUntil } from './batchSetup';
+import { fixtureModel, rectangleImage, reportRows, tempDir } from './helpers';
 import { FakeVlm, startFakeVlm } from './vlm/server';
 
-const CLI = path.join(ROOT, 'dist', 'cli.js');
 const cacheDir = tempDir('ap-guard-cache-');
-const MODEL = fixtureModel('planted-clip');
 /** How images are prepared for a test provider (the endpoint settings are unused). */
 const askWith = (compareWithOriginal: boolean) => ({ ...DEFAULT_VLM_SETTINGS, apiKey: '', compareWithOriginal, maxImageSide: 256 });
-const readLines = (file: string): ResultRecord[] => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-
-async function makeImages(dir: string, n: number): Promise<void> {
-  fs.mkdirSync(dir, { recursive: true });
-  for (let i = 0; i < n; i++) fs.writeFileSync(path.join(dir, `img${String(i).padStart(3, '0')}.png`), await rectangleImage(64, 48, 'red', { left: i % 30, top: 5, width: 20, height: 20 }));
-}
-
-const options = (input: string, outDir: string, extra: Partial<BatchOptions> = {}): BatchOptions => ({
-  input,
-  question: 'where is the red box?',
-  outDir,
-  engine: { model: MODEL, cacheDir, threads: 1 },
-  geometry: 'full',
-  mask: { contrast: 5, kernel: 3 },
-  interpolation: 'lanczos3',
-  gray: 0,
-  opacity: 0.5,
-  concurrency: 2,
-  resume: false,
-  ...extra,
-});
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', (code) => r(code))));
-}
-
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 6000; i++) {
-    if (condition()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const options = (input: string, outDir: string, extra: Partial<BatchOptions> = {}): BatchOptions => batchOptions(input, outDir, cacheDir, extra);
 
 describe('one run per output folder', () => {
   const work = tempDir('ap-lock-');
@@ -70,14 +36,14 @@ describe('one run per output folder', () => {
   });
   after(() => vlm.close());
   const env = { ...process.env, OPENAI_API_KEY: 'sk-lock' };
-  const args = (out: string, extra: string[] = []) => [CLI, 'batch', dataset, '--question', 'red', '--out', out, '--model', MODEL, '--cache-dir', cacheDir, '--threads', '1', '--offline', '--vlm-base-url', vlm.baseURL, '--vlm-model', 'slow', '--concurrency', '2', ...extra];
+  const args = (out: string, extra: string[] = []) => [CLI, 'batch', dataset, '--question', 'red', '--out', out, '--model', PLANTED_CLIP, '--cache-dir', cacheDir, '--threads', '1', '--offline', '--vlm-base-url', vlm.baseURL, '--vlm-model', 'slow', '--concurrency', '2', ...extra];
 
   it('a second process is refused while the first runs; a killed run’s lock is recovered; no line is lost', async () => {
     const out = path.join(work, 'shared');
     vlm.always = { kind: 'slow', delayMs: 30, chunks: 2 };
     const first = spawn(process.execPath, args(out), { stdio: 'ignore', env });
     const results = path.join(out, 'results.jsonl');
-    await waitFor(() => fs.existsSync(results) && readLines(results).length >= 3, 'the first run to write lines');
+    await waitUntil(() => fs.existsSync(results) && readResultLines(results).length >= 3, 'the first run to write lines');
     const lock = JSON.parse(fs.readFileSync(path.join(out, LOCK_FILE), 'utf8'));
     assert.equal(lock.pid, first.pid);
 
@@ -89,8 +55,8 @@ describe('one run per output folder', () => {
       assert.equal(second.stderr.trim().split('\n').length, 1, second.stderr);
     }
     first.kill('SIGKILL');
-    await exited(first);
-    const before = readLines(results).length;
+    await exitCode(first);
+    const before = readResultLines(results).length;
     assert.ok(before < 40, `killed after ${before} items`);
     assert.ok(fs.existsSync(path.join(out, LOCK_FILE)), 'SIGKILL leaves the lock behind');
 
@@ -99,8 +65,8 @@ describe('one run per output folder', () => {
     const resumedChild = spawn(process.execPath, args(out, ['--resume']), { stdio: ['ignore', 'ignore', 'pipe'], env });
     let resumedErr = '';
     resumedChild.stderr!.on('data', (d) => (resumedErr += d));
-    assert.equal(await exited(resumedChild), 0, resumedErr);
-    const lines = readLines(results);
+    assert.equal(await exitCode(resumedChild), 0, resumedErr);
+    const lines = readResultLines(results);
     assert.equal(lines.length, 40);
     assert.equal(new Set(lines.map((l) => l.id)).size, 40);
     assert.ok(!fs.existsSync(path.join(out, LOCK_FILE)), 'released at the end');
@@ -118,10 +84,10 @@ describe('one run per output folder', () => {
       c.stderr!.on('data', (d) => (s += d));
       return () => s;
     });
-    const codes = await Promise.all(racers.map(exited));
+    const codes = await Promise.all(racers.map(exitCode));
     assert.equal(codes.filter((c) => c === 0).length, 1, `exit codes ${codes}: ${stderr.map((s) => s()).join(' | ')}`);
     codes.forEach((c, i) => c !== 0 && assert.match(stderr[i](), /is in use by process \d+/));
-    assert.equal(readLines(path.join(out, 'results.jsonl')).length, 40);
+    assert.equal(readResultLines(path.join(out, 'results.jsonl')).length, 40);
   });
 
   it('a live process holds the lock; a recycled pid (another start time) does not', () => {
@@ -159,14 +125,14 @@ describe('resume settings', () => {
       [{ mask: { contrast: 7, kernel: 3 } }, /contrast: 5 → 7/],
       [{ mask: { contrast: 5, kernel: 5 } }, /kernel: 3 → 5/],
       [{ engine: { model: fixtureModel('planted-clip-opset17'), cacheDir, threads: 1 } }, /model: .*planted-clip" → .*planted-clip-opset17"/],
-      [{ engine: { model: MODEL, cacheDir, threads: 1, layer: 1 } }, /layer: 2 → 1/],
+      [{ engine: { model: PLANTED_CLIP, cacheDir, threads: 1, layer: 1 } }, /layer: 2 → 1/],
       [{ gray: 128 }, /gray: 0 → 128/],
     ];
     for (const [extra, message] of changes) {
       await assert.rejects(runBatch(options(dataset, out, { ...extra, resume: true })), { code: 'settings-changed', message });
     }
     // Same settings with an explicit default layer: not a change.
-    const same = await runBatch(options(dataset, out, { resume: true, engine: { model: MODEL, cacheDir, threads: 1, layer: 2 } }));
+    const same = await runBatch(options(dataset, out, { resume: true, engine: { model: PLANTED_CLIP, cacheDir, threads: 1, layer: 2 } }));
     assert.equal(same.skipped, 4);
     const mixed = await runBatch(options(dataset, out, { resume: true, allowChangedSettings: true, mask: { contrast: 7, kernel: 3 } }));
     assert.equal(mixed.skipped, 4);
@@ -280,7 +246,7 @@ describe('inputs that hold nothing, links', () => {
     const empty = path.join(work, 'empty');
     fs.mkdirSync(empty);
     for (const input of [empty, path.join(empty, '*.png')]) {
-      const r = spawnSync(process.execPath, [CLI, 'batch', input, '--question', 'q', '--no-vlm', '--out', path.join(work, 'o'), '--model', MODEL, '--offline', '--cache-dir', cacheDir], { encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [CLI, 'batch', input, '--question', 'q', '--no-vlm', '--out', path.join(work, 'o'), '--model', PLANTED_CLIP, '--offline', '--cache-dir', cacheDir], { encoding: 'utf8' });
       assert.equal(r.status, 1, r.stderr);
       assert.match(r.stderr, /Nothing to do: .* holds no images/);
     }
@@ -349,13 +315,13 @@ describe('the runner and a provider that misbehaves', () => {
     try {
       vlm.always = { kind: 'status', status: 429, headers: { 'retry-after': '100000' } };
       const out = path.join(work, 'retry');
-      const child = spawn(process.execPath, [CLI, 'batch', dataset, '--question', 'red', '--out', out, '--model', MODEL, '--cache-dir', cacheDir, '--threads', '1', '--offline', '--vlm-base-url', vlm.baseURL, '--retries', '3'], {
+      const child = spawn(process.execPath, [CLI, 'batch', dataset, '--question', 'red', '--out', out, '--model', PLANTED_CLIP, '--cache-dir', cacheDir, '--threads', '1', '--offline', '--vlm-base-url', vlm.baseURL, '--retries', '3'], {
         stdio: 'ignore',
         env: { ...process.env, OPENAI_API_KEY: 'sk-wait' },
       });
-      await waitFor(() => vlm.requests.length >= 1, 'the first request');
+      await waitUntil(() => vlm.requests.length >= 1, 'the first request');
       child.kill('SIGINT');
-      assert.equal(await exited(child), 130);
+      assert.equal(await exitCode(child), 130);
       assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')).interrupted, true);
       assert.ok(fs.existsSync(path.join(out, 'report.html')));
     } finally {

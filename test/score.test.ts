@@ -5,7 +5,6 @@
  * sweep over two layers and two contrasts killed and resumed; three shards merged equal one run.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,7 +16,8 @@ import { wilsonInterval } from '../src/core/batch/statistics';
 import { MM_VET_RETRY_SUFFIX } from '../src/core/batch/judge';
 import { DEFAULT_VLM_SETTINGS } from '../src/core/defaults';
 import { runScoreCommand } from '../src/cli/score';
-import { ROOT, fixtureModel, rectangleImage, tempDir } from './helpers';
+import { PLANTED_CLIP, batchOptions, readResultLines, startCli, stopAtLines } from './batchSetup';
+import { rectangleImage, tempDir } from './helpers';
 import { FakeVlm, RecordedRequest, startFakeVlm } from './vlm/server';
 
 /**
@@ -84,7 +84,6 @@ function grader(prompt: string): string {
   return '0.0';
 }
 
-const lines = (file: string): ResultRecord[] => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
 const counts = (t: { bothRight: number; onlyMaskedRight: number; onlyOriginalRight: number; bothWrong: number }) => [t.bothRight, t.onlyMaskedRight, t.onlyOriginalRight, t.bothWrong];
 
 describe('scored review: does masking help?', () => {
@@ -93,16 +92,8 @@ describe('scored review: does masking help?', () => {
   let vlm: FakeVlm;
   let items: { jsonl: string; means: number[] };
   const options = (outDir: string, extra: Partial<BatchOptions> = {}): BatchOptions => ({
-    input: items.jsonl,
-    outDir,
-    engine: { model: fixtureModel('planted-clip'), cacheDir, threads: 1, offline: true },
-    geometry: 'full',
-    mask: { contrast: 5, kernel: 3 },
-    interpolation: 'lanczos3',
-    gray: 0,
-    opacity: 0.5,
-    concurrency: 4,
-    resume: false,
+    ...batchOptions(items.jsonl, outDir, cacheDir, { question: undefined, concurrency: 4 }),
+    engine: { model: PLANTED_CLIP, cacheDir, threads: 1, offline: true },
     vlm: { ...DEFAULT_VLM_SETTINGS, baseURL: vlm.baseURL, apiKey: 'sk-score', model: 'scripted', maxRetries: 0, compareWithOriginal: true, maxImageSide: 512 },
     ...extra,
   });
@@ -135,7 +126,7 @@ describe('scored review: does masking help?', () => {
     assert.deepEqual(counts(c.categories.mc.table), [0, 1, 0, 0]);
     assert.equal(c.categories.mc.table.mcnemarP, 1);
     assert.equal(c.unscored, 1);
-    const recs = new Map(lines(path.join(out, 'results.jsonl')).map((r) => [r.id, r]));
+    const recs = new Map(readResultLines(path.join(out, 'results.jsonl')).map((r) => [r.id, r]));
     assert.equal(recs.get('item10')!.scores!.masked!.choice!.picked, 'A');
     assert.deepEqual(recs.get('item5')!.scores!.masked, { exact: 1, contains: 1 }); // "a red": the article goes
     assert.equal(recs.get('item11')!.scores, undefined);
@@ -164,7 +155,7 @@ describe('scored review: does masking help?', () => {
     assert.ok(Math.abs(c.overall.judgeMean!.masked! - 0.75) < 1e-12);
     assert.ok(Math.abs(c.overall.judgeMean!.original! - 0.57) < 1e-12);
     assert.match(summary.judge!.prompt, /^Compare the ground truth and prediction from AI models/);
-    const rec = lines(path.join(out, 'results.jsonl')).find((r) => r.id === 'item8')!;
+    const rec = readResultLines(path.join(out, 'results.jsonl')).find((r) => r.id === 'item8')!;
     assert.deepEqual(rec.scores!.masked!.judge!.raw, ['partly right', '0.6']);
 
     // Rescore under another metric: no request reaches the server, the grades stay.
@@ -175,7 +166,7 @@ describe('scored review: does masking help?', () => {
     const rescored = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
     assert.deepEqual(counts(rescored.comparison.overall.table), [4, 4, 1, 2]);
     assert.equal(rescored.comparison.overall.table.mcnemarP, 0.375);
-    assert.equal(lines(path.join(out, 'results.jsonl')).find((r) => r.id === 'item8')!.scores!.masked!.judge!.score, 0.6);
+    assert.equal(readResultLines(path.join(out, 'results.jsonl')).find((r) => r.id === 'item8')!.scores!.masked!.judge!.score, 0.6);
     assert.match(io.out.text, /masked 72\.7% .*original 45\.5%/);
     assert.ok(fs.existsSync(path.join(out, 'report.html')));
   });
@@ -208,8 +199,8 @@ describe('scored review: does masking help?', () => {
     const r = await mergeOutputs(shards, merged, 'exact');
     assert.deepEqual(r.conflicts, []);
     const strip = ({ timings: _t, finishedAt: _f, ...rest }: ResultRecord) => (void _t, void _f, rest);
-    const a = lines(path.join(single, 'results.jsonl')).map(strip).sort((x, y) => x.id.localeCompare(y.id));
-    const b = lines(path.join(merged, 'results.jsonl')).map(strip).sort((x, y) => x.id.localeCompare(y.id));
+    const a = readResultLines(path.join(single, 'results.jsonl')).map(strip).sort((x, y) => x.id.localeCompare(y.id));
+    const b = readResultLines(path.join(merged, 'results.jsonl')).map(strip).sort((x, y) => x.id.localeCompare(y.id));
     assert.deepEqual(b, a);
     for (const rec of b) assert.ok(fs.readFileSync(path.join(merged, rec.outputs!.masked)).equals(fs.readFileSync(path.join(single, rec.outputs!.masked))), rec.id);
     const s1 = JSON.parse(fs.readFileSync(path.join(single, 'summary.json'), 'utf8')).comparison;
@@ -218,25 +209,12 @@ describe('scored review: does masking help?', () => {
 
   it('a sweep over two layers and two contrasts: one CLIP pass per image and layer, killed and resumed per (item, setting)', async () => {
     const out = path.join(work, 'sweep');
-    const cli = path.join(ROOT, 'dist', 'cli.js');
-    const args = ['batch', items.jsonl, '--sweep', 'layer=1,2', 'contrast=3,5', '--out', out, '--model', fixtureModel('planted-clip'), '--cache-dir', cacheDir, '--threads', '1', '--offline', '--vlm-base-url', vlm.baseURL, '--vlm-model', 'scripted', '--concurrency', '2'];
+    const args = ['batch', items.jsonl, '--sweep', 'layer=1,2', 'contrast=3,5', '--out', out, '--model', PLANTED_CLIP, '--cache-dir', cacheDir, '--threads', '1', '--offline', '--vlm-base-url', vlm.baseURL, '--vlm-model', 'scripted', '--concurrency', '2'];
     const env = { ...process.env, OPENAI_API_KEY: 'sk-score' };
     // Slow answers, so the kill lands mid-run.
     vlm.faultFor = () => ({ kind: 'slow', delayMs: 15, chunks: 2 });
     const results = path.join(out, 'results.jsonl');
-    const child = spawn(process.execPath, [cli, ...args], { stdio: 'ignore', env });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        const n = fs.existsSync(results) ? fs.readFileSync(results, 'utf8').split('\n').length - 1 : 0;
-        if (n >= 14) {
-          clearInterval(timer);
-          child.kill('SIGKILL');
-          resolve();
-        }
-      }, 10);
-      child.on('exit', () => (clearInterval(timer), reject(new Error('finished before it could be killed'))));
-    });
-    await new Promise((r) => child.once('exit', r));
+    await stopAtLines(startCli(args, env), results, 14, 'SIGKILL');
     vlm.faultFor = undefined;
     // Complete lines only: a kill in the middle of a write may leave half of one, which resume drops.
     const first = fs.readFileSync(results, 'utf8').split('\n').filter((l) => {
@@ -248,14 +226,10 @@ describe('scored review: does masking help?', () => {
     });
     assert.ok(first.length >= 14 && first.length < 4 * N, `killed after ${first.length} lines`);
     const requestsBefore = vlm.requests.length;
-    const again = spawn(process.execPath, [cli, ...args, '--resume'], { stdio: ['ignore', 'pipe', 'pipe'], env });
-    let stdout = '';
-    let stderr = '';
-    again.stdout.on('data', (d) => (stdout += d));
-    again.stderr.on('data', (d) => (stderr += d));
-    assert.equal(await new Promise((r) => again.once('exit', r)), 0, stdout + stderr);
+    const { code, stdout, stderr } = await startCli([...args, '--resume'], env).exited;
+    assert.equal(code, 0, stdout + stderr);
 
-    const all = lines(results);
+    const all = readResultLines(results);
     const keys = all.map((r) => `${r.id} ${r.setting}`);
     assert.equal(new Set(keys).size, keys.length, 'each (item, setting) once');
     assert.equal(all.length, 4 * N);

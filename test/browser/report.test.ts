@@ -14,7 +14,8 @@ import { rescoreOutput } from '../../src/core/batch/rescore';
 import sharp from 'sharp';
 import { describeScores } from '../../src/cli/score';
 import { DEFAULT_VLM_SETTINGS } from '../../src/core/defaults';
-import { ROOT, fixtureModel, rectangleImage, tempDir } from '../helpers';
+import { batchOptions } from '../batchSetup';
+import { ROOT, rectangleImage, tempDir } from '../helpers';
 import { startFakeVlm } from '../vlm/server';
 
 describe('batch report in a browser', () => {
@@ -31,19 +32,7 @@ describe('batch report in a browser', () => {
     }
     fs.writeFileSync(path.join(data, 'zz-broken.png'), 'not an image');
     const out = path.join(dir, 'out');
-    const summary = await runBatch({
-      input: data,
-      question: 'where is the red box?',
-      outDir: out,
-      engine: { model: fixtureModel('planted-clip'), cacheDir: path.join(dir, 'cache'), threads: 1 },
-      geometry: 'full',
-      mask: { contrast: 5, kernel: 3 },
-      interpolation: 'lanczos3',
-      gray: 0,
-      opacity: 0.5,
-      concurrency: 2,
-      resume: false,
-    });
+    const summary = await runBatch(batchOptions(data, out, path.join(dir, 'cache')));
     report = await writeReport(out, summary);
     browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
@@ -241,16 +230,7 @@ describe('a scored run in a browser', () => {
     try {
       const out = path.join(dir, 'review');
       const summary = await runBatch({
-        input: path.join(data, 'items.jsonl'),
-        outDir: out,
-        engine: { model: fixtureModel('planted-clip'), cacheDir: path.join(dir, 'cache'), threads: 1 },
-        geometry: 'full',
-        mask: { contrast: 5, kernel: 3 },
-        interpolation: 'lanczos3',
-        gray: 0,
-        opacity: 0.5,
-        concurrency: 2,
-        resume: false,
+        ...batchOptions(path.join(data, 'items.jsonl'), out, path.join(dir, 'cache'), { question: undefined }),
         metric: 'contains',
         vlm: { ...DEFAULT_VLM_SETTINGS, baseURL: vlm.baseURL, apiKey: 'sk-demo', model: 'scripted-vlm', maxRetries: 0, compareWithOriginal: true, maxImageSide: 512 },
       });

@@ -5,26 +5,18 @@
  * the partial answer marked incomplete. And the runner asks through the AnswerProvider interface.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import type { AnswerProvider } from '../../src/core/answerProvider';
-import type { ResultRecord } from '../../src/core/batch/results';
 import { runBatch } from '../../src/core/batch/runner';
 import { DEFAULT_VLM_SETTINGS } from '../../src/core/defaults';
-import { ROOT, fixtureModel, rectangleImage, reportRows, tempDir } from '../helpers';
+import { PLANTED_CLIP, batchOptions, endCliRuns, makeImages, readResultLines, startCli, type CliRun } from '../batchSetup';
+import { rectangleImage, reportRows, tempDir } from '../helpers';
 import { FakeVlm, startFakeVlm } from './server';
 
 const KEY = 'sk-proj-CliSecret0123456789abcdefXYZ';
-const CLI = path.join(ROOT, 'dist', 'cli.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 describe('batch CLI against a misbehaving VLM server', () => {
   const work = tempDir('ap-vlm-cli-');
@@ -32,29 +24,21 @@ describe('batch CLI against a misbehaving VLM server', () => {
   const dataset = path.join(work, 'images');
   let vlm: FakeVlm;
   before(async () => {
-    fs.mkdirSync(dataset, { recursive: true });
-    for (let i = 0; i < 4; i++) fs.writeFileSync(path.join(dataset, `img${i}.png`), await rectangleImage(64, 48, 'red', { left: 8 * i, top: 8, width: 20, height: 16 }));
+    await makeImages(dataset, 4, { name: (i) => `img${i}.png`, image: (i) => rectangleImage(64, 48, 'red', { left: 8 * i, top: 8, width: 20, height: 16 }) });
     vlm = await startFakeVlm({ apiKey: KEY });
   });
-  const children: Array<ReturnType<typeof spawn>> = [];
   after(async () => {
     // A run that outlived a failed test is ended here, not left behind.
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    endCliRuns();
     await vlm.close();
   });
 
-  const start = (out: string, extra: string[]) => {
-    const args = ['batch', dataset, '--question', 'where is the red box?', '--out', out, '--model', fixtureModel('planted-clip'), '--cache-dir', cacheDir, '--threads', '1', '--offline', '--vlm-base-url', vlm.baseURL, '--vlm-model', 'test-vision', ...extra];
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OPENAI_API_KEY: KEY } });
-    children.push(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<Run>((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
-    return { child, exited };
-  };
-  const lines = (out: string): ResultRecord[] => fs.readFileSync(path.join(out, 'results.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const start = (out: string, extra: string[]) =>
+    startCli(
+      ['batch', dataset, '--question', 'where is the red box?', '--out', out, '--model', PLANTED_CLIP, '--cache-dir', cacheDir, '--threads', '1', '--offline', '--vlm-base-url', vlm.baseURL, '--vlm-model', 'test-vision', ...extra],
+      { ...process.env, OPENAI_API_KEY: KEY },
+    );
+  const lines = (out: string) => readResultLines(path.join(out, 'results.jsonl'));
 
   it('--timeout 3: stalled streams fail every item instead of hanging, and free their slots', { timeout: 120_000 }, async () => {
     vlm.always = { kind: 'stall', afterChunks: 1 };
@@ -82,7 +66,7 @@ describe('batch CLI against a misbehaving VLM server', () => {
     // Wait until both slots are waiting on Retry-After, then interrupt.
     while (vlm.requests.length - n < 2) {
       const early = await Promise.race([exited, new Promise((r) => setTimeout(r, 50))]);
-      if (early) assert.fail(`the run ended before it was interrupted: ${(early as Run).stderr}`);
+      if (early) assert.fail(`the run ended before it was interrupted: ${(early as CliRun).stderr}`);
     }
     await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGINT');
@@ -148,23 +132,13 @@ describe('batch runner with any AnswerProvider', () => {
     };
     const out = path.join(work, 'out');
     await runBatch({
-      input: dataset,
-      question: 'where is the red box?',
-      outDir: out,
-      engine: { model: fixtureModel('planted-clip'), cacheDir: path.join(work, 'cache'), threads: 1 },
-      geometry: 'full',
-      mask: { contrast: 5, kernel: 3 },
-      interpolation: 'lanczos3',
-      gray: 0,
-      opacity: 0.5,
-      concurrency: 1,
-      resume: false,
+      ...batchOptions(dataset, out, path.join(work, 'cache'), { concurrency: 1 }),
       vlm: { ...DEFAULT_VLM_SETTINGS, apiKey: 'unused' },
       answers: provider,
     });
     assert.equal(seen.length, 4);
     assert.ok(seen.every((s) => s.mime === 'image/png' && s.width === 64 && s.height === 48 && s.question === 'where is the red box?'));
-    const recs = fs.readFileSync(path.join(out, 'results.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ResultRecord);
+    const recs = readResultLines(path.join(out, 'results.jsonl'));
     assert.ok(recs.every((r) => r.vlmModel === 'stub-model' && r.endpointHost === 'this machine' && /^stub \d$/.test(r.maskedAnswer ?? '')));
     assert.equal(recs.filter((r) => r.incomplete).length, 1);
   });
