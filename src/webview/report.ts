@@ -1,14 +1,10 @@
 /**
- * The batch report's script (bundled, inlined into report.html under the page's CSP nonce). Rows
- * come from a JSON data island and only those in view are in the DOM, so 20,000 results load and
- * filter fast; every text goes in through textContent. Inside VS Code a click on a row opens its
- * image in the heatmap panel, and "Re-run failed" resumes the run.
+ * The batch report's script (bundled, inlined into report.html and admitted by the page's CSP
+ * hash). Rows come from a JSON data island and only those in view are in the DOM, so 20,000
+ * results load and filter fast; every text goes in through textContent.
  */
 import type { Outcome } from '../core/batch/comparison';
-import type { ReportRow, ReportToHost } from '../core/batch/reportData';
-
-declare function acquireVsCodeApi(): { postMessage(m: ReportToHost): void };
-const host = typeof acquireVsCodeApi === 'function' ? acquireVsCodeApi() : undefined;
+import type { ReportRow } from '../core/batch/reportData';
 
 /** Fixed row height: the virtual list places row i at i · ROW_HEIGHT. */
 const ROW_HEIGHT = 108;
@@ -26,7 +22,6 @@ const categoryBox = $<HTMLSelectElement>('category');
 const count = $('count');
 const list = $('list');
 const outcomeButtons = [...document.querySelectorAll<HTMLButtonElement>('button[data-outcome]')];
-const rerun = document.getElementById('rerun-failed') as HTMLButtonElement | null;
 
 let outcome: Outcome | 'all' = 'all';
 let sortKey: 'id' | 'ms' | 'outcome' | 'setting' = 'id';
@@ -166,10 +161,6 @@ function renderRow(index: number): HTMLElement {
     answer(r.original, r.originalRight, r.error && r.masked !== undefined && r.original === undefined ? r.error : undefined, r.originalIncomplete),
     cell('num', String(Math.round(r.ms))),
   );
-  if (host) {
-    el.tabIndex = 0;
-    el.title = 'Open in the heatmap panel';
-  }
   return el;
 }
 
@@ -219,21 +210,6 @@ for (const th of document.querySelectorAll<HTMLElement>('[data-sort]')) {
     sortKey = key;
     apply();
   });
-}
-
-if (host) {
-  const open = (target: EventTarget | null) => {
-    const row = (target as HTMLElement | null)?.closest<HTMLElement>('.row');
-    if (row?.dataset.id) host.postMessage({ type: 'open-item', id: row.dataset.id, setting: row.dataset.setting });
-  };
-  list.addEventListener('click', (e) => open(e.target));
-  list.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter') open(e.target);
-  });
-  if (rerun && rows.some((r) => r.error)) {
-    rerun.hidden = false;
-    rerun.addEventListener('click', () => host.postMessage({ type: 'rerun-failed' }));
-  }
 }
 
 apply();

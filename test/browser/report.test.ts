@@ -106,23 +106,6 @@ describe('batch report in a browser', () => {
     assert.match(await page.locator('#count').innerText(), /rows$/, 'the report’s own script still runs');
     await page.close();
   });
-
-  it('inside VS Code a row click asks for its heatmap panel, and Re-run failed asks to resume', async () => {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    // What VS Code's webview provides; the page finds it at load.
-    await page.addInitScript(() => {
-      const sent: unknown[] = [];
-      Object.assign(window, { sent, acquireVsCodeApi: () => ({ postMessage: (m: unknown) => sent.push(m) }) });
-    });
-    await page.goto(`file://${report}`);
-    await page.click('#list .row[data-id="img03"] .q');
-    await page.click('#rerun-failed');
-    assert.deepEqual(await page.evaluate(() => (window as unknown as { sent: unknown[] }).sent), [{ type: 'open-item', id: 'img03', setting: undefined }, { type: 'rerun-failed' }]);
-    // In a plain browser there is no host: no button.
-    const plain = await browser.newPage();
-    await plain.goto(`file://${report}`);
-    assert.equal(await plain.locator('#rerun-failed').isVisible(), false);
-  });
 });
 
 describe('scored report in a browser', () => {

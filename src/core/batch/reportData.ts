@@ -1,7 +1,6 @@
 /**
  * What report.html carries for its script: one compact row per result line (in a JSON data
- * island, read once), and the messages the report sends when it runs inside VS Code. No Node or
- * browser imports: both sides use these types.
+ * island, read once). No Node or browser imports: both sides use this type.
  */
 import type { Outcome } from './comparison';
 
@@ -29,6 +28,3 @@ export interface ReportRow {
   /** Thumbnail sources (original, overlay, masked): data URLs in small reports, paths relative to the report in large ones. */
   thumbs?: [string, string, string];
 }
-
-/** report → VS Code: open this result's image in the heatmap panel with its question and settings; re-run the failed items. */
-export type ReportToHost = { type: 'open-item'; id: string; setting?: string } | { type: 'rerun-failed' };
