@@ -29,6 +29,7 @@ const EXPECTED: Record<string, { default: unknown; enum?: unknown[]; minimum?: n
   modelCacheDir: plain(''),
   geometry: listed(d.GEOMETRIES, d.DEFAULT_GEOMETRY),
   layer: plain(null),
+  aux: listed(d.AUX_MODELS, d.DEFAULT_AUX),
   contrast: bounded(d.CONTRAST),
   kernel: listed(d.KERNEL_SIZES, d.DEFAULT_KERNEL),
   gray: bounded(d.GRAY),
@@ -48,6 +49,8 @@ const EXPECTED: Record<string, { default: unknown; enum?: unknown[]; minimum?: n
   'vlm.maxRetries': bounded(d.VLM_MAX_RETRIES),
   'vlm.maxImageSide': bounded(d.VLM_MAX_IMAGE_SIDE),
   'vlm.imageFormat': listed(d.IMAGE_FORMATS, v.imageFormat),
+  'vlm.provider': listed(d.VLM_PROVIDERS, d.DEFAULT_VLM_PROVIDER),
+  'vlm.localModel': plain(''),
 };
 
 describe('defaults: package.json agrees with core/defaults', () => {
@@ -96,23 +99,23 @@ describe('defaults: package.json agrees with core/defaults', () => {
 
 describe('defaults: reading values a repository can set', () => {
   const read = (settings: Record<string, unknown>) => d.readViewSettings((k) => settings[k]);
-  const defaults = { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', layer: null, opacity: 0.5 };
+  const defaults = { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', layer: null, opacity: 0.5, aux: 'clip' };
 
   it('keeps valid values and fills in defaults', () => {
     assert.deepEqual(read({}), defaults);
     assert.deepEqual(read({ contrast: 7.5, kernel: 5, gray: 128, interpolation: 'nearest', layer: -3, overlayOpacity: 0.25 }), {
-      contrast: 7.5, kernel: 5, gray: 128, interpolation: 'nearest', layer: -3, opacity: 0.25,
+      contrast: 7.5, kernel: 5, gray: 128, interpolation: 'nearest', layer: -3, opacity: 0.25, aux: 'clip',
     });
   });
 
   it('clamps numbers out of bounds and replaces what is not a valid value, and says so', () => {
     const told: string[] = [];
     const view = d.readViewSettings(
-      (k) => ({ contrast: 1e9, kernel: 4, gray: 300.4, interpolation: 'evil', layer: 2.5, overlayOpacity: -1 })[k],
+      (k) => ({ contrast: 1e9, kernel: 4, gray: 300.4, interpolation: 'evil', layer: 2.5, overlayOpacity: -1, aux: 'gpt' })[k],
       (name, given, used) => told.push(`${name}:${given}->${used}`),
     );
-    assert.deepEqual(view, { contrast: 20, kernel: 3, gray: 255, interpolation: 'lanczos3', layer: null, opacity: 0 });
-    assert.deepEqual(told.sort(), ['contrast:1000000000->20', 'gray:300.4->255', 'interpolation:evil->lanczos3', 'kernel:4->3', 'layer:2.5->null', 'overlayOpacity:-1->0']);
+    assert.deepEqual(view, { contrast: 20, kernel: 3, gray: 255, interpolation: 'lanczos3', layer: null, opacity: 0, aux: 'clip' });
+    assert.deepEqual(told.sort(), ['aux:gpt->clip', 'contrast:1000000000->20', 'gray:300.4->255', 'interpolation:evil->lanczos3', 'kernel:4->3', 'layer:2.5->null', 'overlayOpacity:-1->0']);
     assert.deepEqual(read({ contrast: '5', gray: NaN, layer: '3', overlayOpacity: null }), defaults);
   });
 

@@ -62,6 +62,10 @@ export const LVLM_PRESETS = [
 ] as const;
 /** The local model's weights unless asked otherwise: the decoder the LVLM map is read from, unquantized. */
 export const DEFAULT_LVLM_DTYPE: Dtype = 'fp32';
+/** Who answers in the extension: an OpenAI-compatible endpoint, or a local model in the engine process. */
+export const VLM_PROVIDERS = ['openai', 'local'] as const;
+export type VlmProvider = (typeof VLM_PROVIDERS)[number];
+export const DEFAULT_VLM_PROVIDER: VlmProvider = 'openai';
 /**
  * q8: the paper's L/14-336 is a 432 MB first download instead of 1.7 GB, and its masks agree with
  * fp32's (README, "Reduced precision"). `--dtype fp32` with `--geometry reference` reproduces the
@@ -248,6 +252,8 @@ export interface ViewSettings {
   /** Block index; null = the model's default (layers − 2). */
   layer: number | null;
   opacity: number;
+  /** Where the map comes from: CLIP, or the local LLaVA-style model (`vlm.localModel`). */
+  aux: AuxModel;
 }
 
 /**
@@ -266,5 +272,6 @@ export function readViewSettings(get: SettingsGetter, onInvalid?: OnInvalid): Vi
     interpolation: oneOf(INTERPOLATIONS, DEFAULT_INTERPOLATION, get('interpolation'), 'interpolation', onInvalid),
     layer: validLayer ? (layer as number) : null,
     opacity: boundedNumber(OPACITY, get('overlayOpacity'), 'overlayOpacity', onInvalid),
+    aux: oneOf(AUX_MODELS, DEFAULT_AUX, get('aux'), 'aux', onInvalid),
   };
 }

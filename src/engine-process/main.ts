@@ -15,20 +15,25 @@ import { encode, materialize, renderOutputs } from '../core/render';
 import { imagePayload } from '../core/vlmImage';
 import { runBatch } from '../core/batch/runner';
 import { writeReport } from '../core/batch/report';
-import type { AttributeParams, AttributionSummary, EngineProgress, EngineVocabulary, HostVocabulary, ImageChoice, ModelParameters, RenderedImages, ViewParameters } from '../shared/protocol';
+import { LocalVlm } from '../core/lvlm/localVlm';
+import { defaultLvlmLayer } from '../core/lvlm/decoderGraph';
+import { LvlmAttribution, LvlmMaps } from '../core/lvlm/lvlmMaps';
+import type { AttributeParams, AttributionSummary, EngineProgress, EngineVocabulary, HostVocabulary, ImageChoice, LocalModelParameters, ModelParameters, RenderedImages, ViewParameters } from '../shared/protocol';
 import { ChannelError, Endpoint } from '../shared/rpc';
 import { HostAnswers, answerSource } from './answerSources';
 
 interface CachedAttribution {
   image: DecodedImage;
   preview: DecodedImage;
-  attribution: Attribution;
+  attribution: Attribution | LvlmAttribution;
   summary: AttributionSummary;
 }
 
 const MAX_ENGINES = 2;
 const MAX_ATTRIBUTIONS = 6;
 const engines = new Map<string, Promise<AttentionPromptEngine>>();
+/** The local vision-language model (answers and LVLM maps): one at a time, loaded on first use, kept warm until released. */
+let localModel: { key: string; vlm: LocalVlm; maps?: Promise<LvlmMaps> } | undefined;
 const attributions = new Map<string, CachedAttribution>();
 
 const host = new Endpoint<EngineVocabulary, HostVocabulary>({
@@ -77,17 +82,51 @@ async function getEngine(m: ModelParameters, progress: (p: EngineProgress) => vo
   return pending;
 }
 
+function localKey(m: LocalModelParameters, layer: number | null): string {
+  return JSON.stringify([m.model, m.cacheDir, m.threads ?? 0, layer ?? 'default']);
+}
+
+/**
+ * The local model for `m`. A map needs the decoder prepared for its layer: another layer replaces the
+ * model (one copy in memory); answers use whichever copy is loaded when the model is the same.
+ */
+function getLocalVlm(m: LocalModelParameters, layer: number | null | 'any', progress: (p: EngineProgress) => void): LocalVlm {
+  const sameModel = localModel && JSON.parse(localModel.key)[0] === m.model && JSON.parse(localModel.key)[1] === m.cacheDir;
+  if (localModel && (layer === 'any' ? sameModel : localModel.key === localKey(m, layer))) return localModel.vlm;
+  void localModel?.vlm.dispose();
+  const vlm = new LocalVlm({
+    model: m.model,
+    cacheDir: m.cacheDir,
+    threads: m.threads,
+    layer: layer === 'any' || layer === null ? undefined : layer,
+    onProgress: (p) => progress({ stage: 'download', file: p.file, loaded: p.loaded, total: p.total, progress: p.progress }),
+  });
+  localModel = { key: localKey(m, layer === 'any' ? null : layer), vlm };
+  return vlm;
+}
+
+async function getLvlmMaps(m: LocalModelParameters, layer: number | null, progress: (p: EngineProgress) => void): Promise<LvlmMaps> {
+  const vlm = getLocalVlm(m, layer, progress);
+  const entry = localModel!;
+  entry.maps ??= LvlmMaps.load(vlm, false);
+  entry.maps.catch(() => {
+    if (localModel === entry) entry.maps = undefined;
+  });
+  return entry.maps;
+}
+
 async function previewOf(image: DecodedImage, maxSide: number): Promise<DecodedImage> {
   if (Math.max(image.width, image.height) <= maxSide) return image;
   const { data, info } = await fromDecoded(image).resize(maxSide, maxSide, { fit: 'inside' }).raw().toBuffer({ resolveWithObject: true });
   return { ...image, width: info.width, height: info.height, rgb: data };
 }
 
-/** The mask for the control values, re-made from the cached maps, rendered over `image`. */
+/** The mask for the control values, re-made from the cached maps (CLIP's or the LVLM's), rendered over `image`. */
 async function renderWith(entry: CachedAttribution, image: DecodedImage, view: ViewParameters) {
   const a = entry.attribution;
-  const merged = mergeMaps(a.psiCls, a.psiTok, a.grid[0], a.grid[1], { contrast: view.contrast, kernel: view.kernel });
-  return renderOutputs(image, merged.mask, a.grid, { interpolation: view.interpolation, gray: view.gray, opacity: view.opacity });
+  const p = { contrast: view.contrast, kernel: view.kernel };
+  const mask = 'remask' in a ? a.remask(p) : mergeMaps(a.psiCls, a.psiTok, a.grid[0], a.grid[1], p).mask;
+  return renderOutputs(image, mask, a.grid, { interpolation: view.interpolation, gray: view.gray, opacity: view.opacity });
 }
 
 async function renderPreview(entry: CachedAttribution, view: ViewParameters, signal: AbortSignal): Promise<RenderedImages> {
@@ -116,6 +155,7 @@ function cached(id: string): CachedAttribution {
 async function attribute(p: AttributeParams, signal: AbortSignal, progress: (p: EngineProgress) => void): Promise<{ summary: AttributionSummary; images: RenderedImages }> {
   const image = await decodeImage(p.imagePath, { alpha: alphaForGeometry(p.model.geometry) });
   signal.throwIfAborted();
+  if (p.view.aux === 'lvlm') return attributeLvlm(p, image, signal, progress);
   const engine = await getEngine(p.model, progress);
   signal.throwIfAborted();
   progress({ stage: 'heatmap' });
@@ -139,6 +179,38 @@ async function attribute(p: AttributeParams, signal: AbortSignal, progress: (p: 
     imageWidth: image.width,
     imageHeight: image.height,
     timings: { ...engine.loadTimings, ...attribution.timings },
+  };
+  const entry: CachedAttribution = { image, preview: await previewOf(image, p.previewMaxSide), attribution, summary };
+  signal.throwIfAborted();
+  remember(entry);
+  progress({ stage: 'render' });
+  return { summary, images: await renderPreview(entry, p.view, signal) };
+}
+
+/** The LVLM map (the local model answers the question while its attention is read), cached like CLIP's. */
+async function attributeLvlm(p: AttributeParams, image: DecodedImage, signal: AbortSignal, progress: (p: EngineProgress) => void): Promise<{ summary: AttributionSummary; images: RenderedImages }> {
+  if (!p.local) throw new ChannelError('bad-parameter', 'No local vision-language model chosen for the LVLM map.');
+  const started = performance.now();
+  const maps = await getLvlmMaps(p.local, p.view.layer, progress);
+  const loadMs = performance.now() - started;
+  signal.throwIfAborted();
+  progress({ stage: 'heatmap' });
+  const attribution = await maps.attribute(image, { question: p.question, geometry: p.model.geometry, mask: { contrast: p.view.contrast, kernel: p.view.kernel }, signal });
+  const summary: AttributionSummary = {
+    attributionId: randomUUID(),
+    grid: attribution.grid,
+    model: maps.modelName,
+    layer: maps.layer,
+    numLayers: maps.numLayers,
+    tokens: 0,
+    truncated: false,
+    degenerate: attribution.degenerate,
+    imageWidth: image.width,
+    imageHeight: image.height,
+    timings: { load: loadMs, ...attribution.timings },
+    aux: 'lvlm',
+    defaultLayer: defaultLvlmLayer(maps.numLayers),
+    generatedText: attribution.text,
   };
   const entry: CachedAttribution = { image, preview: await previewOf(image, p.previewMaxSide), attribution, summary };
   signal.throwIfAborted();
@@ -178,27 +250,32 @@ host
   })
   .onRequest('payload', (params, { signal, progress }) => modelImage(params, signal, progress))
   .onRequest('answer', async (params, { signal, progress }) => {
-    const provider = answerSource(params.source, host);
+    const source = params.source;
+    const provider = source.kind === 'local' ? getLocalVlm(source.model, 'any', () => undefined) : answerSource(source, host);
     const image = await modelImage(params, signal, () => undefined);
     signal.throwIfAborted();
-    return provider.answer({ question: params.question, image, signal, onDelta: (delta) => progress({ delta }) });
+    return provider.answer({ question: params.question, image, signal, maxTokens: source.kind === 'local' ? source.maxTokens : undefined, onDelta: (delta) => progress({ delta }) });
   })
   .onRequest('batch', async (p, { signal, progress }) => {
-    const engine = await getEngine(p.model, progress);
+    const lvlm = p.view.aux === 'lvlm';
+    if ((lvlm || p.answersFrom === 'local') && !p.local) throw new ChannelError('bad-parameter', 'No local vision-language model chosen.');
+    const engine = lvlm ? await getLvlmMaps(p.local!, p.view.layer, progress) : await getEngine(p.model, progress);
+    const local = p.vlm && p.answersFrom === 'local' ? getLocalVlm(p.local!, 'any', progress) : undefined;
     signal.throwIfAborted();
     const summary = await runBatch(
       {
         input: p.input,
         question: p.question,
         outDir: p.outDir,
-        engine: { model: p.model.model, layer: p.view.layer ?? undefined },
+        engine: lvlm ? { model: p.local!.model } : { model: p.model.model, layer: p.view.layer ?? undefined },
+        aux: p.view.aux,
         geometry: p.model.geometry,
         mask: { contrast: p.view.contrast, kernel: p.view.kernel },
         interpolation: p.view.interpolation,
         gray: p.view.gray,
         opacity: p.view.opacity,
         vlm: p.vlm,
-        answers: p.vlm && p.answersFrom === 'host' ? new HostAnswers(host) : undefined,
+        answers: local ?? (p.vlm && p.answersFrom === 'host' ? new HostAnswers(host) : undefined),
         concurrency: p.concurrency,
         resume: p.resume,
         signal,
@@ -213,6 +290,8 @@ host
   .onRequest('release', () => {
     for (const e of engines.values()) e.then((x) => x.dispose()).catch(() => undefined);
     engines.clear();
+    void localModel?.vlm.dispose();
+    localModel = undefined;
     attributions.clear();
     return {};
   });

@@ -6,11 +6,12 @@
  */
 import * as vscode from 'vscode';
 import { endpointHost } from '../core/vlm';
-import type { AnswerEntry, AnswerSide } from '../shared/protocol';
+import type { AnswerEntry, AnswerSide, AnswerSource } from '../shared/protocol';
 import { errorCodeOf, type ErrorCode } from '../shared/rpc';
 import { AnswerStore, newEntry } from './answersView';
 import { ApiKeys } from './apiKeys';
-import { vlmConfig } from './config';
+import { vlmConfig, vlmProvider } from './config';
+import { ensureLocalModel } from './localModel';
 import { confirmEndpoint } from './endpointConsent';
 import type { EngineClient } from './engineClient';
 import type { HeatmapPanel } from './heatmapPanel';
@@ -42,26 +43,12 @@ export class AnswerRunner {
       return undefined;
     }
     const config = vlmConfig();
-    let host: string;
-    try {
-      host = endpointHost(config.baseURL);
-    } catch (e) {
-      this.showError(e);
-      return undefined;
-    }
-    const key = await this.keys.get(host);
-    if (!key) {
-      const setKey = vscode.l10n.t('Set API Key');
-      void vscode.window
-        .showErrorMessage(vscode.l10n.t('No API key for {0}. Set one (local servers such as Ollama accept any text).', host), setKey)
-        .then((choice) => choice === setKey && vscode.commands.executeCommand('attentionPrompting.setApiKey'));
-      return undefined;
-    }
-    if (!(await confirmEndpoint(this.context, host, config.baseURL))) return undefined;
+    const target = await this.answerSource(config);
+    if (!target) return undefined;
 
     const summary = await panel.heatmap().catch(() => undefined);
     if (!summary) return undefined;
-    const entry = newEntry(panel.imagePath, question, config.model, host, config.compareWithOriginal);
+    const entry = newEntry(panel.imagePath, question, target.model, target.where, config.compareWithOriginal);
     entry.heatmapMs = Object.values(summary.timings).reduce((a, b) => a + b, 0);
     this.store.add(entry);
     void vscode.commands.executeCommand(`attentionPrompting.answers.focus`);
@@ -69,15 +56,15 @@ export class AnswerRunner {
     const controller = new AbortController();
     this.running.set(entry.id, controller);
     const view = panel.currentView;
-    const { compareWithOriginal, maxImageSide, imageFormat, ...endpoint } = config;
-    this.log.info(`asking ${config.model} at ${host} about ${panel.imagePath} (key from ${key.source})`);
+    const { maxImageSide, imageFormat } = config;
+    this.log.info(`asking ${target.model} at ${target.where} about ${panel.imagePath}${target.keySource ? ` (key from ${target.keySource})` : ''}`);
 
     const answer = async (which: 'masked' | 'original') => {
       const side = (e: AnswerEntry): AnswerSide => (which === 'masked' ? e.masked : e.original);
       try {
         const result = await this.engine.request(
           'answer',
-          { attributionId: summary.attributionId, view, which, maxSide: maxImageSide, format: imageFormat, question, source: { kind: 'openai', endpoint: { ...endpoint, apiKey: key.key } } },
+          { attributionId: summary.attributionId, view, which, maxSide: maxImageSide, format: imageFormat, question, source: target.source },
           {
             signal: controller.signal,
             onProgress: ({ delta }) =>
@@ -98,12 +85,43 @@ export class AnswerRunner {
         }
       }
     };
-    const sides = [answer('masked'), ...(compareWithOriginal ? [answer('original')] : [])];
+    const sides = [answer('masked'), ...(config.compareWithOriginal ? [answer('original')] : [])];
     const results = await Promise.allSettled(sides);
     this.running.delete(entry.id);
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure) this.showError(failure.reason);
     return entry;
+  }
+
+  /**
+   * Who answers, per `vlm.provider`: the endpoint (its key, and the one-time confirmation for a new
+   * host), or the local model (chosen first if none was: nothing downloads before). Undefined: not now.
+   */
+  private async answerSource(config: ReturnType<typeof vlmConfig>): Promise<{ source: AnswerSource; model: string; where: string; keySource?: string } | undefined> {
+    if (vlmProvider() === 'local') {
+      const local = await ensureLocalModel(this.context);
+      if (!local) return undefined;
+      return { source: { kind: 'local', model: local, maxTokens: config.maxTokens }, model: local.model, where: vscode.l10n.t('this machine') };
+    }
+    let host: string;
+    try {
+      host = endpointHost(config.baseURL);
+    } catch (e) {
+      this.showError(e);
+      return undefined;
+    }
+    const key = await this.keys.get(host);
+    if (!key) {
+      const setKey = vscode.l10n.t('Set API Key');
+      void vscode.window
+        .showErrorMessage(vscode.l10n.t('No API key for {0}. Set one (local servers such as Ollama accept any text).', host), setKey)
+        .then((choice) => choice === setKey && vscode.commands.executeCommand('attentionPrompting.setApiKey'));
+      return undefined;
+    }
+    if (!(await confirmEndpoint(this.context, host, config.baseURL))) return undefined;
+    // The endpoint's own settings: how images are prepared and compared stays on this side.
+    const { compareWithOriginal, maxImageSide, imageFormat, ...endpoint } = config;
+    return { source: { kind: 'openai', endpoint: { ...endpoint, apiKey: key.key } }, model: config.model, where: host, keySource: key.source };
   }
 
   private showError(err: unknown): void {

@@ -2,7 +2,7 @@
 import { settings } from '../../test/fakeVscode';
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
-import { defaultView, onInvalidSetting, previewMaxSide, vlmConfig } from './config';
+import { defaultView, localModelParameters, onInvalidSetting, previewMaxSide, vlmConfig, vlmProvider } from './config';
 
 describe('settings a repository can set are clamped at read time', () => {
   const told: string[] = [];
@@ -33,9 +33,13 @@ describe('settings a repository can set are clamped at read time', () => {
       'attentionPrompting.layer': 'last',
       'attentionPrompting.overlayOpacity': 7,
     });
-    assert.deepEqual(defaultView(), { contrast: 20, kernel: 3, gray: 0, interpolation: 'lanczos3', layer: null, opacity: 1, hint: '' });
+    assert.deepEqual(defaultView(), { contrast: 20, kernel: 3, gray: 0, interpolation: 'lanczos3', layer: null, opacity: 1, aux: 'clip', hint: '' });
+    settings.workspace = { 'attentionPrompting.aux': 'gpt-4o' };
+    assert.equal(defaultView().aux, 'clip');
+    settings.workspace = { 'attentionPrompting.aux': 'lvlm' };
+    assert.equal(defaultView().aux, 'lvlm');
     settings.workspace = { 'attentionPrompting.gray': 128, 'attentionPrompting.layer': 10 };
-    assert.deepEqual(defaultView(), { contrast: 5, kernel: 3, gray: 128, interpolation: 'lanczos3', layer: 10, opacity: 0.5, hint: '' });
+    assert.deepEqual(defaultView(), { contrast: 5, kernel: 3, gray: 128, interpolation: 'lanczos3', layer: 10, opacity: 0.5, aux: 'clip', hint: '' });
   });
 
   it('VLM settings: only the user value counts, and it is bounded too', () => {
@@ -44,5 +48,21 @@ describe('settings a repository can set are clamped at read time', () => {
     const c = vlmConfig();
     assert.equal(c.baseURL, 'https://api.openai.com/v1');
     assert.equal(c.maxRetries, 10);
+  });
+
+  it('the local model: none until the user chose one (nothing downloads before), and a workspace can neither choose it nor switch the provider', () => {
+    const context = { globalStorageUri: { fsPath: '/tmp/ap-global' } } as never;
+    assert.equal(vlmProvider(), 'openai');
+    assert.equal(localModelParameters(context), undefined);
+    settings.workspace['attentionPrompting.vlm.provider'] = 'local';
+    settings.workspace['attentionPrompting.vlm.localModel'] = '/repo/evil-model';
+    assert.equal(vlmProvider(), 'openai');
+    assert.equal(localModelParameters(context), undefined);
+    settings.user['attentionPrompting.vlm.provider'] = 'local';
+    settings.user['attentionPrompting.vlm.localModel'] = ' llava-hf/llava-interleave-qwen-0.5b-hf ';
+    assert.equal(vlmProvider(), 'local');
+    assert.deepEqual(localModelParameters(context), { model: 'llava-hf/llava-interleave-qwen-0.5b-hf', cacheDir: '/tmp/ap-global/models', threads: undefined });
+    settings.user['attentionPrompting.vlm.provider'] = 'cloud';
+    assert.equal(vlmProvider(), 'openai');
   });
 });

@@ -10,6 +10,7 @@ import {
   DEFAULT_DTYPE,
   DEFAULT_GEOMETRY,
   DEFAULT_MODEL,
+  DEFAULT_VLM_PROVIDER,
   DEFAULT_VLM_SETTINGS,
   DTYPES,
   GEOMETRIES,
@@ -20,16 +21,18 @@ import {
   PREVIEW_MAX_SIDE,
   THREADS,
   VLM_MAX_IMAGE_SIDE,
+  VLM_PROVIDERS,
   VLM_MAX_RETRIES,
   VLM_MAX_TOKENS,
   VLM_TEMPERATURE,
   VLM_TIMEOUT_SECONDS,
+  VlmProvider,
   VlmRunSettings,
   boundedNumber,
   oneOf,
   readViewSettings,
 } from '../core/defaults';
-import type { ModelParameters, ViewParameters } from '../shared/protocol';
+import type { LocalModelParameters, ModelParameters, ViewParameters } from '../shared/protocol';
 
 export const SECTION = 'attentionPrompting';
 
@@ -76,6 +79,25 @@ export function previewMaxSide(): number {
 
 export function idleMs(): number {
   return boundedNumber(IDLE_MINUTES, cfg().get('engine.idleMinutes'), 'engine.idleMinutes', invalid) * 60_000;
+}
+
+/** A user (global) value only: application-scoped settings a workspace must not redirect. */
+function userValue(key: string): unknown {
+  const v = cfg().inspect(key);
+  return v?.globalValue ?? v?.defaultValue;
+}
+
+/** Who answers: the endpoint, or the local model. */
+export function vlmProvider(): VlmProvider {
+  return oneOf(VLM_PROVIDERS, DEFAULT_VLM_PROVIDER, userValue('vlm.provider'), 'vlm.provider', invalid);
+}
+
+/** The local vision-language model, undefined until the user has chosen one (nothing downloads before). */
+export function localModelParameters(context: vscode.ExtensionContext): LocalModelParameters | undefined {
+  const model = text(userValue('vlm.localModel'));
+  if (!model) return undefined;
+  const { cacheDir, threads } = modelParameters(context);
+  return { model, cacheDir, threads };
 }
 
 export type VlmConfig = Omit<VlmRunSettings, 'apiKey'>;

@@ -9,7 +9,7 @@ import type { AttributeParams, EndpointSettings, ViewParameters } from '../share
 import { DEFAULT_VLM_SETTINGS } from '../core/defaults';
 import { EngineClient } from './engineClient';
 
-const view: ViewParameters = { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', layer: null, opacity: 0.5, hint: '' };
+const view: ViewParameters = { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', layer: null, opacity: 0.5, aux: 'clip', hint: '' };
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47];
 
 describe('engine process client', () => {
@@ -233,4 +233,48 @@ describe('engine process client', () => {
       assert.equal(await engineOutcome('answer'), 'cancelled');
     });
   });
+
+  describe('the local vision-language model in the engine process', () => {
+    const PLANTED_LLAVA = path.join(ROOT, 'test', 'fixtures', 'llava', 'planted-llava');
+    const local = () => ({ model: PLANTED_LLAVA, cacheDir: path.join(dir, 'cache'), threads: 1 });
+
+    it('aux lvlm: the LVLM map of the local model (its grid and layer), re-rendered for new contrast without another generation', async () => {
+      // The fixture's own scene (64×64): the planted decoder looks at its red square (cells 1–3).
+      const scene = path.join(ROOT, 'test', 'fixtures', 'llava', 'scene64.png');
+      const r = await client.request('attribute', params({ imagePath: scene, question: 'where is the red square?', view: { ...view, aux: 'lvlm' }, local: local() }));
+      assert.equal(r.summary.aux, 'lvlm');
+      assert.deepEqual(r.summary.grid, [8, 8]);
+      assert.deepEqual([r.summary.layer, r.summary.numLayers, r.summary.defaultLayer], [2, 4, 2]);
+      assert.equal(r.summary.model, PLANTED_LLAVA);
+      assert.equal(typeof r.summary.generatedText, 'string');
+      const { data, info } = await sharp(r.images.masked).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      const at = (x: number, y: number) => [...data.subarray((y * info.width + x) * 3, (y * info.width + x) * 3 + 3)];
+      assert.ok(at(20, 20)[0] > 200 && at(20, 20)[1] < 60, `red square kept: ${at(20, 20)}`);
+      assert.ok(at(60, 4).every((v) => v < 60), `elsewhere faded to gray 0: ${at(60, 4)}`);
+      const softer = await client.request('rerender', { attributionId: r.summary.attributionId, view: { ...view, aux: 'lvlm', contrast: 0.5 }, previewMaxSide: 300 });
+      assert.notDeepEqual(Buffer.from(softer.images.masked), Buffer.from(r.images.masked));
+      await assert.rejects(client.request('attribute', params({ view: { ...view, aux: 'lvlm' } })), { code: 'bad-parameter' });
+    });
+
+    it('source local: answers stream as deltas, and cancelling stops the generation', async () => {
+      const { summary } = await client.request('attribute', params());
+      const ask = (question: string, maxTokens: number, signal?: AbortSignal, onProgress?: (p: { delta: string }) => void) =>
+        client.request('answer', { attributionId: summary.attributionId, view, which: 'masked', maxSide: 300, format: 'png', question, source: { kind: 'local', model: local(), maxTokens } }, { signal, onProgress });
+      const deltas: string[] = [];
+      const r = await ask('what is red?', 6, undefined, (p) => deltas.push(p.delta));
+      assert.equal(r.model, PLANTED_LLAVA);
+      assert.equal(r.finishReason, 'length');
+      assert.ok(deltas.length >= 2 && deltas.join('').trim() === r.text, `${JSON.stringify(deltas)} vs ${JSON.stringify(r.text)}`);
+      const controller = new AbortController();
+      let streamed = 0;
+      const long = ask('describe it at length', 100_000, controller.signal, () => {
+        if (++streamed === 3) controller.abort();
+      });
+      await assert.rejects(long, { code: 'cancelled' });
+      assert.equal(await engineOutcome('answer'), 'cancelled');
+      // The model is free again.
+      assert.equal((await ask('what is red?', 2)).finishReason, 'length');
+    });
+  });
 });
+

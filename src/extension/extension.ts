@@ -12,6 +12,7 @@ import { AnswerStore, AnswersViewProvider } from './answersView';
 import { AnswerRunner } from './answerRunner';
 import { ApiKeys } from './apiKeys';
 import { SECTION, idleMs, modelParameters, onInvalidSetting, vlmConfig } from './config';
+import { chooseLocalModel } from './localModel';
 import { EngineClient } from './engineClient';
 import { HEATMAP_VIEW_TYPE, HeatmapPanel, PanelServices } from './heatmapPanel';
 import { checkRestoredPanel } from '../shared/protocol';
@@ -130,6 +131,8 @@ export function activate(context: vscode.ExtensionContext): void {
     await vscode.workspace.getConfiguration(SECTION).update('dtype', dtypePick.label, vscode.ConfigurationTarget.Global);
     engine.dispose();
   });
+  // The engine process replaces its local model when the next request names another one.
+  command('chooseLocalModel', () => chooseLocalModel());
   command('reviewFolder', async (uri?: vscode.Uri) => {
     const request = await promptReview(context, uri, keys);
     if (!request) return undefined;

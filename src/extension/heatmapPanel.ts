@@ -9,8 +9,9 @@ import * as vscode from 'vscode';
 import { PANEL_HOST_CHECKS, type AttributionSummary, type PanelError, type PanelHostVocabulary, type PanelState, type PanelVocabulary, type RenderedImages, type RestoredPanel, type ViewParameters } from '../shared/protocol';
 import { plainBytes } from '../shared/bytes';
 import { errorCodeOf } from '../shared/rpc';
-import { defaultView, previewMaxSide } from './config';
+import { defaultView, modelParameters, previewMaxSide } from './config';
 import { ModelChoiceError, checkedModelParameters } from './modelGuard';
+import { ensureLocalModel } from './localModel';
 import { EngineClient, EngineError } from './engineClient';
 import { webviewChannel, type WebviewChannel } from './webviewChannel';
 import { WEBVIEW_OPTIONS, webviewHtml } from './webviewHtml';
@@ -176,7 +177,7 @@ export class HeatmapPanel {
       view: this.view,
       summary: this.summary,
       numLayers: this.summary?.numLayers,
-      defaultLayer: this.summary ? this.summary.numLayers - 2 : undefined,
+      defaultLayer: this.summary ? (this.summary.defaultLayer ?? this.summary.numLayers - 2) : undefined,
       busy: this.busy,
       error: this.error,
       canAsk: vscode.workspace.isTrusted,
@@ -215,14 +216,25 @@ export class HeatmapPanel {
           const controller = new AbortController();
           source.token.onCancellationRequested(() => controller.abort());
           this.error = undefined;
+          // The LVLM map needs the local model: chosen now if it never was (nothing downloads before).
+          const local = this.view.aux === 'lvlm' ? await ensureLocalModel(this.services.context) : undefined;
+          if (this.view.aux === 'lvlm' && !local) this.view = { ...this.view, aux: 'clip', layer: null };
           this.setBusy(vscode.l10n.t('Computing the heatmap…'));
           this.postState();
-          progress.report({ message: vscode.l10n.t('Loading the CLIP model…') });
+          progress.report({ message: local ? vscode.l10n.t('Loading the local vision-language model…') : vscode.l10n.t('Loading the CLIP model…') });
           let lastPercent = 0;
           try {
             const result = await this.services.engine.request(
               'attribute',
-              { imagePath: this.imagePath, question: this.question, model: await checkedModelParameters(this.services.context), view: this.view, previewMaxSide: previewMaxSide() },
+              {
+                imagePath: this.imagePath,
+                question: this.question,
+                // The LVLM map needs no CLIP model: only its geometry setting.
+                model: local ? modelParameters(this.services.context) : await checkedModelParameters(this.services.context),
+                view: this.view,
+                local,
+                previewMaxSide: previewMaxSide(),
+              },
               {
                 signal: controller.signal,
                 onProgress: (p) => {
@@ -291,7 +303,7 @@ export class HeatmapPanel {
 
   /** Applies new control values: re-render from cached maps, or recompute if the layer or hint changed. */
   async setView(view: ViewParameters): Promise<void> {
-    const needsClip = view.layer !== this.view.layer || view.hint.trim() !== this.view.hint.trim();
+    const needsClip = view.aux !== this.view.aux || view.layer !== this.view.layer || (view.aux === 'clip' && view.hint.trim() !== this.view.hint.trim());
     this.view = view;
     // The webview keeps the view in its state (what a window reload restores), also when the host changed it.
     this.postState();

@@ -12,7 +12,8 @@ import { endpointHost } from '../core/vlm';
 import type { BatchOutcome, BatchParams } from '../shared/protocol';
 import { errorCodeOf } from '../shared/rpc';
 import { ApiKeys } from './apiKeys';
-import { defaultView, vlmConfig } from './config';
+import { defaultView, modelParameters, vlmConfig, vlmProvider } from './config';
+import { ensureLocalModel } from './localModel';
 import { confirmEndpoint } from './endpointConsent';
 import type { EngineClient } from './engineClient';
 import { checkedModelParameters } from './modelGuard';
@@ -58,13 +59,18 @@ export async function promptReview(context: vscode.ExtensionContext, folder: vsc
 
   let withVlm = false;
   if (vscode.workspace.isTrusted) {
-    const host = endpointHost(vlmConfig().baseURL);
-    const send = { label: vscode.l10n.t('Masks and answers'), detail: vscode.l10n.t('Sends every image to {0}', host), vlm: true };
+    const answersLocally = vlmProvider() === 'local';
+    const host = answersLocally ? '' : endpointHost(vlmConfig().baseURL);
+    const send = {
+      label: vscode.l10n.t('Masks and answers'),
+      detail: answersLocally ? vscode.l10n.t('Answers from the local vision-language model; nothing leaves this machine') : vscode.l10n.t('Sends every image to {0}', host),
+      vlm: true,
+    };
     const local = { label: vscode.l10n.t('Masks only'), detail: vscode.l10n.t('Nothing leaves this machine'), vlm: false };
     const mode = await vscode.window.showQuickPick([send, local], { title: vscode.l10n.t('What should the review produce?'), ignoreFocusOut: true });
     if (!mode) return undefined;
     withVlm = mode.vlm;
-    if (withVlm && !(await keys.get(host))) {
+    if (withVlm && !answersLocally && !(await keys.get(host))) {
       void vscode.window.showErrorMessage(vscode.l10n.t('No API key for {0}. Set one first, or choose Masks only.', host));
       return undefined;
     }
@@ -98,7 +104,16 @@ export async function promptReview(context: vscode.ExtensionContext, folder: vsc
 
 export async function runReview(context: vscode.ExtensionContext, engine: EngineClient, keys: ApiKeys, log: vscode.LogOutputChannel, req: ReviewRequest): Promise<BatchOutcome | undefined> {
   let vlm: BatchParams['vlm'];
-  if (req.withVlm) {
+  const view = defaultView();
+  const answersLocally = req.withVlm && vlmProvider() === 'local';
+  // The local model answers (provider local) and/or maps (auxiliary model lvlm): chosen first if it never was.
+  const local = answersLocally || view.aux === 'lvlm' ? await ensureLocalModel(context) : undefined;
+  if ((answersLocally || view.aux === 'lvlm') && !local) return undefined;
+  if (answersLocally) {
+    if (!vscode.workspace.isTrusted) throw new Error(vscode.l10n.t('Sending images to a VLM needs a trusted workspace.'));
+    // No endpoint and no key: the engine process's local model answers.
+    vlm = { ...vlmConfig(), apiKey: '' };
+  } else if (req.withVlm) {
     if (!vscode.workspace.isTrusted) throw new Error(vscode.l10n.t('Sending images to a VLM needs a trusted workspace.'));
     const config = vlmConfig();
     const host = endpointHost(config.baseURL);
@@ -113,12 +128,16 @@ export async function runReview(context: vscode.ExtensionContext, engine: Engine
     question: req.question,
     outDir: req.outDir.fsPath,
     resume: !!req.resume,
-    model: await checkedModelParameters(context),
-    view: defaultView(),
+    // LVLM maps need no CLIP model.
+    model: view.aux === 'lvlm' ? modelParameters(context) : await checkedModelParameters(context),
+    view,
     concurrency: BATCH_CONCURRENCY,
     vlm,
+    answersFrom: answersLocally ? 'local' : undefined,
+    local,
   };
-  log.info(`review ${params.input} → ${params.outDir}${vlm ? ` (VLM ${vlm.model} at ${endpointHost(vlm.baseURL)})` : ' (masks only)'}`);
+  const answeredBy = answersLocally ? ` (local VLM ${local?.model})` : vlm ? ` (VLM ${vlm.model} at ${endpointHost(vlm.baseURL)})` : ' (masks only)';
+  log.info(`review ${params.input} → ${params.outDir}${answeredBy}${view.aux === 'lvlm' ? `, LVLM maps from ${local?.model}` : ''}`);
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Reviewing {0}', path.basename(req.folder.fsPath)), cancellable: true },
     async (progress, token) => {

@@ -6,7 +6,7 @@
  */
 import type { AnswerImage, AnswerResult } from '../core/answerProvider';
 import type { ErrorCode } from '../core/errors';
-import { CONTRAST, GRAY, INTERPOLATIONS, KERNEL_SIZES, OPACITY, type Dtype, type Geometry, type Interpolation, type ViewSettings, type VlmRunSettings, type VlmSettings } from '../core/defaults';
+import { AUX_MODELS, CONTRAST, DEFAULT_AUX, GRAY, INTERPOLATIONS, KERNEL_SIZES, OPACITY, type AuxModel, type Dtype, type Geometry, type Interpolation, type ViewSettings, type VlmRunSettings, type VlmSettings } from '../core/defaults';
 import { number, object, oneOf, nullable, string, empty, type Check } from './validate';
 import type { Checks } from './rpc';
 
@@ -30,6 +30,9 @@ export interface ModelParameters {
   threads?: number;
 }
 
+/** The local vision-language model (provider `local`, auxiliary model `lvlm`): kept in the CLIP models' cache. */
+export type LocalModelParameters = Pick<ModelParameters, 'model' | 'cacheDir' | 'threads'>;
+
 // ---- host ↔ engine process -------------------------------------------------------------------
 
 export interface AttributeParams {
@@ -37,6 +40,8 @@ export interface AttributeParams {
   question: string;
   model: ModelParameters;
   view: ViewParameters;
+  /** The local model, for `view.aux` lvlm. */
+  local?: LocalModelParameters;
   /** Longest side of the preview images sent to the webview. */
   previewMaxSide: number;
 }
@@ -64,6 +69,12 @@ export interface AttributionSummary {
   imageWidth: number;
   imageHeight: number;
   timings: Record<string, number>;
+  /** Absent: CLIP. */
+  aux?: AuxModel;
+  /** The layer "default" means (absent: numLayers − 2, CLIP's). */
+  defaultLayer?: number;
+  /** With aux lvlm: the text the local model generated while the map was read. */
+  generatedText?: string;
 }
 
 export interface EngineProgress {
@@ -83,7 +94,7 @@ export interface EngineProgress {
 export type EndpointSettings = VlmSettings;
 
 /** Where answers come from: an endpoint the engine process calls itself, or the host's VS Code language model (an engine → host request). */
-export type AnswerSource = { kind: 'openai'; endpoint: EndpointSettings } | { kind: 'host' };
+export type AnswerSource = { kind: 'openai'; endpoint: EndpointSettings } | { kind: 'host' } | { kind: 'local'; model: LocalModelParameters; maxTokens: number };
 
 export interface BatchParams {
   input: string;
@@ -95,8 +106,10 @@ export interface BatchParams {
   concurrency: number;
   /** Absent: masks only. The key travels over the IPC channel only, never into a log. */
   vlm?: VlmRunSettings;
-  /** Who answers: the endpoint in `vlm` (default), or the host's VS Code language model (engine → host requests). */
-  answersFrom?: 'endpoint' | 'host';
+  /** Who answers: the endpoint in `vlm` (default), the host's VS Code language model (engine → host requests), or the local model. */
+  answersFrom?: 'endpoint' | 'host' | 'local';
+  /** The local model, for answers from it or `view.aux` lvlm. */
+  local?: LocalModelParameters;
 }
 
 export interface BatchOutcome {
@@ -263,6 +276,8 @@ export const checkView: Check<ViewParameters> = object({
   layer: nullable(number({ min: -1000, max: 1000, integer: true })),
   opacity: number({ min: OPACITY.min, max: OPACITY.max }),
   hint: string({ maxLength: MAX_TEXT }),
+  // Absent in panel states saved before the control existed: CLIP.
+  aux: (v, field): AuxModel => (v === undefined ? DEFAULT_AUX : oneOf(AUX_MODELS)(v, field)),
 });
 
 const entryId = object({ id: string({ maxLength: 100 }) });

@@ -32,7 +32,7 @@ function pair(checks?: Checks<Server>) {
   return { client, server, wire, invalid, late };
 }
 
-const view: ViewParameters = { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', layer: null, opacity: 0.5, hint: '' };
+const view: ViewParameters = { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', layer: null, opacity: 0.5, aux: 'clip', hint: '' };
 
 describe('typed channel (rpc Endpoint)', () => {
   it('maps each request kind to its reply, with progress', async () => {

@@ -32,6 +32,12 @@ export interface HeatmapStrings {
   nearest: string;
   layer: string;
   layerLabel: string;
+  aux: string;
+  auxLabel: string;
+  auxClip: string;
+  auxLvlm: string;
+  /** The hint field's tooltip while the map comes from the local model (which reads the question itself). */
+  hintUnusedLvlm: string;
   /** {0}: the default layer's index. */
   defaultLayer: string;
   opacity: string;

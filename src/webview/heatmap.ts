@@ -4,7 +4,7 @@ import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
-import { CONTRAST, GRAY, INTERPOLATIONS, KERNEL_SIZES, OPACITY, type NumberBounds } from '../core/defaults';
+import { AUX_MODELS, CONTRAST, GRAY, INTERPOLATIONS, KERNEL_SIZES, OPACITY, type AuxModel, type NumberBounds } from '../core/defaults';
 import type { Interpolation, PanelHostVocabulary, PanelState, PanelVocabulary, PreviewImages, RestoredPanel, ViewParameters } from '../shared/protocol';
 import { format, type HeatmapStrings } from '../shared/webviewStrings';
 import { connect, pageStrings } from './channel';
@@ -16,6 +16,7 @@ const t = pageStrings<HeatmapStrings>();
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const range = (id: string, b: NumberBounds) => `<input type="range" id="${id}" min="${b.min}" max="${b.max}" step="${b.step}">`;
 const INTERPOLATION_LABELS: Record<Interpolation, string> = { lanczos3: t.lanczos, cubic: t.cubic, linear: t.linear, nearest: t.nearest };
+const AUX_LABELS: Record<AuxModel, string> = { clip: t.auxClip, lvlm: t.auxLvlm };
 
 const app = document.getElementById('app')!;
 app.innerHTML = `
@@ -49,6 +50,10 @@ app.innerHTML = `
   <vscode-single-select id="interpolation" aria-label="${esc(t.interpolation)}">
     ${INTERPOLATIONS.map((i) => `<vscode-option value="${i}">${esc(INTERPOLATION_LABELS[i])}</vscode-option>`).join('')}
   </vscode-single-select>
+  <label for="aux">${esc(t.aux)}</label>
+  <vscode-single-select id="aux" aria-label="${esc(t.auxLabel)}">
+    ${AUX_MODELS.map((a) => `<vscode-option value="${a}">${esc(AUX_LABELS[a])}</vscode-option>`).join('')}
+  </vscode-single-select>
   <label for="layer">${esc(t.layer)}</label>
   <vscode-single-select id="layer" aria-label="${esc(t.layerLabel)}"></vscode-single-select>
   <label for="opacity">${esc(t.opacity)} <output id="opacityValue"></output></label>
@@ -68,6 +73,7 @@ const opacity = $<HTMLInputElement>('opacity');
 const kernel = $<Field>('kernel');
 const interpolation = $<Field>('interpolation');
 const layer = $<Field>('layer');
+const aux = $<Field>('aux');
 const status = $<HTMLDivElement>('status');
 const info = $<HTMLElement>('info');
 const askButton = $<HTMLElement & { disabled: boolean }>('ask');
@@ -77,7 +83,7 @@ const copyButton = $<HTMLElement & { disabled: boolean }>('copy');
 
 let state: PanelState | undefined;
 let view: ViewParameters | undefined;
-let layerOptionsFor = -1;
+let layerOptionsFor = '';
 /** The masked image as shown, for Copy. */
 let maskedBlob: Blob | undefined;
 const objectUrls: Partial<Record<'original' | 'overlay' | 'masked', string>> = {};
@@ -103,6 +109,7 @@ function readView(): ViewParameters {
     interpolation: interpolation.value as Interpolation,
     layer: layer.value === '' || layer.value === 'default' ? null : Number(layer.value),
     opacity: Number(opacity.value),
+    aux: aux.value as AuxModel,
     hint: hint.value,
   };
 }
@@ -114,13 +121,17 @@ function writeView(v: ViewParameters): void {
   kernel.value = String(v.kernel);
   interpolation.value = v.interpolation;
   layer.value = v.layer === null ? 'default' : String(v.layer);
+  aux.value = v.aux;
   if (hint.value !== v.hint) hint.value = v.hint;
+  (hint as Field & { disabled: boolean }).disabled = v.aux === 'lvlm';
+  hint.title = v.aux === 'lvlm' ? t.hintUnusedLvlm : '';
   showOutputs();
 }
 
 function fillLayers(numLayers: number | undefined, defaultLayer: number | undefined): void {
-  if (numLayers === undefined || numLayers === layerOptionsFor) return;
-  layerOptionsFor = numLayers;
+  // Another auxiliary model can have as many layers and another default.
+  if (numLayers === undefined || `${numLayers}:${defaultLayer}` === layerOptionsFor) return;
+  layerOptionsFor = `${numLayers}:${defaultLayer}`;
   layer.innerHTML =
     `<vscode-option value="default">${esc(format(t.defaultLayer, defaultLayer ?? ''))}</vscode-option>` +
     Array.from({ length: numLayers }, (_, i) => `<vscode-option value="${i}">${i}</vscode-option>`).join('');
@@ -141,6 +152,11 @@ function viewChanged(immediate = false): void {
 
 for (const el of [contrast, gray, opacity]) el.addEventListener('input', () => viewChanged());
 for (const el of [kernel, interpolation, layer]) el.addEventListener('change', () => viewChanged(true));
+// Another model's layers: back to its default layer.
+aux.addEventListener('change', () => {
+  layer.value = 'default';
+  viewChanged(true);
+});
 hint.addEventListener('change', () => viewChanged(true));
 hint.addEventListener('keydown', (e) => e.key === 'Enter' && viewChanged(true));
 question.addEventListener('input', () => saveState());

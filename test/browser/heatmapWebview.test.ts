@@ -14,7 +14,7 @@ import { webviewPage } from '../../src/extension/webviewPage';
 import type { PanelState, ViewParameters } from '../../src/shared/protocol';
 import { ROOT } from '../helpers';
 
-const view: ViewParameters = { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', layer: null, opacity: 0.5, hint: '' };
+const view: ViewParameters = { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', layer: null, opacity: 0.5, aux: 'clip', hint: '' };
 const state = (over: Partial<PanelState> = {}): PanelState => ({ imagePath: '/data/red box.png', fileName: 'red box.png', question: 'where is red?', view, canAsk: true, ...over });
 /** A translation, to see that the page shows the host's texts. */
 const strings = { ask: 'Fragen', retry: 'Erneut versuchen', showLog: 'Protokoll anzeigen', defaultLayer: 'Standard ({0})' };

@@ -14,6 +14,9 @@ import type { AnswerEntry } from '../../../src/shared/protocol';
 import { CONTROL, PHASE, RED, clearNotifications, control, image, meanIn, rgbOf, sharp, testHooks, vlmLog, waitFor } from './helpers';
 import { RELOAD_MARKER, type ReloadMarker } from './reloadMarker';
 
+/** The planted LLaVA fixture (its decoder attends to red image patches), beside this suite's build in dist-test. */
+const PLANTED_LLAVA = path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'llava', 'planted-llava');
+
 suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
   let api: ExtensionTestApi;
 
@@ -232,6 +235,68 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     const text = await control<{ text: string }>({ kind: 'answersText' });
     assert.match(text.text, /where is the red box\?/);
     assert.equal(api.answers.all().length, count);
+  });
+
+  test('local VLM: the Auxiliary model control shows the LVLM map, and the local model answers (streamed, Stop cancels), nothing sent to the endpoint', async function () {
+    if (PHASE !== 'trusted') this.skip();
+    const config = vscode.workspace.getConfiguration('attentionPrompting');
+    const imagePath = image('red-box.png');
+    if (!api.panels().some((p) => p.imagePath === imagePath)) {
+      await control({ kind: 'explorerCommand', file: 'red-box.png', item: 'Show Heatmap…', type: 'where is the red box?' });
+    }
+    const panel = await waitFor('the red-box panel', () => api.panels().find((p) => p.imagePath === imagePath && p.summary));
+    const clipView = { ...panel.view, aux: 'clip' as const, layer: null, hint: '' };
+    const endpointRequests = (await vlmLog()).requests.length;
+    // The planted LLaVA fixture (a folder, as a user's choice would be): its decoder attends to red patches.
+    await config.update('vlm.localModel', PLANTED_LLAVA, vscode.ConfigurationTarget.Global);
+    await config.update('vlm.maxTokens', 3000, vscode.ConfigurationTarget.Global);
+    try {
+      const before = panel.computations;
+      await api.setView(imagePath, { ...clipView, aux: 'lvlm', gray: 200 });
+      const snap = await waitFor('the LVLM map', () => api.panels().find((p) => p.imagePath === imagePath && p.computations > before && p.summary?.aux === 'lvlm' && p.images), 90_000).catch((e: Error) => {
+        throw new Error(`${e.message}: ${JSON.stringify(api.panels().find((p) => p.imagePath === imagePath)?.error)}`);
+      });
+      assert.deepEqual(snap.summary!.grid, [8, 8], 'the local model’s vision grid, not CLIP’s 14×14');
+      assert.equal(snap.summary!.model, PLANTED_LLAVA);
+      assert.equal(snap.summary!.numLayers, 4);
+      assert.equal(snap.summary!.layer, 2, 'the reference’s relative depth, 20 of 32');
+      const masked = await rgbOf(snap.images!.masked);
+      assert.ok(meanIn(masked, RED, 0, true) > 180, 'the red box stays visible');
+      // Outside it fades toward the panel's gray (200) from the background's 128.
+      assert.ok(meanIn(masked, RED, 1, false) > 150, `the rest fades toward 200: ${meanIn(masked, RED, 1, false)}`);
+
+      await config.update('vlm.provider', 'local', vscode.ConfigurationTarget.Global);
+      const entry = await api.askAbout(imagePath, 'what is red?');
+      assert.ok(entry, 'the ask started');
+      const done = await waitFor('both local answers', () => {
+        const e = api.answers.get(entry.id);
+        const settled = (status: string) => status !== 'waiting' && status !== 'streaming';
+        return e && settled(e.masked.status) && settled(e.original.status) ? e : undefined;
+      }, 120_000);
+      assert.equal(done.masked.status, 'done', done.masked.error);
+      assert.equal(done.original.status, 'done', done.original.error);
+      assert.ok(done.masked.text.length > 0 && done.original.text.length > 0);
+      assert.equal(done.model, PLANTED_LLAVA);
+      assert.equal(done.host, 'this machine');
+      assert.equal((await vlmLog()).requests.length, endpointRequests, 'nothing was sent to the endpoint');
+
+      // Stop: a long local answer (3000 tokens) cut short.
+      const pending = api.askAbout(imagePath, 'describe it at length');
+      const streaming = await waitFor('a streaming local answer', () => api.answers.all().find((e: AnswerEntry) => e.question === 'describe it at length' && e.masked.text.length > 0), 60_000);
+      api.stop(streaming.id);
+      await pending;
+      const stopped = api.answers.get(streaming.id)!;
+      assert.equal(stopped.masked.status, 'stopped', `${stopped.masked.status}: ${stopped.masked.text.length} characters`);
+      // The engine is free again: the next local answer completes.
+      const again = await api.askAbout(imagePath, 'what is red?');
+      await waitFor('the answer after Stop', () => api.answers.get(again!.id)?.masked.status === 'done', 60_000);
+    } finally {
+      await config.update('vlm.provider', undefined, vscode.ConfigurationTarget.Global);
+      await config.update('vlm.maxTokens', undefined, vscode.ConfigurationTarget.Global);
+      await config.update('vlm.localModel', undefined, vscode.ConfigurationTarget.Global);
+      await api.setView(imagePath, clipView);
+      await waitFor('the CLIP map again', () => api.panels().find((p) => p.imagePath === imagePath && p.summary?.aux === undefined && p.summary?.grid[0] === 14));
+    }
   });
 
   test('panels survive a window reload (part 1: set a question and controls, then reload)', async () => {
