@@ -218,9 +218,12 @@ function render(s: PanelState): void {
         sum.model,
         format(t.layerOf, sum.layer, sum.numLayers),
         format(t.mapSize, sum.grid.join('×')),
-        format(t.tokens, sum.tokens) + (sum.truncated ? ` ${t.truncated}` : ''),
+        // The LVLM map reads the question in the model's own prompt: no CLIP token count.
+        sum.aux === 'lvlm' ? undefined : format(t.tokens, sum.tokens) + (sum.truncated ? ` ${t.truncated}` : ''),
         Object.entries(sum.timings).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(', '),
-      ].join(' · ')
+      ]
+        .filter((part) => part !== undefined)
+        .join(' · ')
     : s.fileName;
 }
 

@@ -239,6 +239,8 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
 
   test('local VLM: the Auxiliary model control shows the LVLM map, and the local model answers (streamed, Stop cancels), nothing sent to the endpoint', async function () {
     if (PHASE !== 'trusted') this.skip();
+    // Two LVLM-map passes, three asks of two answers each, on a loaded 2-core machine.
+    this.timeout(420_000);
     const config = vscode.workspace.getConfiguration('attentionPrompting');
     const imagePath = image('red-box.png');
     if (!api.panels().some((p) => p.imagePath === imagePath)) {
@@ -249,7 +251,7 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     const endpointRequests = (await vlmLog()).requests.length;
     // The planted LLaVA fixture (a folder, as a user's choice would be): its decoder attends to red patches.
     await config.update('vlm.localModel', PLANTED_LLAVA, vscode.ConfigurationTarget.Global);
-    await config.update('vlm.maxTokens', 3000, vscode.ConfigurationTarget.Global);
+    await config.update('vlm.maxTokens', 8, vscode.ConfigurationTarget.Global);
     try {
       const before = panel.computations;
       await api.setView(imagePath, { ...clipView, aux: 'lvlm', gray: 200 });
@@ -280,7 +282,8 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
       assert.equal(done.host, 'this machine');
       assert.equal((await vlmLog()).requests.length, endpointRequests, 'nothing was sent to the endpoint');
 
-      // Stop: a long local answer (3000 tokens) cut short.
+      // Stop: a long local answer (up to 3000 tokens) cut short.
+      await config.update('vlm.maxTokens', 3000, vscode.ConfigurationTarget.Global);
       const pending = api.askAbout(imagePath, 'describe it at length');
       const streaming = await waitFor('a streaming local answer', () => api.answers.all().find((e: AnswerEntry) => e.question === 'describe it at length' && e.masked.text.length > 0), 60_000);
       api.stop(streaming.id);
@@ -288,6 +291,7 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
       const stopped = api.answers.get(streaming.id)!;
       assert.equal(stopped.masked.status, 'stopped', `${stopped.masked.status}: ${stopped.masked.text.length} characters`);
       // The engine is free again: the next local answer completes.
+      await config.update('vlm.maxTokens', 8, vscode.ConfigurationTarget.Global);
       const again = await api.askAbout(imagePath, 'what is red?');
       await waitFor('the answer after Stop', () => api.answers.get(again!.id)?.masked.status === 'done', 60_000);
     } finally {
