@@ -15,11 +15,11 @@ import { SECTION, idleMs, modelParameters, onInvalidSetting, vlmConfig } from '.
 import { chooseLocalModel } from './localModel';
 import { EngineClient } from './engineClient';
 import { HEATMAP_VIEW_TYPE, HeatmapPanel, PanelServices } from './heatmapPanel';
-import { checkRestoredPanel } from '../shared/protocol';
+import { checkRestoredPanel, type BatchOutcome } from '../shared/protocol';
 import { TEST_HOOKS_ENV, type ExtensionTestApi } from './testHooks';
 import { imagesForCommand } from './imageSelection';
 import { promptQuestion } from './questionPrompt';
-import { promptReview, runReview, showReport } from './reviewFolder';
+import { promptReview, runReview, showReport, type ReviewRequest } from './reviewFolder';
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('Attention Prompting', { log: true });
@@ -139,7 +139,7 @@ export function activate(context: vscode.ExtensionContext): void {
     try {
       const outcome = await runReview(context, engine, keys, log, request);
       if (outcome) {
-        showReport(outcome);
+        openReport(outcome, request);
         const summary = vscode.l10n.t('{0} done, {1} failed, {2} skipped · results in {3}', outcome.done, outcome.failed, outcome.skipped, outcome.outDir);
         void (outcome.failed ? vscode.window.showWarningMessage(summary) : vscode.window.showInformationMessage(summary));
       }
@@ -176,6 +176,42 @@ export function activate(context: vscode.ExtensionContext): void {
   );
   log.info(`activated (engine script ${context.asAbsolutePath('dist/engine.js')})`);
 
+  /**
+   * A run's report: a row opens its image's heatmap panel with the run's question and parameters;
+   * "Re-run failed" resumes the run and replaces the report with the new one.
+   */
+  function openReport(outcome: BatchOutcome, request: ReviewRequest): void {
+    let rerunning = false;
+    const panel = showReport(outcome, {
+      log,
+      openItem: (record, view) => {
+        HeatmapPanel.show(services, vscode.Uri.file(record.image), record.question, view);
+        // The panel computes with the current model settings; say so when the run used others.
+        const now = modelParameters(context);
+        if (record.model !== now.model || record.parameters?.geometry !== now.geometry) {
+          void vscode.window.showInformationMessage(
+            vscode.l10n.t('{0} was computed with {1} ({2} geometry); the heatmap panel uses the current settings: {3} ({4} geometry).', record.id, record.model, String(record.parameters?.geometry), now.model, now.geometry),
+          );
+        }
+      },
+      rerunFailed: async () => {
+        if (rerunning) return;
+        rerunning = true;
+        try {
+          const next = await runReview(context, engine, keys, log, { ...request, resume: true });
+          if (next) {
+            panel.dispose();
+            openReport(next, request);
+          }
+        } catch (e) {
+          void vscode.window.showErrorMessage((e as Error).message);
+        } finally {
+          rerunning = false;
+        }
+      },
+    });
+  }
+
   if (process.env[TEST_HOOKS_ENV] === '1') {
     const hooks: ExtensionTestApi = {
       engine,
@@ -189,10 +225,10 @@ export function activate(context: vscode.ExtensionContext): void {
       stop: (entryId) => ask.stop(entryId),
       review: async (request) => {
         const outcome = await runReview(context, engine, keys, log, request);
-        if (outcome) showReport(outcome);
+        if (outcome) openReport(outcome, request);
         return outcome;
       },
-      showReport: (outcome) => void showReport(outcome),
+      showReport: (outcome, request) => openReport(outcome, request),
       setView: async (imagePath, view) => {
         const panel = HeatmapPanel.find(imagePath);
         if (!panel) throw new Error(`no heatmap panel for ${imagePath}`);

@@ -71,17 +71,21 @@ export class HeatmapPanel {
     return HeatmapPanel.panels.get(imagePath);
   }
 
-  /** Opens (or reveals) the panel for an image and computes its heatmap for the question. */
-  static show(services: PanelServices, imageUri: vscode.Uri, question: string): HeatmapPanel {
+  /**
+   * Opens (or reveals) the panel for an image and computes its heatmap for the question; `view`
+   * replaces the settings' view (a batch report row opens with its run's parameters).
+   */
+  static show(services: PanelServices, imageUri: vscode.Uri, question: string, view?: ViewParameters): HeatmapPanel {
     const existing = HeatmapPanel.panels.get(imageUri.fsPath);
     if (existing) {
       existing.panel.reveal(vscode.ViewColumn.Beside);
       existing.question = question;
+      if (view) existing.view = view;
       void existing.compute();
       return existing;
     }
     const panel = vscode.window.createWebviewPanel(HEATMAP_VIEW_TYPE, vscode.l10n.t('Heatmap: {0}', path.basename(imageUri.fsPath)), vscode.ViewColumn.Beside, WEBVIEW_OPTIONS);
-    return HeatmapPanel.adopt(services, panel, imageUri, question, defaultView(), false);
+    return HeatmapPanel.adopt(services, panel, imageUri, question, view ?? defaultView(), false);
   }
 
   /**

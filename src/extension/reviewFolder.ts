@@ -9,7 +9,8 @@ import * as vscode from 'vscode';
 import { WEBVIEW_RESOURCE_ORIGIN } from '../core/batch/report';
 import { BATCH_CONCURRENCY } from '../core/defaults';
 import { endpointHost } from '../core/vlm';
-import type { BatchOutcome, BatchParams } from '../shared/protocol';
+import { readResults, type ResultRecord } from '../core/batch/results';
+import { REPORT_HOST_CHECKS, checkView, type BatchOutcome, type BatchParams, type ReportHostVocabulary, type ReportVocabulary, type ViewParameters } from '../shared/protocol';
 import { errorCodeOf } from '../shared/rpc';
 import { ApiKeys } from './apiKeys';
 import { defaultView, modelParameters, vlmConfig, vlmProvider } from './config';
@@ -17,6 +18,7 @@ import { ensureLocalModel } from './localModel';
 import { confirmEndpoint } from './endpointConsent';
 import type { EngineClient } from './engineClient';
 import { checkedModelParameters } from './modelGuard';
+import { webviewChannel } from './webviewChannel';
 
 export interface ReviewRequest {
   folder: vscode.Uri;
@@ -168,13 +170,54 @@ export async function runReview(context: vscode.ExtensionContext, engine: Engine
   );
 }
 
+/** What a click in the report does in VS Code. */
+export interface ReportActions {
+  /** A row: its image in the heatmap panel, with that run's question and parameters (`view`, checked). */
+  openItem(record: ResultRecord, view: ViewParameters): void;
+  /** "Re-run failed": resume the run (failed items are redone). */
+  rerunFailed(): Promise<void>;
+  log: vscode.LogOutputChannel;
+}
+
+/** The result line of an item (and sweep setting), read again from the run's results.jsonl. */
+export async function findResult(outDir: string, id: string, setting: string | undefined): Promise<ResultRecord | undefined> {
+  for await (const r of readResults(path.join(outDir, 'results.jsonl'))) if (r.id === id && r.setting === setting) return r;
+  return undefined;
+}
+
+/**
+ * The heatmap view a result was made with, over `base` (opacity is not a run parameter). The
+ * results file may have been edited, so the view is checked like a webview message; a bad field
+ * throws naming it.
+ */
+export function resultView(r: ResultRecord, base: ViewParameters): ViewParameters {
+  const p = (r.parameters ?? {}) as Partial<ResultRecord['parameters']>;
+  return checkView({ ...base, contrast: p.contrast, kernel: p.kernel, gray: p.gray, interpolation: p.interpolation, layer: r.layer, hint: r.hint ?? '' }, 'result');
+}
+
+async function openResult(outDir: string, id: string, setting: string | undefined, actions: ReportActions): Promise<void> {
+  const results = path.join(outDir, 'results.jsonl');
+  try {
+    const record = await findResult(outDir, id, setting);
+    if (!record) {
+      void vscode.window.showErrorMessage(vscode.l10n.t('{0} is no longer in {1}.', setting ? `${id} (${setting})` : id, results));
+      return;
+    }
+    if (typeof record.image !== 'string' || typeof record.question !== 'string') throw new Error(vscode.l10n.t('its line has no image or question'));
+    actions.openItem(record, resultView(record, defaultView()));
+  } catch (e) {
+    void vscode.window.showErrorMessage(vscode.l10n.t('Cannot open {0} from {1}: {2}', id, results, (e as Error).message));
+  }
+}
+
 /**
  * The report in a webview, from the same bytes as in a browser: the page carries its own CSP (its
  * script and style admitted by hash). A large report links the thumbnails beside it; only then is
  * the output folder a resource root, and a <base> after the CSP (the one base that CSP admits)
- * resolves the relative paths against it.
+ * resolves the relative paths against it. What the page sends comes over the typed channel
+ * (shared/protocol.ts ReportHostVocabulary), every field checked.
  */
-export function showReport(outcome: BatchOutcome): vscode.WebviewPanel {
+export function showReport(outcome: BatchOutcome, actions?: ReportActions): vscode.WebviewPanel {
   const outDir = vscode.Uri.file(outcome.outDir);
   let html = fs.readFileSync(outcome.report, 'utf8');
   const linked = html.includes(`base-uri ${WEBVIEW_RESOURCE_ORIGIN}`);
@@ -185,6 +228,15 @@ export function showReport(outcome: BatchOutcome): vscode.WebviewPanel {
   if (linked) {
     const base = `<base href="${`${panel.webview.asWebviewUri(outDir).toString()}/`.replace(/"/g, '%22')}">`;
     html = html.replace(/(<meta http-equiv="Content-Security-Policy"[^>]*>)/, `$1${base}`);
+  }
+  if (actions) {
+    const channel = webviewChannel<ReportHostVocabulary, ReportVocabulary>(panel.webview, REPORT_HOST_CHECKS, (m) => actions.log.warn(m));
+    // The host sends nothing to the report, so nothing waits for it to be ready.
+    channel.markReady();
+    channel.endpoint
+      .onNotification('openItem', ({ id, setting }) => void openResult(outcome.outDir, id, setting, actions))
+      .onNotification('rerunFailed', () => void actions.rerunFailed());
+    panel.onDidDispose(() => channel.dispose());
   }
   panel.webview.html = html;
   return panel;

@@ -18,8 +18,8 @@ export interface ExtensionTestApi {
   stop(entryId: string): void;
   /** Runs a review without the prompts (the integration suite answers them this way). */
   review(request: ReviewRequest): Promise<BatchOutcome | undefined>;
-  /** Opens a run's report.html in the report panel (as Review Folder does when a run ends). */
-  showReport(outcome: BatchOutcome): void;
+  /** Opens a run's report.html in the report panel, its rows and Re-run failed acting on `request`'s run (as Review Folder does when a run ends). */
+  showReport(outcome: BatchOutcome, request: ReviewRequest): void;
   /** Applies control values to an open panel (as its controls do). */
   setView(imagePath: string, view: ViewParameters): Promise<void>;
   /** Brings an open panel to the front. */

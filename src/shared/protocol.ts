@@ -7,7 +7,7 @@
 import type { AnswerImage, AnswerResult } from '../core/answerProvider';
 import type { ErrorCode } from '../core/errors';
 import { AUX_MODELS, CONTRAST, DEFAULT_AUX, GRAY, INTERPOLATIONS, KERNEL_SIZES, OPACITY, type AuxModel, type Dtype, type Geometry, type Interpolation, type ViewSettings, type VlmRunSettings, type VlmSettings } from '../core/defaults';
-import { number, object, oneOf, nullable, string, empty, type Check } from './validate';
+import { number, object, oneOf, nullable, optional, string, empty, type Check } from './validate';
 import type { Checks } from './rpc';
 
 export type { ErrorCode };
@@ -263,6 +263,25 @@ export interface AnswersHostVocabulary {
   };
 }
 
+// ---- host ↔ batch report webview (report.html inside VS Code) --------------------------------
+
+/** What the report handles from the host: nothing (it is a file; the host only listens). */
+export interface ReportVocabulary {
+  requests: Record<string, never>;
+  notifications: Record<string, never>;
+}
+
+/** What the host handles from the report. */
+export interface ReportHostVocabulary {
+  requests: Record<string, never>;
+  notifications: {
+    /** A row was clicked: open this result (an item, and its sweep setting) in the heatmap panel. */
+    openItem: { id: string; setting?: string };
+    /** "Re-run failed": resume the run, which redoes the failed items. */
+    rerunFailed: undefined;
+  };
+}
+
 // ---- checks for what webviews (and restored panel states) send --------------------------------
 
 const MAX_TEXT = 4000;
@@ -298,6 +317,14 @@ export const PANEL_HOST_CHECKS: Checks<PanelHostVocabulary> = {
 export const ANSWERS_HOST_CHECKS: Checks<AnswersHostVocabulary> = {
   requests: {},
   notifications: { ready: empty(), reask: entryId, stop: entryId, clear: empty(), reveal: entryId },
+};
+
+export const REPORT_HOST_CHECKS: Checks<ReportHostVocabulary> = {
+  requests: {},
+  notifications: {
+    openItem: object({ id: string({ nonEmpty: true, maxLength: MAX_TEXT }), setting: optional(string({ maxLength: MAX_TEXT })) }),
+    rerunFailed: empty(),
+  },
 };
 
 /** What a restored panel keeps (the webview's own state, so checked like a message). */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ANSWERS_HOST_CHECKS, PANEL_HOST_CHECKS, checkRestoredPanel, type PanelHostVocabulary, type ViewParameters } from './protocol';
+import { ANSWERS_HOST_CHECKS, PANEL_HOST_CHECKS, REPORT_HOST_CHECKS, checkRestoredPanel, type PanelHostVocabulary, type ViewParameters } from './protocol';
 import { ChannelError, Endpoint, type Checks, type Vocabulary, type WireMessage } from './rpc';
 import { InvalidMessage } from './validate';
 
@@ -137,6 +137,20 @@ describe('webview message checks', () => {
     assert.throws(() => notify('copyFailed', { message: 'x'.repeat(5000) }), /at most 4000 characters/);
     assert.throws(() => notify('save', { type: 'x' }), /expected no payload/);
     assert.throws(() => ANSWERS_HOST_CHECKS.notifications.reask({ id: {} }, 'reask'), /reask\.id: expected a string/);
+  });
+
+  it('from the batch report: a row to open (id, and a sweep setting) and Re-run failed, nothing else', () => {
+    const open = (payload: unknown) => REPORT_HOST_CHECKS.notifications.openItem(payload, 'openItem');
+    assert.deepEqual(open({ id: 'img03' }), { id: 'img03' });
+    assert.deepEqual(open({ id: 'img03', setting: 'layer=20 contrast=3' }), { id: 'img03', setting: 'layer=20 contrast=3' });
+    assert.equal(REPORT_HOST_CHECKS.notifications.rerunFailed(undefined, 'rerunFailed'), undefined);
+    assert.throws(() => open({ id: 3 }), /openItem\.id: expected a string, got 3/);
+    assert.throws(() => open({ id: '  ' }), /openItem\.id: expected a non-empty string/);
+    assert.throws(() => open({ id: 'x'.repeat(5000) }), /openItem\.id: expected at most 4000 characters/);
+    assert.throws(() => open({ id: 'a', setting: 20 }), /openItem\.setting: expected a string, got 20/);
+    assert.throws(() => open({ id: 'a', image: '/etc/passwd' }), /openItem\.image: expected no such field/);
+    assert.throws(() => open(['a']), /openItem: expected an object, got an array/);
+    assert.throws(() => REPORT_HOST_CHECKS.notifications.rerunFailed({ all: true }, 'rerunFailed'), /expected no payload/);
   });
 
   it('check a restored panel state like a message', () => {

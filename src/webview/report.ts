@@ -1,10 +1,28 @@
 /**
- * The batch report's script (bundled, inlined into report.html and admitted by the page's CSP
- * hash). Rows come from a JSON data island and only those in view are in the DOM, so 20,000
- * results load and filter fast; every text goes in through textContent.
+ * The batch report's script (bundled, inlined into report.html and admitted by the page's CSP hash). Rows
+ * come from a JSON data island and only those in view are in the DOM, so 20,000 results load and
+ * filter fast; every text goes in through textContent. Inside VS Code a click on a row opens its
+ * image in the heatmap panel, and "Re-run failed" resumes the run.
  */
 import type { Outcome } from '../core/batch/comparison';
 import type { ReportRow } from '../core/batch/reportData';
+import type { ReportHostVocabulary, ReportVocabulary } from '../shared/protocol';
+import { Endpoint } from '../shared/rpc';
+
+declare function acquireVsCodeApi(): { postMessage(m: unknown): void };
+
+/** Inside VS Code: the one typed channel to the host (shared/rpc.ts). In a browser from disk there is no host. */
+function connectHost(): Endpoint<ReportVocabulary, ReportHostVocabulary> | undefined {
+  if (typeof acquireVsCodeApi !== 'function') return undefined;
+  const api = acquireVsCodeApi();
+  const endpoint = new Endpoint<ReportVocabulary, ReportHostVocabulary>({
+    send: (m) => api.postMessage(m),
+    onInvalid: (why) => console.warn(`attention-prompting report: ${why}`),
+  });
+  window.addEventListener('message', (event: MessageEvent<unknown>) => endpoint.receive(event.data));
+  return endpoint;
+}
+const host = connectHost();
 
 /** Fixed row height: the virtual list places row i at i · ROW_HEIGHT. */
 const ROW_HEIGHT = 108;
@@ -22,6 +40,7 @@ const categoryBox = $<HTMLSelectElement>('category');
 const count = $('count');
 const list = $('list');
 const outcomeButtons = [...document.querySelectorAll<HTMLButtonElement>('button[data-outcome]')];
+const rerun = document.getElementById('rerun-failed') as HTMLButtonElement | null;
 
 let outcome: Outcome | 'all' = 'all';
 let sortKey: 'id' | 'ms' | 'outcome' | 'setting' = 'id';
@@ -161,6 +180,10 @@ function renderRow(index: number): HTMLElement {
     answer(r.original, r.originalRight, r.error && r.masked !== undefined && r.original === undefined ? r.error : undefined, r.originalIncomplete),
     cell('num', String(Math.round(r.ms))),
   );
+  if (host) {
+    el.tabIndex = 0;
+    el.title = 'Open in the heatmap panel';
+  }
   return el;
 }
 
@@ -210,6 +233,22 @@ for (const th of document.querySelectorAll<HTMLElement>('[data-sort]')) {
     sortKey = key;
     apply();
   });
+}
+
+if (host) {
+  const open = (target: EventTarget | null) => {
+    const row = (target as HTMLElement | null)?.closest<HTMLElement>('.row');
+    if (row?.dataset.id === undefined) return;
+    host.notify('openItem', row.dataset.setting === undefined ? { id: row.dataset.id } : { id: row.dataset.id, setting: row.dataset.setting });
+  };
+  list.addEventListener('click', (e) => open(e.target));
+  list.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') open(e.target);
+  });
+  if (rerun && rows.some((r) => r.error)) {
+    rerun.hidden = false;
+    rerun.addEventListener('click', () => host.notify('rerunFailed', undefined));
+  }
 }
 
 apply();

@@ -11,6 +11,8 @@ import { chromium, type Browser } from 'playwright-core';
 import { runBatch } from '../../src/core/batch/runner';
 import { writeReport } from '../../src/core/batch/report';
 import { rescoreOutput } from '../../src/core/batch/rescore';
+import { REPORT_HOST_CHECKS, type ReportHostVocabulary, type ReportVocabulary } from '../../src/shared/protocol';
+import { Endpoint } from '../../src/shared/rpc';
 import sharp from 'sharp';
 import { describeScores } from '../../src/cli/score';
 import { DEFAULT_VLM_SETTINGS } from '../../src/core/defaults';
@@ -105,6 +107,31 @@ describe('batch report in a browser', () => {
     assert.ok(violations.length >= 2, `violations reported: ${violations.length}`);
     assert.match(await page.locator('#count').innerText(), /rows$/, 'the report’s own script still runs');
     await page.close();
+  });
+
+  it('inside VS Code a row click asks for its heatmap panel, and Re-run failed asks to resume', async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    // What VS Code's webview provides; the page finds it at load.
+    await page.addInitScript(() => {
+      const sent: unknown[] = [];
+      Object.assign(window, { sent, acquireVsCodeApi: () => ({ postMessage: (m: unknown) => sent.push(m) }) });
+    });
+    await page.goto(`file://${report}`);
+    await page.click('#list .row[data-id="img03"] .q');
+    await page.click('#rerun-failed');
+    // What it posted, read by the host's end of the typed channel with the host's checks.
+    const received: unknown[] = [];
+    const invalid: string[] = [];
+    const hostEnd = new Endpoint<ReportHostVocabulary, ReportVocabulary>({ send: () => undefined, checks: REPORT_HOST_CHECKS, onInvalid: (why) => invalid.push(why) })
+      .onNotification('openItem', (item) => received.push(['openItem', item]))
+      .onNotification('rerunFailed', () => received.push(['rerunFailed']));
+    for (const m of await page.evaluate(() => (window as unknown as { sent: unknown[] }).sent)) hostEnd.receive(m);
+    assert.deepEqual(invalid, []);
+    assert.deepEqual(received, [['openItem', { id: 'img03' }], ['rerunFailed']]);
+    // In a plain browser there is no host: no button.
+    const plain = await browser.newPage();
+    await plain.goto(`file://${report}`);
+    assert.equal(await plain.locator('#rerun-failed').isVisible(), false);
   });
 });
 

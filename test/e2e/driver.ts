@@ -172,6 +172,12 @@ class Ui {
         await frame.click(selector);
         return { ok: true };
       }
+      case 'clickReport': {
+        const selector = String(action.selector);
+        const frame = await this.webviewFrame(selector);
+        await frame.click(selector);
+        return { ok: true };
+      }
       case 'clickAnswerButton': {
         const frame = await this.webviewFrame('#entries');
         const button = frame.locator('vscode-button', { hasText: String(action.label) }).first();

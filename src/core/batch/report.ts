@@ -218,7 +218,7 @@ ${comparisonSection(s)}
 <select id="setting" aria-label="Setting"><option value="all">every setting</option></select>
 <select id="category" aria-label="Category"><option value="all">every category</option></select>
 <button data-outcome="all" aria-pressed="true">all</button><button data-outcome="only-masked" aria-pressed="false">masked right, original wrong</button><button data-outcome="only-original" aria-pressed="false">masked wrong, original right</button><button data-outcome="both-wrong" aria-pressed="false">both wrong</button>
-<span id="count"></span></div>
+<button id="rerun-failed" hidden>Re-run failed</button><span id="count"></span></div>
 <div class="grid head"><div data-sort="id">id</div><div>original</div><div>heatmap</div><div>masked</div><div>question</div><div data-sort="outcome">answer (masked)</div><div>answer (original)</div><div data-sort="ms" class="num">ms</div></div>
 <div id="list"></div>
 <script type="application/json" id="rows">[`);

@@ -1,6 +1,7 @@
 /**
  * What report.html carries for its script: one compact row per result line (in a JSON data
- * island, read once). No Node or browser imports: both sides use this type.
+ * island, read once). No Node or browser imports: both sides use this type. (What the report
+ * sends to VS Code is in shared/protocol.ts, ReportHostVocabulary.)
  */
 import type { Outcome } from './comparison';
 

@@ -105,12 +105,8 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     const fs = await import('node:fs');
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ap-review-'));
     await clearNotifications();
-    const review = api.review({
-      folder: vscode.Uri.file(image('dataset')),
-      question: 'where is the red box?',
-      outDir: vscode.Uri.file(out),
-      withVlm: PHASE === 'trusted',
-    });
+    const request = { folder: vscode.Uri.file(image('dataset')), question: 'where is the red box?', outDir: vscode.Uri.file(out), withVlm: PHASE === 'trusted' };
+    const review = api.review(request);
     if (PHASE === 'trusted') {
       // Before the first request to a host other than OpenAI's, Review Folder asks, as Ask does.
       await control({ kind: 'clickNotification', text: 'Send images and your API key to 127.0.0.1', label: 'Send' });
@@ -126,16 +122,55 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     assert.deepEqual(report, { rows: 3, thumbnails: 9, count: '3 of 3 rows' });
     assert.match(fs.readFileSync(outcome.report, 'utf8'), /^<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="default-src 'none'/);
     await control({ kind: 'screenshot', name: 'review-report' });
-    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+
+    // A click on a row opens that image's heatmap panel with the run's question and parameters
+    // (not the settings, changed after the run here).
+    const settings = vscode.workspace.getConfiguration('attentionPrompting');
+    const row = lines[1] as { id: string; image: string; question: string; parameters: { contrast: number; kernel: number; gray: number }; layer: number };
+    await settings.update('contrast', row.parameters.contrast === 2 ? 3 : 2, vscode.ConfigurationTarget.Global);
+    await settings.update('kernel', row.parameters.kernel === 1 ? 5 : 1, vscode.ConfigurationTarget.Global);
+    try {
+      await control({ kind: 'clickReport', selector: `#list .row[data-id="${row.id}"] .q` });
+      const opened = await waitFor("the row's heatmap panel", () => api.panels().find((p) => p.imagePath === row.image && p.images));
+      assert.equal(opened.question, row.question);
+      assert.deepEqual([opened.view.contrast, opened.view.kernel, opened.view.gray, opened.view.layer], [row.parameters.contrast, row.parameters.kernel, row.parameters.gray, row.layer]);
+    } finally {
+      await settings.update('contrast', undefined, vscode.ConfigurationTarget.Global);
+      await settings.update('kernel', undefined, vscode.ConfigurationTarget.Global);
+    }
+    const closeTabs = (match: (label: string) => boolean) => vscode.window.tabGroups.close(vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => match(t.label)));
+    await closeTabs((label) => label === `Heatmap: ${path.basename(row.image)}` || label.startsWith('Review: '));
     // A large report links the thumbnail files beside it instead of embedding them: the webview
     // loads them from the output folder under the report's own CSP.
     await writeReport(outcome.outDir, undefined, { inlineThumbnailsMaxBytes: 0 });
     assert.ok(!fs.readFileSync(outcome.report, 'utf8').includes('data:image/jpeg'), 'thumbnails linked, not embedded');
-    api.showReport(outcome);
+    api.showReport(outcome, request);
     const linked = await control<{ rows: number; thumbnails: number; count: string }>({ kind: 'reportRows' });
     assert.deepEqual(linked, { rows: 3, thumbnails: 9, count: '3 of 3 rows' });
+    await closeTabs((label) => label.startsWith('Review: '));
+
+    // "Re-run failed" resumes the run: an item recorded as failed is done again, and the new
+    // report replaces the old one.
+    const failed = { ...lines[2], error: { stage: 'vlm', message: 'scripted failure' } } as Record<string, unknown>;
+    delete failed.maskedAnswer;
+    delete failed.originalAnswer;
+    fs.writeFileSync(path.join(out, 'results.jsonl'), [lines[0], lines[1], failed].map((l) => JSON.stringify(l)).join('\n') + '\n');
+    await writeReport(out);
+    api.showReport({ ...outcome, done: 2, failed: 1 }, request);
+    const reportTabs = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.label.startsWith('Review: '));
+    const before = await waitFor('the report with a failed item', () => (reportTabs().length === 1 ? reportTabs()[0] : undefined));
+    await control({ kind: 'clickReport', selector: '#rerun-failed' });
+    const redone = await waitFor('the failed item redone', () => {
+      const now = fs.readFileSync(path.join(out, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; error?: unknown; maskedAnswer?: string });
+      return now.length === 3 && now.every((l) => !l.error) ? now : undefined;
+    });
+    assert.deepEqual(redone.map((l) => l.id).sort(), lines.map((l: { id: string }) => l.id).sort());
+    if (PHASE === 'trusted') assert.match(redone.find((l) => l.id === lines[2].id)!.maskedAnswer ?? '', /You asked: where is the red box\?/);
+    await waitFor('the new report in place of the old one', () => (reportTabs().length === 1 && reportTabs()[0] !== before ? true : undefined));
+    const after = await control<{ rows: number; thumbnails: number; count: string }>({ kind: 'reportRows' });
+    assert.deepEqual(after, { rows: 3, thumbnails: 9, count: '3 of 3 rows' });
     // Close the report so the heatmap panel underneath is visible again for the next tests.
-    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+    await closeTabs((label) => label.startsWith('Review: '));
   });
 
   if (PHASE === 'untrusted') {
