@@ -62,10 +62,6 @@ export const LVLM_PRESETS = [
 ] as const;
 /** The local model's weights unless asked otherwise: the decoder the LVLM map is read from, unquantized. */
 export const DEFAULT_LVLM_DTYPE: Dtype = 'fp32';
-/** Who answers in the extension: an OpenAI-compatible endpoint, or a local model in the engine process. */
-export const VLM_PROVIDERS = ['openai', 'local'] as const;
-export type VlmProvider = (typeof VLM_PROVIDERS)[number];
-export const DEFAULT_VLM_PROVIDER: VlmProvider = 'openai';
 /**
  * q8: the paper's L/14-336 is a 432 MB first download instead of 1.7 GB, and its masks agree with
  * fp32's (README, "Reduced precision"). `--dtype fp32` with `--geometry reference` reproduces the
@@ -137,6 +133,16 @@ export const MASK_DEFAULTS = {
 // ---- vision-language model endpoint -----------------------------------------------------------
 
 export const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
+
+/**
+ * Where answers come from, one setting (`attentionPrompting.vlm.provider`): an OpenAI-compatible
+ * endpoint, VS Code's language models (Copilot's or any installed provider's; the extension host
+ * only), or a local LLaVA-family model in the engine process.
+ */
+export const VLM_PROVIDERS = ['openai', 'vscode', 'local'] as const;
+export type VlmProvider = (typeof VLM_PROVIDERS)[number];
+/** VS Code's models need no key; until the user sets the provider, the first ask lets them choose (answerSourceChoice.ts). */
+export const DEFAULT_VLM_PROVIDER: VlmProvider = 'vscode';
 
 export const IMAGE_DETAILS = ['auto', 'low', 'high'] as const;
 export type ImageDetail = (typeof IMAGE_DETAILS)[number];

@@ -16,9 +16,10 @@ void vlmKindsAreErrorCodes;
 /** The host's language model: an engine → host request; deltas come back as its progress, cancellation goes forward. */
 export class HostAnswers implements AnswerProvider {
   readonly kind = 'vscode' as const;
-  readonly label = { model: 'VS Code language model', where: 'VS Code' };
-
-  constructor(private readonly host: Endpoint<EngineVocabulary, HostVocabulary>) {}
+  constructor(
+    private readonly host: Endpoint<EngineVocabulary, HostVocabulary>,
+    readonly label: { model: string; where: string } = { model: 'VS Code language model', where: 'VS Code' },
+  ) {}
 
   answer(req: AnswerRequest): Promise<AnswerResult> {
     return this.host.request(

@@ -275,7 +275,7 @@ host
         gray: p.view.gray,
         opacity: p.view.opacity,
         vlm: p.vlm,
-        answers: local ?? (p.vlm && p.answersFrom === 'host' ? new HostAnswers(host) : undefined),
+        answers: local ?? (p.vlm && p.answersFrom === 'host' ? new HostAnswers(host, p.hostModel) : undefined),
         concurrency: p.concurrency,
         resume: p.resume,
         signal,

@@ -1,20 +1,35 @@
 /**
- * Asking a model about a panel's image: trust and key checks, the one-time confirmation for a new
- * host, then the engine process asks the endpoint (the key travels inside that request, the
- * answers stream back as progress) for the masked image and the original, into the answer
- * history. Holds the running asks so Stop can abort them.
+ * Asking a model about a panel's image: trust checks, then the chosen source (answerSourceChoice):
+ * - an OpenAI-compatible endpoint: key and the one-time confirmation for a new host, then the
+ *   engine process asks the endpoint (the key travels inside that request, the answer streams
+ *   back as progress);
+ * - a VS Code language model: the engine process renders the image a model receives ('payload')
+ *   and the model, which exists only in this host, answers it here (LanguageModelAnswers).
+ * Both the masked image and the original go into the answer history; Stop aborts the running asks.
  */
 import * as vscode from 'vscode';
+import type { AnswerResult } from '../core/answerProvider';
 import { endpointHost } from '../core/vlm';
-import type { AnswerEntry, AnswerSide, AnswerSource } from '../shared/protocol';
+import type { AnswerEntry, AnswerSide, AttributionSummary, ViewParameters } from '../shared/protocol';
 import { errorCodeOf, type ErrorCode } from '../shared/rpc';
 import { AnswerStore, newEntry } from './answersView';
 import { ApiKeys } from './apiKeys';
-import { vlmConfig, vlmProvider } from './config';
+import { resolveAnswerSource } from './answerSourceChoice';
+import { vlmConfig } from './config';
 import { ensureLocalModel } from './localModel';
 import { confirmEndpoint } from './endpointConsent';
 import type { EngineClient } from './engineClient';
 import type { HeatmapPanel } from './heatmapPanel';
+import { LanguageModelAnswerError, LanguageModelAnswers } from './languageModels';
+
+/** One side's answer: which image, the question, where deltas go. */
+type AskSide = (which: 'masked' | 'original', summary: AttributionSummary, view: ViewParameters, question: string, signal: AbortSignal, onDelta: (d: string) => void) => Promise<AnswerResult>;
+
+interface ReadySource {
+  model: string;
+  where: string;
+  ask: AskSide;
+}
 
 export class AnswerRunner {
   /** The asks in flight, by history entry id. */
@@ -42,13 +57,13 @@ export class AnswerRunner {
         .then((choice) => choice === manage && vscode.commands.executeCommand('workbench.trust.manage'));
       return undefined;
     }
-    const config = vlmConfig();
-    const target = await this.answerSource(config);
-    if (!target) return undefined;
+    const source = await this.readySource();
+    if (!source) return undefined;
 
     const summary = await panel.heatmap().catch(() => undefined);
     if (!summary) return undefined;
-    const entry = newEntry(panel.imagePath, question, target.model, target.where, config.compareWithOriginal);
+    const config = vlmConfig();
+    const entry = newEntry(panel.imagePath, question, source.model, source.where, config.compareWithOriginal);
     entry.heatmapMs = Object.values(summary.timings).reduce((a, b) => a + b, 0);
     this.store.add(entry);
     void vscode.commands.executeCommand(`attentionPrompting.answers.focus`);
@@ -56,27 +71,20 @@ export class AnswerRunner {
     const controller = new AbortController();
     this.running.set(entry.id, controller);
     const view = panel.currentView;
-    const { maxImageSide, imageFormat } = config;
-    this.log.info(`asking ${target.model} at ${target.where} about ${panel.imagePath}${target.keySource ? ` (key from ${target.keySource})` : ''}`);
+    this.log.info(`asking ${source.model} (${source.where}) about ${panel.imagePath}`);
 
     const answer = async (which: 'masked' | 'original') => {
       const side = (e: AnswerEntry): AnswerSide => (which === 'masked' ? e.masked : e.original);
       try {
-        const result = await this.engine.request(
-          'answer',
-          { attributionId: summary.attributionId, view, which, maxSide: maxImageSide, format: imageFormat, question, source: target.source },
-          {
-            signal: controller.signal,
-            onProgress: ({ delta }) =>
-              this.store.update(entry.id, (e) => {
-                side(e).status = 'streaming';
-                side(e).text += delta;
-              }),
-          },
+        const result = await source.ask(which, summary, view, question, controller.signal, (delta) =>
+          this.store.update(entry.id, (e) => {
+            side(e).status = 'streaming';
+            side(e).text += delta;
+          }),
         );
         this.store.update(entry.id, (e) => Object.assign(side(e), { status: 'done', text: result.text, elapsedMs: result.elapsedMs }), true);
       } catch (e) {
-        const stopped = errorCodeOf(e) === 'cancelled';
+        const stopped = errorCodeOf(e) === 'cancelled' || controller.signal.aborted;
         const message = e instanceof Error ? e.message : String(e);
         this.store.update(entry.id, (x) => Object.assign(side(x), { status: stopped ? 'stopped' : 'error', error: stopped ? undefined : message }), true);
         if (!stopped) {
@@ -93,15 +101,35 @@ export class AnswerRunner {
     return entry;
   }
 
-  /**
-   * Who answers, per `vlm.provider`: the endpoint (its key, and the one-time confirmation for a new
-   * host), or the local model (chosen first if none was: nothing downloads before). Undefined: not now.
-   */
-  private async answerSource(config: ReturnType<typeof vlmConfig>): Promise<{ source: AnswerSource; model: string; where: string; keySource?: string } | undefined> {
-    if (vlmProvider() === 'local') {
+  /** The source the settings choose, with its checks done; undefined (after saying why) when there is none. */
+  private async readySource(): Promise<ReadySource | undefined> {
+    const choice = await resolveAnswerSource(this.context);
+    if (!choice) return undefined;
+    const config = vlmConfig();
+    const { compareWithOriginal, maxImageSide, imageFormat, ...endpoint } = config;
+    void compareWithOriginal;
+    if (choice.kind === 'vscode') {
+      // No key and no host confirmation: VS Code asks its own consent before the first request.
+      const provider = new LanguageModelAnswers(choice.model);
+      return {
+        ...provider.label,
+        ask: async (which, summary, view, question, signal, onDelta) => {
+          const image = await this.engine.request('payload', { attributionId: summary.attributionId, view, which, maxSide: maxImageSide, format: imageFormat }, { signal });
+          return provider.answer({ question, image, signal, onDelta });
+        },
+      };
+    }
+    if (choice.kind === 'local') {
+      // Nothing leaves the machine: the engine process runs the local model (chosen first if none was; nothing downloads before).
       const local = await ensureLocalModel(this.context);
       if (!local) return undefined;
-      return { source: { kind: 'local', model: local, maxTokens: config.maxTokens }, model: local.model, where: vscode.l10n.t('this machine') };
+      const source = { kind: 'local' as const, model: local, maxTokens: config.maxTokens };
+      return {
+        model: local.model,
+        where: vscode.l10n.t('this machine'),
+        ask: (which, summary, view, question, signal, onDelta) =>
+          this.engine.request('answer', { attributionId: summary.attributionId, view, which, maxSide: maxImageSide, format: imageFormat, question, source }, { signal, onProgress: ({ delta }) => onDelta(delta) }),
+      };
     }
     let host: string;
     try {
@@ -119,12 +147,27 @@ export class AnswerRunner {
       return undefined;
     }
     if (!(await confirmEndpoint(this.context, host, config.baseURL))) return undefined;
-    // The endpoint's own settings: how images are prepared and compared stays on this side.
-    const { compareWithOriginal, maxImageSide, imageFormat, ...endpoint } = config;
-    return { source: { kind: 'openai', endpoint: { ...endpoint, apiKey: key.key } }, model: config.model, where: host, keySource: key.source };
+    this.log.info(`endpoint ${host}: key from ${key.source}`);
+    return {
+      model: config.model,
+      where: host,
+      ask: (which, summary, view, question, signal, onDelta) =>
+        this.engine.request(
+          'answer',
+          { attributionId: summary.attributionId, view, which, maxSide: maxImageSide, format: imageFormat, question, source: { kind: 'openai', endpoint: { ...endpoint, apiKey: key.key } } },
+          { signal, onProgress: ({ delta }) => onDelta(delta) },
+        ),
+    };
   }
 
   private showError(err: unknown): void {
+    if (err instanceof LanguageModelAnswerError) {
+      const fix = err.fix;
+      void vscode.window.showErrorMessage(err.message, ...(fix ? [fix.title] : [])).then((choice) => {
+        if (fix && choice === fix.title) void vscode.commands.executeCommand(fix.command, ...(fix.args ?? []));
+      });
+      return;
+    }
     const setKey = vscode.l10n.t('Set API Key');
     const openSettings = vscode.l10n.t('Open Settings');
     const code: ErrorCode = errorCodeOf(err);

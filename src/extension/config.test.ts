@@ -52,17 +52,17 @@ describe('settings a repository can set are clamped at read time', () => {
 
   it('the local model: none until the user chose one (nothing downloads before), and a workspace can neither choose it nor switch the provider', () => {
     const context = { globalStorageUri: { fsPath: '/tmp/ap-global' } } as never;
-    assert.equal(vlmProvider(), 'openai');
+    assert.equal(vlmProvider(), 'vscode');
     assert.equal(localModelParameters(context), undefined);
     settings.workspace['attentionPrompting.vlm.provider'] = 'local';
     settings.workspace['attentionPrompting.vlm.localModel'] = '/repo/evil-model';
-    assert.equal(vlmProvider(), 'openai');
+    assert.equal(vlmProvider(), 'vscode');
     assert.equal(localModelParameters(context), undefined);
     settings.user['attentionPrompting.vlm.provider'] = 'local';
     settings.user['attentionPrompting.vlm.localModel'] = ' llava-hf/llava-interleave-qwen-0.5b-hf ';
     assert.equal(vlmProvider(), 'local');
     assert.deepEqual(localModelParameters(context), { model: 'llava-hf/llava-interleave-qwen-0.5b-hf', cacheDir: '/tmp/ap-global/models', threads: undefined });
     settings.user['attentionPrompting.vlm.provider'] = 'cloud';
-    assert.equal(vlmProvider(), 'openai');
+    assert.equal(vlmProvider(), 'vscode');
   });
 });

@@ -10,6 +10,8 @@ import { availableDtypes, locateModel } from '../core/modelSource';
 import { endpointHost } from '../core/vlm';
 import { AnswerStore, AnswersViewProvider } from './answersView';
 import { AnswerRunner } from './answerRunner';
+import { chooseAnswerSource } from './answerSourceChoice';
+import { HostAnswerService } from './hostAnswers';
 import { ApiKeys } from './apiKeys';
 import { SECTION, idleMs, modelParameters, onInvalidSetting, vlmConfig } from './config';
 import { chooseLocalModel } from './localModel';
@@ -32,6 +34,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const keys = new ApiKeys(context.secrets);
   const answers = new AnswerStore(context.workspaceState);
   const ask = new AnswerRunner(context, engine, keys, answers, log);
+  const hostAnswers = new HostAnswerService(engine);
   const services: PanelServices = { context, engine, log, ask: async (panel, q) => void (await ask.ask(panel, q)) };
 
   const answersView = new AnswersViewProvider(context.extensionUri, answers, {
@@ -137,7 +140,7 @@ export function activate(context: vscode.ExtensionContext): void {
     const request = await promptReview(context, uri, keys);
     if (!request) return undefined;
     try {
-      const outcome = await runReview(context, engine, keys, log, request);
+      const outcome = await runReview(context, engine, keys, hostAnswers, log, request);
       if (outcome) {
         openReport(outcome, request);
         const summary = vscode.l10n.t('{0} done, {1} failed, {2} skipped · results in {3}', outcome.done, outcome.failed, outcome.skipped, outcome.outDir);
@@ -148,6 +151,12 @@ export function activate(context: vscode.ExtensionContext): void {
       void vscode.window.showErrorMessage((e as Error).message);
       return undefined;
     }
+  });
+  command('chooseAnswerModel', () => chooseAnswerSource(context));
+  // The @attention participant's button (and anyone with an image and a question): the panel for them.
+  command('openHeatmapFor', (uri: vscode.Uri, question: string) => {
+    if (!(uri instanceof vscode.Uri) || typeof question !== 'string') return undefined;
+    HeatmapPanel.show(services, uri, question);
   });
   command('showLog', () => log.show());
   command('openSample', async () => {
@@ -198,7 +207,7 @@ export function activate(context: vscode.ExtensionContext): void {
         if (rerunning) return;
         rerunning = true;
         try {
-          const next = await runReview(context, engine, keys, log, { ...request, resume: true });
+          const next = await runReview(context, engine, keys, hostAnswers, log, { ...request, resume: true });
           if (next) {
             panel.dispose();
             openReport(next, request);
@@ -224,7 +233,7 @@ export function activate(context: vscode.ExtensionContext): void {
       },
       stop: (entryId) => ask.stop(entryId),
       review: async (request) => {
-        const outcome = await runReview(context, engine, keys, log, request);
+        const outcome = await runReview(context, engine, keys, hostAnswers, log, request);
         if (outcome) openReport(outcome, request);
         return outcome;
       },

@@ -19,6 +19,9 @@ import { confirmEndpoint } from './endpointConsent';
 import type { EngineClient } from './engineClient';
 import { checkedModelParameters } from './modelGuard';
 import { webviewChannel } from './webviewChannel';
+import { resolveAnswerSource } from './answerSourceChoice';
+import type { HostAnswerService } from './hostAnswers';
+import { LanguageModelAnswers } from './languageModels';
 
 export interface ReviewRequest {
   folder: vscode.Uri;
@@ -61,18 +64,24 @@ export async function promptReview(context: vscode.ExtensionContext, folder: vsc
 
   let withVlm = false;
   if (vscode.workspace.isTrusted) {
-    const answersLocally = vlmProvider() === 'local';
-    const host = answersLocally ? '' : endpointHost(vlmConfig().baseURL);
+    // Where answers would go, said before anything is sent (the source itself is resolved when the run starts).
+    const provider = vlmProvider();
+    const host = provider === 'openai' ? endpointHost(vlmConfig().baseURL) : '';
     const send = {
       label: vscode.l10n.t('Masks and answers'),
-      detail: answersLocally ? vscode.l10n.t('Answers from the local vision-language model; nothing leaves this machine') : vscode.l10n.t('Sends every image to {0}', host),
+      detail:
+        provider === 'local'
+          ? vscode.l10n.t('Answers from the local vision-language model; nothing leaves this machine')
+          : provider === 'vscode'
+            ? vscode.l10n.t('Sends every image to the VS Code language model you choose (Choose Answer Model…)')
+            : vscode.l10n.t('Sends every image to {0}', host),
       vlm: true,
     };
     const local = { label: vscode.l10n.t('Masks only'), detail: vscode.l10n.t('Nothing leaves this machine'), vlm: false };
     const mode = await vscode.window.showQuickPick([send, local], { title: vscode.l10n.t('What should the review produce?'), ignoreFocusOut: true });
     if (!mode) return undefined;
     withVlm = mode.vlm;
-    if (withVlm && !answersLocally && !(await keys.get(host))) {
+    if (withVlm && provider === 'openai' && !(await keys.get(host))) {
       void vscode.window.showErrorMessage(vscode.l10n.t('No API key for {0}. Set one first, or choose Masks only.', host));
       return undefined;
     }
@@ -104,27 +113,36 @@ export async function promptReview(context: vscode.ExtensionContext, folder: vsc
   return { folder: dataset, question, jsonl, outDir, withVlm };
 }
 
-export async function runReview(context: vscode.ExtensionContext, engine: EngineClient, keys: ApiKeys, log: vscode.LogOutputChannel, req: ReviewRequest): Promise<BatchOutcome | undefined> {
+export async function runReview(context: vscode.ExtensionContext, engine: EngineClient, keys: ApiKeys, hostAnswers: HostAnswerService, log: vscode.LogOutputChannel, req: ReviewRequest): Promise<BatchOutcome | undefined> {
   let vlm: BatchParams['vlm'];
+  let languageModel: LanguageModelAnswers | undefined;
+  let answersLocally = false;
   const view = defaultView();
-  const answersLocally = req.withVlm && vlmProvider() === 'local';
+  if (req.withVlm) {
+    if (!vscode.workspace.isTrusted) throw new Error(vscode.l10n.t('Sending images to a VLM needs a trusted workspace.'));
+    const source = await resolveAnswerSource(context);
+    if (!source) return undefined;
+    const config = vlmConfig();
+    if (source.kind === 'local') {
+      // No endpoint and no key: the engine process's local model answers.
+      answersLocally = true;
+      vlm = { ...config, apiKey: '' };
+    } else if (source.kind === 'vscode') {
+      // The engine asks this host for each answer (only here is vscode.lm); no key leaves it.
+      languageModel = new LanguageModelAnswers(source.model);
+      vlm = { ...config, apiKey: '' };
+    } else {
+      const host = endpointHost(config.baseURL);
+      const key = await keys.get(host);
+      if (!key) throw new Error(vscode.l10n.t('No API key for {0}.', host));
+      // The same one-time confirmation as Ask: nothing goes to a new host before the user agrees.
+      if (!(await confirmEndpoint(context, host, config.baseURL))) return undefined;
+      vlm = { ...config, apiKey: key.key };
+    }
+  }
   // The local model answers (provider local) and/or maps (auxiliary model lvlm): chosen first if it never was.
   const local = answersLocally || view.aux === 'lvlm' ? await ensureLocalModel(context) : undefined;
   if ((answersLocally || view.aux === 'lvlm') && !local) return undefined;
-  if (answersLocally) {
-    if (!vscode.workspace.isTrusted) throw new Error(vscode.l10n.t('Sending images to a VLM needs a trusted workspace.'));
-    // No endpoint and no key: the engine process's local model answers.
-    vlm = { ...vlmConfig(), apiKey: '' };
-  } else if (req.withVlm) {
-    if (!vscode.workspace.isTrusted) throw new Error(vscode.l10n.t('Sending images to a VLM needs a trusted workspace.'));
-    const config = vlmConfig();
-    const host = endpointHost(config.baseURL);
-    const key = await keys.get(host);
-    if (!key) throw new Error(vscode.l10n.t('No API key for {0}.', host));
-    // The same one-time confirmation as Ask: nothing goes to a new host before the user agrees.
-    if (!(await confirmEndpoint(context, host, config.baseURL))) return undefined;
-    vlm = { ...config, apiKey: key.key };
-  }
   const params: BatchParams = {
     input: req.jsonl?.fsPath ?? req.folder.fsPath,
     question: req.question,
@@ -135,11 +153,23 @@ export async function runReview(context: vscode.ExtensionContext, engine: Engine
     view,
     concurrency: BATCH_CONCURRENCY,
     vlm,
-    answersFrom: answersLocally ? 'local' : undefined,
+    ...(languageModel ? { answersFrom: 'host' as const, hostModel: languageModel.label } : {}),
+    ...(answersLocally ? { answersFrom: 'local' as const } : {}),
     local,
   };
-  const answeredBy = answersLocally ? ` (local VLM ${local?.model})` : vlm ? ` (VLM ${vlm.model} at ${endpointHost(vlm.baseURL)})` : ' (masks only)';
+  const answeredBy = languageModel
+    ? ` (VS Code model ${languageModel.label.model}, ${languageModel.label.where})`
+    : answersLocally
+      ? ` (local VLM ${local?.model})`
+      : vlm
+        ? ` (VLM ${vlm.model} at ${endpointHost(vlm.baseURL)})`
+        : ' (masks only)';
   log.info(`review ${params.input} → ${params.outDir}${answeredBy}${view.aux === 'lvlm' ? `, LVLM maps from ${local?.model}` : ''}`);
+  const run = () => withReviewProgress(engine, log, req, params);
+  return languageModel ? hostAnswers.serve(languageModel, run) : run();
+}
+
+async function withReviewProgress(engine: EngineClient, log: vscode.LogOutputChannel, req: ReviewRequest, params: BatchParams): Promise<BatchOutcome | undefined> {
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Reviewing {0}', path.basename(req.folder.fsPath)), cancellable: true },
     async (progress, token) => {

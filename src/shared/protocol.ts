@@ -110,6 +110,8 @@ export interface BatchParams {
   answersFrom?: 'endpoint' | 'host' | 'local';
   /** The local model, for answers from it or `view.aux` lvlm. */
   local?: LocalModelParameters;
+  /** With answers from the host: the model and its vendor, for results and the report. */
+  hostModel?: { model: string; where: string };
 }
 
 export interface BatchOutcome {

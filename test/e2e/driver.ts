@@ -347,6 +347,8 @@ async function prepare(phase: string): Promise<PhaseSetup> {
     'security.workspace.trust.startupPrompt': 'never',
     'security.workspace.trust.banner': 'never',
     ...(HOST === 'electron' ? machineSettings : {}),
+    // The endpoint tests first; the language-model suite switches to `vscode` itself.
+    'attentionPrompting.vlm.provider': 'openai',
     'attentionPrompting.vlm.baseURL': vlm.baseURL,
     'attentionPrompting.vlm.model': 'test-vision',
     'attentionPrompting.vlm.timeoutSeconds': 15,

@@ -10,16 +10,19 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Mocha from 'mocha';
+import { registerFakeLanguageModels } from './fakeLanguageModels';
 import { RELOAD_MARKER, type ReloadMarker } from './reloadMarker';
 
 export function run(): Promise<void> {
+  // The fake `test` vendor's models, for the language-model tests (kept for the whole run).
+  registerFakeLanguageModels();
   // E2E_GREP (a test-title pattern) runs part of the suite while a change is worked on; the full suite runs otherwise.
   const grep = process.env.E2E_GREP;
   const mocha = new Mocha({ ui: 'tdd', timeout: 120_000, color: false, reporter: 'spec', ...(grep ? { grep } : {}) });
   const marker = fs.existsSync(RELOAD_MARKER()) ? (JSON.parse(fs.readFileSync(RELOAD_MARKER(), 'utf8')) as ReloadMarker) : undefined;
   // The main suite ends with a window reload; the new host runs what comes after it. With E2E_GREP
   // the reload can be filtered out, so the first host also loads them (it never reaches them when it reloads).
-  const afterReload = ['settings.e2e.js'];
+  const afterReload = ['languageModels.e2e.js', 'settings.e2e.js'];
   const files = marker ? ['reload.e2e.js', ...afterReload] : ['extension.e2e.js', ...(grep ? afterReload : [])];
   for (const file of files) mocha.addFile(path.join(__dirname, file));
   const earlier = marker?.results ?? { passed: 0, failed: 0, failures: [] };
