@@ -13,6 +13,7 @@ import { DecodedImage, alphaForGeometry, decodeImage, fromDecoded } from '../cor
 import { mergeMaps } from '../core/maps';
 import { encode, materialize, renderOutputs } from '../core/render';
 import { imagePayload } from '../core/vlmImage';
+import { favouredRegion } from '../core/region';
 import { runBatch } from '../core/batch/runner';
 import { writeReport } from '../core/batch/report';
 import { LocalVlm } from '../core/lvlm/localVlm';
@@ -249,6 +250,11 @@ host
     return { data, format: params.format, sourceFormat: entry.image.format };
   })
   .onRequest('payload', (params, { signal, progress }) => modelImage(params, signal, progress))
+  .onRequest('region', async (params) => {
+    const entry = cached(params.attributionId);
+    const { fullMask } = await renderWith(entry, entry.image, params.view);
+    return { region: favouredRegion(fullMask, entry.image.width, entry.image.height) ?? null };
+  })
   .onRequest('answer', async (params, { signal, progress }) => {
     const source = params.source;
     const provider = source.kind === 'local' ? getLocalVlm(source.model, 'any', () => undefined) : answerSource(source, host);

@@ -12,6 +12,8 @@ import { AnswerStore, AnswersViewProvider } from './answersView';
 import { AnswerRunner } from './answerRunner';
 import { chooseAnswerSource } from './answerSourceChoice';
 import { HostAnswerService } from './hostAnswers';
+import { chatFollowups, chatHandler, registerChatParticipant } from './chatParticipant';
+import { MASK_IMAGE_TOOL, MaskImageTool } from './maskImageTool';
 import { ApiKeys } from './apiKeys';
 import { SECTION, idleMs, modelParameters, onInvalidSetting, vlmConfig } from './config';
 import { chooseLocalModel } from './localModel';
@@ -164,7 +166,10 @@ export function activate(context: vscode.ExtensionContext): void {
     HeatmapPanel.show(services, sample, 'Where is the red square?');
   });
 
+  const agentDeps = { context, engine, log };
   context.subscriptions.push(
+    vscode.lm.registerTool(MASK_IMAGE_TOOL, new MaskImageTool(agentDeps)),
+    registerChatParticipant(agentDeps),
     vscode.window.registerWebviewViewProvider(AnswersViewProvider.viewId, answersView),
     vscode.window.registerWebviewPanelSerializer(HEATMAP_VIEW_TYPE, {
       deserializeWebviewPanel: async (panel, state: unknown) => {
@@ -248,6 +253,8 @@ export function activate(context: vscode.ExtensionContext): void {
         if (!panel) throw new Error(`no heatmap panel for ${imagePath}`);
         panel.panel.reveal();
       },
+      chat: chatHandler(agentDeps),
+      chatFollowups: async (result) => chatFollowups(result),
     };
     command('testHooks', () => hooks);
   }

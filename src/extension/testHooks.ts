@@ -1,4 +1,5 @@
 /** The integration tests' way in: a command registered only when the test environment asks for it (never part of activate's return value). */
+import type * as vscode from 'vscode';
 import type { AnswerEntry, BatchOutcome, ViewParameters } from '../shared/protocol';
 import type { EngineClient } from './engineClient';
 import type { AnswerStore } from './answersView';
@@ -24,4 +25,8 @@ export interface ExtensionTestApi {
   setView(imagePath: string, view: ViewParameters): Promise<void>;
   /** Brings an open panel to the front. */
   reveal(imagePath: string): Promise<void>;
+  /** The @attention participant's handler (the chat view needs GitHub Copilot, which the test VS Code lacks). */
+  chat: vscode.ChatRequestHandler;
+  /** The participant's follow-ups for a result. */
+  chatFollowups(result: vscode.ChatResult): Promise<vscode.ChatFollowup[]>;
 }

@@ -5,6 +5,7 @@
  * end). Bytes travel as Uint8Array on every channel (structured clone), never as base64 text.
  */
 import type { AnswerImage, AnswerResult } from '../core/answerProvider';
+import type { FavouredRegion } from '../core/region';
 import type { ErrorCode } from '../core/errors';
 import { AUX_MODELS, CONTRAST, DEFAULT_AUX, GRAY, INTERPOLATIONS, KERNEL_SIZES, OPACITY, type AuxModel, type Dtype, type Geometry, type Interpolation, type ViewSettings, type VlmRunSettings, type VlmSettings } from '../core/defaults';
 import { number, object, oneOf, nullable, optional, string, empty, type Check } from './validate';
@@ -152,6 +153,8 @@ export interface EngineVocabulary {
     export: { params: { attributionId: string; view: ViewParameters; which: 'masked' | 'original'; format: 'png' | 'jpeg' }; reply: { data: Uint8Array; format: 'png' | 'jpeg'; sourceFormat: string }; progress: EngineProgress };
     /** The image a model would receive (for answer sources in the host, such as a VS Code language model). */
     payload: { params: ImageChoice; reply: AnswerImage; progress: EngineProgress };
+    /** Where the mask for these control values keeps the image (bounding box, share), for tools and chat. */
+    region: { params: { attributionId: string; view: ViewParameters }; reply: { region: FavouredRegion | null } };
     /** Asks a model about the chosen image; the answer streams back as progress. */
     answer: { params: ImageChoice & { question: string; source: AnswerSource }; reply: AnswerResult; progress: AnswerDelta };
     /** Dataset review. */
