@@ -159,6 +159,21 @@ class Ui {
         await page.keyboard.press('Escape');
         return { items: items.map((s) => s.trim()).filter(Boolean) };
       }
+      case 'quickPickItems': {
+        // Each row of the open quick pick: its label and description.
+        const rows = page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
+        await rows.first().waitFor({ timeout: 15_000 });
+        await page.waitForTimeout(300);
+        return { items: (await rows.allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim()) };
+      }
+      case 'quickPickSelect': {
+        const input = page.locator('.quick-input-widget .quick-input-box input').first();
+        await input.waitFor({ state: 'visible', timeout: 15_000 });
+        await input.fill(String(action.label));
+        await page.waitForTimeout(300);
+        await page.keyboard.press('Enter');
+        return { ok: true };
+      }
       case 'dialog': {
         // A modal dialog (a tool's confirmation outside chat): its text, then its primary button.
         const dialog = page.locator('.monaco-dialog-box').first();
