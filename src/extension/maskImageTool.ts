@@ -5,7 +5,6 @@
  * model can look at the masked image itself. CLIP runs on this machine; the result goes to
  * whichever model called the tool, so nothing is returned from an untrusted workspace.
  */
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { EngineClient } from './engineClient';
 import { describeMask, maskForQuestion, workspaceImage } from './maskForQuestion';
@@ -41,17 +40,15 @@ export class MaskImageTool implements vscode.LanguageModelTool<MaskImageInput> {
   constructor(private readonly deps: { context: vscode.ExtensionContext; engine: EngineClient; log: vscode.LogOutputChannel }) {}
 
   /**
-   * Refusals come before the confirmation (nothing to confirm for a call that cannot run); the
-   * confirmation names the file and the question, since the masked image goes to the chat's model.
+   * Refusals come before anything runs. No confirmation of our own: the tool only reads an image
+   * inside the workspace (paths outside are refused, not confirmed) and writes nothing, which is
+   * what VS Code runs without asking; a user who wants to be asked each time sets
+   * `chat.tools.eligibleForAutoApproval` for it to false and VS Code adds its confirmation. The
+   * progress message names the file and the question.
    */
   async prepareInvocation(options: vscode.LanguageModelToolInvocationPrepareOptions<MaskImageInput>): Promise<vscode.PreparedToolInvocation> {
     const { input, imagePath } = await usableInput(options.input);
-    const message = new vscode.MarkdownString();
-    message.appendText(vscode.l10n.t('Read {0} and fade what the question does not need (CLIP runs on this machine): “{1}”. The masked image goes to the chat’s model.', vscode.workspace.asRelativePath(imagePath), input.question));
-    return {
-      invocationMessage: vscode.l10n.t('Masking {0} for the question', path.basename(imagePath)),
-      confirmationMessages: { title: vscode.l10n.t('Mask an image for a question?'), message },
-    };
+    return { invocationMessage: vscode.l10n.t('Masking {0} for “{1}” (CLIP on this machine)', vscode.workspace.asRelativePath(imagePath), input.question) };
   }
 
   async invoke(options: vscode.LanguageModelToolInvocationOptions<MaskImageInput>, token: vscode.CancellationToken): Promise<vscode.LanguageModelToolResult> {

@@ -174,17 +174,6 @@ class Ui {
         await page.keyboard.press('Enter');
         return { ok: true };
       }
-      case 'dialog': {
-        // A modal dialog (a tool's confirmation outside chat): its text, then its primary button.
-        const dialog = page.locator('.monaco-dialog-box').first();
-        await dialog.waitFor({ timeout: Number(action.timeoutMs ?? 30_000) });
-        const text = (await dialog.innerText()).replace(/\s+/g, ' ').trim();
-        const buttons = dialog.locator('.dialog-buttons .monaco-button');
-        const labels = (await buttons.allInnerTexts()).map((t) => t.trim());
-        await buttons.first().click();
-        await dialog.waitFor({ state: 'hidden', timeout: 10_000 });
-        return { text, labels };
-      }
       case 'clickNotification': {
         const button = page.locator('.notification-toast', { hasText: String(action.text ?? '') }).locator('.monaco-button', { hasText: String(action.label) }).first();
         await button.waitFor({ timeout: Number(action.timeoutMs ?? 15_000) });

@@ -83,7 +83,8 @@ suite(`VS Code language models as the answer source (${PHASE} workspace)`, () =>
   });
 
   test('Stop cancels a VS Code model mid-stream', async () => {
-    fakeModels.faults.push({ kind: 'slow', delayMs: 300 }, { kind: 'slow', delayMs: 300 });
+    // Slow enough that Stop lands mid-stream on a busy machine (about 10 s per answer).
+    fakeModels.faults.push({ kind: 'slow', delayMs: 1000 }, { kind: 'slow', delayMs: 1000 });
     const pending = api().askAbout(RED_BOX, 'describe it slowly');
     const streaming = await waitFor('a streaming answer', () => api().answers.all().find((e) => e.question === 'describe it slowly' && e.masked.text.length > 0));
     await control({ kind: 'clickAnswerButton', label: 'Stop' });
