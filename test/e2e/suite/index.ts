@@ -23,7 +23,9 @@ export function run(): Promise<void> {
   // The main suite ends with a window reload; the new host runs what comes after it. With E2E_GREP
   // the reload can be filtered out, so the first host also loads them (it never reaches them when it reloads).
   const afterReload = ['languageModels.e2e.js', 'agent.e2e.js', 'settings.e2e.js'];
-  const files = marker ? ['reload.e2e.js', ...afterReload] : ['extension.e2e.js', ...(grep ? afterReload : [])];
+  // The Restricted-Mode phase never reloads: it runs them after the main suite.
+  const reloads = process.env.E2E_PHASE !== 'untrusted' && !grep;
+  const files = marker ? ['reload.e2e.js', ...afterReload] : ['extension.e2e.js', ...(reloads ? [] : afterReload)];
   for (const file of files) mocha.addFile(path.join(__dirname, file));
   const earlier = marker?.results ?? { passed: 0, failed: 0, failures: [] };
   // The host that reloaded never printed its failures: print them here.

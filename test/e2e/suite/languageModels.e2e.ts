@@ -85,13 +85,13 @@ suite(`VS Code language models as the answer source (${PHASE} workspace)`, () =>
   test('Stop cancels a VS Code model mid-stream', async () => {
     // Slow enough that Stop lands mid-stream on a busy machine (about 10 s per answer).
     fakeModels.faults.push({ kind: 'slow', delayMs: 1000 }, { kind: 'slow', delayMs: 1000 });
-    const pending = api().askAbout(RED_BOX, 'describe it slowly');
-    const streaming = await waitFor('a streaming answer', () => api().answers.all().find((e) => e.question === 'describe it slowly' && e.masked.text.length > 0));
+    const pending = api().askAbout(RED_BOX, 'describe the box slowly');
+    const streaming = await waitFor('a streaming answer', () => api().answers.all().find((e) => e.question === 'describe the box slowly' && e.masked.text.length > 0));
     await control({ kind: 'clickAnswerButton', label: 'Stop' });
     await pending;
     const stopped = api().answers.get(streaming.id)!;
     assert.equal(stopped.masked.status, 'stopped');
-    assert.ok(!stopped.masked.text.endsWith('describe it slowly'), 'the answer was cut short');
+    assert.ok(!stopped.masked.text.endsWith('describe the box slowly'), 'the answer was cut short');
     // The request's cancellation token is cancelled and nothing more is read. (VS Code 1.106
     // forwards a consumer's cancellation to the provider only while the request is starting, so
     // the fake provider itself streams on: checked here is that none of it reaches the history.)
