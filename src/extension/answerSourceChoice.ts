@@ -1,8 +1,8 @@
 /**
  * Which source answers: a VS Code language model, the OpenAI-compatible endpoint or the local model. The setting
  * `attentionPrompting.vlm.provider` says which; the VS Code model itself is remembered in global
- * state. The first ask (provider never set) offers the image-capable VS Code models first and
- * the endpoint next to them; *Choose Answer Model…* shows the same list at any time.
+ * state. The first ask (provider never set) offers the image-capable VS Code models first, then
+ * the endpoint and the local model; *Choose Answer Model…* shows the same list at any time.
  */
 import * as vscode from 'vscode';
 import { DEFAULT_VLM_PROVIDER, VLM_PROVIDERS, type VlmProvider } from '../core/defaults';
@@ -31,7 +31,8 @@ export async function chooseAnswerSource(context: vscode.ExtensionContext, title
   } catch {
     endpointLabel = vlmConfig().baseURL;
   }
-  type Item = vscode.QuickPickItem & { model?: vscode.LanguageModelChat; endpoint?: true };
+  type Item = vscode.QuickPickItem & { model?: vscode.LanguageModelChat; endpoint?: true; local?: true };
+  const localModel = vscode.workspace.getConfiguration(SECTION).inspect<string>('vlm.localModel')?.globalValue;
   const items: Item[] = [
     { label: vscode.l10n.t('VS Code language models'), kind: vscode.QuickPickItemKind.Separator },
     ...models.map((m) => ({
@@ -48,10 +49,22 @@ export async function chooseAnswerSource(context: vscode.ExtensionContext, title
       detail: current.value === 'openai' ? vscode.l10n.t('current · uses your API key (Set API Key)') : vscode.l10n.t('Uses your API key (Set API Key)'),
       endpoint: true,
     },
+    { label: vscode.l10n.t('This machine'), kind: vscode.QuickPickItemKind.Separator },
+    {
+      label: vscode.l10n.t('Local vision-language model'),
+      description: localModel || vscode.l10n.t('chosen next (nothing is downloaded before)'),
+      detail: current.value === 'local' ? vscode.l10n.t('current · no endpoint, no key; nothing leaves this machine') : vscode.l10n.t('No endpoint, no key; nothing leaves this machine'),
+      local: true,
+    },
   ];
-  const pick = await vscode.window.showQuickPick(items, { title, placeHolder: vscode.l10n.t('Models that accept images, then the endpoint'), ignoreFocusOut: true });
-  if (!pick || (!pick.model && !pick.endpoint)) return undefined;
+  const pick = await vscode.window.showQuickPick(items, { title, placeHolder: vscode.l10n.t('Models that accept images, the endpoint, or a model on this machine'), ignoreFocusOut: true });
+  if (!pick || (!pick.model && !pick.endpoint && !pick.local)) return undefined;
   const config = vscode.workspace.getConfiguration(SECTION);
+  if (pick.local) {
+    // The model itself is chosen when it is first needed (ensureLocalModel), so nothing downloads here.
+    await config.update('vlm.provider', 'local', vscode.ConfigurationTarget.Global);
+    return { kind: 'local' };
+  }
   if (pick.model) {
     await rememberModel(context.globalState, refOf(pick.model));
     await config.update('vlm.provider', 'vscode', vscode.ConfigurationTarget.Global);

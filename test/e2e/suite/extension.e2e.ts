@@ -287,6 +287,8 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     // The planted LLaVA fixture (a folder, as a user's choice would be): its decoder attends to red patches.
     await config.update('vlm.localModel', PLANTED_LLAVA, vscode.ConfigurationTarget.Global);
     await config.update('vlm.maxTokens', 8, vscode.ConfigurationTarget.Global);
+    // The provider the user settings named (the endpoint), put back afterwards: unset, the first ask would offer a choice.
+    const providerBefore = config.inspect<string>('vlm.provider')?.globalValue;
     try {
       const before = panel.computations;
       await api.setView(imagePath, { ...clipView, aux: 'lvlm', gray: 200 });
@@ -330,7 +332,7 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
       const again = await api.askAbout(imagePath, 'what is red?');
       await waitFor('the answer after Stop', () => api.answers.get(again!.id)?.masked.status === 'done', 60_000);
     } finally {
-      await config.update('vlm.provider', undefined, vscode.ConfigurationTarget.Global);
+      await config.update('vlm.provider', providerBefore, vscode.ConfigurationTarget.Global);
       await config.update('vlm.maxTokens', undefined, vscode.ConfigurationTarget.Global);
       await config.update('vlm.localModel', undefined, vscode.ConfigurationTarget.Global);
       await api.setView(imagePath, clipView);

@@ -44,12 +44,13 @@ suite(`VS Code language models as the answer source (${PHASE} workspace)`, () =>
     return;
   }
 
-  test('Choose Answer Model… lists the models that accept images, with vendor and family, next to the endpoint', async () => {
+  test('Choose Answer Model… lists the models that accept images, with vendor and family, next to the endpoint and the local model', async () => {
     const picking = vscode.commands.executeCommand('attentionPrompting.chooseAnswerModel');
     const shown = await control<{ items: string[] }>({ kind: 'quickPickItems' });
     assert.ok(shown.items.some((t) => /Test Vision/.test(t) && /test · test-vision-family/.test(t)), shown.items.join(' | '));
     assert.ok(!shown.items.some((t) => /Test Text Only/.test(t)), 'a model without image input is not offered');
     assert.ok(shown.items.some((t) => /OpenAI-compatible endpoint/.test(t)), shown.items.join(' | '));
+    assert.ok(shown.items.some((t) => /Local vision-language model/.test(t)), shown.items.join(' | '));
     await control({ kind: 'quickPickSelect', label: 'Test Vision' });
     await picking;
     assert.equal(config().get('vlm.provider'), 'vscode', 'the choice is remembered');
