@@ -22,6 +22,7 @@ import { HEATMAP_VIEW_TYPE, HeatmapPanel, PanelServices } from './heatmapPanel';
 import { checkRestoredPanel, type BatchOutcome } from '../shared/protocol';
 import { TEST_HOOKS_ENV, type ExtensionTestApi } from './testHooks';
 import { imagesForCommand } from './imageSelection';
+import { pickModel } from './modelPicker';
 import { promptQuestion } from './questionPrompt';
 import { promptReview, runReview, showReport, type ReviewRequest } from './reviewFolder';
 
@@ -88,31 +89,20 @@ export function activate(context: vscode.ExtensionContext): void {
     void vscode.window.showInformationMessage(vscode.l10n.t('API key for {0} cleared.', host));
   });
   command('chooseModel', async () => {
-    const current = vscode.workspace.getConfiguration(SECTION).get<string>('model');
-    const folder = vscode.l10n.t('Local folder…');
-    const other = vscode.l10n.t('Other hub id…');
-    const items: vscode.QuickPickItem[] = [
-      ...MODEL_PRESETS.map((p) => ({ label: p.id, description: p.id === current ? vscode.l10n.t('current') : undefined, detail: p.label })),
-      { label: folder, detail: vscode.l10n.t('A folder in the Transformers.js layout (config.json, tokenizer.json, onnx/…)') },
-      { label: other, detail: vscode.l10n.t('Any CLIP export on the Hugging Face hub, e.g. Xenova/clip-vit-base-patch16') },
-    ];
-    const pick = await vscode.window.showQuickPick(items, { title: vscode.l10n.t('CLIP model for the heatmap') });
-    if (!pick) return;
-    let model: string | undefined = pick.label;
-    if (pick.label === folder) {
-      const dir = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: vscode.l10n.t('Use this model') });
-      model = dir?.[0]?.fsPath;
-    } else if (pick.label === other) {
-      model = await vscode.window.showInputBox({ prompt: vscode.l10n.t('Hub id (owner/name)'), validateInput: (v) => (/^[\w.-]+\/[\w.-]+$/.test(v.trim()) ? undefined : vscode.l10n.t('Expected owner/name')) });
-    }
+    const model = await pickModel({
+      presets: MODEL_PRESETS,
+      current: vscode.workspace.getConfiguration(SECTION).get<string>('model'),
+      title: vscode.l10n.t('CLIP model for the heatmap'),
+      folderDetail: vscode.l10n.t('A folder in the Transformers.js layout (config.json, tokenizer.json, onnx/…)'),
+      otherDetail: vscode.l10n.t('Any CLIP export on the Hugging Face hub, e.g. Xenova/clip-vit-base-patch16'),
+    });
     if (!model) return;
-    model = model.trim();
     // Then the weights: the dtypes this model offers, with their download sizes.
     const params = modelParameters(context);
     let offered: Awaited<ReturnType<typeof availableDtypes>>;
     try {
       offered = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Looking up the files of {0}…', model) }, () =>
-        availableDtypes(locateModel({ model: model!, revision: params.revision, cacheDir: params.cacheDir })),
+        availableDtypes(locateModel({ model, revision: params.revision, cacheDir: params.cacheDir })),
       );
     } catch (e) {
       void vscode.window.showErrorMessage((e as Error).message);
