@@ -5,25 +5,16 @@
  * the endpoint and the local model; *Choose Answer Model…* shows the same list at any time.
  */
 import * as vscode from 'vscode';
-import { DEFAULT_VLM_PROVIDER, VLM_PROVIDERS, type VlmProvider } from '../core/defaults';
 import { endpointHost } from '../core/vlm';
-import { SECTION, vlmConfig } from './config';
+import { SECTION, vlmConfig, vlmProviderSetting } from './config';
 import { LanguageModelRef, findModel, imageCapableModels, refOf, rememberModel, rememberedModel } from './languageModels';
 
 export type AnswerSourceChoice = { kind: 'vscode'; model: vscode.LanguageModelChat } | { kind: 'openai' } | { kind: 'local' };
 
-function providerSetting(): { value: VlmProvider; explicit: boolean } {
-  // Application-scoped: only the user's own value counts (a workspace cannot switch it).
-  const inspected = vscode.workspace.getConfiguration(SECTION).inspect<string>('vlm.provider');
-  const user = inspected?.globalValue;
-  const valid = (VLM_PROVIDERS as readonly string[]).includes(user ?? '') ? (user as VlmProvider) : undefined;
-  return { value: valid ?? DEFAULT_VLM_PROVIDER, explicit: valid !== undefined };
-}
-
 /** The quick pick: image-capable VS Code models (vendor · family), then the endpoint. Undefined when dismissed. */
 export async function chooseAnswerSource(context: vscode.ExtensionContext, title = vscode.l10n.t('Where should answers come from?')): Promise<AnswerSourceChoice | undefined> {
   const models = await imageCapableModels();
-  const current = providerSetting();
+  const current = vlmProviderSetting();
   const remembered = rememberedModel(context.globalState);
   let endpointLabel: string;
   try {
@@ -79,7 +70,7 @@ export async function chooseAnswerSource(context: vscode.ExtensionContext, title
  * lets the user choose, preferring a VS Code model that accepts images when one exists.
  */
 export async function resolveAnswerSource(context: vscode.ExtensionContext): Promise<AnswerSourceChoice | undefined> {
-  const setting = providerSetting();
+  const setting = vlmProviderSetting();
   if (!setting.explicit) {
     // First run: with no VS Code model that accepts images, the endpoint is today's behaviour.
     if (!(await imageCapableModels()).length) return { kind: 'openai' };

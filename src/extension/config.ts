@@ -87,9 +87,18 @@ function userValue(key: string): unknown {
   return v?.globalValue ?? v?.defaultValue;
 }
 
-/** Who answers: the endpoint, or the local model. */
+/**
+ * Who answers (a VS Code model, the endpoint or the local model), and whether the user chose it:
+ * unset or invalid, the first ask offers the choice. The user's own value only (application scope).
+ */
+export function vlmProviderSetting(): { value: VlmProvider; explicit: boolean } {
+  const chosen = cfg().inspect('vlm.provider')?.globalValue;
+  const value = oneOf(VLM_PROVIDERS, DEFAULT_VLM_PROVIDER, chosen, 'vlm.provider', invalid);
+  return { value, explicit: chosen !== undefined && value === chosen };
+}
+
 export function vlmProvider(): VlmProvider {
-  return oneOf(VLM_PROVIDERS, DEFAULT_VLM_PROVIDER, userValue('vlm.provider'), 'vlm.provider', invalid);
+  return vlmProviderSetting().value;
 }
 
 /** The local vision-language model, undefined until the user has chosen one (nothing downloads before). */
