@@ -145,6 +145,53 @@ async function paired(a: Args) {
   return { stockForwardMs: median(stockMs), heatmapMs: median(oursMs), visionMs: median(visionMs) };
 }
 
+/** VmRSS / VmHWM of this process (MB), read from /proc (Linux; zeros elsewhere). */
+function rssNow(): { rss: number; hwm: number } {
+  try {
+    const status = fs.readFileSync('/proc/self/status', 'utf8');
+    const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
+    return { rss: Math.round(kb('VmRSS')), hwm: Math.round(kb('VmHWM')) };
+  } catch {
+    return { rss: 0, hwm: 0 };
+  }
+}
+
+/**
+ * Where a cold start, a warm heatmap and the process's memory go: the engine's own stage
+ * timings for the load, the first heatmap and a warm one (640×480, then the large image), with
+ * VmRSS / VmHWM after each step.
+ */
+async function stages(a: Args) {
+  const memory: Record<string, { rss: number; hwm: number }> = { start: rssNow() };
+  let t = now();
+  const engine = await AttentionPromptEngine.load({ ...engineOptions(a), expectQuestions: ['what is in the picture?'] });
+  const loadMs = now() - t;
+  memory.loaded = rssNow();
+  const images = await Promise.all(a.images!.map((f) => decodeImage(f)));
+  memory.decoded = rssNow();
+  const heatmap = async (img: (typeof images)[number]) => {
+    const t0 = now();
+    const r = await engine.attribute(img, { question: 'what is in the picture?' });
+    const t1 = now();
+    const out = await renderOutputs(img, r.mask, r.grid, { interpolation: 'lanczos3', gray: 0 });
+    const t2 = now();
+    await out.masked.raw().toBuffer();
+    return { ...r.timings, attribute: t1 - t0, fullMask: t2 - t1, masked: now() - t2, total: now() - t0 };
+  };
+  const first = await heatmap(images[0]);
+  memory.firstHeatmap = rssNow();
+  const warm: Record<string, Record<string, number>> = {};
+  for (const img of images) {
+    const runs = [];
+    for (let i = 0; i < a.n; i++) runs.push(await heatmap(img));
+    warm[`${img.width}x${img.height}`] = Object.fromEntries(Object.keys(runs[0]).map((k) => [k, median(runs.map((r) => (r as Record<string, number>)[k]))]));
+    memory[`after ${img.width}x${img.height}`] = rssNow();
+  }
+  await engine.dispose();
+  memory.disposed = rssNow();
+  return { loadMs, loadBreakdown: engine.loadTimings, textTowerLoaded: engine.textTowerLoaded, first, warm, memory };
+}
+
 async function batch(a: Args) {
   fs.rmSync(a.outDir!, { recursive: true, force: true });
   const t = now();
@@ -294,7 +341,7 @@ async function layers(a: Args & { variant: 'swap' | 'twoEngines' }) {
 async function main() {
   const [mode, json] = process.argv.slice(2);
   const a = JSON.parse(json) as Args;
-  const modes: Record<string, (a: Args) => Promise<unknown>> = { stock, ours, paired, batch, fidelity, pointing, profile, layers: (x) => layers(x as Args & { variant: 'swap' | 'twoEngines' }) };
+  const modes: Record<string, (a: Args) => Promise<unknown>> = { stock, ours, paired, stages, batch, fidelity, pointing, profile, layers: (x) => layers(x as Args & { variant: 'swap' | 'twoEngines' }) };
   if (!modes[mode]) throw new Error(`unknown mode ${mode}`);
   const result = await modes[mode](a);
   process.stdout.write(JSON.stringify(result) + '\n');
