@@ -182,9 +182,9 @@ async function stages(a: Args) {
   memory.firstHeatmap = rssNow();
   const warm: Record<string, Record<string, number>> = {};
   for (const img of images) {
-    const runs = [];
+    const runs: Array<Record<string, number>> = [];
     for (let i = 0; i < a.n; i++) runs.push(await heatmap(img));
-    warm[`${img.width}x${img.height}`] = Object.fromEntries(Object.keys(runs[0]).map((k) => [k, median(runs.map((r) => (r as Record<string, number>)[k]))]));
+    warm[`${img.width}x${img.height}`] = Object.fromEntries(Object.keys(runs[0]).map((k) => [k, median(runs.map((r) => r[k]))]));
     memory[`after ${img.width}x${img.height}`] = rssNow();
   }
   await engine.dispose();

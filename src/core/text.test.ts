@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { fixtureModel, tempDir } from '../../test/helpers';
 import { locateModel, modelFilePath } from './modelSource';
+import * as fs from 'node:fs';
 import { ClipTextEncoder, TextTower, truncateForClip, validateQuery } from './text';
 import { loadTransformers } from './transformers';
 
 describe('CLIP text side', () => {
   let enc: ClipTextEncoder;
   before(async () => {
-    enc = await ClipTextEncoder.load(await loadTransformers(), locateModel({ model: fixtureModel('planted-clip') }));
+    enc = await ClipTextEncoder.load(await loadTransformers(), locateModel({ model: fixtureModel('planted-clip'), cacheDir: tempDir() }));
   });
   after(() => enc.dispose());
 
@@ -49,6 +50,35 @@ describe('CLIP text side', () => {
     assert.throws(() => validateQuery('x'.repeat(5000)), { code: 'bad-query', message: /5000 characters/ });
     assert.equal(validateQuery('  what is this? '), 'what is this?');
   });
+});
+
+describe('the text model in its own session, weights linked from the file', () => {
+  for (const dtype of ['fp32', 'q8'] as const) {
+    it(`${dtype}: the same embeddings as Transformers.js's CLIPTextModelWithProjection, from a graph that holds no weights`, async () => {
+      const t = await loadTransformers();
+      const loc = locateModel({ model: fixtureModel('planted-clip'), cacheDir: tempDir(), dtype });
+      const ours = await ClipTextEncoder.load(t, loc);
+      const theirs = await t.CLIPTextModelWithProjection.from_pretrained(loc.pretrainedId, { local_files_only: true, dtype, device: 'cpu' });
+      try {
+        const source = modelFilePath(loc, dtype === 'fp32' ? 'onnx/text_model.onnx' : 'onnx/text_model_quantized.onnx');
+        assert.notEqual(ours.modelPath, source, 'the prepared graph, not the original file');
+        assert.ok(ours.modelPath.startsWith(loc.cacheDir));
+        assert.ok(fs.statSync(ours.modelPath).size < fs.statSync(source).size / 4, 'the weights stay in the original file');
+        for (const q of ['where is the red box?', 'green', 'a photo of a cat', Array.from({ length: 90 }, () => 'blue').join(' ')]) {
+          const mine = await ours.embed(q);
+          const ids = ours.tokenize(q).slice(0, 76);
+          if (ids.length === 76) ids.push(49407);
+          const out = (await theirs({ input_ids: new t.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]) })) as { text_embeds: { data: Float32Array } };
+          const reference = Array.from(out.text_embeds.data);
+          const norm = Math.hypot(...reference) || 1; // a zero embedding stays zero (l2normalize)
+          mine.embedding.forEach((v, i) => assert.ok(Math.abs(v - reference[i] / norm) < 1e-5, `${q.slice(0, 20)} [${i}]: ${v} vs ${reference[i] / norm}`));
+        }
+      } finally {
+        await ours.dispose();
+        await theirs.dispose();
+      }
+    });
+  }
 });
 
 describe('text tower with the on-disk embedding cache', () => {

@@ -8,7 +8,20 @@ import * as path from 'node:path';
 import { writeFileAtomicSync } from './atomicWrite';
 import { AttentionPromptError } from './errors';
 import type { TransformersModule } from './transformers';
-import { ModelLocation, DownloadProgress, configureTransformers, describeLoadError, pretrainedOptions, towerDtypes } from './modelSource';
+import type * as Ort from 'onnxruntime-node';
+import { ModelLocation, DownloadProgress, configureTransformers, describeLoadError, downloadModelFile, modelFilePath, pretrainedOptions, towerDtypes, towerFile } from './modelSource';
+import { prepareLinkedGraph } from './onnx/visionGraph';
+
+/** The text model's file (downloaded into the cache when missing), as its prepared linked graph where the cache allows. */
+async function textModelPath(loc: ModelLocation, cacheDir: string, onProgress?: (p: DownloadProgress) => void): Promise<string> {
+  const file = towerFile('text', towerDtypes(loc).text);
+  let source = modelFilePath(loc, file);
+  if (!fs.existsSync(source)) {
+    if (loc.local) throw new AttentionPromptError('model-missing', `Missing ${file} (looked at ${source}).`);
+    source = await downloadModelFile(loc, file, onProgress);
+  }
+  return (await prepareLinkedGraph(source, cacheDir)) ?? source;
+}
 
 export const CLIP_CONTEXT_LENGTH = 77;
 /** Far beyond what CLIP reads; longer input is almost certainly a mistake (a pasted file). */
@@ -55,25 +68,37 @@ export function l2normalize(x: ArrayLike<number>): Float32Array {
 
 type T = TransformersModule;
 type Tokenizer = Awaited<ReturnType<T['AutoTokenizer']['from_pretrained']>>;
-type TextModel = Awaited<ReturnType<T['CLIPTextModelWithProjection']['from_pretrained']>>;
 
 export class ClipTextEncoder {
   private readonly cache = new Map<string, TextEmbedding>();
-  private constructor(private readonly t: T, private readonly tokenizer: Tokenizer, private readonly model: TextModel, private readonly cacheSize: number) {}
+  private constructor(private readonly tokenizer: Tokenizer, private readonly session: Ort.InferenceSession, readonly modelPath: string, private readonly cacheSize: number) {}
 
-  static async load(t: T, loc: ModelLocation, opts: { onProgress?: (p: DownloadProgress) => void; threads?: number; cacheSize?: number } = {}): Promise<ClipTextEncoder> {
+  /**
+   * The tokenizer through Transformers.js; the text model as an ONNX Runtime session of our own,
+   * created from a file path (the graph prepared with its weights linked, see prepareLinkedGraph)
+   * so the weights are mapped rather than read and copied: the text tower's load no longer holds
+   * its weights twice. The file is the one Transformers.js's CLIPTextModelWithProjection would open
+   * (onnx/text_model{dtype suffix}.onnx), run on the same inputs.
+   */
+  static async load(t: T, loc: ModelLocation, opts: { onProgress?: (p: DownloadProgress) => void; threads?: number; cacheSize?: number; cacheDir?: string } = {}): Promise<ClipTextEncoder> {
     configureTransformers(t, loc);
     const common = pretrainedOptions(loc, opts.onProgress);
     try {
-      const tokenizer = await t.AutoTokenizer.from_pretrained(loc.pretrainedId, common);
-      const model = await t.CLIPTextModelWithProjection.from_pretrained(loc.pretrainedId, {
-        ...common,
-        dtype: towerDtypes(loc).text,
-        device: 'cpu',
-        session_options: opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : undefined,
+      const [tokenizer, modelPath] = await Promise.all([t.AutoTokenizer.from_pretrained(loc.pretrainedId, common), textModelPath(loc, opts.cacheDir ?? loc.cacheDir, opts.onProgress)]);
+      const ort = await import('onnxruntime-node');
+      const session = await ort.InferenceSession.create(modelPath, {
+        ...(opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
+        graphOptimizationLevel: 'all',
+        // One short sequence per question: packed weight copies would cost memory for no speed.
+        extra: { session: { disable_prepacking: '1' } },
       });
-      return new ClipTextEncoder(t, tokenizer, model, opts.cacheSize ?? 256);
+      for (const name of session.inputNames) {
+        if (name !== 'input_ids' && name !== 'attention_mask') throw new AttentionPromptError('model-structure', `The text model ${modelPath} asks for an input "${name}"; expected input_ids (and attention_mask).`);
+      }
+      if (!session.outputNames.includes('text_embeds')) throw new AttentionPromptError('model-structure', `The text model ${modelPath} has no text_embeds output (outputs: ${session.outputNames.join(', ')}).`);
+      return new ClipTextEncoder(tokenizer, session, modelPath, opts.cacheSize ?? 256);
     } catch (e) {
+      if (e instanceof AttentionPromptError) throw e;
       throw describeLoadError(loc, e);
     }
   }
@@ -95,16 +120,19 @@ export class ClipTextEncoder {
     }
     const all = this.tokenize(text);
     const { ids, truncated } = truncateForClip(all);
-    const input_ids = new this.t.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
-    const out = (await this.model({ input_ids })) as { text_embeds: { data: ArrayLike<number> } };
-    const result: TextEmbedding = { embedding: l2normalize(out.text_embeds.data), tokens: all.length, truncated, text };
+    const ort = await import('onnxruntime-node');
+    const feeds: Record<string, Ort.Tensor> = { input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]) };
+    // One unpadded sequence: every position is attended to.
+    if (this.session.inputNames.includes('attention_mask')) feeds.attention_mask = new ort.Tensor('int64', new BigInt64Array(ids.length).fill(1n), [1, ids.length]);
+    const out = await this.session.run(feeds, ['text_embeds']);
+    const result: TextEmbedding = { embedding: l2normalize(out.text_embeds.data as Float32Array), tokens: all.length, truncated, text };
     this.cache.set(text, result);
     if (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
     return result;
   }
 
   async dispose(): Promise<void> {
-    await this.model.dispose();
+    await this.session.release();
   }
 }
 
@@ -134,7 +162,7 @@ export class TextTower {
 
   /** Starts loading the tokenizer and text model (idempotent). */
   warm(): Promise<ClipTextEncoder> {
-    this.encoder ??= ClipTextEncoder.load(this.t, this.loc, this.opts);
+    this.encoder ??= ClipTextEncoder.load(this.t, this.loc, { ...this.opts, cacheDir: this.cacheDir });
     this.encoder.catch(() => (this.encoder = undefined));
     return this.encoder;
   }

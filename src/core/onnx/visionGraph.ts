@@ -574,3 +574,38 @@ export async function prepareVisionGraph(opts: PrepareOptions): Promise<Prepared
   await fs.promises.writeFile(metaPath, JSON.stringify(meta, null, 2));
   return { modelPath, sourcePath: opts.sourcePath, layer: loc.layer, numLayers: loc.numLayers, outputs, weights, fromCache: false };
 }
+
+/**
+ * The whole graph of a model file with its weights as external data pointing into a hard link of
+ * the file (for the text tower). onnxruntime then maps the weights from the file instead of
+ * reading the protobuf into memory and copying every tensor out of it, which briefly held the
+ * weights twice. Cached like the vision graph; undefined when the cache sits on another file
+ * system than the model (no hard link: the caller opens the original file).
+ */
+export async function prepareLinkedGraph(sourcePath: string, cacheDir: string): Promise<string | undefined> {
+  const key = sourceKey(sourcePath);
+  const id = crypto.createHash('sha256').update(`${PREPARED_FORMAT}|linked|${key}`).digest('hex').slice(0, 20);
+  const dir = path.join(cacheDir, 'prepared-graphs', id);
+  const modelPath = path.join(dir, path.basename(sourcePath));
+  const donePath = path.join(dir, 'meta.json');
+  try {
+    const meta = JSON.parse(await fs.promises.readFile(donePath, 'utf8')) as { format: number; sourceKey: string };
+    if (meta.format === PREPARED_FORMAT && meta.sourceKey === key && fs.existsSync(modelPath)) return modelPath;
+  } catch {
+    // Not prepared yet: below.
+  }
+  await fs.promises.mkdir(dir, { recursive: true });
+  const weightsFile = await linkSource(sourcePath, dir);
+  if (!weightsFile) return undefined;
+  const fd = fs.openSync(sourcePath, 'r');
+  try {
+    const src = new FileSource(fd);
+    const index = indexOnnx(src);
+    await writePrunedGraph(src, sourcePath, index, index.outputs.map((o) => o.name), modelPath, weightsFile);
+  } finally {
+    fs.closeSync(fd);
+  }
+  // meta.json last: its presence marks a complete preparation.
+  await fs.promises.writeFile(donePath, JSON.stringify({ format: PREPARED_FORMAT, sourceKey: key }));
+  return modelPath;
+}
