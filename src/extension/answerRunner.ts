@@ -10,7 +10,7 @@
 import * as vscode from 'vscode';
 import type { AnswerResult } from '../core/answerProvider';
 import { endpointHost } from '../core/vlm';
-import type { AnswerEntry, AnswerSide, AttributionSummary, ViewParameters } from '../shared/protocol';
+import type { AnswerEntry, AnswerSide, AnswerSource, AttributionSummary, ImageChoice, ViewParameters } from '../shared/protocol';
 import { errorCodeOf, type ErrorCode } from '../shared/rpc';
 import { AnswerStore, newEntry } from './answersView';
 import { ApiKeys } from './apiKeys';
@@ -108,13 +108,15 @@ export class AnswerRunner {
     const config = vlmConfig();
     const { compareWithOriginal, maxImageSide, imageFormat, ...endpoint } = config;
     void compareWithOriginal;
+    // How the image a model receives is rendered, the same for every source.
+    const rendering = { maxSide: maxImageSide, format: imageFormat };
     if (choice.kind === 'vscode') {
       // No key and no host confirmation: VS Code asks its own consent before the first request.
       const provider = new LanguageModelAnswers(choice.model);
       return {
         ...provider.label,
         ask: async (which, summary, view, question, signal, onDelta) => {
-          const image = await this.engine.request('payload', { attributionId: summary.attributionId, view, which, maxSide: maxImageSide, format: imageFormat }, { signal });
+          const image = await this.engine.request('payload', { attributionId: summary.attributionId, view, which, ...rendering }, { signal });
           return provider.answer({ question, image, signal, onDelta });
         },
       };
@@ -127,8 +129,7 @@ export class AnswerRunner {
       return {
         model: local.model,
         where: vscode.l10n.t('this machine'),
-        ask: (which, summary, view, question, signal, onDelta) =>
-          this.engine.request('answer', { attributionId: summary.attributionId, view, which, maxSide: maxImageSide, format: imageFormat, question, source }, { signal, onProgress: ({ delta }) => onDelta(delta) }),
+        ask: this.askInEngine(source, rendering),
       };
     }
     let host: string;
@@ -151,13 +152,18 @@ export class AnswerRunner {
     return {
       model: config.model,
       where: host,
-      ask: (which, summary, view, question, signal, onDelta) =>
-        this.engine.request(
-          'answer',
-          { attributionId: summary.attributionId, view, which, maxSide: maxImageSide, format: imageFormat, question, source: { kind: 'openai', endpoint: { ...endpoint, apiKey: key.key } } },
-          { signal, onProgress: ({ delta }) => onDelta(delta) },
-        ),
+      ask: this.askInEngine({ kind: 'openai', endpoint: { ...endpoint, apiKey: key.key } }, rendering),
     };
+  }
+
+  /** An ask answered in the engine process (the endpoint's client or the local model), streamed back. */
+  private askInEngine(source: AnswerSource, rendering: Pick<ImageChoice, 'maxSide' | 'format'>): AskSide {
+    return (which, summary, view, question, signal, onDelta) =>
+      this.engine.request(
+        'answer',
+        { attributionId: summary.attributionId, view, which, ...rendering, question, source },
+        { signal, onProgress: ({ delta }) => onDelta(delta) },
+      );
   }
 
   private showError(err: unknown): void {
