@@ -281,7 +281,10 @@ describe('the runner and a provider that misbehaves', () => {
     assert.equal(summary.done + summary.failed, 0, 'nothing recorded for unanswered items');
     assert.ok(fs.existsSync(path.join(out, 'summary.json')));
     assert.ok(!fs.existsSync(path.join(out, LOCK_FILE)));
-    assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'settings.json'), 'utf8')).settings.vlmModel, 'stuck');
+    const recorded = JSON.parse(fs.readFileSync(path.join(out, 'settings.json'), 'utf8')).settings;
+    assert.equal(recorded.vlmModel, 'stuck');
+    // A local model stops generating at the token limit, so a resume with another limit must notice.
+    assert.equal(recorded.maxTokens, DEFAULT_VLM_SETTINGS.maxTokens);
   });
 
   it('holds no more decoded pixels than the budget, however high the concurrency', async () => {

@@ -577,7 +577,8 @@ function requestedSettings(opts: BatchOptions, answers: AnswerProvider | undefin
     vlmAt: answers?.label.where ?? null,
     compareWithOriginal: vlm?.compareWithOriginal ?? null,
     maxImageSide: vlm?.maxImageSide ?? null,
-    maxTokens: endpoint?.maxTokens ?? null,
+    // The local model honours the token limit too (its generation stops there); a VS Code model has no such option.
+    maxTokens: (answers?.kind === 'local' ? vlm?.maxTokens : endpoint?.maxTokens) ?? null,
     temperature: endpoint?.temperature ?? null,
     systemPrompt: endpoint?.systemPrompt ?? null,
     imageDetail: endpoint?.imageDetail ?? null,
