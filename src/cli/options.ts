@@ -110,7 +110,6 @@ export function maskSettings(values: MaskValues, onProgress?: (p: DownloadProgre
       cacheDir,
       offline: values.offline,
       threads: within(values.threads, 'threads', THREADS) || undefined,
-      remoteHost: process.env.HF_ENDPOINT ? process.env.HF_ENDPOINT.replace(/\/?$/, '/') : undefined,
       onProgress,
     },
     geometry,

@@ -75,4 +75,21 @@ describe('availableDtypes', () => {
       await hub.close();
     }
   });
+
+  it('finds the hub that HF_ENDPOINT names when no host is given (the extension host and the engine process read no CLI flag)', async () => {
+    const hub = await startLocalHub({ 'fixtures/tiny': fixtureModel('tiny-clip') });
+    const saved = process.env.HF_ENDPOINT;
+    process.env.HF_ENDPOINT = hub.url.replace(/\/$/, '');
+    try {
+      const loc = locateModel({ model: 'fixtures/tiny', cacheDir: tempDir() });
+      assert.equal(loc.remoteHost, hub.url);
+      const list = await availableDtypes(loc);
+      assert.equal(list.find((d) => d.dtype === 'fp32')!.vision, fs.statSync(path.join(fixtureModel('tiny-clip'), 'onnx', 'vision_model.onnx')).size);
+      assert.ok(hub.requests.length > 0, 'the sizes came from the HF_ENDPOINT hub');
+    } finally {
+      if (saved === undefined) delete process.env.HF_ENDPOINT;
+      else process.env.HF_ENDPOINT = saved;
+      await hub.close();
+    }
+  });
 });

@@ -125,7 +125,17 @@ export function locateModel(opts: ModelSourceOptions, files?: string[], layout =
   if (!HUB_ID.test(opts.model)) {
     throw new AttentionPromptError('bad-parameter', `"${opts.model}" is neither a model folder nor a hub id like ${DEFAULT_MODEL}.`);
   }
-  return { name: opts.model, pretrainedId: opts.model, local: false, revision, dtype, dtypes, cacheDir, offline: !!opts.offline, remoteHost: opts.remoteHost };
+  return { name: opts.model, pretrainedId: opts.model, local: false, revision, dtype, dtypes, cacheDir, offline: !!opts.offline, remoteHost: opts.remoteHost ?? hubFromEnvironment() };
+}
+
+/**
+ * The hub base URL that `HF_ENDPOINT` names (a mirror, as the Hugging Face tools read it), with a
+ * trailing slash; undefined when unset. Read here, where every caller locates its model (the CLI,
+ * the extension host's model picker, the engine process), so none of them can miss it.
+ */
+export function hubFromEnvironment(): string | undefined {
+  const endpoint = process.env.HF_ENDPOINT?.trim();
+  return endpoint ? endpoint.replace(/\/?$/, '/') : undefined;
 }
 
 /** Where Transformers.js's file cache keeps a hub file (its FileCache layout). */
