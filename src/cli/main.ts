@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { isAttentionPromptError } from '../core/errors';
 import { AttentionPromptEngine } from '../core/engine';
 import { alphaForGeometry, decodeImage } from '../core/image';
+import { formatBytes } from '../core/sizes';
 import { CONTRAST, DEFAULT_DTYPE, DEFAULT_GEOMETRY, DEFAULT_LVLM_DTYPE, DEFAULT_MODEL, DEFAULT_REVISION, DTYPES, GEOMETRIES, GRAY, INTERPOLATIONS, KERNEL_SIZES, MASK_DEFAULTS, MODEL_PRESETS, OPACITY } from '../core/defaults';
 import type { DownloadProgress } from '../core/modelSource';
 import { encode, formatForPath, renderOutputs } from '../core/render';
@@ -55,9 +56,6 @@ Presets: ${MODEL_PRESETS.map((p) => p.id).join(', ')}
 The hub base URL can be changed with HF_ENDPOINT.`;
 
 
-function formatBytes(n: number): string {
-  return n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(1)} MB`;
-}
 
 export function progressPrinter(stream: Pick<NodeJS.WriteStream, 'isTTY' | 'write'>): ((p: DownloadProgress) => void) | undefined {
   if (!stream.isTTY) return undefined;

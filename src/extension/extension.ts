@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { MODEL_PRESETS } from '../core/defaults';
 import { availableDtypes, locateModel } from '../core/modelSource';
+import { formatBytes } from '../core/sizes';
 import { endpointHost } from '../core/vlm';
 import { AnswerStore, AnswersViewProvider } from './answersView';
 import { AnswerRunner } from './answerRunner';
@@ -108,13 +109,12 @@ export function activate(context: vscode.ExtensionContext): void {
       void vscode.window.showErrorMessage((e as Error).message);
       return;
     }
-    const mb = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${Math.round(n / 1e6)} MB`);
     const dtypeItems = offered
       .filter((d) => d.vision !== undefined && d.text !== undefined)
       .map((d) => ({
         label: d.dtype,
         description: [d.dtype === params.dtype ? vscode.l10n.t('current') : '', d.cached ? vscode.l10n.t('downloaded') : ''].filter(Boolean).join(' · ') || undefined,
-        detail: vscode.l10n.t('{0} in all (vision {1} + text {2})', mb(d.vision! + d.text!), mb(d.vision!), mb(d.text!)),
+        detail: vscode.l10n.t('{0} in all (vision {1} + text {2})', formatBytes(d.vision! + d.text!), formatBytes(d.vision!), formatBytes(d.text!)),
       }));
     if (dtypeItems.length === 0) {
       void vscode.window.showErrorMessage(vscode.l10n.t('{0} has no CLIP vision and text files in the Transformers.js layout (onnx/vision_model*.onnx, onnx/text_model*.onnx).', model));

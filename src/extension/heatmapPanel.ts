@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { PANEL_HOST_CHECKS, type AttributionSummary, type PanelError, type PanelHostVocabulary, type PanelState, type PanelVocabulary, type RenderedImages, type RestoredPanel, type ViewParameters } from '../shared/protocol';
 import { plainBytes } from '../shared/bytes';
+import { formatBytes } from '../core/sizes';
 import { errorCodeOf } from '../shared/rpc';
 import { defaultView, modelParameters, previewMaxSide } from './config';
 import { ModelChoiceError, checkedModelParameters } from './modelGuard';
@@ -40,10 +41,6 @@ export interface PanelSnapshot {
   restored: boolean;
   /** Heatmap computations finished (successful or not). */
   computations: number;
-}
-
-function formatMB(n: number): string {
-  return (n / 1e6).toFixed(n < 1e7 ? 1 : 0);
 }
 
 export class HeatmapPanel {
@@ -245,7 +242,7 @@ export class HeatmapPanel {
                   if (p.stage === 'download' && p.total && p.file) {
                     const percent = Math.floor(p.progress ?? 0);
                     progress.report({
-                      message: vscode.l10n.t('Downloading {0}: {1} of {2} MB ({3}%)', p.file, formatMB(p.loaded ?? 0), formatMB(p.total), percent),
+                      message: vscode.l10n.t('Downloading {0}: {1} of {2} ({3}%)', p.file, formatBytes(p.loaded ?? 0), formatBytes(p.total), percent),
                       increment: Math.max(0, percent - lastPercent) / 2,
                     });
                     lastPercent = percent;

@@ -26,6 +26,7 @@ import sharp from 'sharp';
 import { _electron, chromium, type Browser, type Frame, type Page } from 'playwright-core';
 import { ROOT, fixtureModel, rectangleImage } from '../helpers';
 import { FakeVlm, startFakeVlm } from '../vlm/server';
+import { startLocalHub, type LocalHub } from '../hub/server';
 
 const args = process.argv.slice(2);
 const argValue = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
@@ -38,6 +39,8 @@ const CODE_SERVER_NODE = path.join(ROOT, '.cache', 'code-server', 'node_modules'
 const SUITE = path.join(ROOT, 'dist-test', 'e2e-suite');
 const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'e2e');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// The hub id the local hub serves the planted fixture under (the model picker's e2e downloads it by this id).
+const E2E_HUB_MODEL = 'fixtures/planted-clip';
 
 export const RED_REGION = { left: 380, top: 40, width: 170, height: 130 };
 
@@ -328,6 +331,8 @@ interface PhaseSetup {
   extensions: string;
   workspace: string;
   vlm: FakeVlm;
+  /** The hub HF_ENDPOINT names in this phase: the fixture models in the hub's URL layout. */
+  hub: LocalHub;
   control: { url: string; close: () => Promise<void> };
   setUi: (ui: Ui) => void;
   env: NodeJS.ProcessEnv;
@@ -340,6 +345,7 @@ async function prepare(phase: string): Promise<PhaseSetup> {
   const workspace = path.join(tmp, 'workspace');
   await makeWorkspace(workspace);
   const vlm = await startFakeVlm({ apiKey: 'sk-e2e' });
+  const hub = await startLocalHub({ [E2E_HUB_MODEL]: fixtureModel('planted-clip') });
   let ui: Ui | undefined;
   const control = await startControl(vlm, () => ui);
   fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
@@ -383,8 +389,8 @@ async function prepare(phase: string): Promise<PhaseSetup> {
     CODE_SERVER_CONFIG: path.join(tmp, 'code-server.yaml'),
   };
   fs.writeFileSync(isolated.CODE_SERVER_CONFIG, 'auth: none\n');
-  const env = { ...process.env, ...isolated, OPENAI_API_KEY: 'sk-e2e', E2E_CONTROL_URL: control.url, E2E_PHASE: phase, E2E_WORKSPACE: workspace, E2E_USER_DATA: userData, ATTENTION_PROMPTING_TEST_HOOKS: '1' };
-  return { phase, tmp, userData, extensions, workspace, vlm, control, setUi: (u) => (ui = u), env };
+  const env = { ...process.env, ...isolated, OPENAI_API_KEY: 'sk-e2e', E2E_CONTROL_URL: control.url, E2E_PHASE: phase, E2E_WORKSPACE: workspace, HF_ENDPOINT: hub.url, E2E_HUB_MODEL, E2E_USER_DATA: userData, ATTENTION_PROMPTING_TEST_HOOKS: '1' };
+  return { phase, tmp, userData, extensions, workspace, vlm, hub, control, setUi: (u) => (ui = u), env };
 }
 
 function verdict(phase: string, exitCode: number | undefined, lines: string[]): { ok: boolean; summary: string } {
@@ -499,6 +505,7 @@ async function runPhase(phase: string, browser: Browser | undefined): Promise<{ 
   } finally {
     await setup.control.close();
     await setup.vlm.close();
+    await setup.hub.close();
   }
 }
 

@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { PHASE, clearNotifications, control, testHooks, waitFor } from './helpers';
+import { PHASE, RED, clearNotifications, control, image, meanIn, rgbOf, testHooks, waitFor } from './helpers';
 
 suite(`Settings in a remote window (${PHASE} workspace)`, () => {
   test('a machine setting that reads as its default never becomes a silent 1.7 GB download (issue 9.1)', async function () {
@@ -41,5 +41,51 @@ suite(`Settings in a remote window (${PHASE} workspace)`, () => {
       await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
     }
     assert.equal(config().get('model'), chosen);
+  });
+
+  test('Choose Model… from the hub HF_ENDPOINT names: the dtypes with their download sizes; uint8 chosen, downloaded, heatmap from it (issue 11)', async function () {
+    if (PHASE !== 'trusted') this.skip();
+    this.timeout(180_000);
+    const fs = await import('node:fs');
+    const api = await testHooks();
+    const config = () => vscode.workspace.getConfiguration('attentionPrompting');
+    const before = { model: config().get<string>('model')!, dtype: config().inspect<string>('dtype')?.globalValue };
+    const hubModel = process.env.E2E_HUB_MODEL!;
+    // The hub serves the same files as the phase's fixture folder.
+    const kB = (file: string) => `${Math.round(fs.statSync(path.join(before.model, 'onnx', file)).size / 1e3)} kB`;
+    try {
+      const picking = vscode.commands.executeCommand('attentionPrompting.chooseModel');
+      const models = await control<{ items: string[] }>({ kind: 'quickPickItems' });
+      assert.ok(models.items.some((t) => t.includes('Xenova/clip-vit-large-patch14-336')), models.items.join(' | '));
+      await control({ kind: 'quickPickSelect', label: 'Other hub id…' });
+      await control({ kind: 'quickPickSelect', label: hubModel });
+      const weights = await control<{ items: string[] }>({ kind: 'quickPickItems' });
+      // A row reads `<dtype>[current][downloaded] <size> in all (vision … + text …)`.
+      const row = (dtype: string) => weights.items.find((t) => new RegExp(`^${dtype}(current|downloaded| )`).test(t));
+      for (const dtype of ['fp32', 'fp16', 'q8', 'int8', 'uint8']) assert.ok(row(dtype), `${dtype} offered: ${weights.items.join(' | ')}`);
+      assert.ok(!row('q4'), 'q4 is not offered: the fixture has no q4 text tower');
+      assert.match(row('q8')!, new RegExp(`\\(vision ${kB('vision_model_quantized.onnx')} \\+ text 3\\.5 MB\\)`), 'sizes from the hub, in units that do not round to zero');
+      // Not the phase's dtype (q8): the pick itself must change the setting.
+      assert.notEqual(config().get('dtype'), 'uint8');
+      await control({ kind: 'quickPickSelect', label: 'uint8' });
+      await picking;
+      assert.equal(config().get('model'), hubModel);
+      assert.equal(config().get('dtype'), 'uint8');
+
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      await control({ kind: 'explorerCommand', file: 'red-box.png', item: 'Show Heatmap…', type: 'where is the red box?' });
+      const snap = await waitFor('the heatmap from the downloaded uint8 model', () => api.panels().find((p) => p.imagePath === image('red-box.png') && p.summary?.model === hubModel && (p.images || p.error)), 120_000);
+      assert.equal(snap.error, undefined, JSON.stringify(snap.error));
+      const masked = await rgbOf(snap.images!.masked);
+      assert.ok(meanIn(masked, RED, 0, true) > 180, 'the uint8 planted model still keeps the red box');
+      const cached = (fs.readdirSync(config().get<string>('modelCacheDir')!, { recursive: true }) as string[]).map((f) => path.basename(f));
+      assert.ok(cached.includes('vision_model_uint8.onnx') && cached.includes('text_model_uint8.onnx'), `uint8 files downloaded: ${cached.join(', ')}`);
+      assert.ok(!cached.includes('vision_model.onnx'), 'the fp32 vision file is not downloaded');
+      await control({ kind: 'screenshot', name: 'choose-model-uint8' });
+    } finally {
+      await config().update('model', before.model, vscode.ConfigurationTarget.Global);
+      await config().update('dtype', before.dtype, vscode.ConfigurationTarget.Global);
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    }
   });
 });
