@@ -73,6 +73,8 @@ suite(`Settings in a remote window (${PHASE} workspace)`, () => {
       assert.equal(config().get('dtype'), 'uint8');
 
       await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      // Earlier suites leave another view in the side bar; the right-click needs the Explorer.
+      await vscode.commands.executeCommand('workbench.view.explorer');
       await control({ kind: 'explorerCommand', file: 'red-box.png', item: 'Show Heatmap…', type: 'where is the red box?' });
       const snap = await waitFor('the heatmap from the downloaded uint8 model', () => api.panels().find((p) => p.imagePath === image('red-box.png') && p.summary?.model === hubModel && (p.images || p.error)), 120_000);
       assert.equal(snap.error, undefined, JSON.stringify(snap.error));
