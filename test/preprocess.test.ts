@@ -1,7 +1,8 @@
 /** Preprocessing straight from sharp's bytes to CLIP's input gives the image processor's tensor, bit for bit. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AttentionPromptEngine, directNormaliser } from '../src/core/engine';
+import { BATCH_SPIN_WAIT } from '../src/core/defaults';
+import { AttentionPromptEngine, directNormaliser, spinningOption } from '../src/core/engine';
 import { decodeImage, fromDecoded } from '../src/core/image';
 import { loadTransformers } from '../src/core/transformers';
 import { fixtureModel, rectangleImage, rng, tempDir } from './helpers';
@@ -50,3 +51,23 @@ describe('cold start: the text tower loads beside the vision session when a ques
   });
 });
 
+
+describe('ONNX Runtime threads that do not spin (the batch runner)', () => {
+  it('spinWait false asks ONNX Runtime not to spin and gives the same maps as the default', async () => {
+    assert.deepEqual(spinningOption(false), { extra: { session: { 'intra_op.allow_spinning': '0' } } });
+    assert.deepEqual(spinningOption(undefined), {});
+    assert.equal(BATCH_SPIN_WAIT, false);
+    const cacheDir = tempDir();
+    const spinning = await AttentionPromptEngine.load({ model: fixtureModel('planted-clip'), cacheDir, threads: 2 });
+    const quiet = await AttentionPromptEngine.load({ model: fixtureModel('planted-clip'), cacheDir, threads: 2, spinWait: false });
+    try {
+      const img = await decodeImage(await rectangleImage(160, 120, 'red', { left: 20, top: 30, width: 50, height: 40 }, 90));
+      const a = await spinning.attribute(img, { question: 'red' });
+      const b = await quiet.attribute(img, { question: 'red' });
+      assert.deepEqual(Array.from(b.mask), Array.from(a.mask));
+    } finally {
+      await spinning.dispose();
+      await quiet.dispose();
+    }
+  });
+});

@@ -72,6 +72,12 @@ export const DEFAULT_DTYPE: Dtype = 'q8';
 export const DEFAULT_MODEL_DOWNLOAD: Partial<Record<Dtype, string>> = { fp32: '1.7 GB', fp16: '857 MB', q8: '432 MB' };
 export const DEFAULT_REVISION = 'main';
 export const DEFAULT_GEOMETRY: Geometry = 'full';
+/**
+ * Whether the batch runner's CLIP session lets ONNX Runtime's threads spin between operators.
+ * Off: the runner renders and encodes earlier images while the forward runs, and spinning threads
+ * burn the cores that work needs (B/16 batch: ~10 % less CPU per image with spinning off).
+ */
+export const BATCH_SPIN_WAIT = false;
 
 // ---- mask and view parameters -----------------------------------------------------------------
 

@@ -44,6 +44,17 @@ export interface EngineOptions extends ModelSourceOptions {
    * text tower loads while the vision session is created instead of after it.
    */
   expectQuestions?: string[];
+  /**
+   * Whether ONNX Runtime's threads spin between operators (its default). Spinning saves a
+   * wake-up per operator for a lone forward, but burns the cores that work overlapping the
+   * forward (the batch runner's rendering and encoding) needs.
+   */
+  spinWait?: boolean;
+}
+
+/** The vision session's option for `spinWait` (nothing: ONNX Runtime's default, spinning). */
+export function spinningOption(spinWait: boolean | undefined): Partial<Ort.InferenceSession.SessionOptions> {
+  return spinWait === false ? { extra: { session: { 'intra_op.allow_spinning': '0' } } } : {};
 }
 
 export interface AttributionRequest {
@@ -102,7 +113,7 @@ export class AttentionPromptEngine {
     private readonly t: TransformersModule,
     private session: Ort.InferenceSession | undefined,
     private current: PreparedVisionGraph,
-    private readonly vision: { sourcePath: string; threads: number; exposeAttentionOutput?: boolean },
+    private readonly vision: { sourcePath: string; threads: number; exposeAttentionOutput?: boolean; spinWait?: boolean },
     private readonly text: TextTower,
     private readonly processor: (img: InstanceType<TransformersModule['RawImage']>) => Promise<{ pixel_values: { data: Float32Array; dims: number[] } }>,
     processorSettings: unknown,
@@ -155,7 +166,7 @@ export class AttentionPromptEngine {
     this.session = undefined;
     await previous?.release();
     const graph = await prepareVisionGraph({ sourcePath: this.vision.sourcePath, layer, cacheDir: this.location.cacheDir, modelName: this.location.name, exposeAttentionOutput: this.vision.exposeAttentionOutput });
-    this.session = await ort.InferenceSession.create(graph.modelPath, { intraOpNumThreads: this.vision.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+    this.session = await ort.InferenceSession.create(graph.modelPath, { intraOpNumThreads: this.vision.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', ...spinningOption(this.vision.spinWait) });
     this.current = graph;
   }
   get numLayers(): number {
@@ -229,6 +240,7 @@ export class AttentionPromptEngine {
         intraOpNumThreads: threads,
         interOpNumThreads: 1,
         graphOptimizationLevel: 'all',
+        ...spinningOption(opts.spinWait),
       });
       tick('create vision session', start);
     } catch (e) {
@@ -240,7 +252,7 @@ export class AttentionPromptEngine {
     const patchSize = config.vision_config?.patch_size ?? 32;
     const imageProcessor = (processor as unknown as { image_processor?: unknown }).image_processor ?? processor;
     const run = imageProcessor as (img: unknown) => Promise<{ pixel_values: { data: Float32Array; dims: number[] } }>;
-    const vision = { sourcePath: graph.sourcePath, threads, exposeAttentionOutput: opts.exposeAttentionOutput };
+    const vision = { sourcePath: graph.sourcePath, threads, exposeAttentionOutput: opts.exposeAttentionOutput, spinWait: opts.spinWait };
     return new AttentionPromptEngine(loc, t, session, graph, vision, text, run, imageProcessor, imageSize, patchSize, timings);
   }
 

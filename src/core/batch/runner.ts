@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { AUX_MODELS, IMAGE_EXTENSIONS, type AuxModel, type Geometry, type ImageFormat, type Interpolation, type VlmRunSettings } from '../defaults';
+import { AUX_MODELS, BATCH_SPIN_WAIT, IMAGE_EXTENSIONS, type AuxModel, type Geometry, type ImageFormat, type Interpolation, type VlmRunSettings } from '../defaults';
 import { Attribution, AttentionPromptEngine, AttributionRequest, EngineOptions, StageTimings } from '../engine';
 import { AttentionPromptError } from '../errors';
 import { DecodedImage, ImageLimits, PixelBudget, alphaForGeometry, decodeImage, fromDecoded, processPixelBudget } from '../image';
@@ -519,7 +519,7 @@ function checkRunOptions(opts: BatchOptions): void {
 async function loadMapSource(opts: BatchOptions, layer: number | undefined): Promise<MapSource> {
   const engine = layer !== undefined ? { ...opts.engine, layer } : opts.engine;
   if (opts.aux === 'lvlm') return layer === undefined && opts.lvlm ? LvlmMaps.load(opts.lvlm, false) : LvlmMaps.load(new LocalVlm(engine), true);
-  return AttentionPromptEngine.load(engine);
+  return AttentionPromptEngine.load({ spinWait: BATCH_SPIN_WAIT, ...engine });
 }
 
 /** Creates the output folder and its subfolders, or says in one line why it cannot. */
