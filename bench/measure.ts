@@ -191,9 +191,10 @@ async function stages(a: Args) {
     warm[`${img.width}x${img.height}`] = Object.fromEntries(Object.keys(runs[0]).map((k) => [k, median(runs.map((r) => r[k]))]));
     memory[`after ${img.width}x${img.height}`] = rssNow();
   }
+  const textTowerLoaded = engine.textTowerLoaded;
   await engine.dispose();
   memory.disposed = rssNow();
-  return { loadMs, loadBreakdown: engine.loadTimings, textTowerLoaded: engine.textTowerLoaded, first, warm, memory };
+  return { loadMs, loadBreakdown: engine.loadTimings, textTowerLoaded, first, warm, memory };
 }
 
 async function batch(a: Args) {
