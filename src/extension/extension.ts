@@ -25,7 +25,7 @@ import { TEST_HOOKS_ENV, type ExtensionTestApi } from './testHooks';
 import { imagesForCommand } from './imageSelection';
 import { pickModel } from './modelPicker';
 import { promptQuestion } from './questionPrompt';
-import { promptReview, runReview, showReport, type ReviewRequest } from './reviewFolder';
+import { REPORT_VIEW_TYPE, promptReview, restoreReport, reviewRequestOfRun, runReview, showReport, type ReportActions, type ReviewRequest } from './reviewFolder';
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('Attention Prompting', { log: true });
@@ -171,6 +171,18 @@ export function activate(context: vscode.ExtensionContext): void {
         }
       },
     }),
+    vscode.window.registerWebviewPanelSerializer(REPORT_VIEW_TYPE, {
+      deserializeWebviewPanel: async (panel) => {
+        try {
+          // Row clicks need only the output folder; Re-run failed reads the run's request from it when clicked.
+          const report = restoreReport(panel, (outDir) => reportActions(() => panel, () => reviewRequestOfRun(outDir)));
+          log.info(`restored the review report ${report}`);
+        } catch (e) {
+          log.warn(`a review report could not be restored: ${(e as Error).message}`);
+          panel.dispose();
+        }
+      },
+    }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration(`${SECTION}.model`) || e.affectsConfiguration(`${SECTION}.dtype`) || e.affectsConfiguration(`${SECTION}.engine`)) engine.dispose();
     }),
@@ -185,8 +197,17 @@ export function activate(context: vscode.ExtensionContext): void {
    * "Re-run failed" resumes the run and replaces the report with the new one.
    */
   function openReport(outcome: BatchOutcome, request: ReviewRequest): void {
+    const panel: vscode.WebviewPanel = showReport(outcome, reportActions(() => panel, () => request));
+  }
+
+  /**
+   * What a report panel's clicks do, fresh or restored after a reload. `request` gives the run's
+   * request when Re-run failed is clicked (a restored panel reads it from the output folder then,
+   * and throws with the reason when it cannot).
+   */
+  function reportActions(panel: () => vscode.WebviewPanel, request: () => ReviewRequest): ReportActions {
     let rerunning = false;
-    const panel = showReport(outcome, {
+    return {
       log,
       openItem: (record, view) => {
         HeatmapPanel.show(services, vscode.Uri.file(record.image), record.question, view);
@@ -202,10 +223,11 @@ export function activate(context: vscode.ExtensionContext): void {
         if (rerunning) return;
         rerunning = true;
         try {
-          const next = await runReview(context, engine, keys, hostAnswers, log, { ...request, resume: true });
+          const resumed = { ...request(), resume: true };
+          const next = await runReview(context, engine, keys, hostAnswers, log, resumed);
           if (next) {
-            panel.dispose();
-            openReport(next, request);
+            panel().dispose();
+            openReport(next, resumed);
           }
         } catch (e) {
           void vscode.window.showErrorMessage((e as Error).message);
@@ -213,7 +235,7 @@ export function activate(context: vscode.ExtensionContext): void {
           rerunning = false;
         }
       },
-    });
+    };
   }
 
   if (process.env[TEST_HOOKS_ENV] === '1') {

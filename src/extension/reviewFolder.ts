@@ -10,6 +10,7 @@ import { WEBVIEW_RESOURCE_ORIGIN } from '../core/batch/report';
 import { BATCH_CONCURRENCY } from '../core/defaults';
 import { endpointHost } from '../core/vlm';
 import { readResults, type ResultRecord } from '../core/batch/results';
+import { SETTINGS_FILE, readRunSettings, reviewOfRun, type ReviewOfRun } from '../core/batch/runSettings';
 import { REPORT_HOST_CHECKS, checkView, type BatchOutcome, type BatchParams, type ReportHostVocabulary, type ReportVocabulary, type ViewParameters } from '../shared/protocol';
 import { errorCodeOf } from '../shared/rpc';
 import { ApiKeys } from './apiKeys';
@@ -240,34 +241,97 @@ async function openResult(outDir: string, id: string, setting: string | undefine
   }
 }
 
+export const REPORT_VIEW_TYPE = 'attentionPrompting.report';
+
+/**
+ * The report panel's options. Its one resource root is the run's output folder, also when the
+ * report links nothing (its CSP then admits data: images only, so nothing loads from there):
+ * VS Code keeps a panel's options across a window reload, and that is how the restored panel
+ * knows which report.html to show again and which results.jsonl its rows open. The report is the
+ * unchanged file, so it cannot keep that in its webview state as the heatmap panel does.
+ */
+function reportOptions(outDir: vscode.Uri): vscode.WebviewPanelOptions & vscode.WebviewOptions {
+  return { enableScripts: true, localResourceRoots: [outDir] };
+}
+
+const reportTitle = (outDir: vscode.Uri) => vscode.l10n.t('Review: {0}', path.basename(outDir.fsPath));
+
 /**
  * The report in a webview, from the same bytes as in a browser: the page carries its own CSP (its
- * script and style admitted by hash). A large report links the thumbnails beside it; only then is
- * the output folder a resource root, and a <base> after the CSP (the one base that CSP admits)
- * resolves the relative paths against it. What the page sends comes over the typed channel
- * (shared/protocol.ts ReportHostVocabulary), every field checked.
+ * script and style admitted by hash). A large report links the thumbnails beside it; only then
+ * does a <base> after the CSP (the one base that CSP admits) resolve the relative paths against
+ * the output folder. What the page sends comes over the typed channel (shared/protocol.ts
+ * ReportHostVocabulary), every field checked.
  */
-export function showReport(outcome: BatchOutcome, actions?: ReportActions): vscode.WebviewPanel {
-  const outDir = vscode.Uri.file(outcome.outDir);
-  let html = fs.readFileSync(outcome.report, 'utf8');
-  const linked = html.includes(`base-uri ${WEBVIEW_RESOURCE_ORIGIN}`);
-  const panel = vscode.window.createWebviewPanel('attentionPrompting.report', vscode.l10n.t('Review: {0}', path.basename(outcome.outDir)), vscode.ViewColumn.Active, {
-    enableScripts: true,
-    localResourceRoots: linked ? [outDir] : [],
-  });
-  if (linked) {
+function showReportIn(panel: vscode.WebviewPanel, outDir: vscode.Uri, reportFile: string, actions: ReportActions | undefined): void {
+  let html = fs.readFileSync(reportFile, 'utf8');
+  if (html.includes(`base-uri ${WEBVIEW_RESOURCE_ORIGIN}`)) {
     const base = `<base href="${`${panel.webview.asWebviewUri(outDir).toString()}/`.replace(/"/g, '%22')}">`;
     html = html.replace(/(<meta http-equiv="Content-Security-Policy"[^>]*>)/, `$1${base}`);
   }
+  panel.webview.options = reportOptions(outDir);
+  panel.title = reportTitle(outDir);
   if (actions) {
     const channel = webviewChannel<ReportHostVocabulary, ReportVocabulary>(panel.webview, REPORT_HOST_CHECKS, (m) => actions.log.warn(m));
     // The host sends nothing to the report, so nothing waits for it to be ready.
     channel.markReady();
     channel.endpoint
-      .onNotification('openItem', ({ id, setting }) => void openResult(outcome.outDir, id, setting, actions))
+      .onNotification('openItem', ({ id, setting }) => void openResult(outDir.fsPath, id, setting, actions))
       .onNotification('rerunFailed', () => void actions.rerunFailed());
     panel.onDidDispose(() => channel.dispose());
   }
   panel.webview.html = html;
+}
+
+export function showReport(outcome: BatchOutcome, actions?: ReportActions): vscode.WebviewPanel {
+  const outDir = vscode.Uri.file(outcome.outDir);
+  const panel = vscode.window.createWebviewPanel(REPORT_VIEW_TYPE, reportTitle(outDir), vscode.ViewColumn.Active, reportOptions(outDir));
+  showReportIn(panel, outDir, outcome.report, actions);
   return panel;
+}
+
+/**
+ * A report panel VS Code brings back after a window reload: the report is read again from the
+ * output folder its options name (it may have changed since: a resumed run rewrites it), and
+ * `actionsFor` that folder answers its clicks as in a fresh panel. Throws with a one-line reason
+ * when there is no report to show.
+ */
+export function restoreReport(panel: vscode.WebviewPanel, actionsFor?: (outDir: vscode.Uri) => ReportActions): string {
+  const outDir = panel.webview.options.localResourceRoots?.[0];
+  if (!outDir || outDir.scheme !== 'file') throw new Error('the panel does not name its output folder');
+  const report = path.join(outDir.fsPath, 'report.html');
+  try {
+    showReportIn(panel, outDir, report, actionsFor?.(outDir));
+  } catch (e) {
+    throw new Error(`${report} cannot be shown (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return report;
+}
+
+/**
+ * The request of the Review Folder… run whose results are in `outDir`, from the settings.json the
+ * run wrote there (no key is in it: the endpoint's key is looked up again when the run resumes).
+ * Throws with what to do instead when the folder cannot say.
+ */
+export function reviewRequestOfRun(outDir: vscode.Uri): ReviewRequest {
+  const file = path.join(outDir.fsPath, SETTINGS_FILE);
+  // With no settings to read, the user can still resume the run by naming it again.
+  const instead = vscode.l10n.t('Run Review Folder… on the dataset and choose {0} to resume it.', outDir.fsPath);
+  let recorded: ReturnType<typeof readRunSettings>;
+  try {
+    recorded = readRunSettings(outDir.fsPath);
+  } catch (e) {
+    throw new Error(`${(e as Error).message} ${instead}`);
+  }
+  if (!recorded) throw new Error(vscode.l10n.t('Re-run failed needs {0}, which is gone.', file) + ' ' + instead);
+  let review: ReviewOfRun;
+  try {
+    review = reviewOfRun(recorded.settings);
+  } catch (e) {
+    throw new Error(vscode.l10n.t('Re-run failed cannot resume {0} here: {1}.', outDir.fsPath, (e as Error).message.replace(/\.$/, '')));
+  }
+  const input = vscode.Uri.file(review.input);
+  return review.jsonl
+    ? { folder: vscode.Uri.file(path.dirname(review.input)), jsonl: input, question: review.question, outDir, withVlm: review.withVlm }
+    : { folder: input, question: review.question, outDir, withVlm: review.withVlm };
 }

@@ -247,6 +247,11 @@ class Ui {
           count: (await frame.locator('#count').innerText()).trim(),
         };
       }
+      case 'reportCsp': {
+        // The Content-Security-Policy the report webview's document carries (its own, from the file).
+        const frame = await this.webviewFrame('#filter');
+        return { policies: await frame.evaluate(() => [...document.querySelectorAll('meta[http-equiv="Content-Security-Policy"]')].map((m) => m.getAttribute('content'))) };
+      }
       case 'answersText': {
         const frame = await this.webviewFrame('#entries');
         return { text: await frame.locator('#entries').innerText() };

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomicSync } from '../atomicWrite';
 import { AttentionPromptError } from '../errors';
+import { inputKind } from './inputs';
 
 export const SETTINGS_FILE = 'settings.json';
 
@@ -60,4 +61,33 @@ export function writeRunSettings(outDir: string, settings: RunSettings): void {
   if (previous && settingsDifferences(previous.settings, settings).length) history.push({ until: new Date().toISOString(), settings: previous.settings });
   const next: SettingsFile = history.length ? { settings, history } : { settings };
   writeFileAtomicSync(file, JSON.stringify(next, null, 2) + '\n');
+}
+
+/** What a Review Folder… run asked for, read back from its settings (so the extension can resume it from the folder alone). */
+export interface ReviewOfRun {
+  /** The dataset folder or the JSONL file of questions. */
+  input: string;
+  jsonl: boolean;
+  question?: string;
+  /** Whether the run asked a VLM (which one is chosen again, from the current settings, when it resumes). */
+  withVlm: boolean;
+}
+
+/**
+ * The review a run's settings describe. Throws, saying why, for runs Review Folder… cannot have
+ * made (options only the CLI sets, an input that is not a folder or a JSONL file) or an edited file.
+ */
+export function reviewOfRun(settings: RunSettings): ReviewOfRun {
+  const { input, question, answers } = settings;
+  if (typeof input !== 'string' || !path.isAbsolute(input)) throw new AttentionPromptError('bad-parameter', 'its settings name no input');
+  // Files written before a key existed lack it: absent reads as unset.
+  const cliOnly = ['hint', 'referenceDataset', 'shard', 'sweep'].filter((k) => settings[k] !== undefined && settings[k] !== null);
+  if (settings.judge === true) cliOnly.push('judge');
+  if (cliOnly.length) throw new AttentionPromptError('bad-parameter', `the run used ${cliOnly.join(', ')}, which only the CLI sets (attention-prompt batch --resume)`);
+  const kind = inputKind(input);
+  if (kind !== 'folder' && kind !== 'jsonl') throw new AttentionPromptError('bad-parameter', `its input ${input} is a ${kind}, which only the CLI reads`);
+  if (question !== undefined && question !== null && typeof question !== 'string') throw new AttentionPromptError('bad-parameter', 'its question is not text');
+  if (kind === 'folder' && typeof question !== 'string') throw new AttentionPromptError('bad-parameter', 'its settings have no question for the images');
+  if (answers !== undefined && answers !== null && typeof answers !== 'string') throw new AttentionPromptError('bad-parameter', 'its answer source is not a name');
+  return { input, jsonl: kind === 'jsonl', ...(typeof question === 'string' ? { question } : {}), withVlm: typeof answers === 'string' };
 }

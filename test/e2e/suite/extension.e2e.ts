@@ -9,8 +9,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { writeReport } from '../../../src/core/batch/report';
+import type { ReviewRequest } from '../../../src/extension/reviewFolder';
 import type { ExtensionTestApi } from '../../../src/extension/testHooks';
-import type { AnswerEntry } from '../../../src/shared/protocol';
+import type { AnswerEntry, BatchOutcome } from '../../../src/shared/protocol';
 import { CONTROL, PHASE, RED, clearNotifications, control, image, meanIn, rgbOf, sharp, testHooks, vlmLog, waitFor } from './helpers';
 import { RELOAD_MARKER, type ReloadMarker } from './reloadMarker';
 
@@ -19,6 +20,8 @@ const PLANTED_LLAVA = path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'l
 
 suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
   let api: ExtensionTestApi;
+  /** The review run's outcome and request: its report stays open across the window reload. */
+  let review: { outcome: BatchOutcome; request: ReviewRequest } | undefined;
 
   suiteSetup(async () => {
     api = await testHooks();
@@ -106,13 +109,14 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ap-review-'));
     await clearNotifications();
     const request = { folder: vscode.Uri.file(image('dataset')), question: 'where is the red box?', outDir: vscode.Uri.file(out), withVlm: PHASE === 'trusted' };
-    const review = api.review(request);
+    const reviewing = api.review(request);
     if (PHASE === 'trusted') {
       // Before the first request to a host other than OpenAI's, Review Folder asks, as Ask does.
       await control({ kind: 'clickNotification', text: 'Send images and your API key to 127.0.0.1', label: 'Send' });
     }
-    const outcome = await review;
+    const outcome = await reviewing;
     assert.ok(outcome);
+    review = { outcome, request };
     assert.deepEqual([outcome.done, outcome.failed, outcome.total], [3, 0, 3]);
     const lines = fs.readFileSync(path.join(out, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     assert.equal(lines.length, 3);
@@ -350,7 +354,23 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     // Let the webview record its state (what VS Code hands back to the panel serializer).
     await new Promise((r) => setTimeout(r, 1500));
     const soFar = (globalThis as { e2eResultsSoFar?: () => ReloadMarker['results'] }).e2eResultsSoFar!();
-    const marker: ReloadMarker = { results: { ...soFar, passed: soFar.passed + 1 }, imagePath, question: panel.question, view };
+    // The review report opens again, in front in the second editor group (the red-box panel stays
+    // in front in the first: a hidden panel is restored only when shown), and must come back too.
+    assert.ok(review, 'the review ran');
+    // With one item failed again, so that Re-run failed is offered after the reload.
+    const results = path.join(review.outcome.outDir, 'results.jsonl');
+    const lines = fs.readFileSync(results, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const failed: Record<string, unknown> = { ...lines[2], error: { stage: 'vlm', message: 'scripted failure' } };
+    delete failed.maskedAnswer;
+    delete failed.originalAnswer;
+    fs.writeFileSync(results, [lines[0], lines[1], failed].map((l) => JSON.stringify(l)).join('\n') + '\n');
+    // Written again with its thumbnails embedded: linked files load through VS Code's webview service
+    // worker, which a restored frame in code-server can lack (the cause of the blank heatmap panel).
+    await writeReport(review.outcome.outDir);
+    await vscode.commands.executeCommand('workbench.action.focusSecondEditorGroup');
+    api.showReport({ ...review.outcome, done: 2, failed: 1 }, review.request);
+    await new Promise((r) => setTimeout(r, 1000));
+    const marker: ReloadMarker = { results: { ...soFar, passed: soFar.passed + 1 }, imagePath, question: panel.question, view, report: review.outcome.report, failedId: String(failed.id) };
     fs.writeFileSync(RELOAD_MARKER(), JSON.stringify(marker));
     // This extension host ends here; the next one runs reload.e2e.ts and reports for both.
     await vscode.commands.executeCommand('workbench.action.reloadWindow');

@@ -7,6 +7,10 @@ export interface ReloadMarker {
   imagePath: string;
   question: string;
   view: ViewParameters;
+  /** The review report left open across the reload, */
+  report: string;
+  /** with this item recorded as failed in its results. */
+  failedId: string;
 }
 
 /** Beside the phase's workspace, in the phase's own temporary folder. */
