@@ -144,6 +144,19 @@ describe('fetching the vision file', () => {
     });
   });
 
+  it('a hub that stops sending mid-file: stopped after the stall time, nothing partial kept, a retry completes', async () => {
+    const cacheDir = tempDir();
+    const loc = locateModel({ model: REPO, cacheDir, remoteHost: hub.url });
+    hub.faults.push({ file: 'onnx/vision_model.onnx', dropAfterBytes: 100_000, times: 1, stall: true });
+    await assert.rejects(downloadModelFile(loc, 'onnx/vision_model.onnx', undefined, undefined, 500), {
+      code: 'download-failed',
+      message: /onnx\/vision_model\.onnx stalled \(no data for 0\.5 s after 100 kB of 300 kB\)/,
+    });
+    assert.deepEqual(listFiles(cacheDir), [], 'no partial file left in the cache');
+    const file = await downloadModelFile(loc, 'onnx/vision_model.onnx', undefined, undefined, 500);
+    assert.deepEqual(fs.readFileSync(file), fs.readFileSync(path.join(repo, 'onnx', 'vision_model.onnx')));
+  });
+
   it('a file missing on the hub names the file', async () => {
     const loc = locateModel({ model: REPO, cacheDir: tempDir(), remoteHost: hub.url });
     await assert.rejects(downloadModelFile(loc, 'onnx/text_model_q4.onnx'), { code: 'download-failed', message: /onnx\/text_model_q4\.onnx was not found on the hub \(404/ });

@@ -3,13 +3,15 @@
  * local folder in the Transformers.js layout. Resolves the files the engine needs and reports
  * download progress.
  */
+import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AttentionPromptError } from './errors';
 import type { TransformersModule } from './transformers';
 
-import { DEFAULT_MODEL, DTYPES, Dtype } from './defaults';
+import { DEFAULT_MODEL, DOWNLOAD_STALL_MS, DTYPES, Dtype } from './defaults';
+import { formatBytes } from './sizes';
 
 export { DTYPES };
 export type { Dtype };
@@ -227,7 +229,7 @@ export function hubFileUrl(loc: ModelLocation, file: string): string {
  * done). Written to a temporary name and renamed when complete, so an interrupted download
  * leaves nothing behind and a retry starts clean. Sends `HF_TOKEN` as Transformers.js does.
  */
-export async function downloadModelFile(loc: ModelLocation, file: string, onProgress?: (p: DownloadProgress) => void, signal?: AbortSignal): Promise<string> {
+export async function downloadModelFile(loc: ModelLocation, file: string, onProgress?: (p: DownloadProgress) => void, signal?: AbortSignal, stallMs = DOWNLOAD_STALL_MS): Promise<string> {
   const target = cachedPath(loc, file);
   if (fs.existsSync(target)) return target;
   if (loc.local || loc.offline) throw new AttentionPromptError('model-missing', `Missing ${file} (looked at ${target}).`);
@@ -235,22 +237,34 @@ export async function downloadModelFile(loc: ModelLocation, file: string, onProg
   onProgress?.({ status: 'initiate', file });
   const tmp = `${target}.${process.pid}.${Math.random().toString(36).slice(2)}.download`;
   let out: fs.WriteStream | undefined;
+  // Stopped when no byte arrives for stallMs: fetch has no such timeout, and a hub or proxy that
+  // stops sending mid-file would leave the load waiting forever.
+  const stall = new AbortController();
+  let stallTimer: NodeJS.Timeout | undefined;
+  const expectBytes = () => {
+    clearTimeout(stallTimer);
+    stallTimer = setTimeout(() => stall.abort(), stallMs);
+  };
+  let loaded = 0;
+  let total: number | undefined;
   try {
     const headers: Record<string, string> = {};
     if (process.env.HF_TOKEN) headers.Authorization = `Bearer ${process.env.HF_TOKEN}`;
-    const res = await fetch(url, { headers, signal });
+    expectBytes();
+    const res = await fetch(url, { headers, signal: signal ? AbortSignal.any([signal, stall.signal]) : stall.signal });
     if (res.status === 404) {
       throw new AttentionPromptError('download-failed', `${loc.name}: ${file} was not found on the hub (404 at ${url}). Check the model id, revision and dtype.`);
     }
     if (!res.ok || !res.body) throw new Error(`HTTP ${res.status} for ${url}`);
     onProgress?.({ status: 'download', file });
-    const total = Number(res.headers.get('content-length')) || undefined;
+    total = Number(res.headers.get('content-length')) || undefined;
     fs.mkdirSync(path.dirname(target), { recursive: true });
     out = fs.createWriteStream(tmp);
-    let loaded = 0;
     let lastReport = 0;
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      if (!out.write(chunk)) await new Promise<void>((resolve) => out!.once('drain', resolve));
+      expectBytes();
+      // once() rejects on the stream's 'error' (a full disk), where waiting for 'drain' alone would hang.
+      if (!out.write(chunk)) await once(out, 'drain');
       loaded += chunk.length;
       const now = Date.now();
       if (onProgress && (now - lastReport > 100 || loaded === total)) {
@@ -268,7 +282,16 @@ export async function downloadModelFile(loc: ModelLocation, file: string, onProg
     out?.destroy();
     fs.rmSync(tmp, { force: true });
     if (signal?.aborted) throw new AttentionPromptError('cancelled', 'Cancelled.');
+    if (stall.signal.aborted) {
+      const got = total ? `${formatBytes(loaded)} of ${formatBytes(total)}` : formatBytes(loaded);
+      throw new AttentionPromptError(
+        'download-failed',
+        `Could not download ${loc.name}: ${file} stalled (no data for ${stallMs / 1000} s after ${got}) from ${loc.remoteHost ?? 'https://huggingface.co/'}. Nothing partial was kept; retry, or check the network, proxy or HF_ENDPOINT.`,
+      );
+    }
     throw describeLoadError(loc, e);
+  } finally {
+    clearTimeout(stallTimer);
   }
 }
 

@@ -15,6 +15,8 @@ export interface HubFault {
   dropAfterBytes: number;
   /** How many requests the fault applies to (then the file is served normally). */
   times: number;
+  /** Keep the connection open after those bytes, sending nothing more (a stalled hub or proxy). */
+  stall?: boolean;
 }
 
 export interface LocalHub {
@@ -60,7 +62,7 @@ export async function startLocalHub(repos: Record<string, string>, revisions: st
       const fd = fs.openSync(file, 'r');
       fs.readSync(fd, partial, 0, partial.length, 0);
       fs.closeSync(fd);
-      res.write(partial, () => setTimeout(() => res.socket?.destroy(), 20));
+      res.write(partial, () => fault.stall || setTimeout(() => res.socket?.destroy(), 20));
       return;
     }
     fs.createReadStream(file, { start, end }).pipe(res);
