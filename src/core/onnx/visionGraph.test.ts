@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { fixtureModel, tempDir } from '../../../test/helpers';
 import { indexOnnx } from './onnxFile';
 import { FileSource } from './protobuf';
-import { prepareVisionGraph } from './visionGraph';
+import { prepareLinkedGraph, prepareVisionGraph } from './visionGraph';
 
 const vision = (model: string) => path.join(fixtureModel(model), 'onnx', 'vision_model.onnx');
 const indexOf = (file: string) => {
@@ -81,5 +81,36 @@ describe('prepared vision graph', () => {
     const junk = path.join(tempDir(), 'vision_model.onnx');
     fs.writeFileSync(junk, Buffer.from('definitely not protobuf \xff\xff\xff\xff'));
     await assert.rejects(prepareVisionGraph({ sourcePath: junk, cacheDir: tempDir(), modelName: 'junk' }), { code: 'model-structure', message: /not a readable ONNX model/ });
+  });
+});
+
+describe('the hard link a prepared graph reads its weights through', () => {
+  it('is replaced without a moment where its name is missing (another process may be opening it)', async () => {
+    const cacheDir = tempDir();
+    const source = path.join(fixtureModel('tiny-clip'), 'onnx', 'text_model.onnx');
+    const first = await prepareLinkedGraph(source, cacheDir);
+    assert.ok(first, 'the temporary folder and the fixtures share a file system');
+    const link = path.join(path.dirname(first), 'source_weights.onnx');
+    // Prepared again (as a second process does when it finds no meta.json yet): watch the link's
+    // name at every file-system step of the preparation.
+    fs.rmSync(path.join(path.dirname(first), 'meta.json'));
+    const seen: boolean[] = [];
+    const watched = ['link', 'rename', 'rm', 'writeFile', 'open'] as const;
+    const originals = watched.map((k) => [k, fs.promises[k]] as const);
+    for (const [k, f] of originals) {
+      (fs.promises as Record<string, unknown>)[k] = (...args: unknown[]) => {
+        seen.push(fs.existsSync(link));
+        return (f as (...a: unknown[]) => unknown)(...args);
+      };
+    }
+    try {
+      assert.equal(await prepareLinkedGraph(source, cacheDir), first);
+    } finally {
+      for (const [k, f] of originals) (fs.promises as Record<string, unknown>)[k] = f;
+    }
+    assert.ok(seen.length > 0);
+    assert.ok(seen.every(Boolean), `the link was missing at step ${seen.indexOf(false) + 1} of ${seen.length}`);
+    assert.ok(fs.existsSync(link) && fs.statSync(link).ino === fs.statSync(source).ino, 'still a hard link of the source');
+    assert.deepEqual(fs.readdirSync(path.dirname(first)).filter((f) => f.endsWith('.tmp')), [], 'no temporary name left');
   });
 });

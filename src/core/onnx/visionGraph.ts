@@ -18,7 +18,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeAtomic } from '../atomicWrite';
+import { tempPathFor, writeAtomic, writeFileAtomicSync } from '../atomicWrite';
 import { AttentionPromptError } from '../errors';
 import { LINEAR_OPS, LinearWeight, UnreadableWeightError, linearWeight, unreadableWeightError } from './linearWeights';
 import { OnnxDataType, OnnxIndex, OnnxInitializer, OnnxNode, indexOnnx, readFloatInitializer } from './onnxFile';
@@ -454,12 +454,18 @@ async function writePrunedGraph(src: ByteSource, sourcePath: string, index: Onnx
 async function linkSource(sourcePath: string, dir: string): Promise<string | undefined> {
   const name = 'source_weights.onnx';
   const link = path.join(dir, name);
+  // Linked under a unique name and renamed over the old link, so a process preparing the same
+  // graph at the same time never finds the name missing (removing first left a gap).
+  const tmp = tempPathFor(link);
   try {
-    await fs.promises.rm(link, { force: true });
-    await fs.promises.link(path.resolve(sourcePath), link);
+    await fs.promises.link(path.resolve(sourcePath), tmp);
+    await fs.promises.rename(tmp, link);
     return name;
   } catch {
     return undefined;
+  } finally {
+    // rename() leaves both names when they already were links to the same file.
+    await fs.promises.rm(tmp, { force: true });
   }
 }
 
@@ -560,7 +566,8 @@ export async function prepareVisionGraph(opts: PrepareOptions): Promise<Prepared
   } finally {
     fs.closeSync(fd);
   }
-  await fs.promises.writeFile(weightsPath, packWeights(weights));
+  // Atomic like the graph: a process that prepared the same graph a moment earlier may be reading them.
+  writeFileAtomicSync(weightsPath, packWeights(weights));
   const meta: PreparedMeta = {
     format: PREPARED_FORMAT,
     sourceKey: key,
@@ -571,7 +578,7 @@ export async function prepareVisionGraph(opts: PrepareOptions): Promise<Prepared
     projection: weights.projection,
   };
   // meta.json last: its presence marks a complete preparation.
-  await fs.promises.writeFile(metaPath, JSON.stringify(meta, null, 2));
+  writeFileAtomicSync(metaPath, JSON.stringify(meta, null, 2));
   return { modelPath, sourcePath: opts.sourcePath, layer: loc.layer, numLayers: loc.numLayers, outputs, weights, fromCache: false };
 }
 
@@ -606,6 +613,6 @@ export async function prepareLinkedGraph(sourcePath: string, cacheDir: string): 
     fs.closeSync(fd);
   }
   // meta.json last: its presence marks a complete preparation.
-  await fs.promises.writeFile(donePath, JSON.stringify({ format: PREPARED_FORMAT, sourceKey: key }));
+  writeFileAtomicSync(donePath, JSON.stringify({ format: PREPARED_FORMAT, sourceKey: key }));
   return modelPath;
 }
