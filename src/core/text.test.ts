@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { fixtureModel, tempDir } from '../../test/helpers';
-import { locateModel, modelFilePath } from './modelSource';
+import { DTYPES, locateModel, modelFilePath, towerFile } from './modelSource';
 import * as fs from 'node:fs';
 import { ClipTextEncoder, TextTower, truncateForClip, validateQuery } from './text';
 import { loadTransformers } from './transformers';
@@ -53,14 +53,15 @@ describe('CLIP text side', () => {
 });
 
 describe('the text model in its own session, weights linked from the file', () => {
-  for (const dtype of ['fp32', 'q8'] as const) {
+  // tiny-clip has a text file for every dtype (the 4-bit ones run MatMulNBits / MatMulBnb4).
+  for (const dtype of DTYPES) {
     it(`${dtype}: the same embeddings as Transformers.js's CLIPTextModelWithProjection, from a graph that holds no weights`, async () => {
       const t = await loadTransformers();
-      const loc = locateModel({ model: fixtureModel('planted-clip'), cacheDir: tempDir(), dtype });
+      const loc = locateModel({ model: fixtureModel('tiny-clip'), cacheDir: tempDir(), dtype });
       const ours = await ClipTextEncoder.load(t, loc);
       const theirs = await t.CLIPTextModelWithProjection.from_pretrained(loc.pretrainedId, { local_files_only: true, dtype, device: 'cpu' });
       try {
-        const source = modelFilePath(loc, dtype === 'fp32' ? 'onnx/text_model.onnx' : 'onnx/text_model_quantized.onnx');
+        const source = modelFilePath(loc, towerFile('text', dtype));
         assert.notEqual(ours.modelPath, source, 'the prepared graph, not the original file');
         assert.ok(ours.modelPath.startsWith(loc.cacheDir));
         assert.ok(fs.statSync(ours.modelPath).size < fs.statSync(source).size / 4, 'the weights stay in the original file');
