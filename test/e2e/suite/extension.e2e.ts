@@ -219,7 +219,9 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
   });
 
   test('Stop cancels an answer mid-stream', async () => {
-    await fetch(`${CONTROL}/__vlm/faults`, { method: 'POST', body: JSON.stringify({ faults: [{ kind: 'slow', delayMs: 400, chunks: 30 }, { kind: 'slow', delayMs: 400, chunks: 30 }] }) });
+    // The answer has 9 words: at 3 s a word Stop has 27 s to land. At 0.4 s (3.6 s in all) the
+    // answer finished first once, with two CI runs loading the machine.
+    await fetch(`${CONTROL}/__vlm/faults`, { method: 'POST', body: JSON.stringify({ faults: [{ kind: 'slow', delayMs: 3000, chunks: 30 }, { kind: 'slow', delayMs: 3000, chunks: 30 }] }) });
     const abortedBefore = (await vlmLog()).aborted;
     const pending = api.askAbout(image('red-box.png'), 'describe it slowly');
     const streaming = await waitFor('a streaming answer', () => api.answers.all().find((e: AnswerEntry) => e.question === 'describe it slowly' && e.masked.text.length > 0));
