@@ -55,8 +55,6 @@ ${LVLM_USAGE}
 Presets: ${MODEL_PRESETS.map((p) => p.id).join(', ')}
 The hub base URL can be changed with HF_ENDPOINT.`;
 
-
-
 export function progressPrinter(stream: Pick<NodeJS.WriteStream, 'isTTY' | 'write'>): ((p: DownloadProgress) => void) | undefined {
   if (!stream.isTTY) return undefined;
   let last = 0;

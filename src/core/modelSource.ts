@@ -180,7 +180,7 @@ export function configureTransformers(t: TransformersModule, loc: ModelLocation)
   t.env.allowLocalModels = loc.local || loc.offline;
   t.env.localModelPath = loc.local ? '' : loc.cacheDir;
   t.env.allowRemoteModels = !loc.local && !loc.offline;
-  t.env.remoteHost = loc.remoteHost ?? 'https://huggingface.co/';
+  t.env.remoteHost = hubBase(loc);
 }
 
 /** Options common to every Transformers.js from_pretrained call for this location. */
@@ -216,9 +216,14 @@ export function describeLoadError(loc: ModelLocation, e: unknown): AttentionProm
   return new AttentionPromptError('download-failed', `Could not load ${loc.name}: ${msg}`, { cause: e });
 }
 
+/** The hub a location downloads from: its own host (a test hub, HF_ENDPOINT's mirror) or Hugging Face's. */
+function hubBase(loc: ModelLocation): string {
+  return loc.remoteHost ?? 'https://huggingface.co/';
+}
+
 /** The hub URL of a file (Transformers.js's `{model}/resolve/{revision}/` template). */
 export function hubFileUrl(loc: ModelLocation, file: string): string {
-  const host = (loc.remoteHost ?? 'https://huggingface.co/').replace(/\/?$/, '/');
+  const host = hubBase(loc).replace(/\/?$/, '/');
   return `${host}${loc.pretrainedId}/resolve/${encodeURIComponent(loc.revision)}/${file}`;
 }
 
@@ -286,7 +291,7 @@ export async function downloadModelFile(loc: ModelLocation, file: string, onProg
       const got = total ? `${formatBytes(loaded)} of ${formatBytes(total)}` : formatBytes(loaded);
       throw new AttentionPromptError(
         'download-failed',
-        `Could not download ${loc.name}: ${file} stalled (no data for ${stallMs / 1000} s after ${got}) from ${loc.remoteHost ?? 'https://huggingface.co/'}. Nothing partial was kept; retry, or check the network, proxy or HF_ENDPOINT.`,
+        `Could not download ${loc.name}: ${file} stalled (no data for ${stallMs / 1000} s after ${got}) from ${hubBase(loc)}. Nothing partial was kept; retry, or check the network, proxy or HF_ENDPOINT.`,
       );
     }
     throw describeLoadError(loc, e);
