@@ -136,6 +136,18 @@ describe('batch runs', () => {
     assert.ok(all.every((l) => /You asked: green$/.test(l.maskedAnswer ?? '')));
   });
 
+  it('reports its rate over the processing: the model load is timed apart, not counted', async () => {
+    // A layer sweep loads one engine per layer; both loads stay out of the rate.
+    const out = path.join(work, 'rate');
+    const summary = await runBatch(options(path.join(dataset, 'part0'), out, { sweep: { layer: [0, 1] } }));
+    assert.equal(summary.done, 100);
+    assert.ok(summary.loadMs > 0 && summary.loadMs < summary.elapsedMs, `load ${summary.loadMs} of ${summary.elapsedMs} ms`);
+    // Before this, the clock started before the model loaded, so the rate counted the load.
+    const processingSeconds = (summary.elapsedMs - summary.loadMs) / 1000;
+    assert.ok(summary.imagesPerSecond >= summary.done / processingSeconds, `${summary.imagesPerSecond} images/s, ${summary.done} in ${processingSeconds} s`);
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')).loadMs, summary.loadMs);
+  });
+
   it('refuses to overwrite a finished run without --resume', async () => {
     await assert.rejects(runBatch(options(dataset, path.join(work, 'killed'))), { code: 'output-exists', message: /--resume/ });
   });

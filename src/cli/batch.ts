@@ -248,7 +248,7 @@ export async function runBatchCommand(argv: string[], onInterrupt: (handler: () 
     const report = await writeReport(outDir, summary);
     io.out.write(
       `${summary.done} done, ${summary.failed} failed, ${summary.skipped} skipped of ${summary.total}${summary.interrupted ? ' (interrupted: rerun with --resume)' : ''}\n` +
-        `${summary.imagesPerSecond.toFixed(2)} images/s over ${(summary.elapsedMs / 1000).toFixed(1)} s\n` +
+        `${summary.imagesPerSecond.toFixed(2)} images/s over ${(summary.elapsedMs / 1000).toFixed(1)} s (${(summary.loadMs / 1000).toFixed(1)} s of it loading the model)\n` +
         describeScores(summary) +
         `results: ${path.join(outDir, 'results.jsonl')}\nsummary: ${path.join(outDir, 'summary.json')}\nreport:  ${report}\n`,
     );

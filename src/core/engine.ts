@@ -207,7 +207,6 @@ export class AttentionPromptEngine {
       });
       tick('download text model', textStart);
     }
-    if (opts.expectQuestions?.some((q) => q.trim() && !text.known(q))) text.warm().catch(() => undefined);
 
     // The vision file: from the folder, or from the cache (downloaded straight to disk, in
     // Transformers.js's cache layout, without creating an ONNX Runtime session for it).
@@ -243,6 +242,9 @@ export class AttentionPromptEngine {
         ...spinningOption(opts.spinWait),
       });
       tick('create vision session', start);
+      // After the vision session, not beside it: on two cores the two loads only slowed each
+      // other (ViT-B/16 cold first heatmap 4.1–4.3 s side by side, 2.5–2.7 s one after the other).
+      if (opts.expectQuestions?.some((q) => q.trim() && !text.known(q))) text.warm().catch(() => undefined);
     } catch (e) {
       await text.dispose();
       throw e;

@@ -122,6 +122,9 @@ export interface BatchSummary {
   skipped: number;
   interrupted: boolean;
   elapsedMs: number;
+  /** Of `elapsedMs`, the time spent loading models. */
+  loadMs: number;
+  /** Items finished per second of processing (elapsed time less model loads). */
   imagesPerSecond: number;
   model: string;
   layer: number;
@@ -243,13 +246,25 @@ class Tally {
   skipped = 0;
   /** Items finished by this run (done or failed), for the rate. */
   processed = 0;
-  private readonly ready = performance.now();
+  /** Time spent loading models (one per swept layer): not part of the rate. */
+  loadMs = 0;
+  private readonly started = performance.now();
 
   constructor(readonly total: number, private readonly results: ResultsLog, private readonly onProgress?: (p: BatchProgress) => void) {}
 
-  /** Items per second since the model was ready (loading it is a one-off the engine times itself). */
-  rate(): number {
-    return this.processed / Math.max((performance.now() - this.ready) / 1000, 1e-3);
+  /** Loads a model without counting the wait in the rate (loading is a one-off the engine times itself). */
+  async loading<T>(load: () => Promise<T>): Promise<T> {
+    const before = performance.now();
+    try {
+      return await load();
+    } finally {
+      this.loadMs += performance.now() - before;
+    }
+  }
+
+  /** Items per second of processing up to `now`: the run's time less its model loads. */
+  rate(now = performance.now()): number {
+    return this.processed / Math.max((now - this.started - this.loadMs) / 1000, 1e-3);
   }
 
   progress(current?: string): void {
@@ -646,6 +661,7 @@ async function writeScores(outDir: string, metric: Metric, summary: BatchSummary
 
 function writeSummary(ctx: RunContext, startedAt: Date, t0: number): BatchSummary {
   const { opts, engine, tally } = ctx;
+  const end = performance.now();
   const summary: BatchSummary = {
     input: opts.input,
     outDir: opts.outDir,
@@ -654,8 +670,9 @@ function writeSummary(ctx: RunContext, startedAt: Date, t0: number): BatchSummar
     failed: tally.failed,
     skipped: tally.skipped,
     interrupted: !!opts.signal?.aborted,
-    elapsedMs: performance.now() - t0,
-    imagesPerSecond: tally.rate(),
+    elapsedMs: end - t0,
+    loadMs: tally.loadMs,
+    imagesPerSecond: tally.rate(end),
     model: engine.modelName,
     layer: ctx.layer,
     parameters: ctx.parameters,
@@ -700,7 +717,7 @@ export async function runBatch(opts: BatchOptions, sharedEngine?: MapSource): Pr
       for (const [i, group] of groups.entries()) {
         if (i > 0 && opts.signal?.aborted) break;
         const own = group.layer !== undefined || !sharedEngine;
-        const engine = own ? await loadMapSource(opts, group.layer) : sharedEngine!;
+        const engine = own ? await tally.loading(() => loadMapSource(opts, group.layer)) : sharedEngine!;
         try {
           if (i === 0) {
             // A swept layer is recorded in `sweep`; otherwise the layer the model resolved.
