@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { runBatch } from '../src/core/batch/runner';
+import { BATCH_SPIN_WAIT } from '../src/core/defaults';
 import { AttentionPromptEngine } from '../src/core/engine';
 import { decodeImage } from '../src/core/image';
 import { renderOutputs } from '../src/core/render';
@@ -95,6 +96,10 @@ async function ours(a: Args) {
     }
     perImage[`${img.width}x${img.height}`] = { heatmapMs: median(total), visionMs: median(vision), renderMs: median(render) };
   }
+  // The peak so far is a one-shot's (the CLI's mask: its question embedded, the text model
+  // released, then the vision session); what follows loads the text tower beside the vision
+  // session, as a long-lived engine (the extension's) does for a new question.
+  const heatmapPeakRssMb = rssNow().hwm;
   // A question this process (and the disk cache) has not seen: loads the text tower if needed.
   t = now();
   await engine.embedText(`a new question at ${Date.now()} ${Math.random()}`);
@@ -108,7 +113,7 @@ async function ours(a: Args) {
   t = now();
   await engine.embedText(`a question about object number 0 in the scene, ${process.pid}`);
   const textHitMs = now() - t;
-  const result = { loadMs, loadBreakdown: engine.loadTimings, firstHeatmapMs, coldToFirstMs, perImage, firstNewQuestionMs, textMs: median(textMs), textHitMs, peakRssMb: maxRssMb() };
+  const result = { loadMs, loadBreakdown: engine.loadTimings, firstHeatmapMs, coldToFirstMs, perImage, firstNewQuestionMs, textMs: median(textMs), textHitMs, heatmapPeakRssMb, peakRssMb: maxRssMb() };
   await engine.dispose();
   return result;
 }
@@ -200,6 +205,14 @@ async function stages(a: Args) {
 async function batch(a: Args) {
   fs.rmSync(a.outDir!, { recursive: true, force: true });
   const t = now();
+  // As the runner loads its own (questions embedded first, threads not spinning), then one
+  // warm-up heatmap, as stock's throughput follows a warm-up forward: the rate is the steady one.
+  const items = fs.readFileSync(a.jsonl!, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { image: string; question: string });
+  const engine = await AttentionPromptEngine.load({ ...engineOptions(a), spinWait: BATCH_SPIN_WAIT, expectQuestions: items.map((i) => i.question) });
+  const loadMs = now() - t;
+  const warmUp = await decodeImage(path.join(path.dirname(a.jsonl!), items[0].image));
+  const r = await engine.attribute(warmUp, { question: items[0].question });
+  await (await renderOutputs(warmUp, r.mask, r.grid, { interpolation: 'lanczos3', gray: 0 })).masked.jpeg().toBuffer();
   const cpu = process.cpuUsage();
   const summary = await runBatch({
     input: a.jsonl!,
@@ -212,11 +225,12 @@ async function batch(a: Args) {
     opacity: 0.5,
     concurrency: 4,
     resume: false,
-  });
-  // Throughput over the processing itself (summary.elapsedMs includes loading the model).
+  }, engine);
+  await engine.dispose();
+  // Throughput over the processing itself (the summary's rate leaves the load out).
   const used = process.cpuUsage(cpu);
   // CPU time of the whole process (all threads) per image: less at the mercy of other load than wall time.
-  return { totalMs: now() - t, imagesPerSecond: summary.imagesPerSecond, cpuMsPerImage: (used.user + used.system) / 1000 / summary.done, done: summary.done, failed: summary.failed, peakRssMb: maxRssMb() };
+  return { totalMs: now() - t, loadMs, imagesPerSecond: summary.imagesPerSecond, cpuMsPerImage: (used.user + used.system) / 1000 / summary.done, done: summary.done, failed: summary.failed, peakRssMb: maxRssMb() };
 }
 
 /**

@@ -35,13 +35,18 @@ describe('preprocessing without the image processor', () => {
   });
 });
 
-describe('cold start: the text tower loads beside the vision session when a question is new', () => {
-  it('starts loading it during load() only for a question without a stored embedding', async () => {
+describe('cold start: the text tower and the vision session are never resident together', () => {
+  it('embeds an expected new question during load(), then releases the text model before the vision session', async () => {
     const cacheDir = tempDir();
     const model = fixtureModel('tiny-clip');
-    const first = await AttentionPromptEngine.load({ model, cacheDir, threads: 1, expectQuestions: ['a red square'] });
-    assert.equal(first.textTowerLoaded, true, 'new question: loading started during load()');
-    await first.embedText('a red square');
+    const first = await AttentionPromptEngine.load({ model, cacheDir, threads: 1, expectQuestions: ['a red square', ' a red square ', 'a blue circle'] });
+    // Before, the text tower loaded beside the vision session and stayed: both resident at once.
+    assert.equal(first.textTowerLoaded, false, 'new questions: embedded, then the text model released');
+    assert.ok(first.loadTimings['embed questions (text tower loaded and released)'] > 0, JSON.stringify(first.loadTimings));
+    const img = await decodeImage(await rectangleImage(64, 48, 'red', { left: 8, top: 8, width: 20, height: 16 }));
+    const r = await first.attribute(img, { question: 'a blue circle' });
+    assert.equal(first.textTowerLoaded, false, 'the first heatmap finds its embedding in memory');
+    assert.equal(r.timings['load text model'], undefined);
     await first.dispose();
     const second = await AttentionPromptEngine.load({ model, cacheDir, threads: 1, expectQuestions: ['a red square'] });
     assert.equal(second.textTowerLoaded, false, 'known question: the text model stays unloaded');

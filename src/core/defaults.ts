@@ -80,6 +80,14 @@ export const DEFAULT_GEOMETRY: Geometry = 'full';
  * burn the cores that work needs (B/16 batch: ~10 % less CPU per image with spinning off).
  */
 export const BATCH_SPIN_WAIT = false;
+/**
+ * How long the text tower stays loaded with no new text to embed. Embeddings stay known (memory
+ * and disk), so only a new question pays a reload (ViT-B/16 ~0.6 s, L/14-336 ~0.7 s); an idle
+ * engine gives back the text session (B/16 ~180 MB, L/14-336 fp32 ~500 MB).
+ */
+export const TEXT_IDLE_RELEASE_MS = 60_000;
+/** The most distinct questions a batch embeds before its vision session loads (then releasing the text tower). */
+export const PRE_EMBED_LIMIT = 256;
 
 // ---- mask and view parameters -----------------------------------------------------------------
 

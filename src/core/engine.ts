@@ -26,11 +26,11 @@ import {
 } from './modelSource';
 import { PreparedVisionGraph, VisionWeights, prepareVisionGraph } from './onnx/visionGraph';
 import { halfToFloat } from './onnx/onnxFile';
-import { TextEmbedding, TextTower, validateQuery } from './text';
+import { MAX_QUERY_CHARS, TextEmbedding, TextTower, validateQuery } from './text';
 import { TransformersModule, loadTransformers } from './transformers';
 import * as fs from 'node:fs';
 
-import { CONTRAST, DEFAULT_GEOMETRY, GEOMETRIES, Geometry, KERNEL_SIZES } from './defaults';
+import { CONTRAST, DEFAULT_GEOMETRY, GEOMETRIES, Geometry, KERNEL_SIZES, PRE_EMBED_LIMIT } from './defaults';
 
 export interface EngineOptions extends ModelSourceOptions {
   /** Block index; negative counts from the end. Default: layers − 2, as the reference. */
@@ -40,10 +40,14 @@ export interface EngineOptions extends ModelSourceOptions {
   /** Also expose block L's attention output (tests). */
   exposeAttentionOutput?: boolean;
   /**
-   * The questions (or hints) the caller will ask first. When one has no stored embedding, the
-   * text tower loads while the vision session is created instead of after it.
+   * The questions (or hints) the caller will ask. Those without a stored embedding (up to
+   * PRE_EMBED_LIMIT of them) are embedded before the vision session is created, and the text
+   * model is released before the vision session loads: the two towers are never resident
+   * together, and the first heatmap finds its embedding in memory.
    */
   expectQuestions?: string[];
+  /** How long the text model stays loaded with no new text (default TEXT_IDLE_RELEASE_MS; Infinity: kept). */
+  textIdleReleaseMs?: number;
   /**
    * Whether ONNX Runtime's threads spin between operators (its default). Spinning saves a
    * wake-up per operator for a lone forward, but burns the cores that work overlapping the
@@ -199,13 +203,25 @@ export class AttentionPromptEngine {
     // whose text files are not cached yet downloads them now, so a run that starts online can
     // continue offline.
     const textFile = towerFile('text', towerDtypes(loc).text);
-    const text = new TextTower(t, loc, modelFilePath(loc, textFile), loc.cacheDir, { onProgress: opts.onProgress, threads });
+    const text = new TextTower(t, loc, modelFilePath(loc, textFile), loc.cacheDir, { onProgress: opts.onProgress, threads, idleReleaseMs: opts.textIdleReleaseMs });
     if (!loc.local && !fs.existsSync(modelFilePath(loc, textFile))) {
       const textStart = performance.now();
       await text.warm().catch((e) => {
         throw describeLoadError(loc, e);
       });
       tick('download text model', textStart);
+    }
+    const unknown = [...new Set((opts.expectQuestions ?? []).map((q) => q.trim()).filter((q) => q && q.length <= MAX_QUERY_CHARS && !text.known(q)))];
+    if (unknown.length > 0 && unknown.length <= PRE_EMBED_LIMIT) {
+      start = performance.now();
+      try {
+        for (const q of unknown) await text.embed(q);
+      } catch (e) {
+        await text.dispose();
+        throw e instanceof AttentionPromptError ? e : describeLoadError(loc, e);
+      }
+      await text.release();
+      tick('embed questions (text tower loaded and released)', start);
     }
 
     // The vision file: from the folder, or from the cache (downloaded straight to disk, in
@@ -242,9 +258,6 @@ export class AttentionPromptEngine {
         ...spinningOption(opts.spinWait),
       });
       tick('create vision session', start);
-      // After the vision session, not beside it: on two cores the two loads only slowed each
-      // other (ViT-B/16 cold first heatmap 4.1–4.3 s side by side, 2.5–2.7 s one after the other).
-      if (opts.expectQuestions?.some((q) => q.trim() && !text.known(q))) text.warm().catch(() => undefined);
     } catch (e) {
       await text.dispose();
       throw e;

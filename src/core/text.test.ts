@@ -102,4 +102,36 @@ describe('text tower with the on-disk embedding cache', () => {
     assert.notDeepEqual(Array.from(c.embedding), Array.from(a.embedding));
     await second.dispose();
   });
+
+  it('releases the text model after its idle time; a new question loads it again, with the same embeddings', async () => {
+    const t = await loadTransformers();
+    const loc = locateModel({ model: fixtureModel('planted-clip') });
+    const textModel = modelFilePath(loc, 'onnx/text_model.onnx');
+    const kept = new TextTower(t, loc, textModel, tempDir(), { idleReleaseMs: Infinity });
+    const released = new TextTower(t, loc, textModel, tempDir(), { idleReleaseMs: 0 });
+    const until = async (what: string, ok: () => boolean) => {
+      for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(ok(), what);
+    };
+    try {
+      const a = await kept.embed('where is the red box?');
+      const b = await released.embed('where is the red box?');
+      await until('released once idle', () => !released.loaded);
+      const c = await released.embed('where is the blue box?');
+      assert.ok(released.loadMs! > 0, 'the new question loaded the model again');
+      const d = await kept.embed('where is the blue box?');
+      assert.deepEqual(Array.from(b.embedding), Array.from(a.embedding));
+      assert.deepEqual(Array.from(c.embedding), Array.from(d.embedding));
+      await until('released again', () => !released.loaded);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(kept.loaded, true, 'Infinity keeps it');
+      // Two embeds at once: the idle clock waits for both.
+      const [e, f] = await Promise.all([released.embed('is it green?'), released.embed('is it blue?')]);
+      assert.equal(e.text, 'is it green?');
+      assert.equal(f.text, 'is it blue?');
+    } finally {
+      await kept.dispose();
+      await released.dispose();
+    }
+  });
 });

@@ -11,6 +11,7 @@ import type { TransformersModule } from './transformers';
 import type * as Ort from 'onnxruntime-node';
 import { ModelLocation, DownloadProgress, configureTransformers, describeLoadError, downloadModelFile, modelFilePath, pretrainedOptions, towerDtypes, towerFile } from './modelSource';
 import { prepareLinkedGraph } from './onnx/visionGraph';
+import { TEXT_IDLE_RELEASE_MS } from './defaults';
 
 /** The text model's file (downloaded into the cache when missing), as its prepared linked graph where the cache allows. */
 async function textModelPath(loc: ModelLocation, cacheDir: string, onProgress?: (p: DownloadProgress) => void): Promise<string> {
@@ -145,6 +146,9 @@ export class TextTower {
   private encoder: Promise<ClipTextEncoder> | undefined;
   private readonly memory = new Map<string, TextEmbedding>();
   private diskDir: string | undefined | null = null;
+  /** Embeds waiting on or running the text model: the idle release waits for them. */
+  private embedding = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
   /** How long the last load of the text model took (set when an embed had to load it). */
   loadMs: number | undefined;
 
@@ -153,18 +157,46 @@ export class TextTower {
     private readonly loc: ModelLocation,
     private readonly textModelPath: string,
     private readonly cacheDir: string,
-    private readonly opts: { onProgress?: (p: DownloadProgress) => void; threads?: number } = {},
+    private readonly opts: { onProgress?: (p: DownloadProgress) => void; threads?: number; idleReleaseMs?: number } = {},
   ) {}
 
   get loaded(): boolean {
     return this.encoder !== undefined;
   }
 
-  /** Starts loading the tokenizer and text model (idempotent). */
+  /** Starts loading the tokenizer and text model (idempotent); released again after the idle time. */
   warm(): Promise<ClipTextEncoder> {
-    this.encoder ??= ClipTextEncoder.load(this.t, this.loc, { ...this.opts, cacheDir: this.cacheDir });
-    this.encoder.catch(() => (this.encoder = undefined));
+    if (!this.encoder) {
+      const encoder = ClipTextEncoder.load(this.t, this.loc, { ...this.opts, cacheDir: this.cacheDir });
+      this.encoder = encoder;
+      encoder.then(
+        () => this.releaseWhenIdle(),
+        () => {
+          if (this.encoder === encoder) this.encoder = undefined;
+        },
+      );
+    }
     return this.encoder;
+  }
+
+  /** Releases the text model now (embeddings stay known); a later new question loads it again. */
+  async release(): Promise<void> {
+    clearTimeout(this.idleTimer);
+    const enc = this.encoder;
+    this.encoder = undefined;
+    if (enc) await enc.then((x) => x.dispose()).catch(() => undefined);
+  }
+
+  /** (Re)starts the idle clock: the model goes once `idleReleaseMs` pass with no embed running. */
+  private releaseWhenIdle(): void {
+    const ms = this.opts.idleReleaseMs ?? TEXT_IDLE_RELEASE_MS;
+    clearTimeout(this.idleTimer);
+    if (!Number.isFinite(ms) || !this.encoder) return;
+    this.idleTimer = setTimeout(() => {
+      if (this.embedding === 0) void this.release();
+    }, ms);
+    // The clock never keeps a process alive that has nothing else to do.
+    this.idleTimer.unref();
   }
 
   private disk(): string | undefined {
@@ -205,9 +237,16 @@ export class TextTower {
     }
     const loadStart = performance.now();
     const wasLoaded = this.encoder !== undefined;
-    const encoder = await this.warm();
-    if (!wasLoaded) this.loadMs = performance.now() - loadStart;
-    const e = await encoder.embed(text);
+    let e: TextEmbedding;
+    this.embedding++;
+    try {
+      const encoder = await this.warm();
+      if (!wasLoaded) this.loadMs = performance.now() - loadStart;
+      e = await encoder.embed(text);
+    } finally {
+      this.embedding--;
+      this.releaseWhenIdle();
+    }
     this.remember(text, e);
     const target = this.disk() && path.join(this.disk()!, `${crypto.createHash('sha256').update(text).digest('hex').slice(0, 32)}.json`);
     if (target) {
@@ -224,8 +263,6 @@ export class TextTower {
   }
 
   async dispose(): Promise<void> {
-    const enc = this.encoder;
-    this.encoder = undefined;
-    if (enc) await enc.then((x) => x.dispose()).catch(() => undefined);
+    await this.release();
   }
 }

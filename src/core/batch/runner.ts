@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { AUX_MODELS, BATCH_SPIN_WAIT, IMAGE_EXTENSIONS, type AuxModel, type Geometry, type ImageFormat, type Interpolation, type VlmRunSettings } from '../defaults';
+import { AUX_MODELS, BATCH_SPIN_WAIT, IMAGE_EXTENSIONS, PRE_EMBED_LIMIT, type AuxModel, type Geometry, type ImageFormat, type Interpolation, type VlmRunSettings } from '../defaults';
 import { Attribution, AttentionPromptEngine, AttributionRequest, EngineOptions, StageTimings } from '../engine';
 import { AttentionPromptError } from '../errors';
 import { DecodedImage, ImageLimits, PixelBudget, alphaForGeometry, decodeImage, fromDecoded, processPixelBudget } from '../image';
@@ -184,15 +184,20 @@ async function* runItems(opts: BatchOptions): AsyncGenerator<BatchItem> {
   for await (const item of readItems(opts.input, inputOptions(opts))) if (inShard(item.id, opts.shard)) yield item;
 }
 
-/** Reads every item once (validating each line, question and path) and counts them; none is an error. */
-async function countItems(opts: BatchOptions): Promise<number> {
-  let n = 0;
+/**
+ * Reads every item once (validating each line, question and path) and counts them; none is an
+ * error. Also gathers the distinct texts the maps are made from (a hint, else the question), up
+ * to one past PRE_EMBED_LIMIT: the engine embeds them before its vision session loads.
+ */
+async function countItems(opts: BatchOptions): Promise<{ count: number; mapTexts: string[] }> {
+  let count = 0;
+  const mapTexts = new Set<string>();
   for await (const item of runItems(opts)) {
-    void item;
-    n++;
+    count++;
+    if (mapTexts.size <= PRE_EMBED_LIMIT) mapTexts.add((item.hint?.trim() ? item.hint : item.question).trim());
   }
-  if (n === 0) throw new AttentionPromptError('bad-parameter', `Nothing to do: ${opts.input} holds no images (looked for .${IMAGE_EXTENSIONS.join(' .')}).`);
-  return n;
+  if (count === 0) throw new AttentionPromptError('bad-parameter', `Nothing to do: ${opts.input} holds no images (looked for .${IMAGE_EXTENSIONS.join(' .')}).`);
+  return { count, mapTexts: [...mapTexts] };
 }
 
 const inputOptions = (opts: BatchOptions) => ({ question: opts.question, allowOutsidePaths: opts.allowOutsidePaths });
@@ -531,10 +536,10 @@ function checkRunOptions(opts: BatchOptions): void {
 }
 
 /** The run's map source for `layer` (undefined: the requested one): CLIP's engine, or the local LVLM. */
-async function loadMapSource(opts: BatchOptions, layer: number | undefined): Promise<MapSource> {
+async function loadMapSource(opts: BatchOptions, layer: number | undefined, mapTexts: string[]): Promise<MapSource> {
   const engine = layer !== undefined ? { ...opts.engine, layer } : opts.engine;
   if (opts.aux === 'lvlm') return layer === undefined && opts.lvlm ? LvlmMaps.load(opts.lvlm, false) : LvlmMaps.load(new LocalVlm(engine), true);
-  return AttentionPromptEngine.load({ spinWait: BATCH_SPIN_WAIT, ...engine });
+  return AttentionPromptEngine.load({ spinWait: BATCH_SPIN_WAIT, expectQuestions: mapTexts, ...engine });
 }
 
 /** Creates the output folder and its subfolders, or says in one line why it cannot. */
@@ -702,7 +707,8 @@ export async function runBatch(opts: BatchOptions, sharedEngine?: MapSource): Pr
   const lock = OutputLock.acquire(opts.outDir);
   try {
     // Validates the input (and every item's question and path) before any model loads.
-    const total = (await countItems(opts)) * (sweep?.length ?? 1);
+    const { count, mapTexts } = await countItems(opts);
+    const total = count * (sweep?.length ?? 1);
     const settings = requestedSettings(opts, answers);
     const allow = !!opts.allowChangedSettings;
     // The layer is compared once the model has resolved it (the default is "layers − 2").
@@ -717,7 +723,7 @@ export async function runBatch(opts: BatchOptions, sharedEngine?: MapSource): Pr
       for (const [i, group] of groups.entries()) {
         if (i > 0 && opts.signal?.aborted) break;
         const own = group.layer !== undefined || !sharedEngine;
-        const engine = own ? await tally.loading(() => loadMapSource(opts, group.layer)) : sharedEngine!;
+        const engine = own ? await tally.loading(() => loadMapSource(opts, group.layer, mapTexts)) : sharedEngine!;
         try {
           if (i === 0) {
             // A swept layer is recorded in `sweep`; otherwise the layer the model resolved.
