@@ -144,7 +144,10 @@ for (const r of results) {
   const stockFirst = r.stock.createMs + r.stock.firstMs;
   const small = r.warm.perImage['640x480'];
   const large = r.warm.perImage['4000x3000'];
-  const peakOurs = Math.max(r.cold.peakRssMb, r.warm.peakRssMb, r.batch.peakRssMb);
+  // One-shot heatmaps (the CLI's mask: question embedded, text model released, then the vision
+  // session) and the batch; apart, a long-lived engine's new question (both towers resident).
+  const peakOurs = Math.max(r.cold.heatmapPeakRssMb, r.warm.heatmapPeakRssMb, r.batch.peakRssMb);
+  const peakBoth = Math.max(r.cold.peakRssMb, r.warm.peakRssMb);
   rows.push(
     [r.label, 'stock image forward (median)', `${f0(r.stock.forwardMs)} ms`, ''],
     [r.label, 'heatmap 640×480 → full-res mask + masked (median)', `${f0(small.heatmapMs)} ms`, `vision ${f0(small.visionMs)} ms, render ${f0(small.renderMs)} ms`],
@@ -154,8 +157,9 @@ for (const r of results) {
     [r.label, 'ours cold: load (prepare graph + sessions) / first heatmap', `${f0(r.cold.loadMs)} / ${f0(r.cold.coldToFirstMs)} ms`, Object.entries(r.cold.loadBreakdown).map(([k, v]) => `${k} ${f0(v)}`).join(', ')],
     [r.label, 'ours second start: load / first heatmap', `${f0(r.warm.loadMs)} / ${f0(r.warm.coldToFirstMs)} ms`, Object.entries(r.warm.loadBreakdown).map(([k, v]) => `${k} ${f0(v)}`).join(', ')],
     [r.label, 'text: first new question (loads the text tower) / new query, tower loaded / cache hit', `${f0(r.warm.firstNewQuestionMs)} / ${f1(r.warm.textMs)} / ${f2(r.warm.textHitMs)} ms`, 'embeddings persist on disk per text model'],
-    [r.label, 'throughput: stock forward / batch (32 images, 4 questions, --no-vlm)', `${f2(r.stock.throughput)} / ${f2(r.batch.imagesPerSecond)} img/s`, 'batch includes decode, heatmap, writing masked, overlay, thumbnails'],
-    [r.label, 'peak RSS: stock / ours (max of cold, warm, batch)', `${f0(r.stock.peakRssMb)} / ${f0(peakOurs)} MB`, `cold ${f0(r.cold.peakRssMb)}, warm ${f0(r.warm.peakRssMb)}, batch ${f0(r.batch.peakRssMb)}`],
+    [r.label, 'throughput: stock forward / batch (32 images, 4 questions, --no-vlm)', `${f2(r.stock.throughput)} / ${f2(r.batch.imagesPerSecond)} img/s`, `batch includes decode, heatmap, writing masked, overlay, thumbnails; the same heatmaps alone ${f2(r.batch.mapsPerSecond)} img/s; CPU per image ${f0(r.batch.cpuMsPerImage)} ms (stock ${f0(r.stock.cpuMsPerForward)} ms)`],
+    [r.label, 'peak RSS: stock / ours (max of cold, second start, batch)', `${f0(r.stock.peakRssMb)} / ${f0(peakOurs)} MB`, `cold ${f0(r.cold.heatmapPeakRssMb)}, second start ${f0(r.warm.heatmapPeakRssMb)}, batch ${f0(r.batch.peakRssMb)}; the text model is released before the vision session loads`],
+    [r.label, 'peak RSS: ours with both towers resident (a long-lived engine asked a new question)', `${f0(peakBoth)} MB`, `cold ${f0(r.cold.peakRssMb)}, second start ${f0(r.warm.peakRssMb)}; a long-lived engine keeps the text model ${f0(r.cold.textIdleReleaseMs / 1000)} s after its last new question`],
   );
   ratios.push(
     [r.label, 'warm heatmap (640×480) / stock forward, paired in one process', r.pair.heatmapMs / r.pair.stockForwardMs, '≤ 1.00', r.pair.heatmapMs / r.pair.stockForwardMs <= 1.0],
@@ -163,6 +167,7 @@ for (const r of results) {
     [r.label, 'cold first heatmap / stock creation + first forward', r.cold.coldToFirstMs / stockFirst, '≤ 1.30', r.cold.coldToFirstMs / stockFirst <= 1.3],
     [r.label, 'second start first heatmap / stock creation + first forward', r.warm.coldToFirstMs / stockFirst, '≤ 1.05', r.warm.coldToFirstMs / stockFirst <= 1.05],
     [r.label, 'peak RSS ours / stock', peakOurs / r.stock.peakRssMb, '≤ 1.25', peakOurs / r.stock.peakRssMb <= 1.25],
+    [r.label, 'peak RSS with both towers resident / stock', peakBoth / r.stock.peakRssMb, '≤ 1.25', peakBoth / r.stock.peakRssMb <= 1.25],
     [r.label, 'batch throughput / stock forward throughput', r.batch.imagesPerSecond / r.stock.throughput, '≥ 0.95', r.batch.imagesPerSecond / r.stock.throughput >= 0.95],
   );
 }
@@ -177,7 +182,7 @@ for (const r of results) {
     dtypeRows.push([
       r.label, dtype, `${mb(d.visionBytes + d.textBytes)} (${mb(d.visionBytes)} + ${mb(d.textBytes)})`,
       `${f0(d.pair.heatmapMs)} / ${f0(d.pair.stockForwardMs)} ms`, ratio.toFixed(2), `${f0(d.cold.coldToFirstMs)} ms`,
-      `${f0(Math.max(d.cold.peakRssMb, d.batch.peakRssMb))} MB`, f2(d.batch.imagesPerSecond), fid,
+      `${f0(Math.max(d.cold.heatmapPeakRssMb, d.batch.peakRssMb))} MB`, f2(d.batch.imagesPerSecond), fid,
       d.fid ? d.fid.maxDiff.toFixed(3) : '0', d.fid ? `${d.fid.argmaxMoved}/${d.fid.cases}` : '0',
     ]);
     if (r.key === 'l14-336') dtypeTargets.push([dtype, ratio, d.visionBytes + d.textBytes]);
