@@ -31,6 +31,26 @@ describe('protobuf wire format', () => {
     assert.deepEqual(readVarints(src, f), [3, 224, 224]);
   });
 
+  it('reads negative int64 varints (ten bytes) exactly, as a Softmax axis of −1 is written', () => {
+    // −1, −2 and −2^40 as protobuf writes int64: two's complement in ten 7-bit groups.
+    const tenBytes = (v: bigint) => {
+      let u = BigInt.asUintN(64, v);
+      const out: number[] = [];
+      do {
+        const b = Number(u & 0x7fn);
+        u >>= 7n;
+        out.push(u ? b | 0x80 : b);
+      } while (u);
+      return Buffer.from(out);
+    };
+    for (const v of [-1n, -2n, -(2n ** 40n)]) {
+      const bytes = tenBytes(v);
+      assert.equal(bytes.length, 10);
+      assert.deepEqual(readVarint(new BufferSource(bytes), 0), { value: Number(v), next: 10 });
+    }
+    assert.deepEqual(readVarint(new BufferSource(encodeVarint(2 ** 40)), 0).value, 2 ** 40);
+  });
+
   it('rejects a field that overruns its message', () => {
     const bad = Buffer.concat([encodeBytesField(1, Buffer.from('abcdef'))]).subarray(0, 5);
     assert.throws(() => [...fields(new BufferSource(bad), 0, bad.length)], /overruns/);

@@ -94,7 +94,15 @@ export function readVarint(src: ByteSource, offset: number): { value: number; ne
     const b = bytes[i];
     value += (b & 0x7f) * scale;
     scale *= 128;
-    if ((b & 0x80) === 0) return { value, next: offset + i + 1 };
+    if ((b & 0x80) === 0) {
+      // Past 2^53 a double drops low bits: read it again exactly, as int64 (−1 is ten bytes of 0xff…0x01).
+      if (value > Number.MAX_SAFE_INTEGER) {
+        let big = 0n;
+        for (let j = i; j >= 0; j--) big = (big << 7n) | BigInt(bytes[j] & 0x7f);
+        value = Number(BigInt.asIntN(64, big));
+      }
+      return { value, next: offset + i + 1 };
+    }
   }
   throw new Error(`malformed varint at byte ${offset}`);
 }
