@@ -1,7 +1,7 @@
 // Bundles the CLI, the extension host code and the tests. Native modules (sharp, onnxruntime-node)
 // and Transformers.js (which requires both at load time) stay external and ship in node_modules.
 import * as esbuild from 'esbuild';
-import { copyFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const production = process.argv.includes('--production');
@@ -63,6 +63,8 @@ const builds = [
 mkdirSync('dist/webview', { recursive: true });
 copyFileSync('media/webview.css', 'dist/webview/webview.css');
 if (!process.argv.includes('--no-tests')) {
+  // `node --test` runs every file in these folders: a test removed from the sources must not linger.
+  for (const dir of ['dist-test/src', 'dist-test/test']) rmSync(dir, { recursive: true, force: true });
   builds.push(esbuild.build({ ...common, entryPoints: [...findTests('src'), ...findTests('test')], outdir: 'dist-test', outbase: '.' }));
   // End-to-end: the driver (runs outside VS Code, with playwright) and the mocha suite that runs
   // inside the extension host as a small development extension.
