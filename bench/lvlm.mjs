@@ -1,8 +1,8 @@
 // `npm run bench:lvlm` (also the last part of `npm run bench`): the local LLaVA-style model's time
 // per LVLM map and per answer, and peak RSS, on a full-size random-weight export made by
 // test/fixtures/generate_llava.py --full with the sizes of the smallest preset, llava-interleave-qwen-0.5b
-// (a SigLIP-so400m-size tower at 384 px, 729 image tokens, and a Qwen2-0.5B-size decoder; cached in the
-// worktree's ignored .cache/bench, or ATTENTION_PROMPT_BENCH_DIR). Each run is its own process of the
+// (a SigLIP-so400m-size tower at 384 px, 729 image tokens, and a Qwen2-0.5B-size decoder; cached
+// where bench/run.mjs keeps its models, see cacheDir.mjs). Each run is its own process of the
 // CLI (`mask --aux lvlm --json`), so peak RSS is per run. Prints figures; no assertions on time.
 // Usage: node bench/lvlm.mjs [--tokens 32] [--runs 2]
 import { spawnSync } from 'node:child_process';
@@ -10,12 +10,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
+import { benchCacheDir } from './cacheDir.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const arg = (name, fallback) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : fallback);
 const tokens = Number(arg('--tokens', '32'));
 const runs = Number(arg('--runs', '2'));
-const cache = process.env.ATTENTION_PROMPT_BENCH_DIR ?? path.join(root, '.cache', 'bench');
+const cache = benchCacheDir;
 const name = 'llava-interleave-qwen0.5b-size-random';
 const modelDir = path.join(cache, 'models', name);
 const log = (...a) => process.stderr.write(`[bench:lvlm] ${a.join(' ')}\n`);

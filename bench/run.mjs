@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
+import { benchCacheDir } from './cacheDir.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const arg = (name, fallback) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : fallback);
@@ -21,7 +22,7 @@ const DTYPES = ['fp16', 'q8', 'int8', 'uint8', 'q4', 'q4f16', 'bnb4'];
 const dtypes = arg('--dtypes', DTYPES.join(',')).split(',').filter(Boolean);
 const suffix = { fp32: '', fp16: '_fp16', q8: '_quantized', int8: '_int8', uint8: '_uint8', q4: '_q4', q4f16: '_q4f16', bnb4: '_bnb4' };
 const towerFile = (dir, tower, dtype) => path.join(dir, 'onnx', `${tower}_model${suffix[dtype]}.onnx`);
-const cache = process.env.ATTENTION_PROMPT_BENCH_DIR ?? path.join(os.homedir(), '.cache', 'attention-prompting', 'bench');
+const cache = benchCacheDir;
 const MODELS = {
   b16: { name: 'clip-vit-b16-random', label: 'ViT-B/16', imageSize: 224 },
   'l14-336': { name: 'clip-vit-l14-336-random', label: 'ViT-L/14-336', imageSize: 336 },
