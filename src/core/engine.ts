@@ -48,6 +48,8 @@ export interface EngineOptions extends ModelSourceOptions {
   expectQuestions?: string[];
   /** How long the text model stays loaded with no new text (default TEXT_IDLE_RELEASE_MS; Infinity: kept). */
   textIdleReleaseMs?: number;
+  /** Stops the load's downloads (nothing partial kept); the load then fails with code `cancelled`. */
+  signal?: AbortSignal;
   /**
    * Whether ONNX Runtime's threads spin between operators (its default). Spinning saves a
    * wake-up per operator for a lone forward, but burns the cores that work overlapping the
@@ -203,7 +205,7 @@ export class AttentionPromptEngine {
     // whose text files are not cached yet downloads them now, so a run that starts online can
     // continue offline.
     const textFile = towerFile('text', towerDtypes(loc).text);
-    const text = new TextTower(t, loc, modelFilePath(loc, textFile), loc.cacheDir, { onProgress: opts.onProgress, threads, idleReleaseMs: opts.textIdleReleaseMs });
+    const text = new TextTower(t, loc, modelFilePath(loc, textFile), loc.cacheDir, { onProgress: opts.onProgress, signal: opts.signal, threads, idleReleaseMs: opts.textIdleReleaseMs });
     if (!loc.local && !fs.existsSync(modelFilePath(loc, textFile))) {
       const textStart = performance.now();
       await text.warm().catch((e) => {
@@ -234,7 +236,7 @@ export class AttentionPromptEngine {
       let visionPath = modelFilePath(loc, visionFile);
       if (!fs.existsSync(visionPath)) {
         if (loc.local || loc.offline) throw new AttentionPromptError('model-missing', `Missing ${visionFile} (looked at ${visionPath}).`);
-        visionPath = await downloadModelFile(loc, visionFile, opts.onProgress);
+        visionPath = await downloadModelFile(loc, visionFile, opts.onProgress, opts.signal);
         tick('download vision model', start);
         start = performance.now();
       }

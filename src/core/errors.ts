@@ -60,6 +60,17 @@ export function isAttentionPromptError(e: unknown): e is AttentionPromptError {
   return e instanceof AttentionPromptError;
 }
 
+/** Settles with `work`, or rejects as soon as `signal` fires: the caller never waits on work that ignores it. */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.reject(new AttentionPromptError('cancelled', 'Cancelled.'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AttentionPromptError('cancelled', 'Cancelled.'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 /** Thrown when an AbortSignal fires between stages. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AttentionPromptError('cancelled', 'Cancelled.');

@@ -76,6 +76,22 @@ describe('availableDtypes', () => {
     }
   });
 
+  it('gives up on a hub that never answers, with a clear error, and can be cancelled', async () => {
+    const hub = await startLocalHub({ 'fixtures/tiny': fixtureModel('tiny-clip') });
+    hub.silentHeads.add('onnx/vision_model_q4.onnx');
+    try {
+      const loc = locateModel({ model: 'fixtures/tiny', cacheDir: tempDir(), remoteHost: hub.url });
+      // Before, the lookup waited on that HEAD request forever.
+      await assert.rejects(availableDtypes(loc, undefined, 300), { code: 'download-failed', message: /did not answer within 0\.3 s when asked for the files of fixtures\/tiny/ });
+      const cancel = new AbortController();
+      const pending = availableDtypes(loc, cancel.signal);
+      setTimeout(() => cancel.abort(), 100);
+      await assert.rejects(pending, { code: 'cancelled' });
+    } finally {
+      await hub.close();
+    }
+  });
+
   it('finds the hub that HF_ENDPOINT names when no host is given (the extension host and the engine process read no CLI flag)', async () => {
     const hub = await startLocalHub({ 'fixtures/tiny': fixtureModel('tiny-clip') });
     const saved = process.env.HF_ENDPOINT;

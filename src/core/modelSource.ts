@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { AttentionPromptError } from './errors';
 import type { TransformersModule } from './transformers';
 
+import { tempPathFor } from './atomicWrite';
 import { DEFAULT_MODEL, DOWNLOAD_STALL_MS, DTYPES, Dtype } from './defaults';
 import { formatBytes } from './sizes';
 
@@ -240,7 +241,7 @@ export async function downloadModelFile(loc: ModelLocation, file: string, onProg
   if (loc.local || loc.offline) throw new AttentionPromptError('model-missing', `Missing ${file} (looked at ${target}).`);
   const url = hubFileUrl(loc, file);
   onProgress?.({ status: 'initiate', file });
-  const tmp = `${target}.${process.pid}.${Math.random().toString(36).slice(2)}.download`;
+  const tmp = tempPathFor(target);
   let out: fs.WriteStream | undefined;
   // Stopped when no byte arrives for stallMs: fetch has no such timeout, and a hub or proxy that
   // stops sending mid-file would leave the load waiting forever.
@@ -314,7 +315,11 @@ export interface DtypeFiles {
  * folder or cached files, else from the hub (HEAD requests; the hub reports the size of a
  * large-file pointer as `x-linked-size`). For the model picker.
  */
-export async function availableDtypes(loc: ModelLocation, signal?: AbortSignal): Promise<DtypeFiles[]> {
+export async function availableDtypes(loc: ModelLocation, signal?: AbortSignal, timeoutMs = DOWNLOAD_STALL_MS): Promise<DtypeFiles[]> {
+  // One clock for the whole lookup: fetch has no timeout, and a hub that never answers would
+  // leave the model picker's "Looking up the files" waiting forever.
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const stop = signal ? AbortSignal.any([signal, timeout]) : timeout;
   const size = async (file: string): Promise<number | undefined> => {
     const p = modelFilePath(loc, file);
     if (fs.existsSync(p)) return fs.statSync(p).size;
@@ -322,12 +327,15 @@ export async function availableDtypes(loc: ModelLocation, signal?: AbortSignal):
     const headers: Record<string, string> = {};
     if (process.env.HF_TOKEN) headers.Authorization = `Bearer ${process.env.HF_TOKEN}`;
     try {
-      const res = await fetch(hubFileUrl(loc, file), { method: 'HEAD', headers, signal, redirect: 'follow' });
+      const res = await fetch(hubFileUrl(loc, file), { method: 'HEAD', headers, signal: stop, redirect: 'follow' });
       if (!res.ok) return undefined;
       const n = Number(res.headers.get('x-linked-size') ?? res.headers.get('content-length'));
       return Number.isFinite(n) && n > 0 ? n : undefined;
     } catch (e) {
       if (signal?.aborted) throw new AttentionPromptError('cancelled', 'Cancelled.');
+      if (timeout.aborted) {
+        throw new AttentionPromptError('download-failed', `${hubBase(loc)} did not answer within ${timeoutMs / 1000} s when asked for the files of ${loc.name}; retry, or check the network, proxy or HF_ENDPOINT.`);
+      }
       throw describeLoadError(loc, e);
     }
   };

@@ -14,12 +14,12 @@ import { prepareLinkedGraph } from './onnx/visionGraph';
 import { TEXT_IDLE_RELEASE_MS } from './defaults';
 
 /** The text model's file (downloaded into the cache when missing), as its prepared linked graph where the cache allows. */
-async function textModelPath(loc: ModelLocation, cacheDir: string, onProgress?: (p: DownloadProgress) => void): Promise<string> {
+async function textModelPath(loc: ModelLocation, cacheDir: string, onProgress?: (p: DownloadProgress) => void, signal?: AbortSignal): Promise<string> {
   const file = towerFile('text', towerDtypes(loc).text);
   let source = modelFilePath(loc, file);
   if (!fs.existsSync(source)) {
     if (loc.local) throw new AttentionPromptError('model-missing', `Missing ${file} (looked at ${source}).`);
-    source = await downloadModelFile(loc, file, onProgress);
+    source = await downloadModelFile(loc, file, onProgress, signal);
   }
   return (await prepareLinkedGraph(source, cacheDir)) ?? source;
 }
@@ -81,11 +81,11 @@ export class ClipTextEncoder {
    * its weights twice. The file is the one Transformers.js's CLIPTextModelWithProjection would open
    * (onnx/text_model{dtype suffix}.onnx), run on the same inputs.
    */
-  static async load(t: T, loc: ModelLocation, opts: { onProgress?: (p: DownloadProgress) => void; threads?: number; cacheSize?: number; cacheDir?: string } = {}): Promise<ClipTextEncoder> {
+  static async load(t: T, loc: ModelLocation, opts: { onProgress?: (p: DownloadProgress) => void; signal?: AbortSignal; threads?: number; cacheSize?: number; cacheDir?: string } = {}): Promise<ClipTextEncoder> {
     configureTransformers(t, loc);
     const common = pretrainedOptions(loc, opts.onProgress);
     try {
-      const [tokenizer, modelPath] = await Promise.all([t.AutoTokenizer.from_pretrained(loc.pretrainedId, common), textModelPath(loc, opts.cacheDir ?? loc.cacheDir, opts.onProgress)]);
+      const [tokenizer, modelPath] = await Promise.all([t.AutoTokenizer.from_pretrained(loc.pretrainedId, common), textModelPath(loc, opts.cacheDir ?? loc.cacheDir, opts.onProgress, opts.signal)]);
       const ort = await import('onnxruntime-node');
       const session = await ort.InferenceSession.create(modelPath, {
         ...(opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
@@ -157,7 +157,8 @@ export class TextTower {
     private readonly loc: ModelLocation,
     private readonly textModelPath: string,
     private readonly cacheDir: string,
-    private readonly opts: { onProgress?: (p: DownloadProgress) => void; threads?: number; idleReleaseMs?: number } = {},
+    /** `signal` stops a download of the text model (the engine's load passes its own). */
+    private readonly opts: { onProgress?: (p: DownloadProgress) => void; signal?: AbortSignal; threads?: number; idleReleaseMs?: number } = {},
   ) {}
 
   get loaded(): boolean {

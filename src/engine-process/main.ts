@@ -21,6 +21,7 @@ import { defaultLvlmLayer } from '../core/lvlm/decoderGraph';
 import { LvlmAttribution, LvlmMaps } from '../core/lvlm/lvlmMaps';
 import type { AttributeParams, AttributionSummary, EngineProgress, EngineVocabulary, HostVocabulary, ImageChoice, LocalModelParameters, ModelParameters, RenderedImages, ViewParameters } from '../shared/protocol';
 import { ChannelError, Endpoint } from '../shared/rpc';
+import { untilAborted } from '../core/errors';
 import { HostAnswers, answerSource } from './answerSources';
 
 interface CachedAttribution {
@@ -32,7 +33,39 @@ interface CachedAttribution {
 
 const MAX_ENGINES = 2;
 const MAX_ATTRIBUTIONS = 6;
-const engines = new Map<string, Promise<AttentionPromptEngine>>();
+/**
+ * A model load that several requests wait on. Download progress goes to every request waiting;
+ * one request's cancellation ends its wait at once, and when every request that waited has been
+ * cancelled the load itself is stopped (its download aborted, nothing partial kept).
+ */
+class SharedLoad<T> {
+  readonly result: Promise<T>;
+  private readonly stop = new AbortController();
+  private readonly waiting = new Set<(p: EngineProgress) => void>();
+  private settled = false;
+
+  constructor(start: (signal: AbortSignal, progress: (p: EngineProgress) => void) => Promise<T>) {
+    this.result = start(this.stop.signal, (p) => {
+      for (const send of this.waiting) send(p);
+    });
+    this.result.then(
+      () => (this.settled = true),
+      () => (this.settled = true),
+    );
+  }
+
+  async wait(signal: AbortSignal, progress: (p: EngineProgress) => void): Promise<T> {
+    this.waiting.add(progress);
+    try {
+      return await untilAborted(this.result, signal);
+    } finally {
+      this.waiting.delete(progress);
+      if (this.waiting.size === 0 && !this.settled && signal.aborted) this.stop.abort();
+    }
+  }
+}
+
+const engines = new Map<string, SharedLoad<AttentionPromptEngine>>();
 /** The local vision-language model (answers and LVLM maps): one at a time, loaded on first use, kept warm until released. */
 let localModel: { key: string; vlm: LocalVlm; maps?: Promise<LvlmMaps> } | undefined;
 const attributions = new Map<string, CachedAttribution>();
@@ -54,33 +87,39 @@ function engineKey(m: ModelParameters): string {
   return JSON.stringify([m.model, m.dtype, m.revision ?? 'main', m.cacheDir, m.threads ?? 0]);
 }
 
-async function getEngine(m: ModelParameters, progress: (p: EngineProgress) => void): Promise<AttentionPromptEngine> {
+async function getEngine(m: ModelParameters, signal: AbortSignal, progress: (p: EngineProgress) => void): Promise<AttentionPromptEngine> {
   const key = engineKey(m);
   let pending = engines.get(key);
   if (!pending) {
-    pending = AttentionPromptEngine.load({
-      model: m.model,
-      dtype: m.dtype,
-      revision: m.revision,
-      cacheDir: m.cacheDir,
-      threads: m.threads,
-      onProgress: (p) => progress({ stage: 'download', file: p.file, loaded: p.loaded, total: p.total, progress: p.progress }),
+    const load = new SharedLoad((stop, progressAll) =>
+      AttentionPromptEngine.load({
+        model: m.model,
+        dtype: m.dtype,
+        revision: m.revision,
+        cacheDir: m.cacheDir,
+        threads: m.threads,
+        signal: stop,
+        onProgress: (p) => progressAll({ stage: 'download', file: p.file, loaded: p.loaded, total: p.total, progress: p.progress }),
+      }),
+    );
+    pending = load;
+    engines.set(key, load);
+    load.result.catch(() => {
+      if (engines.get(key) === load) engines.delete(key);
     });
-    engines.set(key, pending);
-    pending.catch(() => engines.delete(key));
     // An interactive session asks new questions: load the text tower while the user looks.
-    pending.then((e) => e.warmText()).catch(() => undefined);
+    load.result.then((e) => e.warmText()).catch(() => undefined);
     // Keep the most recent engines only (another model loads a second one).
     while (engines.size > MAX_ENGINES) {
       const [oldest, old] = engines.entries().next().value!;
       engines.delete(oldest);
-      old.then((e) => e.dispose()).catch(() => undefined);
+      old.result.then((e) => e.dispose()).catch(() => undefined);
     }
   } else {
     engines.delete(key);
     engines.set(key, pending);
   }
-  return pending;
+  return pending.wait(signal, progress);
 }
 
 function localKey(m: LocalModelParameters, layer: number | null): string {
@@ -157,7 +196,7 @@ async function attribute(p: AttributeParams, signal: AbortSignal, progress: (p: 
   const image = await decodeImage(p.imagePath, { alpha: alphaForGeometry(p.model.geometry) });
   signal.throwIfAborted();
   if (p.view.aux === 'lvlm') return attributeLvlm(p, image, signal, progress);
-  const engine = await getEngine(p.model, progress);
+  const engine = await getEngine(p.model, signal, progress);
   signal.throwIfAborted();
   progress({ stage: 'heatmap' });
   const attribution = await engine.attribute(image, {
@@ -265,7 +304,7 @@ host
   .onRequest('batch', async (p, { signal, progress }) => {
     const lvlm = p.view.aux === 'lvlm';
     if ((lvlm || p.answersFrom === 'local') && !p.local) throw new ChannelError('bad-parameter', 'No local vision-language model chosen.');
-    const engine = lvlm ? await getLvlmMaps(p.local!, p.view.layer, progress) : await getEngine(p.model, progress);
+    const engine = lvlm ? await getLvlmMaps(p.local!, p.view.layer, progress) : await getEngine(p.model, signal, progress);
     const local = p.vlm && p.answersFrom === 'local' ? getLocalVlm(p.local!, 'any', progress) : undefined;
     signal.throwIfAborted();
     const summary = await runBatch(
@@ -294,7 +333,7 @@ host
     return { done: summary.done, failed: summary.failed, skipped: summary.skipped, total: summary.total, interrupted: summary.interrupted, imagesPerSecond: summary.imagesPerSecond, report, outDir: p.outDir };
   })
   .onRequest('release', () => {
-    for (const e of engines.values()) e.then((x) => x.dispose()).catch(() => undefined);
+    for (const e of engines.values()) e.result.then((x) => x.dispose()).catch(() => undefined);
     engines.clear();
     void localModel?.vlm.dispose();
     localModel = undefined;

@@ -8,6 +8,7 @@ import { startFakeVlm, type FakeVlm } from '../../test/vlm/server';
 import type { AttributeParams, EndpointSettings, ViewParameters } from '../shared/protocol';
 import { DEFAULT_VLM_SETTINGS } from '../core/defaults';
 import { EngineClient } from './engineClient';
+import { startLocalHub } from '../../test/hub/server';
 
 const view: ViewParameters = { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', layer: null, opacity: 0.5, aux: 'clip', hint: '' };
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47];
@@ -278,3 +279,43 @@ describe('engine process client', () => {
   });
 });
 
+
+describe('engine process: a model download its requests no longer wait for', () => {
+  it('goes on while one request still waits, and stops (nothing partial kept) once every waiting request is cancelled', async () => {
+    const hub = await startLocalHub({ 'fixtures/planted': fixtureModel('planted-clip') });
+    // The vision file's first download sends 4 kB and then nothing (the stall timeout is a minute).
+    hub.faults.push({ file: 'onnx/vision_model.onnx', dropAfterBytes: 4096, times: 1, stall: true });
+    const cacheDir = tempDir();
+    const dir = tempDir();
+    const image = path.join(dir, 'scene.png');
+    fs.writeFileSync(image, await rectangleImage(300, 200, 'red', { left: 200, top: 20, width: 80, height: 60 }));
+    const client = new EngineClient({ scriptPath: path.join(ROOT, 'dist', 'engine.js'), idleMs: 0, log: () => undefined, env: { HF_ENDPOINT: hub.url.replace(/\/$/, '') } });
+    const until = async (what: string, ok: () => boolean, ms = 15_000) => {
+      for (const end = Date.now() + ms; !ok() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(ok(), what);
+    };
+    const partials = () => fs.readdirSync(cacheDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.includes('vision_model'));
+    try {
+      const params: AttributeParams = { imagePath: image, question: 'red', model: { model: 'fixtures/planted', dtype: 'fp32', cacheDir, geometry: 'full', threads: 1 }, view, previewMaxSide: 300 };
+      const [a, b] = [new AbortController(), new AbortController()];
+      const first = client.request('attribute', params, { signal: a.signal });
+      const second = client.request('attribute', params, { signal: b.signal });
+      await until('the vision file download started', () => hub.requests.some((r) => r.method === 'GET' && r.path.endsWith('onnx/vision_model.onnx')));
+      a.abort();
+      await assert.rejects(first, { code: 'cancelled' });
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual(hub.closedEarly, [], 'the second request still waits: the download goes on');
+      b.abort();
+      await assert.rejects(second, { code: 'cancelled' });
+      // Before, the download stayed open until the one-minute stall timeout, whoever waited.
+      await until('the download stopped once nobody waited', () => hub.closedEarly.includes('onnx/vision_model.onnx'));
+      await until('no partial vision file kept', () => partials().length === 0);
+      const r = await client.request('attribute', params);
+      assert.deepEqual(r.summary.grid, [14, 14], 'the next request downloads it again and finishes');
+      assert.ok(partials().some((f) => f.endsWith('vision_model.onnx')));
+    } finally {
+      client.dispose();
+      await hub.close();
+    }
+  });
+});

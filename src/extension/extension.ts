@@ -102,11 +102,13 @@ export function activate(context: vscode.ExtensionContext): void {
     const params = modelParameters(context);
     let offered: Awaited<ReturnType<typeof availableDtypes>>;
     try {
-      offered = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Looking up the files of {0}…', model) }, () =>
-        availableDtypes(locateModel({ model, revision: params.revision, cacheDir: params.cacheDir })),
-      );
+      offered = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Looking up the files of {0}…', model), cancellable: true }, (_progress, token) => {
+        const cancel = new AbortController();
+        token.onCancellationRequested(() => cancel.abort());
+        return availableDtypes(locateModel({ model, revision: params.revision, cacheDir: params.cacheDir }), cancel.signal);
+      });
     } catch (e) {
-      void vscode.window.showErrorMessage((e as Error).message);
+      if ((e as { code?: string }).code !== 'cancelled') void vscode.window.showErrorMessage((e as Error).message);
       return;
     }
     const dtypeItems = offered

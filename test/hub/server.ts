@@ -24,12 +24,16 @@ export interface LocalHub {
   url: string;
   requests: Array<{ method: string; path: string }>;
   faults: HubFault[];
+  /** Files whose HEAD requests get no answer at all (a hub or proxy that hangs). */
+  silentHeads: Set<string>;
+  /** Files whose response the client closed before it was complete (a download stopped). */
+  closedEarly: string[];
   close(): Promise<void>;
 }
 
 /** `repos` maps a hub id (`owner/name`) to a folder in the Transformers.js layout. */
 export async function startLocalHub(repos: Record<string, string>, revisions: string[] = ['main']): Promise<LocalHub> {
-  const hub: LocalHub = { url: '', requests: [], faults: [], close: async () => undefined };
+  const hub: LocalHub = { url: '', requests: [], faults: [], silentHeads: new Set(), closedEarly: [], close: async () => undefined };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     hub.requests.push({ method: req.method ?? 'GET', path: url.pathname });
@@ -40,6 +44,10 @@ export async function startLocalHub(repos: Record<string, string>, revisions: st
       res.writeHead(404, { 'content-type': 'text/plain' }).end('Entry not found');
       return;
     }
+    if (req.method === 'HEAD' && hub.silentHeads.has(m![3])) return;
+    res.on('close', () => {
+      if (!res.writableFinished) hub.closedEarly.push(m![3]);
+    });
     const size = fs.statSync(file).size;
     let start = 0;
     let end = size - 1;

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { AUX_MODELS, BATCH_SPIN_WAIT, IMAGE_EXTENSIONS, PRE_EMBED_LIMIT, type AuxModel, type Geometry, type ImageFormat, type Interpolation, type VlmRunSettings } from '../defaults';
 import { Attribution, AttentionPromptEngine, AttributionRequest, EngineOptions, StageTimings } from '../engine';
-import { AttentionPromptError } from '../errors';
+import { AttentionPromptError, untilAborted } from '../errors';
 import { DecodedImage, ImageLimits, PixelBudget, alphaForGeometry, decodeImage, fromDecoded, processPixelBudget } from '../image';
 import { MaskParameters, mergeMaps } from '../maps';
 import { materialize, renderOutputs } from '../render';
@@ -366,17 +366,6 @@ async function writeOutputs(ctx: RunContext, item: BatchItem, image: DecodedImag
   ]);
   const reference = refDir ? path.relative(opts.outDir, path.join(refDir, `${item.id}.jpg`)) : undefined;
   return { outputs: { masked: maskedFile, overlay: overlayFile, thumbs, reference }, maskedPng };
-}
-
-/** Settles with `work`, or rejects as soon as `signal` fires: a run never waits on a provider that ignores it. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return work;
-  if (signal.aborted) return Promise.reject(new AttentionPromptError('cancelled', 'Cancelled.'));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new AttentionPromptError('cancelled', 'Cancelled.'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 /**
