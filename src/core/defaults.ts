@@ -12,7 +12,7 @@
 export const GEOMETRIES = ['full', 'reference'] as const;
 export type Geometry = (typeof GEOMETRIES)[number];
 
-/** sharp's resize kernels for the mask (PIL's LANCZOS, BICUBIC, BILINEAR, NEAREST). */
+/** The mask's resize filters: PIL's LANCZOS, BICUBIC, BILINEAR, NEAREST (resample.ts), named as before. */
 export const INTERPOLATIONS = ['lanczos3', 'cubic', 'linear', 'nearest'] as const;
 export type Interpolation = (typeof INTERPOLATIONS)[number];
 

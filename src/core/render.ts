@@ -1,5 +1,5 @@
 /**
- * Full-resolution outputs, all with sharp: the mask resized to the image, the masked image
+ * Full-resolution outputs: the mask resized to the image (as PIL resizes it), the masked image
  * blended toward a gray level, and a colourised heatmap overlay for people to look at.
  * Reference: yu-rp/apiprompting API/API_CLIP/main.py, blend_mask (134-143), invtrans (20-21), merge (23-30).
  */
@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { AttentionPromptError } from './errors';
 import { DecodedImage, fromDecoded } from './image';
 import { GRAY, INTERPOLATIONS, Interpolation, MASK_DEFAULTS, OPACITY } from './defaults';
+import { resizeGray } from './resample';
 
 /** Accepts ours and PIL's names (the reference's --interpolate_method_name). */
 export function parseInterpolation(name: string): Interpolation {
@@ -39,13 +40,12 @@ export function maskToBytes(mask: Float64Array): Buffer {
   return out;
 }
 
-/** The mask resized to the image with the chosen interpolation (main.py:137, invtrans). */
+/**
+ * The mask resized to the image with the chosen interpolation as PIL resizes it (main.py:137,
+ * invtrans: `mask.resize(image.size, method)`), byte for byte; see resample.ts.
+ */
 export async function fullResolutionMask(mask: Float64Array, rows: number, cols: number, width: number, height: number, interpolation: Interpolation): Promise<Buffer> {
-  return sharp(maskToBytes(mask), { raw: { width: cols, height: rows, channels: 1 } })
-    .resize(width, height, { fit: 'fill', kernel: interpolation })
-    .extractChannel(0)
-    .raw()
-    .toBuffer();
+  return resizeGray(maskToBytes(mask), cols, rows, width, height, interpolation);
 }
 
 /**

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { tempDir } from '../../test/helpers';
+import { INTERPOLATIONS } from './defaults';
+import { resizeGray } from './resample';
+
+const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+const PIL_NAMES = { lanczos3: 'LANCZOS', cubic: 'BICUBIC', linear: 'BILINEAR', nearest: 'NEAREST' } as const;
+
+/** PIL's Image.resize of the same bytes: the reference's invtrans (main.py:20-21). */
+function pilResize(src: Uint8Array, inW: number, inH: number, outW: number, outH: number, method: string): Buffer {
+  const file = path.join(tempDir(), 'mask.raw');
+  fs.writeFileSync(file, src);
+  const py = 'import sys; from PIL import Image; a = sys.argv; im = Image.frombytes("L", (int(a[2]), int(a[3])), open(a[1], "rb").read()); sys.stdout.buffer.write(im.resize((int(a[4]), int(a[5])), getattr(Image, a[6])).tobytes())';
+  const r = spawnSync(PYTHON, ['-c', py, file, String(inW), String(inH), String(outW), String(outH), method], { maxBuffer: 1 << 26 });
+  assert.equal(r.status, 0, r.stderr?.toString());
+  return r.stdout;
+}
+
+describe('the mask resized to the image as PIL does (main.py:20-21)', () => {
+  // Grids of CLIP B/16 (14), L/14-336 (24), the LVLM (27), an odd one; sizes up, down and mixed.
+  const cases: Array<[number, number, number, number]> = [
+    [14, 14, 640, 480],
+    [24, 24, 333, 517],
+    [27, 27, 1000, 750],
+    [7, 5, 50, 3],
+    [24, 24, 10, 9],
+    [14, 14, 1, 1],
+  ];
+  for (const interpolation of INTERPOLATIONS) {
+    it(`${interpolation} (PIL ${PIL_NAMES[interpolation]}): byte for byte`, () => {
+      let seed = 7;
+      for (const [inW, inH, outW, outH] of cases) {
+        // Smooth regions, hard edges and the extremes 0 and 255, where clipping matters.
+        const src = Uint8Array.from({ length: inW * inH }, (_, i) => {
+          seed = (seed * 1103515245 + 12345) >>> 0;
+          return i % 9 === 0 ? 255 : i % 11 === 0 ? 0 : (seed >>> 16) & 255;
+        });
+        const ours = resizeGray(src, inW, inH, outW, outH, interpolation);
+        const theirs = pilResize(src, inW, inH, outW, outH, PIL_NAMES[interpolation]);
+        const first = ours.findIndex((v, i) => v !== theirs[i]);
+        assert.equal(ours.length, outW * outH);
+        assert.ok(first === -1, `${inW}×${inH} → ${outW}×${outH}: first difference at pixel ${first}: ${ours[first]} vs PIL ${theirs[first]}`);
+      }
+    });
+  }
+
+  it('refuses bytes that do not make the stated size', () => {
+    assert.throws(() => resizeGray(new Uint8Array(10), 3, 3, 5, 5, 'lanczos3'), /10 bytes for a 3×3 image/);
+  });
+});

@@ -1,0 +1,149 @@
+/**
+ * The reference's resize of the mask to the image: PIL's `Image.resize(image.size, method)` on the
+ * 8-bit mask (main.py:20-21, invtrans; LANCZOS by default, --interpolate_method_name), done the
+ * way Pillow's Resample.c does it so the full-resolution mask is the reference's byte for byte
+ * (render.test.ts compares with PIL itself):
+ *
+ *   scale = in / out;  filterscale = max(scale, 1);  support = filter support · filterscale
+ *   for output pixel i: centre c = (i + 0.5) · scale,
+ *     taps j ∈ [trunc(c − support + 0.5), trunc(c + support + 0.5)) ∩ [0, in),
+ *     weight w_j = K((j − c + 0.5) / filterscale), normalised to sum 1,
+ *     then fixed point: trunc(w_j · 2^22 ± 0.5)
+ *   out = clamp(floor((2^21 + Σ_j in_j · w_j) / 2^22), 0, 255), rows first, then columns,
+ *   with the rows' result rounded to 8 bits in between.
+ *   K: Lanczos (a = 3) sinc(x)·sinc(x/3) on [−3, 3); bicubic (a = −0.5) on [−2, 2); triangle on [−1, 1].
+ *   Nearest is Pillow's affine path: in[trunc(scale/2 + i·scale)], the position stepped by addition.
+ *
+ * sharp is not used here: when enlarging, libvips resamples with its bicubic interpolator
+ * whatever kernel is named (lanczos3, cubic and mitchell give identical bytes), and producing a
+ * one-band output through a sharp pipeline cost more than the arithmetic itself.
+ */
+import { Interpolation } from './defaults';
+
+const PRECISION_BITS = 32 - 8 - 2;
+const ONE = 2 ** PRECISION_BITS;
+const HALF = 2 ** (PRECISION_BITS - 1);
+
+const sinc = (x: number) => {
+  if (x === 0) return 1;
+  const px = x * Math.PI;
+  return Math.sin(px) / px;
+};
+
+const FILTERS: Record<Exclude<Interpolation, 'nearest'>, { support: number; at: (x: number) => number }> = {
+  lanczos3: { support: 3, at: (x) => (x >= -3 && x < 3 ? sinc(x) * sinc(x / 3) : 0) },
+  cubic: {
+    support: 2,
+    at: (x) => {
+      const a = -0.5;
+      const t = Math.abs(x);
+      if (t < 1) return ((a + 2) * t - (a + 3)) * t * t + 1;
+      if (t < 2) return (((t - 5) * t + 8) * t - 4) * a;
+      return 0;
+    },
+  },
+  linear: {
+    support: 1,
+    at: (x) => {
+      const t = Math.abs(x);
+      return t < 1 ? 1 - t : 0;
+    },
+  },
+};
+
+/** For each output index: the first input index, the tap count, and the fixed-point weights. */
+interface Taps {
+  first: Int32Array;
+  count: Int32Array;
+  weights: Float64Array;
+  size: number;
+}
+
+function taps(inSize: number, outSize: number, filter: (typeof FILTERS)[keyof typeof FILTERS]): Taps {
+  const scale = inSize / outSize;
+  const filterscale = Math.max(scale, 1);
+  const support = filter.support * filterscale;
+  const size = Math.ceil(support) * 2 + 1;
+  const first = new Int32Array(outSize);
+  const count = new Int32Array(outSize);
+  const weights = new Float64Array(outSize * size);
+  const w = new Float64Array(size);
+  for (let i = 0; i < outSize; i++) {
+    const centre = (i + 0.5) * scale;
+    const lo = Math.max(Math.trunc(centre - support + 0.5), 0);
+    const hi = Math.min(Math.trunc(centre + support + 0.5), inSize);
+    const n = hi - lo;
+    let sum = 0;
+    for (let j = 0; j < n; j++) {
+      w[j] = filter.at((j + lo - centre + 0.5) / filterscale);
+      sum += w[j];
+    }
+    for (let j = 0; j < n; j++) {
+      const k = sum !== 0 ? w[j] / sum : w[j];
+      weights[i * size + j] = k < 0 ? Math.trunc(-0.5 + k * ONE) : Math.trunc(0.5 + k * ONE);
+    }
+    first[i] = lo;
+    count[i] = n;
+  }
+  return { first, count, weights, size };
+}
+
+const clip8 = (v: number) => {
+  const q = Math.floor(v / ONE);
+  return q < 0 ? 0 : q > 255 ? 255 : q;
+};
+
+/** Resizes a one-band 8-bit image (row-major) from inW×inH to outW×outH as PIL's Image.resize does. */
+export function resizeGray(src: Uint8Array, inW: number, inH: number, outW: number, outH: number, interpolation: Interpolation): Buffer {
+  if (src.length !== inW * inH) throw new Error(`${src.length} bytes for a ${inW}×${inH} image`);
+  if (outW === inW && outH === inH) return Buffer.from(src);
+  if (interpolation === 'nearest') {
+    // Pillow's ImagingScaleAffine: positions stepped by repeated addition from half a step, truncated.
+    const out = Buffer.allocUnsafe(outW * outH);
+    const sx = inW / outW;
+    const sy = inH / outH;
+    const column = new Int32Array(outW);
+    for (let x = 0, at = sx * 0.5; x < outW; x++, at += sx) column[x] = Math.min(Math.trunc(at), inW - 1);
+    for (let y = 0, at = sy * 0.5; y < outH; y++, at += sy) {
+      const row = Math.min(Math.trunc(at), inH - 1) * inW;
+      for (let x = 0; x < outW; x++) out[y * outW + x] = src[row + column[x]];
+    }
+    return out;
+  }
+  const filter = FILTERS[interpolation];
+  // Rows first (only where the width changes), rounded to 8 bits, then columns.
+  let rows: Uint8Array = src;
+  if (outW !== inW) {
+    const h = taps(inW, outW, filter);
+    const tmp = Buffer.allocUnsafe(outW * inH);
+    for (let y = 0; y < inH; y++) {
+      const line = y * inW;
+      for (let x = 0; x < outW; x++) {
+        let acc = HALF;
+        const base = x * h.size;
+        const lo = line + h.first[x];
+        for (let j = 0; j < h.count[x]; j++) acc += src[lo + j] * h.weights[base + j];
+        tmp[y * outW + x] = clip8(acc);
+      }
+    }
+    rows = tmp;
+  }
+  if (outH === inH) return Buffer.from(rows);
+  const v = taps(inH, outH, filter);
+  const out = Buffer.allocUnsafe(outW * outH);
+  // Tap by tap over whole rows: the same sums in the same order per pixel, read row after row.
+  const acc = new Float64Array(outW);
+  for (let y = 0; y < outH; y++) {
+    const base = y * v.size;
+    const lo = v.first[y];
+    acc.fill(HALF);
+    for (let j = 0; j < v.count[y]; j++) {
+      const w = v.weights[base + j];
+      const line = (lo + j) * outW;
+      for (let x = 0; x < outW; x++) acc[x] += rows[line + x] * w;
+    }
+    const at = y * outW;
+    for (let x = 0; x < outW; x++) out[at + x] = clip8(acc[x]);
+  }
+  return out;
+}
