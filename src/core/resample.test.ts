@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { tempDir } from '../../test/helpers';
 import { INTERPOLATIONS } from './defaults';
 import { resizeGray } from './resample';
+import { fullResolutionMask, maskToBytes } from './render';
 
 const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const PIL_NAMES = { lanczos3: 'LANCZOS', cubic: 'BICUBIC', linear: 'BILINEAR', nearest: 'NEAREST' } as const;
@@ -47,6 +48,17 @@ describe('the mask resized to the image as PIL does (main.py:20-21)', () => {
       }
     });
   }
+
+  it('is what the heatmap uses: the full-resolution mask is PIL\'s, and Lanczos is not bicubic', async () => {
+    const mask = Float64Array.from({ length: 14 * 14 }, (_, i) => ((i * 37) % 101) / 100);
+    const bytes = maskToBytes(mask);
+    const lanczos = await fullResolutionMask(mask, 14, 14, 640, 480, 'lanczos3');
+    const cubic = await fullResolutionMask(mask, 14, 14, 640, 480, 'cubic');
+    // Before, sharp enlarged with libvips' bicubic interpolator for every kernel: these were equal.
+    assert.ok(!lanczos.equals(cubic), 'lanczos3 and cubic differ');
+    assert.ok(lanczos.equals(pilResize(bytes, 14, 14, 640, 480, 'LANCZOS')), 'lanczos3 is PIL LANCZOS');
+    assert.ok(cubic.equals(pilResize(bytes, 14, 14, 640, 480, 'BICUBIC')), 'cubic is PIL BICUBIC');
+  });
 
   it('refuses bytes that do not make the stated size', () => {
     assert.throws(() => resizeGray(new Uint8Array(10), 3, 3, 5, 5, 'lanczos3'), /10 bytes for a 3×3 image/);
