@@ -15,6 +15,8 @@ export const ROOT = (() => {
   return dir;
 })();
 export const FIXTURE_MODELS = path.join(ROOT, 'test', 'fixtures', 'models');
+/** The Python the tests ask oracles (Pillow, the fixture generators) with: Debian's, where present. */
+export const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 export const fixtureModel = (name: string) => path.join(FIXTURE_MODELS, name);
 
 export function tempDir(prefix = 'ap-test-'): string {

@@ -7,11 +7,10 @@ import sharp from 'sharp';
 import { DTYPES, Dtype, towerFile } from '../core/modelSource';
 import { progressPrinter, runMask } from './main';
 import { startLocalHub } from '../../test/hub/server';
-import { ROOT, argmax, fixtureModel, inside, rectangleImage, tempDir } from '../../test/helpers';
+import { PYTHON, ROOT, argmax, fixtureModel, inside, rectangleImage, tempDir } from '../../test/helpers';
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 // Debian's python3-pil is installed for the system Python (a pyenv shim first on PATH would not see it).
-const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const cli = (args: string[], cwd = tempDir()) => spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
 
 describe('attention-prompt mask (CLI)', () => {

@@ -5,12 +5,11 @@ import * as path from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
-import { tempDir } from '../../test/helpers';
+import { PYTHON, tempDir } from '../../test/helpers';
 import { PixelBudget, alphaForGeometry, decodeImage } from './image';
 
 const dir = tempDir('ap-images-');
 // Debian's python3-pil is installed for the system Python (a pyenv shim first on PATH would not see it).
-const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const write = (name: string, data: Buffer | string) => {
   const p = path.join(dir, name);
   fs.writeFileSync(p, data);

@@ -3,12 +3,11 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { tempDir } from '../../test/helpers';
+import { PYTHON, tempDir } from '../../test/helpers';
 import { INTERPOLATIONS } from './defaults';
 import { resizeGray } from './resample';
 import { fullResolutionMask, maskToBytes } from './render';
 
-const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const PIL_NAMES = { lanczos3: 'LANCZOS', cubic: 'BICUBIC', linear: 'BILINEAR', nearest: 'NEAREST' } as const;
 
 /** PIL's Image.resize of the same bytes: the reference's invtrans (main.py:20-21). */
