@@ -10,7 +10,6 @@ import { startLocalHub } from '../../test/hub/server';
 import { PYTHON, ROOT, argmax, fixtureModel, inside, rectangleImage, tempDir } from '../../test/helpers';
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
-// Debian's python3-pil is installed for the system Python (a pyenv shim first on PATH would not see it).
 const cli = (args: string[], cwd = tempDir()) => spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
 
 describe('attention-prompt mask (CLI)', () => {
@@ -79,8 +78,12 @@ describe('attention-prompt mask (CLI)', () => {
       const out: string[] = [];
       const err: string[] = [];
       const stream = <T>(into: string[], isTTY: boolean) => ({ isTTY, write: (x: string) => (into.push(x), true) }) as unknown as T;
-      const code = await runMask([image, 'the blue box', '--model', 'fixtures/planted-clip', '--dtype', 'q8', '--cache-dir', hubCache, '--json', '--threads', '1'], { out: stream<typeof process.stdout>(out, false), err: stream<typeof process.stderr>(err, true) });
+      // In-process, so outputs go in the test's folder (the default, "here", was the repository).
+      const masked = path.join(work, 'hub.masked.png');
+      const overlay = path.join(work, 'hub.overlay.png');
+      const code = await runMask([image, 'the blue box', '--model', 'fixtures/planted-clip', '--dtype', 'q8', '--cache-dir', hubCache, '--json', '--threads', '1', '--out', masked, '--heatmap', overlay], { out: stream<typeof process.stdout>(out, false), err: stream<typeof process.stderr>(err, true) });
       assert.equal(code, 0, err.join(''));
+      assert.ok(fs.existsSync(masked) && fs.existsSync(overlay), 'outputs written where asked');
       for (const f of ['onnx/vision_model_quantized.onnx', 'onnx/text_model_quantized.onnx']) {
         assert.match(err.join(''), new RegExp(`downloading ${f} 100%`), `progress shown for ${f}`);
         assert.ok(hub.requests.some((r) => r.path === `/fixtures/planted-clip/resolve/main/${f}`), `${f} fetched from the hub`);
