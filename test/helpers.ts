@@ -15,7 +15,10 @@ export const ROOT = (() => {
   return dir;
 })();
 export const FIXTURE_MODELS = path.join(ROOT, 'test', 'fixtures', 'models');
-/** The Python the tests ask oracles (Pillow, the fixture generators) with: Debian's, where present. */
+/**
+ * The Python the tests ask oracles (Pillow, the fixture generators) with: Debian's, where present
+ * (python3-pil is installed for the system Python; a pyenv shim first on PATH would not see it).
+ */
 export const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 export const fixtureModel = (name: string) => path.join(FIXTURE_MODELS, name);
 

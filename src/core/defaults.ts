@@ -68,9 +68,9 @@ export const DEFAULT_LVLM_DTYPE: Dtype = 'fp32';
  * paper exactly.
  */
 export const DEFAULT_DTYPE: Dtype = 'q8';
-/** The default model's first download (vision + text files) per dtype, where the sizes are known (README). */
 /** A model download that receives no bytes for this long is stopped (a stalled hub or proxy would otherwise hang the load forever). */
 export const DOWNLOAD_STALL_MS = 60_000;
+/** The default model's first download (vision + text files) per dtype, where the sizes are known (README). */
 export const DEFAULT_MODEL_DOWNLOAD: Partial<Record<Dtype, string>> = { fp32: '1.7 GB', fp16: '857 MB', q8: '432 MB' };
 export const DEFAULT_REVISION = 'main';
 export const DEFAULT_GEOMETRY: Geometry = 'full';

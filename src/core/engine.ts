@@ -220,7 +220,7 @@ export class AttentionPromptEngine {
         for (const q of unknown) await text.embed(q);
       } catch (e) {
         await text.dispose();
-        throw e instanceof AttentionPromptError ? e : describeLoadError(loc, e);
+        throw describeLoadError(loc, e);
       }
       await text.release();
       tick('embed questions (text tower loaded and released)', start);
