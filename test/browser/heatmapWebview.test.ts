@@ -18,6 +18,8 @@ const view: ViewParameters = { contrast: 5, kernel: 3, gray: 0, interpolation: '
 const state = (over: Partial<PanelState> = {}): PanelState => ({ imagePath: '/data/red box.png', fileName: 'red box.png', question: 'where is red?', view, canAsk: true, ...over });
 /** A translation, to see that the page shows the host's texts. */
 const strings = { ask: 'Fragen', retry: 'Erneut versuchen', showLog: 'Protokoll anzeigen', defaultLayer: 'Standard ({0})' };
+/** How late the stand-in delivers each host message to the page's handlers. */
+const MESSAGE_LATENCY_MS = 150;
 
 describe('heatmap webview in a browser', () => {
   let browser: Browser;
@@ -30,12 +32,17 @@ describe('heatmap webview in a browser', () => {
     page = await browser.newPage();
     await page.setContent(`<!DOCTYPE html><html><body><div id="app"></div></body></html>`);
     await page.addStyleTag({ path: path.join(ROOT, 'media', 'webview.css') });
-    await page.evaluate((s) => {
+    await page.evaluate(([s, latency]) => {
       document.getElementById('app')!.dataset.strings = JSON.stringify(s);
       const w = window as unknown as { posted: unknown[]; saved: unknown; acquireVsCodeApi: () => unknown };
       w.posted = [];
       w.acquireVsCodeApi = () => ({ postMessage: (m: unknown) => w.posted.push(m), setState: (v: unknown) => (w.saved = v), getState: () => w.saved });
-    }, strings);
+      // A busy machine, made certain: the page's message handlers run late (in order), so a check
+      // that reads the page before the state it expects has applied fails every time, not 1 run in 6.
+      const add = window.addEventListener.bind(window);
+      window.addEventListener = ((type: string, listener: EventListener, options?: boolean | AddEventListenerOptions) =>
+        type === 'message' ? add(type, (e: Event) => setTimeout(() => listener(e), latency), options) : add(type, listener, options)) as typeof window.addEventListener;
+    }, [strings, MESSAGE_LATENCY_MS] as const);
     await page.addScriptTag({ path: path.join(ROOT, 'dist', 'webview', 'heatmap.js') });
   });
   after(() => browser?.close());
@@ -45,6 +52,18 @@ describe('heatmap webview in a browser', () => {
   const visible = (ids: string[]) =>
     // What a user sees: laid out with a size (the stylesheet's display rules must not undo `hidden`).
     page.evaluate((list) => Object.fromEntries(list.map((id) => [id, document.getElementById(id)!.getBoundingClientRect().height > 0])), ids);
+  /** Waits (bounded) until these elements' visibility is `expected`, then checks it: messages apply asynchronously. */
+  const expectVisible = async (expected: Record<string, boolean>) => {
+    const ids = Object.keys(expected);
+    await page
+      .waitForFunction(
+        (want) => Object.entries(want).every(([id, shown]) => (document.getElementById(id)!.getBoundingClientRect().height > 0) === shown),
+        expected,
+        { timeout: 10_000 },
+      )
+      .catch(() => undefined);
+    assert.deepEqual(await visible(ids), expected);
+  };
 
   it('says it is ready, and shows the host’s texts', async () => {
     assert.deepEqual((await posted())[0], { rpc: 'notify', kind: 'ready', payload: undefined });
@@ -59,7 +78,7 @@ describe('heatmap webview in a browser', () => {
     await page.waitForFunction(() => ['original', 'overlay', 'masked'].every((id) => (document.getElementById(id) as HTMLImageElement).naturalWidth === 40));
     const srcs = await page.evaluate(() => ['original', 'overlay', 'masked'].map((id) => (document.getElementById(id) as HTMLImageElement).src));
     assert.ok(srcs.every((s) => s.startsWith('blob:')), srcs.join(' '));
-    assert.deepEqual(await visible(['images', 'controls', 'failure']), { images: true, controls: true, failure: false });
+    await expectVisible({ images: true, controls: true, failure: false });
     assert.match((await page.textContent('#layer')) ?? '', /Standard \(2\)/);
     const saved = await page.evaluate(() => (window as unknown as { saved: unknown }).saved);
     assert.deepEqual(saved, { imagePath: '/data/red box.png', question: 'where is red?', view });
@@ -67,7 +86,7 @@ describe('heatmap webview in a browser', () => {
 
   it('a failed heatmap shows the error with Retry and Show Log, not empty frames and live controls', async () => {
     await fromHost('state', state({ error: { code: 'bad-image', message: 'red box.png could not be read as an image.' } }));
-    assert.deepEqual(await visible(['failure', 'retry', 'showLog', 'images', 'controls']), { failure: true, retry: true, showLog: true, images: false, controls: false });
+    await expectVisible({ failure: true, retry: true, showLog: true, images: false, controls: false });
     assert.equal(await page.textContent('#failureMessage'), 'red box.png could not be read as an image.');
     assert.equal(await page.evaluate(() => (document.getElementById('save') as HTMLElement & { disabled: boolean }).disabled), true);
     await page.click('#retry');
@@ -76,7 +95,7 @@ describe('heatmap webview in a browser', () => {
     assert.deepEqual(kinds.slice(-2), ['retry', 'showLog']);
     // A new computation clears the failure.
     await fromHost('state', state());
-    assert.deepEqual(await visible(['failure', 'images', 'controls']), { failure: false, images: true, controls: true });
+    await expectVisible({ failure: false, images: true, controls: true });
   });
 
   it('ignores messages that are not the protocol’s', async () => {
@@ -84,7 +103,7 @@ describe('heatmap webview in a browser', () => {
     page.on('pageerror', (e) => errors.push(e.message));
     await page.evaluate(() => window.postMessage({ type: 'images', images: 42 }, '*'));
     await page.evaluate(() => window.postMessage('hello', '*'));
-    await page.waitForTimeout(100);
+    await page.waitForTimeout(MESSAGE_LATENCY_MS + 200);
     assert.deepEqual(errors, []);
   });
 });

@@ -12,7 +12,7 @@ import { writeReport } from '../../../src/core/batch/report';
 import type { ReviewRequest } from '../../../src/extension/reviewFolder';
 import type { ExtensionTestApi } from '../../../src/extension/testHooks';
 import type { AnswerEntry, BatchOutcome } from '../../../src/shared/protocol';
-import { CONTROL, PHASE, RED, clearNotifications, control, image, meanIn, rgbOf, sharp, testHooks, vlmLog, waitFor } from './helpers';
+import { CONTROL, PHASE, RED, answersText, clearNotifications, control, image, meanIn, reportRows, rgbOf, sharp, testHooks, vlmLog, waitFor } from './helpers';
 import { RELOAD_MARKER, type ReloadMarker } from './reloadMarker';
 
 /** The planted LLaVA fixture (its decoder attends to red image patches), beside this suite's build in dist-test. */
@@ -122,7 +122,7 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     assert.equal(lines.length, 3);
     if (PHASE === 'trusted') assert.ok(lines.every((l: { maskedAnswer?: string }) => /You asked: where is the red box\?/.test(l.maskedAnswer ?? '')));
     else assert.ok(lines.every((l: { maskedAnswer?: string }) => l.maskedAnswer === undefined), 'Restricted Mode: masks only');
-    const report = await control<{ rows: number; thumbnails: number; count: string }>({ kind: 'reportRows' });
+    const report = await reportRows({ rows: 3, thumbnails: 9, count: '3 of 3 rows' });
     assert.deepEqual(report, { rows: 3, thumbnails: 9, count: '3 of 3 rows' });
     assert.match(fs.readFileSync(outcome.report, 'utf8'), /^<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="default-src 'none'/);
     await control({ kind: 'screenshot', name: 'review-report' });
@@ -149,7 +149,7 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     await writeReport(outcome.outDir, undefined, { inlineThumbnailsMaxBytes: 0 });
     assert.ok(!fs.readFileSync(outcome.report, 'utf8').includes('data:image/jpeg'), 'thumbnails linked, not embedded');
     api.showReport(outcome, request);
-    const linked = await control<{ rows: number; thumbnails: number; count: string }>({ kind: 'reportRows' });
+    const linked = await reportRows({ rows: 3, thumbnails: 9, count: '3 of 3 rows' });
     assert.deepEqual(linked, { rows: 3, thumbnails: 9, count: '3 of 3 rows' });
     await closeTabs((label) => label.startsWith('Review: '));
 
@@ -171,7 +171,7 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     assert.deepEqual(redone.map((l) => l.id).sort(), lines.map((l: { id: string }) => l.id).sort());
     if (PHASE === 'trusted') assert.match(redone.find((l) => l.id === lines[2].id)!.maskedAnswer ?? '', /You asked: where is the red box\?/);
     await waitFor('the new report in place of the old one', () => (reportTabs().length === 1 && reportTabs()[0] !== before ? true : undefined));
-    const after = await control<{ rows: number; thumbnails: number; count: string }>({ kind: 'reportRows' });
+    const after = await reportRows({ rows: 3, thumbnails: 9, count: '3 of 3 rows' });
     assert.deepEqual(after, { rows: 3, thumbnails: 9, count: '3 of 3 rows' });
     // Close the report so the heatmap panel underneath is visible again for the next tests.
     await closeTabs((label) => label.startsWith('Review: '));
@@ -212,7 +212,7 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     assert.ok(received.some((b) => b.equals(source)), 'the other carries the original');
     assert.ok(sent.every((r) => r.question === 'where is the red box?' && r.model === 'test-vision'));
     assert.equal(entry.masked.text, 'Seen a 600x400 image. You asked: where is the red box?');
-    const panelText = await control<{ text: string }>({ kind: 'answersText' });
+    const panelText = await answersText(/Seen a 600x400 image\. You asked: where is the red box\?[\s\S]*test-vision · 127\.0\.0\.1/);
     assert.match(panelText.text, /Seen a 600x400 image\. You asked: where is the red box\?/);
     assert.match(panelText.text, /test-vision · 127\.0\.0\.1/);
     await control({ kind: 'screenshot', name: 'answers' });
@@ -273,7 +273,7 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     const count = api.answers.all().length;
     await vscode.commands.executeCommand('workbench.view.explorer');
     await vscode.commands.executeCommand('attentionPrompting.answers.focus');
-    const text = await control<{ text: string }>({ kind: 'answersText' });
+    const text = await answersText(/where is the red box\?/);
     assert.match(text.text, /where is the red box\?/);
     assert.equal(api.answers.all().length, count);
   });

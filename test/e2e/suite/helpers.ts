@@ -43,6 +43,35 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | Prom
   }
 }
 
+/**
+ * Reads the UI until what it shows satisfies `ok` (bounded), and returns the last reading either
+ * way, for the caller's assertion to show: a webview applies a host message asynchronously, so a
+ * read right after the host's side changed can see the previous state.
+ */
+export async function settled<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (ok(value) || Date.now() > end) return value;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The Answers view's text, once it matches `expected` (or the last text read, for the assertion). */
+export const answersText = (expected: RegExp) => settled(() => control<{ text: string }>({ kind: 'answersText' }), (v) => expected.test(v.text));
+
+/** The open quick pick's rows (label and description), once `ok` holds for them: a pick can fill its list after it opens. */
+export const quickPickItems = (ok: (items: string[]) => boolean) => settled(() => control<{ items: string[] }>({ kind: 'quickPickItems' }), (v) => ok(v.items));
+
+export interface ReportRows {
+  rows: number;
+  thumbnails: number;
+  count: string;
+}
+/** The review report webview's rows, once they are `expected` (or the last reading, for the assertion). */
+export const reportRows = (expected: ReportRows) =>
+  settled(() => control<ReportRows>({ kind: 'reportRows' }), (v) => v.rows === expected.rows && v.thumbnails === expected.thumbnails && v.count === expected.count);
+
 export async function rgbOf(png: Uint8Array): Promise<{ data: Buffer; width: number; height: number }> {
   const { data, info } = await sharp(Buffer.from(png)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   return { data, width: info.width, height: info.height };

@@ -10,7 +10,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { control, testHooks, waitFor } from './helpers';
+import { control, reportRows, testHooks, waitFor } from './helpers';
 import { RELOAD_MARKER, type ReloadMarker } from './reloadMarker';
 
 suite('After a window reload', () => {
@@ -41,7 +41,7 @@ suite('After a window reload', () => {
     assert.ok(fs.existsSync(marker.report));
     const api = await testHooks();
     // Nothing in this extension host opened it: only the report panel serializer can have.
-    const report = await control<{ rows: number; thumbnails: number; count: string }>({ kind: 'reportRows' });
+    const report = await reportRows({ rows: 3, thumbnails: 9, count: '3 of 3 rows' });
     assert.deepEqual(report, { rows: 3, thumbnails: 9, count: '3 of 3 rows' });
     // Under the report's own CSP, the one in the file (its script and style admitted by hash).
     const fileCsp = /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/.exec(fs.readFileSync(marker.report, 'utf8'))?.[1];
@@ -79,7 +79,7 @@ suite('After a window reload', () => {
     }, 60_000);
     assert.match(redone.find((l) => l.id === marker.failedId)!.maskedAnswer ?? '', /You asked: where is the red box\?/);
     await waitFor('the new report in place of the restored one', () => (reportTabs().length === 1 && reportTabs()[0] !== before ? true : undefined));
-    assert.deepEqual(await control({ kind: 'reportRows' }), { rows: 3, thumbnails: 9, count: '3 of 3 rows' });
+    assert.deepEqual(await reportRows({ rows: 3, thumbnails: 9, count: '3 of 3 rows' }), { rows: 3, thumbnails: 9, count: '3 of 3 rows' });
     await vscode.window.tabGroups.close(reportTabs());
   });
 });

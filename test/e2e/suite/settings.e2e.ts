@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { PHASE, RED, clearNotifications, control, image, meanIn, rgbOf, testHooks, waitFor } from './helpers';
+import { PHASE, RED, clearNotifications, control, image, meanIn, quickPickItems, rgbOf, testHooks, waitFor } from './helpers';
 
 suite(`Settings in a remote window (${PHASE} workspace)`, () => {
   test('a machine setting that reads as its default never becomes a silent 1.7 GB download (issue 9.1)', async function () {
@@ -55,11 +55,11 @@ suite(`Settings in a remote window (${PHASE} workspace)`, () => {
     const kB = (file: string) => `${Math.round(fs.statSync(path.join(before.model, 'onnx', file)).size / 1e3)} kB`;
     try {
       const picking = vscode.commands.executeCommand('attentionPrompting.chooseModel');
-      const models = await control<{ items: string[] }>({ kind: 'quickPickItems' });
+      const models = await quickPickItems((items) => items.some((t) => t.includes('Other hub id')));
       assert.ok(models.items.some((t) => t.includes('Xenova/clip-vit-large-patch14-336')), models.items.join(' | '));
       await control({ kind: 'quickPickSelect', label: 'Other hub id…' });
       await control({ kind: 'quickPickSelect', label: hubModel });
-      const weights = await control<{ items: string[] }>({ kind: 'quickPickItems' });
+      const weights = await quickPickItems((items) => items.some((t) => /^uint8/.test(t)));
       // A row reads `<dtype>[current][downloaded] <size> in all (vision … + text …)`.
       const row = (dtype: string) => weights.items.find((t) => new RegExp(`^${dtype}(current|downloaded| )`).test(t));
       for (const dtype of ['fp32', 'fp16', 'q8', 'int8', 'uint8']) assert.ok(row(dtype), `${dtype} offered: ${weights.items.join(' | ')}`);
