@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
 import type { BatchOptions } from '../core/batch/runner';
 import { CONTRAST, DEFAULT_DTYPE, DEFAULT_GEOMETRY, DEFAULT_MODEL, DTYPES, GEOMETRIES, GRAY, Interpolation, KERNEL_SIZES, MASK_DEFAULTS, NumberBounds, OPACITY, THREADS } from '../core/defaults';
-import { type DownloadProgress, type Dtype, isDtype } from '../core/modelSource';
+import { type DownloadProgress, type Dtype, checkRevision, isDtype } from '../core/modelSource';
 import { parseInterpolation } from '../core/render';
 
 export class UsageError extends Error {}
@@ -86,6 +86,13 @@ export function maskSettings(values: MaskValues, onProgress?: (p: DownloadProgre
   if (values.layer !== undefined && !/^\s*-?\d+\s*$/.test(values.layer)) throw new UsageError(`--layer must be an integer (negative counts from the end), got "${values.layer}"`);
   const layer = values.layer === undefined ? undefined : Number(values.layer);
   if (values.model !== undefined && !values.model.trim()) throw new UsageError('--model is empty');
+  if (values.revision !== undefined) {
+    try {
+      checkRevision(values.revision);
+    } catch (e) {
+      throw new UsageError(`--revision: ${(e as Error).message}`);
+    }
+  }
   const cacheDir = values['cache-dir'];
   if (cacheDir !== undefined) {
     if (!cacheDir.trim()) throw new UsageError('--cache-dir is empty');

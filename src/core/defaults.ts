@@ -73,6 +73,17 @@ export const DOWNLOAD_STALL_MS = 60_000;
 /** The default model's first download (vision + text files) per dtype, where the sizes are known (README). */
 export const DEFAULT_MODEL_DOWNLOAD: Partial<Record<Dtype, string>> = { fp32: '1.7 GB', fp16: '857 MB', q8: '432 MB' };
 export const DEFAULT_REVISION = 'main';
+/** Longest hub revision accepted (a branch, tag or commit; git itself caps a ref name's component at 255 bytes). */
+export const MAX_REVISION_LENGTH = 255;
+/** Redirects followed for one hub file (fetch's own limit); a hub or proxy that loops is named after this many. */
+export const MAX_HUB_REDIRECTS = 20;
+/**
+ * Set to 1 to send HF_TOKEN to a custom HF_ENDPOINT (a mirror you trust); without it the token
+ * goes only to Hugging Face's own hosts, as Transformers.js does.
+ */
+export const SEND_HF_TOKEN_ENV = 'ATTENTION_PROMPTING_SEND_HF_TOKEN';
+/** The hosts HF_TOKEN is sent to without that opt-in (Transformers.js's own list). */
+export const HF_TOKEN_HOSTS = ['huggingface.co', 'hf.co'] as const;
 export const DEFAULT_GEOMETRY: Geometry = 'full';
 /**
  * Whether the batch runner's CLIP session lets ONNX Runtime's threads spin between operators.

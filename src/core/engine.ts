@@ -19,6 +19,7 @@ import {
   describeLoadError,
   locateModel,
   downloadModelFile,
+  dropBrokenCacheEntries,
   modelFilePath,
   pretrainedOptions,
   towerDtypes,
@@ -186,6 +187,7 @@ export class AttentionPromptEngine {
     const timings: StageTimings = {};
     const tick = (stage: string, since: number) => (timings[stage] = performance.now() - since);
     const loc = locateModel(opts);
+    dropBrokenCacheEntries(loc);
     checkOfflineFiles(loc);
     const t = await loadTransformers();
     const threads = opts.threads ?? defaultThreads();

@@ -3,6 +3,7 @@
  * local folder in the Transformers.js layout. Resolves the files the engine needs and reports
  * download progress.
  */
+import * as crypto from 'node:crypto';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,7 +12,10 @@ import { AttentionPromptError } from './errors';
 import type { TransformersModule } from './transformers';
 
 import { tempPathFor } from './atomicWrite';
-import { DEFAULT_MODEL, DOWNLOAD_STALL_MS, DTYPES, Dtype } from './defaults';
+import { DEFAULT_MODEL, DOWNLOAD_STALL_MS, DTYPES, Dtype, MAX_REVISION_LENGTH } from './defaults';
+import { sweepStaleTemps, trackTemp } from './downloadTemps';
+import { HubResponse, hubRequest, withheldTokenHint } from './hubRequest';
+import { modelFileProblem } from './modelFileCheck';
 import { formatBytes } from './sizes';
 
 export { DTYPES };
@@ -85,7 +89,42 @@ export function defaultCacheDir(): string {
   return path.join(base || os.tmpdir(), 'attention-prompting', 'models');
 }
 
-const HUB_ID = /^[\w.-]+\/[\w.-]+$/;
+/** `owner/name`, each part starting with a letter, digit or underscore (no `.`/`..` parts). */
+const HUB_ID = /^\w[\w.-]*\/\w[\w.-]*$/;
+
+/**
+ * Written as a path (`./`, `../`, `/`, `\`, `~`, a drive letter): a folder even when it also reads
+ * as `owner/name`. Anything else that reads as `owner/name` is a hub id, so a folder of that name
+ * in the working directory can never stand in for a hub model.
+ */
+function writtenAsPath(model: string): boolean {
+  return path.isAbsolute(model) || /^(\.{1,2}(?:[\\/]|$)|[\\/]|~(?:[\\/]|$)|[A-Za-z]:[\\/])/.test(model);
+}
+
+function expandHome(model: string): string {
+  return /^~(?:[\\/]|$)/.test(model) ? path.join(os.homedir(), model.slice(1)) : model;
+}
+
+/**
+ * A hub revision: a branch, tag (`main`, `v1.0`, `refs/pr/1`) or commit hash. It names a folder
+ * in the cache, so nothing that could leave it (`..`, an absolute path, a backslash) gets through.
+ */
+export function checkRevision(revision: string): string {
+  const parts = revision.split('/');
+  const ok =
+    revision.length > 0 &&
+    revision.length <= MAX_REVISION_LENGTH &&
+    /^[A-Za-z0-9._\/-]+$/.test(revision) &&
+    !revision.includes('..') &&
+    parts.every((p) => p !== '' && !p.startsWith('.') && !p.startsWith('-') && !p.endsWith('.lock'));
+  if (!ok) {
+    throw new AttentionPromptError(
+      'bad-parameter',
+      `Revision "${revision}" is not a branch, tag or commit: use a name like main, v1.0 or refs/pr/1, or a 40-character commit hash (letters, digits, "." "_" "-" "/", at most ${MAX_REVISION_LENGTH} characters; no "..", no leading "/" or ".").`,
+    );
+  }
+  return revision;
+}
 
 /** Each tower's dtype for a location. */
 export function towerDtypes(loc: Pick<ModelLocation, 'dtype' | 'dtypes'>): TowerDtypes {
@@ -106,15 +145,15 @@ export function locateModel(opts: ModelSourceOptions, files?: string[], layout =
   if (cacheDir.split(path.sep).includes('node_modules')) {
     throw new AttentionPromptError('bad-parameter', `The model cache must not be inside node_modules (${cacheDir}); choose another folder.`);
   }
-  const revision = opts.revision ?? 'main';
+  const revision = checkRevision(opts.revision ?? 'main');
   const dtype = checkDtype(opts.dtype ?? 'fp32', 'dtype');
   const dtypes: TowerDtypes = {
     vision: checkDtype(opts.visionDtype ?? dtype, 'vision dtype'),
     text: checkDtype(opts.textDtype ?? dtype, 'text dtype'),
   };
-  const looksLikePath = path.isAbsolute(opts.model) || opts.model.startsWith('.') || fs.existsSync(opts.model);
-  if (looksLikePath) {
-    const dir = path.resolve(opts.model);
+  const hubId = !writtenAsPath(opts.model) && HUB_ID.test(opts.model) && !opts.model.includes('..');
+  if (!hubId && (writtenAsPath(opts.model) || fs.existsSync(opts.model))) {
+    const dir = path.resolve(expandHome(opts.model));
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
       throw new AttentionPromptError('model-missing', `Model folder not found: ${dir}`);
     }
@@ -125,8 +164,8 @@ export function locateModel(opts: ModelSourceOptions, files?: string[], layout =
     }
     return { name: opts.model, pretrainedId: dir, local: true, revision, dtype, dtypes, cacheDir, offline: !!opts.offline };
   }
-  if (!HUB_ID.test(opts.model)) {
-    throw new AttentionPromptError('bad-parameter', `"${opts.model}" is neither a model folder nor a hub id like ${DEFAULT_MODEL}.`);
+  if (!hubId) {
+    throw new AttentionPromptError('bad-parameter', `"${opts.model}" is neither a model folder nor a hub id like ${DEFAULT_MODEL} (write a folder as ./name or an absolute path).`);
   }
   return { name: opts.model, pretrainedId: opts.model, local: false, revision, dtype, dtypes, cacheDir, offline: !!opts.offline, remoteHost: opts.remoteHost ?? hubFromEnvironment() };
 }
@@ -182,6 +221,80 @@ export function configureTransformers(t: TransformersModule, loc: ModelLocation)
   t.env.localModelPath = loc.local ? '' : loc.cacheDir;
   t.env.allowRemoteModels = !loc.local && !loc.offline;
   t.env.remoteHost = hubBase(loc);
+  // Its config and tokenizer downloads go through our request: the same token rule, redirect
+  // limit and checks as the model files.
+  t.env.fetch = (url: string | URL, init?: { method?: string; headers?: HeadersInit; signal?: AbortSignal }) => fetchForTransformers(loc, String(url), init);
+  // Every load passes here: the temp files of a download that was killed are removed.
+  if (!loc.local) sweepStaleTemps(path.join(loc.cacheDir, loc.pretrainedId));
+}
+
+/**
+ * A Transformers.js request: a whole .json file is read, its size and JSON checked, before
+ * Transformers.js caches it (a junk page from a mirror or proxy would otherwise be reused forever).
+ */
+async function fetchForTransformers(loc: ModelLocation, url: string, init: { method?: string; headers?: HeadersInit; signal?: AbortSignal } = {}): Promise<Response> {
+  const res = await hubRequest(url, hubBase(loc), init);
+  const whole = (init.method ?? 'GET') === 'GET' && !new Headers(init.headers).has('range') && res.response.status === 200;
+  if (res.response.status === 401 || res.response.status === 403) {
+    throw new AttentionPromptError('download-failed', `${loc.name}: the hub refused ${url} (HTTP ${res.response.status}).${withheldTokenHint(res, hubBase(loc))}`);
+  }
+  if (!whole || !new URL(url).pathname.endsWith('.json')) return res.response;
+  const body = Buffer.from(await res.response.arrayBuffer());
+  const file = decodeURIComponent(new URL(url).pathname.replace(/^.*?\/resolve\/[^/]+\//, ''));
+  let problem = sizeProblem(body.length, expectedSize(res));
+  if (!problem) {
+    try {
+      JSON.parse(body.toString('utf8'));
+    } catch (e) {
+      problem = `not valid JSON (${(e as Error).message})`;
+    }
+  }
+  if (problem) throw brokenDownload(loc, file, res.url, problem);
+  const headers = new Headers(res.response.headers);
+  headers.delete('content-encoding');
+  headers.set('content-length', String(body.length));
+  return new Response(body, { status: res.response.status, statusText: res.response.statusText, headers });
+}
+
+/** The size the hub announces for a file: its LFS size, else the body's length when the body is not re-encoded. */
+function expectedSize(res: HubResponse): number | undefined {
+  if (res.linkedSize !== undefined) return res.linkedSize;
+  const encoding = res.response.headers.get('content-encoding');
+  if (encoding && encoding !== 'identity') return undefined;
+  const n = Number(res.response.headers.get('content-length') ?? NaN);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+function sizeProblem(received: number, expected: number | undefined): string | undefined {
+  if (expected === undefined || received === expected) return undefined;
+  return `received ${formatBytes(received)} (${received} bytes) where the hub announced ${formatBytes(expected)} (${expected} bytes)`;
+}
+
+function brokenDownload(loc: ModelLocation, file: string, url: string, problem: string): AttentionPromptError {
+  return new AttentionPromptError(
+    'download-failed',
+    `${loc.name}: the hub sent a broken ${file} from ${url}: ${problem}. Nothing was cached; retry, and if it happens again check HF_ENDPOINT, the proxy or the hub's copy of the file.`,
+  );
+}
+
+/**
+ * Cached files of a hub model that no longer read (cut short, junk, not what their name says) are
+ * removed, once per load, with a line on stderr, so the load downloads them again instead of
+ * failing on every run. Offline, where nothing can be downloaded, the error names the cure.
+ */
+export function dropBrokenCacheEntries(loc: ModelLocation, files?: string[]): void {
+  if (loc.local) return;
+  for (const f of files ?? requiredFiles(towerDtypes(loc))) {
+    const p = cachedPath(loc, f);
+    if (!fs.existsSync(p)) continue;
+    const problem = modelFileProblem(p, f, false);
+    if (!problem) continue;
+    if (loc.offline) {
+      throw new AttentionPromptError('offline-missing', `Offline mode: the cached ${f} of ${loc.name} is broken (${p}: ${problem}). Run once without --offline to download it again.`);
+    }
+    fs.rmSync(p, { force: true });
+    console.warn(`attention-prompting: the cached ${f} of ${loc.name} was broken (${problem}); removed ${p}, downloading it again.`);
+  }
 }
 
 /** Options common to every Transformers.js from_pretrained call for this location. */
@@ -232,8 +345,10 @@ export function hubFileUrl(loc: ModelLocation, file: string): string {
  * Downloads one model file into the cache, at the path Transformers.js's file cache uses
  * (`cachedPath`), streaming to disk (no copy of the file in memory, no ONNX Runtime session), with
  * Transformers.js's progress events (initiate, download, progress with loaded/total/progress,
- * done). Written to a temporary name and renamed when complete, so an interrupted download
- * leaves nothing behind and a retry starts clean. Sends `HF_TOKEN` as Transformers.js does.
+ * done). Written to a temporary name (removed on exit or Ctrl-C, swept by a later start if the
+ * process was killed) and renamed only once its size matches the hub's (`x-linked-size`, else
+ * `content-length`), its SHA-256 the hub's `x-linked-etag` where given, and it parses as what its
+ * name says: a short, junk or oversized body never becomes the cache entry.
  */
 export async function downloadModelFile(loc: ModelLocation, file: string, onProgress?: (p: DownloadProgress) => void, signal?: AbortSignal, stallMs = DOWNLOAD_STALL_MS): Promise<string> {
   const target = cachedPath(loc, file);
@@ -242,6 +357,7 @@ export async function downloadModelFile(loc: ModelLocation, file: string, onProg
   const url = hubFileUrl(loc, file);
   onProgress?.({ status: 'initiate', file });
   const tmp = tempPathFor(target);
+  const tracked = trackTemp(tmp);
   let out: fs.WriteStream | undefined;
   // Stopped when no byte arrives for stallMs: fetch has no such timeout, and a hub or proxy that
   // stops sending mid-file would leave the load waiting forever.
@@ -254,24 +370,30 @@ export async function downloadModelFile(loc: ModelLocation, file: string, onProg
   let loaded = 0;
   let total: number | undefined;
   try {
-    const headers: Record<string, string> = {};
-    if (process.env.HF_TOKEN) headers.Authorization = `Bearer ${process.env.HF_TOKEN}`;
     expectBytes();
-    const res = await fetch(url, { headers, signal: signal ? AbortSignal.any([signal, stall.signal]) : stall.signal });
-    if (res.status === 404) {
+    const res = await hubRequest(url, hubBase(loc), { signal: signal ? AbortSignal.any([signal, stall.signal]) : stall.signal });
+    const status = res.response.status;
+    if (status === 404) {
       throw new AttentionPromptError('download-failed', `${loc.name}: ${file} was not found on the hub (404 at ${url}). Check the model id, revision and dtype.`);
     }
-    if (!res.ok || !res.body) throw new Error(`HTTP ${res.status} for ${url}`);
+    if (status === 401 || status === 403) {
+      throw new AttentionPromptError('download-failed', `${loc.name}: the hub refused ${file} (HTTP ${status} at ${url}); a gated or private model needs HF_TOKEN.${withheldTokenHint(res, hubBase(loc))}`);
+    }
+    if (!res.response.ok || !res.response.body) throw new Error(`HTTP ${status} for ${res.url}`);
     onProgress?.({ status: 'download', file });
-    total = Number(res.headers.get('content-length')) || undefined;
+    total = expectedSize(res);
     fs.mkdirSync(path.dirname(target), { recursive: true });
     out = fs.createWriteStream(tmp);
+    const hash = res.linkedSha256 ? crypto.createHash('sha256') : undefined;
     let lastReport = 0;
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    for await (const chunk of res.response.body as unknown as AsyncIterable<Uint8Array>) {
       expectBytes();
+      loaded += chunk.length;
+      // Stop at the first byte past the announced size: an endless or oversized body never fills the disk.
+      if (total !== undefined && loaded > total) throw brokenDownload(loc, file, res.url, `more than the ${formatBytes(total)} (${total} bytes) the hub announced`);
+      hash?.update(chunk);
       // once() rejects on the stream's 'error' (a full disk), where waiting for 'drain' alone would hang.
       if (!out.write(chunk)) await once(out, 'drain');
-      loaded += chunk.length;
       const now = Date.now();
       if (onProgress && (now - lastReport > 100 || loaded === total)) {
         lastReport = now;
@@ -279,7 +401,11 @@ export async function downloadModelFile(loc: ModelLocation, file: string, onProg
       }
     }
     await new Promise<void>((resolve, reject) => out!.end((e?: Error | null) => (e ? reject(e) : resolve())));
-    if (total !== undefined && loaded !== total) throw new Error(`terminated: received ${loaded} of ${total} bytes`);
+    const problem =
+      sizeProblem(loaded, total) ??
+      (hash && hash.digest('hex') !== res.linkedSha256 ? `its SHA-256 is not the one the hub lists (${res.linkedSha256})` : undefined) ??
+      modelFileProblem(tmp, file, true);
+    if (problem) throw brokenDownload(loc, file, res.url, problem);
     onProgress?.({ status: 'progress', file, loaded, total: loaded, progress: 100 });
     fs.renameSync(tmp, target);
     onProgress?.({ status: 'done', file });
@@ -298,6 +424,7 @@ export async function downloadModelFile(loc: ModelLocation, file: string, onProg
     throw describeLoadError(loc, e);
   } finally {
     clearTimeout(stallTimer);
+    tracked.done();
   }
 }
 
@@ -324,13 +451,11 @@ export async function availableDtypes(loc: ModelLocation, signal?: AbortSignal, 
     const p = modelFilePath(loc, file);
     if (fs.existsSync(p)) return fs.statSync(p).size;
     if (loc.local || loc.offline) return undefined;
-    const headers: Record<string, string> = {};
-    if (process.env.HF_TOKEN) headers.Authorization = `Bearer ${process.env.HF_TOKEN}`;
     try {
-      const res = await fetch(hubFileUrl(loc, file), { method: 'HEAD', headers, signal: stop, redirect: 'follow' });
-      if (!res.ok) return undefined;
-      const n = Number(res.headers.get('x-linked-size') ?? res.headers.get('content-length'));
-      return Number.isFinite(n) && n > 0 ? n : undefined;
+      const res = await hubRequest(hubFileUrl(loc, file), hubBase(loc), { method: 'HEAD', signal: stop });
+      if (!res.response.ok) return undefined;
+      const n = expectedSize(res);
+      return n !== undefined && n > 0 ? n : undefined;
     } catch (e) {
       if (signal?.aborted) throw new AttentionPromptError('cancelled', 'Cancelled.');
       if (timeout.aborted) {
