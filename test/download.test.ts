@@ -119,12 +119,14 @@ describe('model download through Transformers.js from a local hub', () => {
 describe('fetching the vision file', () => {
   let hub: LocalHub;
   let repo: string;
+  const NOT_ONNX = 'fixtures/not-onnx';
   before(async () => {
+    repo = fixtureModel('planted-clip');
     // A repo whose vision file is not an ONNX model: creating a session for it would fail.
-    repo = path.join(tempDir(), 'not-onnx');
-    fs.cpSync(fixtureModel('planted-clip'), repo, { recursive: true });
-    fs.writeFileSync(path.join(repo, 'onnx', 'vision_model.onnx'), Buffer.alloc(300_000, 7));
-    hub = await startLocalHub({ [REPO]: repo });
+    const notOnnx = path.join(tempDir(), 'not-onnx');
+    fs.cpSync(repo, notOnnx, { recursive: true });
+    fs.writeFileSync(path.join(notOnnx, 'onnx', 'vision_model.onnx'), Buffer.alloc(300_000, 7));
+    hub = await startLocalHub({ [REPO]: repo, [NOT_ONNX]: notOnnx });
   });
   after(() => hub.close());
 
@@ -137,11 +139,15 @@ describe('fetching the vision file', () => {
     assert.deepEqual(fs.readFileSync(file), fs.readFileSync(path.join(repo, 'onnx', 'vision_model.onnx')));
     assert.equal(events[0].status, 'initiate');
     assert.equal(events[events.length - 1].status, 'done');
-    // The engine gets as far as reading the file itself: the error is ours, not onnxruntime's.
-    await assert.rejects(AttentionPromptEngine.load({ model: REPO, cacheDir: tempDir(), remoteHost: hub.url, threads: 1 }), {
-      code: 'model-structure',
-      message: /vision_model\.onnx" is not a readable ONNX model/,
+  });
+
+  it('a vision file the hub serves that is not ONNX is refused before it is cached (our check, not onnxruntime\'s)', async () => {
+    const cacheDir = tempDir();
+    await assert.rejects(AttentionPromptEngine.load({ model: NOT_ONNX, cacheDir, remoteHost: hub.url, threads: 1 }), {
+      code: 'download-failed',
+      message: /broken onnx\/vision_model\.onnx .*not a readable ONNX model/,
     });
+    assert.ok(!listFiles(cacheDir).some((f) => f.includes('vision_model')), 'nothing of it cached');
   });
 
   it('a hub that stops sending mid-file: stopped after the stall time, nothing partial kept, a retry completes', async () => {
@@ -150,7 +156,7 @@ describe('fetching the vision file', () => {
     hub.faults.push({ file: 'onnx/vision_model.onnx', dropAfterBytes: 100_000, times: 1, stall: true });
     await assert.rejects(downloadModelFile(loc, 'onnx/vision_model.onnx', undefined, undefined, 500), {
       code: 'download-failed',
-      message: /onnx\/vision_model\.onnx stalled \(no data for 0\.5 s after 100 kB of 300 kB\)/,
+      message: /onnx\/vision_model\.onnx stalled \(no data for 0\.5 s after 100 kB of 675 kB\)/,
     });
     assert.deepEqual(listFiles(cacheDir), [], 'no partial file left in the cache');
     const file = await downloadModelFile(loc, 'onnx/vision_model.onnx', undefined, undefined, 500);
