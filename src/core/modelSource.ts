@@ -15,7 +15,7 @@ import { tempPathFor } from './atomicWrite';
 import { DEFAULT_MODEL, DOWNLOAD_STALL_MS, DTYPES, Dtype, MAX_REVISION_LENGTH } from './defaults';
 import { sweepStaleTemps, trackTemp } from './downloadTemps';
 import { HubResponse, hubRequest, withheldTokenHint } from './hubRequest';
-import { modelFileProblem } from './modelFileCheck';
+import { jsonProblem, modelFileProblem } from './modelFileCheck';
 import { formatBytes } from './sizes';
 
 export { DTYPES };
@@ -241,14 +241,7 @@ async function fetchForTransformers(loc: ModelLocation, url: string, init: { met
   if (!whole || !new URL(url).pathname.endsWith('.json')) return res.response;
   const body = Buffer.from(await res.response.arrayBuffer());
   const file = decodeURIComponent(new URL(url).pathname.replace(/^.*?\/resolve\/[^/]+\//, ''));
-  let problem = sizeProblem(body.length, expectedSize(res));
-  if (!problem) {
-    try {
-      JSON.parse(body.toString('utf8'));
-    } catch (e) {
-      problem = `not valid JSON (${(e as Error).message})`;
-    }
-  }
+  const problem = sizeProblem(body.length, expectedSize(res)) ?? jsonProblem(body.toString('utf8'));
   if (problem) throw brokenDownload(loc, file, res.url, problem);
   const headers = new Headers(res.response.headers);
   headers.delete('content-encoding');
