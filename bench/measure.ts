@@ -384,17 +384,20 @@ async function inputResize(a: Args) {
   const img = await decodeImage(jpeg);
   const out: Record<string, Record<string, number>> = {};
   for (const s of a.imageSize ? [a.imageSize] : [224, 336]) {
-    const times: Record<string, number[]> = { sharpCubic: [], pilFull: [], pilReference: [] };
+    // Wall time, and CPU time of the whole process (sharp's worker threads included).
+    const times: Record<string, number[]> = {};
+    const time = async (name: string, work: () => unknown) => {
+      const t = now();
+      const cpu = process.cpuUsage();
+      await work();
+      const used = process.cpuUsage(cpu);
+      (times[`${name} wall`] ??= []).push(now() - t);
+      (times[`${name} cpu`] ??= []).push((used.user + used.system) / 1000);
+    };
     for (let i = 0; i < a.n; i++) {
-      let t = now();
-      await fromDecoded(img).resize(s, s, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer();
-      times.sharpCubic.push(now() - t);
-      t = now();
-      clipInput(img, s, 'full');
-      times.pilFull.push(now() - t);
-      t = now();
-      clipInput(img, s, 'reference');
-      times.pilReference.push(now() - t);
+      await time('sharpCubic', () => fromDecoded(img).resize(s, s, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer());
+      await time('pilFull', () => clipInput(img, s, 'full'));
+      await time('pilReference', () => clipInput(img, s, 'reference'));
     }
     out[`${width}x${height} -> ${s}`] = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, Math.round(median(v) * 10) / 10]));
   }
