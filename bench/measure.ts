@@ -11,7 +11,8 @@ import sharp from 'sharp';
 import { runBatch } from '../src/core/batch/runner';
 import { BATCH_SPIN_WAIT, TEXT_IDLE_RELEASE_MS } from '../src/core/defaults';
 import { AttentionPromptEngine } from '../src/core/engine';
-import { decodeImage } from '../src/core/image';
+import { decodeImage, fromDecoded } from '../src/core/image';
+import { clipInput } from '../src/core/modelInput';
 import { renderOutputs } from '../src/core/render';
 import type { Dtype } from '../src/core/modelSource';
 import { inside, rectangleImage } from '../test/helpers';
@@ -366,10 +367,47 @@ async function layers(a: Args & { variant: 'swap' | 'twoEngines' }) {
   return { firstChangeMs, backMs, againMs, peakRssMb: maxRssMb() };
 }
 
+/**
+ * The model-input resize of a large photo (issue 21): sharp's cubic (the former path) against
+ * PIL's BICUBIC in modelInput.ts, on the same decoded image, alternated run by run.
+ */
+async function inputResize(a: Args) {
+  const [width, height] = [4000, 3000];
+  // Photo-like: smooth gradients with noise, so neither path meets a flat fast case.
+  const raw = Buffer.alloc(width * height * 3);
+  for (let i = 0, seed = 1; i < raw.length; i++) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    const p = Math.floor(i / 3);
+    raw[i] = (((p % width) * 255) / width + ((Math.floor(p / width) * 255) / height) * (i % 3) + ((seed >>> 16) & 31)) & 255;
+  }
+  const jpeg = await sharp(raw, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+  const img = await decodeImage(jpeg);
+  const out: Record<string, Record<string, number>> = {};
+  for (const s of a.imageSize ? [a.imageSize] : [224, 336]) {
+    // Wall time, and CPU time of the whole process (sharp's worker threads included).
+    const times: Record<string, number[]> = {};
+    const time = async (name: string, work: () => unknown) => {
+      const t = now();
+      const cpu = process.cpuUsage();
+      await work();
+      const used = process.cpuUsage(cpu);
+      (times[`${name} wall`] ??= []).push(now() - t);
+      (times[`${name} cpu`] ??= []).push((used.user + used.system) / 1000);
+    };
+    for (let i = 0; i < a.n; i++) {
+      await time('sharpCubic', () => fromDecoded(img).resize(s, s, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer());
+      await time('pilFull', () => clipInput(img, s, 'full'));
+      await time('pilReference', () => clipInput(img, s, 'reference'));
+    }
+    out[`${width}x${height} -> ${s}`] = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, Math.round(median(v) * 10) / 10]));
+  }
+  return out;
+}
+
 async function main() {
   const [mode, json] = process.argv.slice(2);
   const a = JSON.parse(json) as Args;
-  const modes: Record<string, (a: Args) => Promise<unknown>> = { stock, ours, paired, stages, batch, fidelity, pointing, profile, layers: (x) => layers(x as Args & { variant: 'swap' | 'twoEngines' }) };
+  const modes: Record<string, (a: Args) => Promise<unknown>> = { stock, ours, paired, stages, batch, inputResize, fidelity, pointing, profile, layers: (x) => layers(x as Args & { variant: 'swap' | 'twoEngines' }) };
   if (!modes[mode]) throw new Error(`unknown mode ${mode}`);
   const result = await modes[mode](a);
   process.stdout.write(JSON.stringify(result) + '\n');

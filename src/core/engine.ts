@@ -5,10 +5,10 @@
  */
 import * as os from 'node:os';
 import type * as Ort from 'onnxruntime-node';
-import sharp from 'sharp';
 import { RawScores, rawScores, BlockTensors } from './attribution';
 import { AttentionPromptError, throwIfAborted } from './errors';
-import { DecodedImage, fromDecoded } from './image';
+import { DecodedImage } from './image';
+import { clipInput } from './modelInput';
 import { DEFAULT_MASK_PARAMETERS, MaskParameters, mergeMaps } from './maps';
 import {
   DownloadProgress,
@@ -131,7 +131,7 @@ export class AttentionPromptEngine {
     this.defaultLayer = current.layer;
     this.normalise = directNormaliser(processorSettings, imageSize);
   }
-  /** sharp's RGB bytes straight to CLIP's input tensor, when the processor would only rescale and normalise. */
+  /** The resized RGB bytes straight to CLIP's input tensor, when the processor would only rescale and normalise. */
   private readonly normalise: ((rgb: Buffer) => Float32Array) | undefined;
 
   get modelName(): string {
@@ -284,29 +284,13 @@ export class AttentionPromptEngine {
    *   The price is an aspect distortion that CLIP tolerates for ordinary photos.
    * - `reference`: as the paper's code: shortest side to the input size, centre crop; the mask
    *   computed on the crop is later stretched over the whole image (misaligned unless square).
-   * The resize is sharp's antialiased cubic (as PIL's bicubic in the reference's open_clip
-   * transform); Transformers.js's CLIP processor then rescales and normalises with the model's
-   * preprocessor_config.json.
+   * The resize is PIL's BICUBIC, byte for byte (modelInput.ts, resample.ts), as the reference's
+   * open_clip transform; Transformers.js's CLIP processor then rescales and normalises with the
+   * model's preprocessor_config.json.
    */
   async pixelValues(img: DecodedImage, geometry: Geometry): Promise<Float32Array> {
     const s = this.imageSize;
-    let pipeline: sharp.Sharp;
-    if (geometry === 'full') {
-      pipeline = fromDecoded(img).resize(s, s, { fit: 'fill', kernel: 'cubic' });
-    } else {
-      // torchvision Resize(s): shorter side to s, longer side int(s·long/short); CenterCrop(s): round((dim − s)/2).
-      const scale = s / Math.min(img.width, img.height);
-      const w = img.width <= img.height ? s : Math.floor(img.width * scale);
-      const h = img.height < img.width ? s : Math.floor(img.height * scale);
-      const resized = await fromDecoded(img).resize(w, h, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer();
-      pipeline = sharp(resized, { raw: { width: w, height: h, channels: 3 } }).extract({
-        left: Math.round((w - s) / 2),
-        top: Math.round((h - s) / 2),
-        width: s,
-        height: s,
-      });
-    }
-    const data = await pipeline.removeAlpha().raw().toBuffer();
+    const data = clipInput(img, s, geometry).rgb;
     if (this.normalise) return this.normalise(data);
     const raw = new this.t.RawImage(new Uint8ClampedArray(data.buffer, data.byteOffset, data.length), s, s, 3);
     const out = await this.processor(raw);

@@ -1,8 +1,12 @@
 /**
- * The reference's resize of the mask to the image: PIL's `Image.resize(image.size, method)` on the
- * 8-bit mask (main.py:20-21, invtrans; LANCZOS by default, --interpolate_method_name), done the
- * way Pillow's Resample.c does it so the full-resolution mask is the reference's byte for byte
- * (render.test.ts compares with PIL itself):
+ * Every resize the reference does with PIL, done the way Pillow's Resample.c does it, byte for byte
+ * (resample.test.ts compares with PIL itself):
+ * - the mask to the image: `Image.resize(image.size, method)` on the 8-bit mask (main.py:20-21,
+ *   invtrans; LANCZOS by default, --interpolate_method_name), one band;
+ * - the model's input: torchvision's `Resize(s, BICUBIC)` in open_clip's transform (API_CLIP,
+ *   create_model_and_transforms) and CLIPImageProcessor's BICUBIC resize (API_LLaVA), both
+ *   `PIL.Image.resize(size, BICUBIC)` with no reducing gap, on RGB (modelInput.ts).
+ * Per band, as Resample.c's ImagingResampleHorizontal/Vertical_8bpc:
  *
  *   scale = in / out;  filterscale = max(scale, 1);  support = filter support · filterscale
  *   for output pixel i: centre c = (i + 0.5) · scale,
@@ -15,8 +19,9 @@
  *   Nearest is Pillow's affine path: in[trunc(scale/2 + i·scale)], the position stepped by addition.
  *
  * sharp is not used here: when enlarging, libvips resamples with its bicubic interpolator
- * whatever kernel is named (lanczos3, cubic and mitchell give identical bytes), and producing a
- * one-band output through a sharp pipeline cost more than the arithmetic itself.
+ * whatever kernel is named (lanczos3, cubic and mitchell give identical bytes), and when shrinking
+ * its antialiasing is not PIL's support scaling, so neither direction gave the reference's bytes.
+ * The sums are Pillow's int32 arithmetic: 22-bit weights leave two bits of headroom over 255 × 2^22.
  */
 import { Interpolation } from './defaults';
 
@@ -55,7 +60,7 @@ const FILTERS: Record<Exclude<Interpolation, 'nearest'>, { support: number; at: 
 interface Taps {
   first: Int32Array;
   count: Int32Array;
-  weights: Float64Array;
+  weights: Int32Array;
   size: number;
 }
 
@@ -66,7 +71,7 @@ function taps(inSize: number, outSize: number, filter: (typeof FILTERS)[keyof ty
   const size = Math.ceil(support) * 2 + 1;
   const first = new Int32Array(outSize);
   const count = new Int32Array(outSize);
-  const weights = new Float64Array(outSize * size);
+  const weights = new Int32Array(outSize * size);
   const w = new Float64Array(size);
   for (let i = 0; i < outSize; i++) {
     const centre = (i + 0.5) * scale;
@@ -88,62 +93,100 @@ function taps(inSize: number, outSize: number, filter: (typeof FILTERS)[keyof ty
   return { first, count, weights, size };
 }
 
+/** Pillow's clip8: the sum shifted down (arithmetic, so floor), clamped to a byte. */
 const clip8 = (v: number) => {
-  const q = Math.floor(v / ONE);
+  const q = v >> PRECISION_BITS;
   return q < 0 ? 0 : q > 255 ? 255 : q;
 };
 
 /** Resizes a one-band 8-bit image (row-major) from inW×inH to outW×outH as PIL's Image.resize does. */
 export function resizeGray(src: Uint8Array, inW: number, inH: number, outW: number, outH: number, interpolation: Interpolation): Buffer {
-  if (src.length !== inW * inH) throw new Error(`${src.length} bytes for a ${inW}×${inH} image`);
+  return resizeBands(src, 1, inW, inH, outW, outH, interpolation);
+}
+
+/**
+ * Resizes an interleaved 8-bit image of `bands` bands (RGB: 3) from inW×inH to outW×outH as PIL's
+ * Image.resize(size, filter) does for that mode (reducing_gap None, the default).
+ */
+export function resizeBands(src: Uint8Array, bands: number, inW: number, inH: number, outW: number, outH: number, interpolation: Interpolation): Buffer {
+  if (src.length !== inW * inH * bands) throw new Error(`${src.length} bytes for a ${inW}×${inH} image of ${bands} band(s)`);
+  if (!(outW >= 1 && outH >= 1 && Number.isInteger(outW) && Number.isInteger(outH))) throw new Error(`cannot resize to ${outW}×${outH}`);
   if (outW === inW && outH === inH) return Buffer.from(src);
-  if (interpolation === 'nearest') {
-    // Pillow's ImagingScaleAffine: positions stepped by repeated addition from half a step, truncated.
-    const out = Buffer.allocUnsafe(outW * outH);
-    const sx = inW / outW;
-    const sy = inH / outH;
-    const column = new Int32Array(outW);
-    for (let x = 0, at = sx * 0.5; x < outW; x++, at += sx) column[x] = Math.min(Math.trunc(at), inW - 1);
-    for (let y = 0, at = sy * 0.5; y < outH; y++, at += sy) {
-      const row = Math.min(Math.trunc(at), inH - 1) * inW;
-      for (let x = 0; x < outW; x++) out[y * outW + x] = src[row + column[x]];
-    }
-    return out;
-  }
+  if (interpolation === 'nearest') return nearest(src, bands, inW, inH, outW, outH);
   const filter = FILTERS[interpolation];
-  // Rows first (only where the width changes), rounded to 8 bits, then columns.
-  let rows: Uint8Array = src;
-  if (outW !== inW) {
-    const h = taps(inW, outW, filter);
-    const tmp = Buffer.allocUnsafe(outW * inH);
-    for (let y = 0; y < inH; y++) {
-      const line = y * inW;
-      for (let x = 0; x < outW; x++) {
-        let acc = HALF;
-        const base = x * h.size;
-        const lo = line + h.first[x];
-        for (let j = 0; j < h.count[x]; j++) acc += src[lo + j] * h.weights[base + j];
-        tmp[y * outW + x] = clip8(acc);
+  // Rows first (only where the width changes), rounded to 8 bits, then columns (Resample.c's order).
+  const rows = outW !== inW ? horizontal(src, bands, inW, inH, outW, taps(inW, outW, filter)) : src;
+  if (outH === inH) return Buffer.from(rows.buffer, rows.byteOffset, rows.length);
+  return vertical(rows, bands, outW, outH, taps(inH, outH, filter));
+}
+
+/** Pillow's ImagingScaleAffine: positions stepped by repeated addition from half a step, truncated. */
+function nearest(src: Uint8Array, bands: number, inW: number, inH: number, outW: number, outH: number): Buffer {
+  const out = Buffer.allocUnsafe(outW * outH * bands);
+  const sx = inW / outW;
+  const sy = inH / outH;
+  const column = new Int32Array(outW);
+  for (let x = 0, at = sx * 0.5; x < outW; x++, at += sx) column[x] = Math.min(Math.trunc(at), inW - 1) * bands;
+  let o = 0;
+  for (let y = 0, at = sy * 0.5; y < outH; y++, at += sy) {
+    const row = Math.min(Math.trunc(at), inH - 1) * inW * bands;
+    for (let x = 0; x < outW; x++) for (let b = 0; b < bands; b++) out[o++] = src[row + column[x] + b];
+  }
+  return out;
+}
+
+function horizontal(src: Uint8Array, bands: number, inW: number, inH: number, outW: number, h: Taps): Buffer {
+  const out = Buffer.allocUnsafe(outW * inH * bands);
+  const { first, count, weights, size } = h;
+  for (let y = 0; y < inH; y++) {
+    const line = y * inW * bands;
+    let o = y * outW * bands;
+    for (let x = 0; x < outW; x++) {
+      const base = x * size;
+      const n = count[x];
+      let at = line + first[x] * bands;
+      if (bands === 3) {
+        // The common case unrolled: three sums over the same taps.
+        let r = HALF;
+        let g = HALF;
+        let b = HALF;
+        for (let j = 0; j < n; j++, at += 3) {
+          const w = weights[base + j];
+          r = (r + src[at] * w) | 0;
+          g = (g + src[at + 1] * w) | 0;
+          b = (b + src[at + 2] * w) | 0;
+        }
+        out[o++] = clip8(r);
+        out[o++] = clip8(g);
+        out[o++] = clip8(b);
+      } else {
+        for (let c = 0; c < bands; c++) {
+          let acc = HALF;
+          for (let j = 0, p = at + c; j < n; j++, p += bands) acc = (acc + src[p] * weights[base + j]) | 0;
+          out[o++] = clip8(acc);
+        }
       }
     }
-    rows = tmp;
   }
-  if (outH === inH) return Buffer.from(rows);
-  const v = taps(inH, outH, filter);
-  const out = Buffer.allocUnsafe(outW * outH);
+  return out;
+}
+
+function vertical(rows: Uint8Array, bands: number, outW: number, outH: number, v: Taps): Buffer {
+  const stride = outW * bands;
+  const out = Buffer.allocUnsafe(stride * outH);
   // Tap by tap over whole rows: the same sums in the same order per pixel, read row after row.
-  const acc = new Float64Array(outW);
+  const acc = new Int32Array(stride);
   for (let y = 0; y < outH; y++) {
     const base = y * v.size;
     const lo = v.first[y];
     acc.fill(HALF);
     for (let j = 0; j < v.count[y]; j++) {
       const w = v.weights[base + j];
-      const line = (lo + j) * outW;
-      for (let x = 0; x < outW; x++) acc[x] += rows[line + x] * w;
+      const line = (lo + j) * stride;
+      for (let x = 0; x < stride; x++) acc[x] = (acc[x] + rows[line + x] * w) | 0;
     }
-    const at = y * outW;
-    for (let x = 0; x < outW; x++) out[at + x] = clip8(acc[x]);
+    const at = y * stride;
+    for (let x = 0; x < stride; x++) out[at + x] = clip8(acc[x]);
   }
   return out;
 }

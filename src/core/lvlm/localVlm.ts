@@ -12,10 +12,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import sharp from 'sharp';
 import type { AnswerProvider, AnswerRequest, AnswerResult } from '../answerProvider';
 import { AttentionPromptError, throwIfAborted } from '../errors';
-import { DecodedImage, decodeImage, fromDecoded } from '../image';
+import { DecodedImage, decodeImage } from '../image';
+import { llavaInput } from '../modelInput';
 import { DEFAULT_LVLM_DTYPE, type Dtype, type Geometry } from '../defaults';
 import { DTYPE_SUFFIX, ModelLocation, ModelSourceOptions, cachedPath, checkOfflineFiles, configureTransformers, describeLoadError, locateModel, pretrainedOptions } from '../modelSource';
 import { TransformersModule, loadTransformers } from '../transformers';
@@ -351,31 +351,12 @@ export class LocalVlm implements AnswerProvider {
    *   the processor's mean colour, llava/mm_utils.py) then resized; the mask is later stretched
    *   over the whole image as main.py:84 does, so it is misaligned on non-square images.
    */
+  /** The model's pixels as API_LLaVA makes them (expand2square, PIL BICUBIC: modelInput.ts). */
   private async squareInput(loaded: LoadedModel, img: DecodedImage, geometry: Geometry): Promise<unknown> {
     const t = await loadTransformers();
-    const s = loaded.imageSize;
-    let pipeline: sharp.Sharp;
-    if (geometry === 'full') {
-      pipeline = fromDecoded(img).resize(s, s, { fit: 'fill', kernel: 'cubic' });
-    } else {
-      const mean = ((loaded.processor as unknown as { image_processor?: { image_mean?: number[] } }).image_processor?.image_mean ?? [0.5, 0.5, 0.5]).map((v) =>
-        Math.floor(v * 255),
-      );
-      const side = Math.max(img.width, img.height);
-      const padded = await fromDecoded(img)
-        .extend({
-          left: Math.floor((side - img.width) / 2),
-          right: side - img.width - Math.floor((side - img.width) / 2),
-          top: Math.floor((side - img.height) / 2),
-          bottom: side - img.height - Math.floor((side - img.height) / 2),
-          background: { r: mean[0], g: mean[1], b: mean[2] },
-        })
-        .raw()
-        .toBuffer();
-      pipeline = sharp(padded, { raw: { width: side, height: side, channels: 3 } }).resize(s, s, { fit: 'fill', kernel: 'cubic' });
-    }
-    const data = await pipeline.removeAlpha().raw().toBuffer();
-    return new t.RawImage(new Uint8ClampedArray(data.buffer, data.byteOffset, data.length), s, s, 3);
+    const mean = (loaded.processor as unknown as { image_processor?: { image_mean?: number[] } }).image_processor?.image_mean ?? [0.5, 0.5, 0.5];
+    const { rgb, size } = llavaInput(img, loaded.imageSize, geometry, mean);
+    return new t.RawImage(new Uint8ClampedArray(rgb.buffer, rgb.byteOffset, rgb.length), size, size, 3);
   }
 
   private checkMapSupport(config: LlavaConfig): void {

@@ -1,0 +1,76 @@
+/**
+ * The square RGB input a model sees, made from a decoded image the way the reference makes it,
+ * with PIL's resize (resample.ts) so the pixels are the reference's byte for byte:
+ *
+ * CLIP (API_CLIP: open_clip's transform, Resize(s, BICUBIC) then CenterCrop(s)):
+ *   `reference`: shorter side → s, longer side → int(s · long / short) (torchvision's
+ *                _compute_resized_output_size), PIL BICUBIC; then the centre crop at
+ *                left = int(round((w − s) / 2)), top = int(round((h − s) / 2)), Python's round
+ *                (half to even), as torchvision's center_crop.
+ *   `full`:      the whole image → s × s, PIL BICUBIC (this project's geometry: no crop).
+ * LLaVA (API_LLaVA: process_images with image_aspect_ratio "pad", then CLIPImageProcessor):
+ *   `reference`: expand2square — a side × side canvas of int(mean · 255) with the image pasted at
+ *                ((side − w) // 2, (side − h) // 2) — then → s × s, PIL BICUBIC (the processor's
+ *                shortest-edge resize of a square; its centre crop is then the identity).
+ *   `full`:      the whole image → s × s, PIL BICUBIC.
+ */
+import type { Geometry } from './defaults';
+import type { DecodedImage } from './image';
+import { resizeBands } from './resample';
+
+/** A square RGB image, interleaved, `size` pixels a side. */
+export interface SquareInput {
+  rgb: Buffer;
+  size: number;
+}
+
+/** Python 3's round(): halves go to the even neighbour (round(2.5) = 2), unlike Math.round. */
+export function roundHalfEven(x: number): number {
+  const floor = Math.floor(x);
+  const diff = x - floor;
+  if (diff > 0.5) return floor + 1;
+  if (diff < 0.5) return floor;
+  return floor % 2 === 0 ? floor : floor + 1;
+}
+
+/** torchvision's Resize(s) on a PIL image: the output size, width and height. */
+export function shorterSideTo(width: number, height: number, s: number): { width: number; height: number } {
+  // int(requested_new_short * long / short): the product first, then the division, then truncation.
+  if (width <= height) return { width: s, height: Math.trunc((s * height) / width) };
+  return { width: Math.trunc((s * width) / height), height: s };
+}
+
+function squash(img: DecodedImage, s: number): SquareInput {
+  return { rgb: resizeBands(img.rgb, 3, img.width, img.height, s, s, 'cubic'), size: s };
+}
+
+/** CLIP's input for an image under a geometry (see the file's comment). */
+export function clipInput(img: DecodedImage, s: number, geometry: Geometry): SquareInput {
+  if (geometry === 'full') return squash(img, s);
+  const { width: w, height: h } = shorterSideTo(img.width, img.height, s);
+  const resized = resizeBands(img.rgb, 3, img.width, img.height, w, h, 'cubic');
+  const left = roundHalfEven((w - s) / 2);
+  const top = roundHalfEven((h - s) / 2);
+  if (left === 0 && top === 0 && w === s && h === s) return { rgb: resized, size: s };
+  const rgb = Buffer.allocUnsafe(s * s * 3);
+  for (let y = 0; y < s; y++) resized.copy(rgb, y * s * 3, ((top + y) * w + left) * 3, ((top + y) * w + left + s) * 3);
+  return { rgb, size: s };
+}
+
+/** LLaVA's input for an image under a geometry; `mean` is the processor's image_mean (0–1). */
+export function llavaInput(img: DecodedImage, s: number, geometry: Geometry, mean: readonly number[]): SquareInput {
+  if (geometry === 'full') return squash(img, s);
+  const side = Math.max(img.width, img.height);
+  const background = mean.slice(0, 3).map((v) => Math.trunc(v * 255));
+  const canvas = Buffer.allocUnsafe(side * side * 3);
+  for (let i = 0; i < side * side; i++) {
+    canvas[i * 3] = background[0];
+    canvas[i * 3 + 1] = background[1];
+    canvas[i * 3 + 2] = background[2];
+  }
+  const left = Math.floor((side - img.width) / 2);
+  const top = Math.floor((side - img.height) / 2);
+  const row = img.width * 3;
+  for (let y = 0; y < img.height; y++) img.rgb.copy(canvas, ((top + y) * side + left) * 3, y * row, (y + 1) * row);
+  return { rgb: resizeBands(canvas, 3, side, side, s, s, 'cubic'), size: s };
+}
