@@ -72,6 +72,7 @@ export async function runScoreCommand(argv: string[], io = { out: process.stdout
   const outDir = path.resolve(positionals[0]);
   const r = await rescoreOutput(outDir, metric);
   const report = await writeReport(outDir, runSummary(r.summary));
+  if (r.setAside) io.err.write(`the last line of results.jsonl was cut off (a crash mid-write); it is kept in ${r.setAside}\n`);
   io.out.write(`${r.scored} of ${r.records} results scored\n${describeScores(r.summary)}summary: ${path.join(outDir, 'summary.json')}\nreport:  ${report}\n`);
   return 0;
 }
