@@ -11,6 +11,7 @@ import { OutputLock } from './outputLock';
 import { RunSettings, writeRunSettings } from './runSettings';
 import { shardOf } from './shards';
 import { AttentionPromptError } from '../errors';
+import { runMergeCommand } from '../../cli/score';
 
 const parameters = { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', geometry: 'full' };
 
@@ -130,6 +131,11 @@ describe('merge: only the parts of one run, under the output lock', () => {
     const partial = await mergeOutputs([a, b], out1, 'exact');
     assert.deepEqual(partial.missingShards, ['2/3']);
     assert.equal(partial.summary.complete, false);
+    // The CLI says so and exits 1.
+    const said = { out: '', err: '' };
+    const io = { out: { write: (t: string) => (said.out += t) }, err: { write: (t: string) => (said.err += t) } } as unknown as Parameters<typeof runMergeCommand>[1];
+    assert.equal(await runMergeCommand([a, b, '--out', path.join(work, 'cli')], io), 1);
+    assert.match(said.err, /incomplete: no folder holds shard 2\/3/);
     const short = await mergeOutputs([a, b, c], out2, 'exact');
     assert.deepEqual(short.missingShards, []);
     const inB = ids.filter((id) => shardOf(id, 3) === 1).length;
