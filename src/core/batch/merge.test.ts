@@ -144,6 +144,11 @@ describe('merge: only the parts of one run, under the output lock', () => {
     assert.equal(short.summary.complete, false);
     fs.rmSync(b, { recursive: true });
     shardOut(b, '1/3');
+    // An earlier merge of 0/3 and 1/3 knows it holds those two: with 2/3 it makes the whole run.
+    const again = await mergeOutputs([out1, c], path.join(work, 'again'), 'exact');
+    assert.deepEqual(again.missingShards, []);
+    assert.equal(again.records, ids.filter((id) => shardOf(id, 3) !== 1).length + 1);
+    assert.equal(again.missing, inB - 1, 'the items 1/3 left out are still counted missing');
     const full = await mergeOutputs([a, b, c], path.join(work, 'out4'), 'exact');
     assert.equal(full.records, 10);
     assert.equal(full.missing, undefined);

@@ -18,6 +18,7 @@ import { Metric } from './scoring';
 import { isInside } from './inputs';
 import { MergePlan, planMerge } from './mergeChecks';
 import { OutputLock } from './outputLock';
+import { writeRunSettings } from './runSettings';
 
 export interface MergeConflict {
   id: string;
@@ -150,7 +151,7 @@ async function mergeLocked(folders: string[], outDir: string, metric: Metric, pl
   const base = fs.existsSync(first) ? (JSON.parse(fs.readFileSync(first, 'utf8')) as Record<string, unknown>) : {};
   const shardSummaries = folders.map((f) => {
     const s = path.join(f, 'summary.json');
-    return fs.existsSync(s) ? (JSON.parse(fs.readFileSync(s, 'utf8')) as { elapsedMs?: number; shard?: unknown }) : {};
+    return fs.existsSync(s) ? (JSON.parse(fs.readFileSync(s, 'utf8')) as { elapsedMs?: number; shard?: unknown; mergedFrom?: unknown }) : {};
   });
   const conflictList = [...conflicts.values()];
   const missing = plan.expectedTotal !== undefined && plan.expectedTotal > records.length ? plan.expectedTotal - records.length : undefined;
@@ -163,14 +164,21 @@ async function mergeLocked(folders: string[], outDir: string, metric: Metric, pl
     skipped: 0,
     interrupted: false,
     shard: undefined,
-    mergedFrom: folders.map((f, i) => ({ folder: path.resolve(f), shard: shardSummaries[i].shard })),
+    // An earlier merge among the folders is listed by its parts, so merging again still knows which shards it holds.
+    mergedFrom: folders.flatMap((f, i) => {
+      const earlier = shardSummaries[i].mergedFrom;
+      return Array.isArray(earlier) && earlier.length ? earlier : [{ folder: path.resolve(f), shard: shardSummaries[i].shard }];
+    }),
     conflicts: conflictList,
     duplicates,
     complete: !plan.missingShards.length && !missing,
     missingShards: plan.missingShards.length ? plan.missingShards : undefined,
     missing,
+    shardTotals: plan.shardTotals,
     changedSettings: plan.changedSettings.length ? plan.changedSettings : undefined,
   };
+  // The merged folder is one run of those settings (no longer one shard), so it merges again with the rest.
+  if (plan.settings) writeRunSettings(outDir, plan.settings);
   const summary = writeComparison(outDir, scoreSummary(builder, judged), merged);
   return { records: records.length, missingShards: plan.missingShards, missing, failed, duplicates, conflicts: conflictList, summaryFile: path.join(outDir, 'summary.json'), summary };
 }

@@ -2,7 +2,8 @@
  * Whether output folders can be merged into one run: the same settings (settings.json, key by key;
  * a shard's own label apart), shards of one count, and which shards — so how many items — are
  * missing. Without this, shards of different experiments merged silently under the first
- * folder's settings, and 0/2 + 1/3 passed for a complete run.
+ * folder's settings, and 0/2 + 1/3 passed for a complete run. A merged folder records the shared
+ * settings, the shards it holds and their totals, so it merges again with the remaining shards.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -19,13 +20,20 @@ export interface MergePlan {
   expectedTotal?: number;
   /** The settings differences let through by `allowChangedSettings`, one "folder: key: a → b" each. */
   changedSettings: string[];
+  /** Items per shard ("0/4": 250), kept in the merged summary so a later merge can still count what is missing. */
+  shardTotals?: Record<string, number>;
+  /** The settings every folder shares (shard label cleared): what the merged folder records; absent when they differ or are unknown. */
+  settings?: RunSettings;
 }
 
 interface FolderRun {
   folder: string;
   settings?: RunSettings;
-  shard?: Shard;
+  /** The shards the folder holds: one for a shard's run, several for an earlier merge of shards, none for a whole run. */
+  shards: Shard[];
   total?: number;
+  /** Items per shard index, as the shard's summary (or an earlier merge's shardTotals) counts them. */
+  shardTotals: Map<number, number>;
 }
 
 /** Keys that may differ between parts of one run. */
@@ -34,7 +42,7 @@ function comparedKey(settings: RunSettings): (key: string) => boolean {
   return (key) => key !== 'shard' && !(key === 'layer' && settings.sweep !== null && settings.sweep !== undefined);
 }
 
-function readSummary(folder: string): { shard?: unknown; total?: unknown } {
+function readSummary(folder: string): { shard?: unknown; total?: unknown; mergedFrom?: unknown; shardTotals?: unknown } {
   const file = path.join(folder, 'summary.json');
   if (!fs.existsSync(file)) return {};
   try {
@@ -46,17 +54,35 @@ function readSummary(folder: string): { shard?: unknown; total?: unknown } {
 }
 
 function folderRun(folder: string): FolderRun {
-  const settings = readRunSettings(folder)?.settings;
-  const summary = readSummary(folder);
-  const label = typeof settings?.shard === 'string' ? settings.shard : typeof summary.shard === 'string' ? summary.shard : undefined;
-  let shard: Shard | undefined;
+  let settings: RunSettings | undefined;
   try {
-    shard = label === undefined ? undefined : parseShard(label);
+    settings = readRunSettings(folder)?.settings;
   } catch {
-    throw new AttentionPromptError('bad-parameter', `merge: ${folder} names its shard "${label}", which is not i/n; the folder's settings.json or summary.json was edited.`);
+    throw new AttentionPromptError('bad-parameter', `merge: ${path.join(folder, SETTINGS_FILE)} is not a settings file this tool wrote; restore it, or move it away and add --allow-changed-settings.`);
   }
-  const total = typeof summary.total === 'number' && Number.isInteger(summary.total) && summary.total >= 0 ? summary.total : undefined;
-  return { folder, settings, shard, total };
+  const summary = readSummary(folder);
+  const shardOf = (label: string): Shard => {
+    try {
+      return parseShard(label);
+    } catch {
+      throw new AttentionPromptError('bad-parameter', `merge: ${folder} names its shard "${label}", which is not i/n; the folder's settings.json or summary.json was edited.`);
+    }
+  };
+  const label = typeof settings?.shard === 'string' ? settings.shard : typeof summary.shard === 'string' ? summary.shard : undefined;
+  // An earlier merge holds the shards it was made from (a whole run among them makes it whole).
+  const parts = Array.isArray(summary.mergedFrom) ? summary.mergedFrom.map((m) => (typeof m?.shard === 'string' ? m.shard : undefined)) : [];
+  const shards = label !== undefined ? [shardOf(label)] : parts.length && parts.every((l) => l !== undefined) ? parts.map((l) => shardOf(l!)) : [];
+  const count = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined);
+  const total = count(summary.total);
+  const shardTotals = new Map<number, number>();
+  if (shards.length === 1 && total !== undefined) shardTotals.set(shards[0].index, total);
+  else if (shards.length > 1 && typeof summary.shardTotals === 'object' && summary.shardTotals) {
+    for (const [l, n] of Object.entries(summary.shardTotals)) {
+      const x = shards.find((sh) => shardLabel(sh) === l);
+      if (x && count(n) !== undefined) shardTotals.set(x.index, n as number);
+    }
+  }
+  return { folder, settings, shards, total, shardTotals };
 }
 
 /** Checks that `folders` are parts of one run; throws `settings-changed` naming what differs. */
@@ -83,24 +109,24 @@ export function planMerge(folders: string[], allowChangedSettings: boolean): Mer
     changedSettings.push(...diffs.map((d) => `${r.folder}: ${d}`));
   }
 
-  const sharded = runs.filter((r) => r.shard);
-  const counts = [...new Set(sharded.map((r) => r.shard!.count))];
+  const sharded = runs.filter((r) => r.shards.length);
+  const counts = [...new Set(sharded.flatMap((r) => r.shards.map((x) => x.count)))];
   if (counts.length > 1) {
-    const list = sharded.map((r) => `${r.folder} is shard ${shardLabel(r.shard!)}`).join(', ');
+    const list = sharded.map((r) => `${r.folder} is shard ${r.shards.map(shardLabel).join(' + ')}`).join(', ');
     throw new AttentionPromptError('bad-parameter', `merge: the folders split the items differently (${list}); shards of different counts do not add up to the items. Rerun the missing shards with one --shard count.`);
   }
-  const whole = runs.filter((r) => !r.shard);
+  const whole = runs.filter((r) => !r.shards.length);
   const shardCount = counts[0];
-  const held = new Set(sharded.map((r) => r.shard!.index));
+  const held = new Set(sharded.flatMap((r) => r.shards.map((x) => x.index)));
   const missingShards = shardCount !== undefined && !whole.length ? Array.from({ length: shardCount }, (_, i) => i).filter((i) => !held.has(i)).map((i) => `${i}/${shardCount}`) : [];
 
   // A whole run's total is every item; otherwise the shards' totals add up (each shard counted once).
   let expectedTotal: number | undefined;
   if (whole.length) expectedTotal = whole.every((r) => r.total !== undefined) ? Math.max(...whole.map((r) => r.total!)) : undefined;
-  else if (!missingShards.length && sharded.every((r) => r.total !== undefined)) {
-    const byShard = new Map<number, number>();
-    for (const r of sharded) byShard.set(r.shard!.index, Math.max(byShard.get(r.shard!.index) ?? 0, r.total!));
-    expectedTotal = [...byShard.values()].reduce((a, b) => a + b, 0);
-  }
-  return { shardCount, missingShards, expectedTotal, changedSettings };
+  const byShard = new Map<number, number>();
+  for (const r of sharded) for (const [i, n] of r.shardTotals) byShard.set(i, Math.max(byShard.get(i) ?? 0, n));
+  if (!whole.length && !missingShards.length && byShard.size === shardCount) expectedTotal = [...byShard.values()].reduce((a, b) => a + b, 0);
+  const shardTotals = whole.length || shardCount === undefined ? undefined : Object.fromEntries([...byShard].sort(([a], [b]) => a - b).map(([i, n]) => [`${i}/${shardCount}`, n]));
+  const shared = reference && !changedSettings.length && withSettings.length === runs.length ? { ...reference.settings!, shard: null } : undefined;
+  return { shardCount, missingShards, expectedTotal, changedSettings, settings: shared, shardTotals };
 }
