@@ -1,5 +1,6 @@
 /**
- * A stand-in for the `vscode` module, for unit tests of extension code that only reads settings.
+ * A stand-in for the `vscode` module, for unit tests of extension code that reads settings (and
+ * asks a warning question: `warnings`).
  * Import it before the module under test: it answers `require('vscode')` with this object.
  * `get` layers the values as VS Code does (workspace over user over package.json's default);
  * `inspect` shows each layer apart.
@@ -13,7 +14,20 @@ const properties: Record<string, { default: unknown }> = JSON.parse(fs.readFileS
 
 export const settings = { user: {} as Record<string, unknown>, workspace: {} as Record<string, unknown> };
 
+/** What `window.showWarningMessage` was asked; `answer` picks the button the user "clicks" (undefined: Cancel). */
+export const warnings = {
+  asked: [] as Array<{ message: string; options: { modal?: boolean; detail?: string }; buttons: string[] }>,
+  answer: undefined as ((buttons: string[]) => string | undefined) | undefined,
+};
+
 const fake = {
+  l10n: { t: (text: string, ...args: unknown[]) => text.replace(/\{(\d+)\}/g, (_, i: string) => String(args[Number(i)])) },
+  window: {
+    showWarningMessage: async (message: string, options: { modal?: boolean; detail?: string }, ...buttons: string[]) => {
+      warnings.asked.push({ message, options, buttons });
+      return warnings.answer?.(buttons);
+    },
+  },
   workspace: {
     getConfiguration(section: string) {
       const full = (key: string) => `${section}.${key}`;

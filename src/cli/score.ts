@@ -26,7 +26,12 @@ export const MERGE_USAGE = `Usage: attention-prompt merge <out folder>… --out 
 
 Merges the outputs of shards (batch --shard i/n) into one results.jsonl, summary.json and
 report.html. Each item appears once; different answers for the same item are reported as
-conflicts (the first folder's answer is kept) and the exit code is 1.`;
+conflicts (the first folder's answer is kept) and the exit code is 1. The folders must be of one
+run: settings that differ (settings.json) or shards of different counts are refused; missing
+shards or items are reported, and the exit code is 1.
+
+Options:
+  --allow-changed-settings   merge folders whose settings differ (listed in summary.json)`;
 
 /** The report's header needs a run's summary; a folder without one (or a merge of such) gets none. */
 const runSummary = (s: Record<string, unknown>) => (s.parameters ? (s as unknown as BatchSummary) : undefined);
@@ -72,12 +77,13 @@ export async function runScoreCommand(argv: string[], io = { out: process.stdout
   const outDir = path.resolve(positionals[0]);
   const r = await rescoreOutput(outDir, metric);
   const report = await writeReport(outDir, runSummary(r.summary));
+  if (r.setAside) io.err.write(`the last line of results.jsonl was cut off (a crash mid-write); it is kept in ${r.setAside}\n`);
   io.out.write(`${r.scored} of ${r.records} results scored\n${describeScores(r.summary)}summary: ${path.join(outDir, 'summary.json')}\nreport:  ${report}\n`);
   return 0;
 }
 
 export async function runMergeCommand(argv: string[], io = { out: process.stdout, err: process.stderr }): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: 'string' }, metric: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: 'string' }, metric: { type: 'string' }, 'allow-changed-settings': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
     io.out.write(MERGE_USAGE + '\n');
     return 0;
@@ -91,7 +97,7 @@ export async function runMergeCommand(argv: string[], io = { out: process.stdout
     throw new UsageError((e as Error).message);
   }
   const outDir = path.resolve(values.out);
-  const r = await mergeOutputs(positionals, outDir, metric);
+  const r = await mergeOutputs(positionals, outDir, metric, { allowChangedSettings: !!values['allow-changed-settings'] });
   const report = await writeReport(outDir, runSummary(r.summary));
   for (const c of r.conflicts) io.err.write(`conflict: ${c.id}${c.setting ? ` (${c.setting})` : ''} differs in ${c.fields.join(', ')} between ${c.folders.join(' and ')}; kept ${c.folders[0]}'s\n`);
   io.out.write(
@@ -99,5 +105,8 @@ export async function runMergeCommand(argv: string[], io = { out: process.stdout
       describeScores(r.summary) +
       `results: ${path.join(outDir, 'results.jsonl')}\nsummary: ${r.summaryFile}\nreport:  ${report}\n`,
   );
-  return r.conflicts.length ? 1 : 0;
+  const incomplete = r.missingShards.length > 0 || r.missing !== undefined;
+  if (r.missingShards.length) io.err.write(`incomplete: no folder holds shard ${r.missingShards.join(', ')}; run those shards and merge again\n`);
+  if (r.missing !== undefined) io.err.write(`incomplete: ${r.missing} item(s) the shards' summaries count are in no results.jsonl (rerun the shard with --resume)\n`);
+  return r.conflicts.length || incomplete ? 1 : 0;
 }

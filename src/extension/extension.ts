@@ -25,6 +25,7 @@ import { TEST_HOOKS_ENV, type ExtensionTestApi } from './testHooks';
 import { imagesForCommand } from './imageSelection';
 import { pickModel } from './modelPicker';
 import { promptQuestion } from './questionPrompt';
+import { ReviewInputs, confirmRerunInput } from './rerunTrust';
 import { REPORT_VIEW_TYPE, promptReview, restoreReport, reviewRequestOfRun, runReview, showReport, type ReportActions, type ReviewRequest } from './reviewFolder';
 
 export function activate(context: vscode.ExtensionContext): void {
@@ -226,6 +227,9 @@ export function activate(context: vscode.ExtensionContext): void {
         rerunning = true;
         try {
           const resumed = { ...request(), resume: true };
+          // A restored panel's request comes from settings.json: its input must be the one this host started the run with, or confirmed.
+          const input = resumed.jsonl?.fsPath ?? resumed.folder.fsPath;
+          if (!(await confirmRerunInput(new ReviewInputs(context.globalState), resumed.outDir.fsPath, input, resumed.withVlm))) return;
           const next = await runReview(context, engine, keys, hostAnswers, log, resumed);
           if (next) {
             panel().dispose();

@@ -23,6 +23,7 @@ import { webviewChannel } from './webviewChannel';
 import { resolveAnswerSource } from './answerSourceChoice';
 import type { HostAnswerService } from './hostAnswers';
 import { LanguageModelAnswers } from './languageModels';
+import { ReviewInputs } from './rerunTrust';
 
 export interface ReviewRequest {
   folder: vscode.Uri;
@@ -165,6 +166,8 @@ export async function runReview(context: vscode.ExtensionContext, engine: Engine
       : vlm
         ? ` (VLM ${vlm.model} at ${endpointHost(vlm.baseURL)})`
         : ' (masks only)';
+  // The trust anchor for a later Re-run failed: settings.json in the folder can be edited, this cannot.
+  await new ReviewInputs(context.globalState).remember(params.outDir, params.input);
   log.info(`review ${params.input} → ${params.outDir}${answeredBy}${view.aux === 'lvlm' ? `, LVLM maps from ${local?.model}` : ''}`);
   const run = () => withReviewProgress(engine, log, req, params);
   return languageModel ? hostAnswers.serve(languageModel, run) : run();

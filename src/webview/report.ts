@@ -29,7 +29,15 @@ const ROW_HEIGHT = 108;
 /** Rows rendered above and below the viewport, so fast scrolling shows no gaps. */
 const OVERSCAN = 6;
 
-const rows: ReportRow[] = JSON.parse(document.getElementById('rows')!.textContent || '[]');
+/**
+ * The rows: the data island written right before this script. Read by position, not by id, so
+ * markup slipped in earlier in the page (an edited summary.json) cannot stand in for it.
+ */
+function dataIsland(): string {
+  const island = document.currentScript?.previousElementSibling;
+  return island instanceof HTMLScriptElement && island.type === 'application/json' ? island.textContent || '[]' : '[]';
+}
+const rows: ReportRow[] = JSON.parse(dataIsland());
 const haystack = rows.map((r) => `${r.id} ${r.file} ${r.question} ${r.hint ?? ''} ${r.masked ?? ''} ${r.original ?? ''} ${r.error ?? ''} ${r.category ?? ''}`.toLowerCase());
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;

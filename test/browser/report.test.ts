@@ -161,6 +161,55 @@ describe('scored report in a browser', () => {
     return dir;
   }
 
+  it('an edited summary.json cannot add markup to the page nor replace its rows', async () => {
+    const dir = await scoredOutput(8);
+    const summaryFile = path.join(dir, 'summary.json');
+    const fake = JSON.stringify([{ id: 'FAKE', file: 'fake.png', question: 'fake', outcome: 'unscored', ms: 0 }]);
+    const summary = JSON.parse(fs.readFileSync(summaryFile, 'utf8'));
+    Object.assign(summary, {
+      input: '/data',
+      model: 'm',
+      parameters: { contrast: 5, kernel: 3, gray: `0</div><script type="application/json" id="rows">${fake}</script><div>`, interpolation: 'lanczos3', geometry: 'full' },
+      layer: '<meta http-equiv="refresh" content="0;url=http://127.0.0.1:9/elsewhere">',
+      done: '<img src="http://127.0.0.1:9/beacon.png">',
+      failed: 0,
+      skipped: 0,
+    });
+    summary.comparison.overall.table.bothRight = '<b id="injected-cell">1</b>';
+    summary.comparison.unscored = '<i id="injected-unscored">1</i>';
+    fs.writeFileSync(summaryFile, JSON.stringify(summary));
+    const report = await writeReport(dir); // as `score` and the extension rebuild it: summary.json read back
+
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const requests: string[] = [];
+    page.on('request', (r) => requests.push(r.url()));
+    await page.goto(`file://${report}`, { waitUntil: 'load' });
+    // The row count is written by the report's own script: once it is there, the page has run.
+    await page.waitForFunction(() => /rows$/.test(document.getElementById('count')?.textContent ?? ''));
+    const injected = await page.evaluate(() => ({
+      refresh: document.querySelectorAll('meta[http-equiv="refresh"]').length,
+      islands: document.querySelectorAll('script[type="application/json"]').length,
+      images: document.querySelectorAll('.summary img, #comparison b, #comparison i').length,
+    }));
+    assert.deepEqual(injected, { refresh: 0, islands: 1, images: 0 });
+    assert.ok(page.url().startsWith('file://'), page.url());
+    assert.equal(await page.locator('#list .row').count(), 8, 'the real rows');
+    assert.equal(await page.locator('#list .row[data-id="FAKE"]').count(), 0);
+    assert.equal((await page.locator('#list .row').first().getAttribute('data-id')), 'item0');
+    // Fields that should be numbers and are not are shown as "?".
+    assert.match(await page.locator('.summary').innerText(), /layer \? · contrast 5, kernel 3, lanczos3, gray \?,.* \? done, 0 failed/);
+    assert.ok(requests.every((u) => u.startsWith('file:') || u.startsWith('data:')), requests.join(' '));
+
+    // Even a data island planted in the page itself, before the real one, is not the one read.
+    const planted = path.join(dir, 'planted.html');
+    fs.writeFileSync(planted, fs.readFileSync(report, 'utf8').replace('<h1>', `<script type="application/json" id="rows">${fake}</script><h1>`));
+    await page.goto(`file://${planted}`);
+    await page.waitForFunction(() => /rows$/.test(document.getElementById('count')?.textContent ?? ''));
+    assert.equal(await page.locator('#list .row').count(), 8);
+    assert.equal(await page.locator('#list .row[data-id="FAKE"]').count(), 0);
+    await page.close();
+  });
+
   it('shows the comparison and filters "masked right, original wrong" and the reverse in one click', async () => {
     const dir = await scoredOutput(40);
     const report = await writeReport(dir);

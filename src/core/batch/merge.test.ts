@@ -7,6 +7,11 @@ import { GRADER_PROMPT_ID } from './judge';
 import { mergeOutputs } from './merge';
 import { rescoreOutput } from './rescore';
 import type { ResultRecord } from './results';
+import { OutputLock } from './outputLock';
+import { RunSettings, writeRunSettings } from './runSettings';
+import { shardOf } from './shards';
+import { AttentionPromptError } from '../errors';
+import { runMergeCommand } from '../../cli/score';
 
 const parameters = { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', geometry: 'full' };
 
@@ -60,6 +65,94 @@ describe('merge', () => {
     writeOut(path.join(work, 'out'), [record('y')]);
     await assert.rejects(mergeOutputs([path.join(work, 'a')], path.join(work, 'out'), 'exact'), /already has results: merge into an empty folder/);
     await assert.rejects(mergeOutputs([path.join(work, 'nope')], path.join(work, 'o2'), 'exact'), /nope[/\\]results.jsonl not found/);
+  });
+});
+
+describe('merge: only the parts of one run, under the output lock', () => {
+  const settings = (extra: RunSettings = {}): RunSettings => ({ input: '/data', question: 'what colour?', model: 'm', layer: 2, contrast: 5, kernel: 3, gray: 0, shard: null, sweep: null, ...extra });
+  const ids = Array.from({ length: 10 }, (_, i) => `item${i + 1}`);
+
+  /** Shard `label` of a ten-item run: its items' lines, settings.json and summary.json (total = its items). */
+  function shardOut(dir: string, label: string, extra: RunSettings = {}, limit = Infinity): void {
+    const [index, count] = label.split('/').map(Number);
+    const mine = ids.filter((id) => shardOf(id, count) === index);
+    writeOut(dir, mine.slice(0, limit).map((id) => record(id)), { model: 'm', parameters, shard: label, total: mine.length });
+    writeRunSettings(dir, settings({ ...extra, shard: label }));
+  }
+
+  it('refuses to merge into a folder a batch run holds, and leaves its results as they were', async () => {
+    const out = path.join(tempDir('ap-merge-'), 'out');
+    writeOut(out, [record('a'), record('b')]);
+    const before = fs.readFileSync(path.join(out, 'results.jsonl'), 'utf8');
+    const batch = OutputLock.acquire(out); // what a running batch holds
+    try {
+      await assert.rejects(mergeOutputs([out], out, 'exact'), (e: unknown) => e instanceof AttentionPromptError && e.code === 'output-locked');
+      fs.appendFileSync(path.join(out, 'results.jsonl'), JSON.stringify(record('c')) + '\n'); // the batch goes on appending
+    } finally {
+      batch.release();
+    }
+    assert.equal(fs.readFileSync(path.join(out, 'results.jsonl'), 'utf8'), before + JSON.stringify(record('c')) + '\n');
+  });
+
+  for (const [key, value] of [['question', 'what shape?'], ['layer', 3], ['contrast', 2], ['gray', 200]] as const) {
+    it(`refuses shards run with a different ${key}, naming it`, async () => {
+      const work = tempDir('ap-merge-');
+      const [a, b, out] = ['a', 'b', 'out'].map((n) => path.join(work, n));
+      shardOut(a, '0/2');
+      shardOut(b, '1/2', { [key]: value });
+      await assert.rejects(mergeOutputs([a, b], out, 'exact'), (e: unknown) => {
+        assert.ok(e instanceof AttentionPromptError && e.code === 'settings-changed', String(e));
+        assert.match(e.message, new RegExp(`${key}: ${JSON.stringify(settings()[key])} → ${JSON.stringify(value)}`.replace(/\?/g, '\\?')));
+        assert.ok(e.message.includes(b) && e.message.includes('--allow-changed-settings'), e.message);
+        return true;
+      });
+      assert.equal(fs.existsSync(path.join(out, 'results.jsonl')), false);
+      // Asked for, the mix is merged and the difference recorded.
+      const r = await mergeOutputs([a, b], out, 'exact', { allowChangedSettings: true });
+      assert.equal(r.records, 10);
+      assert.equal(r.summary.changedSettings && (r.summary.changedSettings as string[]).length, 1);
+    });
+  }
+
+  it('refuses shards of different counts (0/2 + 1/3)', async () => {
+    const work = tempDir('ap-merge-');
+    const [a, b, out] = ['a', 'b', 'out'].map((n) => path.join(work, n));
+    shardOut(a, '0/2');
+    shardOut(b, '1/3');
+    await assert.rejects(mergeOutputs([a, b], out, 'exact'), /split the items differently.*shard 0\/2.*shard 1\/3/);
+  });
+
+  it('reports a missing shard and the items a shard left out; a complete merge says so', async () => {
+    const work = tempDir('ap-merge-');
+    const [a, b, c, out1, out2] = ['a', 'b', 'c', 'out1', 'out2'].map((n) => path.join(work, n));
+    shardOut(a, '0/3');
+    shardOut(b, '1/3', {}, 1); // interrupted after one item
+    shardOut(c, '2/3');
+    const partial = await mergeOutputs([a, b], out1, 'exact');
+    assert.deepEqual(partial.missingShards, ['2/3']);
+    assert.equal(partial.summary.complete, false);
+    // The CLI says so and exits 1.
+    const said = { out: '', err: '' };
+    const io = { out: { write: (t: string) => (said.out += t) }, err: { write: (t: string) => (said.err += t) } } as unknown as Parameters<typeof runMergeCommand>[1];
+    assert.equal(await runMergeCommand([a, b, '--out', path.join(work, 'cli')], io), 1);
+    assert.match(said.err, /incomplete: no folder holds shard 2\/3/);
+    const short = await mergeOutputs([a, b, c], out2, 'exact');
+    assert.deepEqual(short.missingShards, []);
+    const inB = ids.filter((id) => shardOf(id, 3) === 1).length;
+    assert.equal(short.missing, inB - 1);
+    assert.equal(short.summary.total, 10);
+    assert.equal(short.summary.complete, false);
+    fs.rmSync(b, { recursive: true });
+    shardOut(b, '1/3');
+    // An earlier merge of 0/3 and 1/3 knows it holds those two: with 2/3 it makes the whole run.
+    const again = await mergeOutputs([out1, c], path.join(work, 'again'), 'exact');
+    assert.deepEqual(again.missingShards, []);
+    assert.equal(again.records, ids.filter((id) => shardOf(id, 3) !== 1).length + 1);
+    assert.equal(again.missing, inB - 1, 'the items 1/3 left out are still counted missing');
+    const full = await mergeOutputs([a, b, c], path.join(work, 'out4'), 'exact');
+    assert.equal(full.records, 10);
+    assert.equal(full.missing, undefined);
+    assert.equal(full.summary.complete, true);
   });
 });
 

@@ -3,7 +3,9 @@
  * same items) become one results.jsonl, summary.json and report. Each (id, setting) appears once:
  * a success wins over a failure; two different successful answers are a conflict — the first
  * folder's line is kept and the conflict is reported. Masks, overlays and thumbnails are linked
- * (hard links; copies across file systems) into DIR, so the report works there.
+ * (hard links; copies across file systems) into DIR, so the report works there. Only parts of
+ * one run merge (mergeChecks.ts), missing shards and items are reported, and DIR is locked as a
+ * batch run locks it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -14,6 +16,9 @@ import { readResults, type ResultRecord } from './results';
 import { ScoreSummary, scoreSummary, writeComparison } from './rescore';
 import { Metric } from './scoring';
 import { isInside } from './inputs';
+import { MergePlan, planMerge } from './mergeChecks';
+import { OutputLock } from './outputLock';
+import { writeRunSettings } from './runSettings';
 
 export interface MergeConflict {
   id: string;
@@ -25,6 +30,10 @@ export interface MergeConflict {
 
 export interface MergeResult {
   records: number;
+  /** Shards of the run no folder holds ("2/4"). */
+  missingShards: string[];
+  /** Items the shards' summaries count that no folder answered; absent when the summaries do not say. */
+  missing?: number;
   failed: number;
   duplicates: number;
   conflicts: MergeConflict[];
@@ -59,16 +68,34 @@ function outputFiles(r: ResultRecord): string[] {
 const byIdThenSetting = (a: ResultRecord, b: ResultRecord) =>
   a.id.localeCompare(b.id, 'en', { numeric: true }) || (a.setting ?? '').localeCompare(b.setting ?? '', 'en', { numeric: true });
 
-export async function mergeOutputs(folders: string[], outDir: string, metric: Metric): Promise<MergeResult & { summary: ScoreSummary & Record<string, unknown> }> {
+export interface MergeOptions {
+  /** Merge folders whose settings differ (the differences are kept in summary.json's changedSettings). */
+  allowChangedSettings?: boolean;
+}
+
+type Merged = MergeResult & { summary: ScoreSummary & Record<string, unknown> };
+
+export async function mergeOutputs(folders: string[], outDir: string, metric: Metric, opts: MergeOptions = {}): Promise<Merged> {
   if (folders.length < 1) throw new AttentionPromptError('bad-parameter', 'merge: give at least one output folder.');
   for (const f of folders) {
     if (!fs.existsSync(path.join(f, 'results.jsonl'))) throw new AttentionPromptError('bad-parameter', `merge: ${path.join(f, 'results.jsonl')} not found (is ${f} the --out folder of a batch run?).`);
   }
+  const plan = planMerge(folders, !!opts.allowChangedSettings);
+  fs.mkdirSync(outDir, { recursive: true });
+  // The same lock as batch and score: a run still appending to DIR would otherwise lose every line the rewrite did not see.
+  const lock = OutputLock.acquire(outDir);
+  try {
+    return await mergeLocked(folders, outDir, metric, plan);
+  } finally {
+    lock.release();
+  }
+}
+
+async function mergeLocked(folders: string[], outDir: string, metric: Metric, plan: MergePlan): Promise<Merged> {
   const target = path.join(outDir, 'results.jsonl');
   if (fs.existsSync(target) && fs.statSync(target).size > 0 && !folders.some((f) => path.resolve(f) === path.resolve(outDir))) {
     throw new AttentionPromptError('bad-parameter', `${target} already has results: merge into an empty folder.`);
   }
-  fs.mkdirSync(outDir, { recursive: true });
 
   const kept = new Map<string, { record: ResultRecord; folder: string }>();
   const conflicts = new Map<string, MergeConflict>();
@@ -124,22 +151,34 @@ export async function mergeOutputs(folders: string[], outDir: string, metric: Me
   const base = fs.existsSync(first) ? (JSON.parse(fs.readFileSync(first, 'utf8')) as Record<string, unknown>) : {};
   const shardSummaries = folders.map((f) => {
     const s = path.join(f, 'summary.json');
-    return fs.existsSync(s) ? (JSON.parse(fs.readFileSync(s, 'utf8')) as { elapsedMs?: number; shard?: unknown }) : {};
+    return fs.existsSync(s) ? (JSON.parse(fs.readFileSync(s, 'utf8')) as { elapsedMs?: number; shard?: unknown; mergedFrom?: unknown }) : {};
   });
   const conflictList = [...conflicts.values()];
+  const missing = plan.expectedTotal !== undefined && plan.expectedTotal > records.length ? plan.expectedTotal - records.length : undefined;
   const merged: Record<string, unknown> = {
     ...base,
     outDir,
-    total: records.length,
+    total: Math.max(records.length, plan.expectedTotal ?? 0),
     done: records.length - failed,
     failed,
     skipped: 0,
     interrupted: false,
     shard: undefined,
-    mergedFrom: folders.map((f, i) => ({ folder: path.resolve(f), shard: shardSummaries[i].shard })),
+    // An earlier merge among the folders is listed by its parts, so merging again still knows which shards it holds.
+    mergedFrom: folders.flatMap((f, i) => {
+      const earlier = shardSummaries[i].mergedFrom;
+      return Array.isArray(earlier) && earlier.length ? earlier : [{ folder: path.resolve(f), shard: shardSummaries[i].shard }];
+    }),
     conflicts: conflictList,
     duplicates,
+    complete: !plan.missingShards.length && !missing,
+    missingShards: plan.missingShards.length ? plan.missingShards : undefined,
+    missing,
+    shardTotals: plan.shardTotals,
+    changedSettings: plan.changedSettings.length ? plan.changedSettings : undefined,
   };
+  // The merged folder is one run of those settings (no longer one shard), so it merges again with the rest.
+  if (plan.settings) writeRunSettings(outDir, plan.settings);
   const summary = writeComparison(outDir, scoreSummary(builder, judged), merged);
-  return { records: records.length, failed, duplicates, conflicts: conflictList, summaryFile: path.join(outDir, 'summary.json'), summary };
+  return { records: records.length, missingShards: plan.missingShards, missing, failed, duplicates, conflicts: conflictList, summaryFile: path.join(outDir, 'summary.json'), summary };
 }

@@ -36,8 +36,16 @@ export interface ReportOptions {
 const esc = (s: unknown) =>
   String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-const pValue = (p: number) => (p < 1e-4 ? p.toExponential(1) : p.toPrecision(2));
+/**
+ * summary.json may have been edited (it is a file beside the report, read back by `score`, `merge`
+ * and the extension): every number it gives goes into the page only if it is one, else "?".
+ */
+const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const num = (v: unknown) => (finite(v) ? String(v) : '?');
+const pct = (x: unknown) => (finite(x) ? `${(100 * x).toFixed(1)}%` : '?');
+const pValue = (p: unknown) => (!finite(p) ? '?' : p < 1e-4 ? p.toExponential(1) : p.toPrecision(2));
+const fixed3 = (v: unknown) => (finite(v) ? v.toFixed(3) : '—');
+const pair = (v: unknown) => (Array.isArray(v) ? v : []);
 
 function thumbFiles(r: ResultRecord): [string, string, string] | undefined {
   const t = r.outputs?.thumbs;
@@ -106,37 +114,39 @@ function reportRow(outDir: string, r: ResultRecord, metric: Metric, inline: bool
   };
 }
 
-function groupRow(label: string, g: GroupComparison, extra = ''): string {
-  const t = g.table;
-  const acc = (a: GroupComparison['masked']) => `${pct(a.accuracy)} <span class="muted">[${pct(a.ci95[0])}, ${pct(a.ci95[1])}] ${a.right}/${a.n}</span>`;
-  const judge = g.judgeMean ? `<td class="num">${g.judgeMean.masked?.toFixed(3) ?? '—'} / ${g.judgeMean.original?.toFixed(3) ?? '—'}</td>` : '<td class="num muted">—</td>';
-  return `<tr>${extra}<th scope="row">${esc(label)}</th><td>${acc(g.masked)}</td><td>${acc(g.original)}</td><td class="num">${t.bothRight}</td><td class="num">${t.onlyMaskedRight}</td><td class="num">${t.onlyOriginalRight}</td><td class="num">${t.bothWrong}</td><td class="num">${pValue(t.mcnemarP)}</td>${judge}</tr>`;
+function groupRow(label: unknown, g: GroupComparison, extra = ''): string {
+  const t: Partial<GroupComparison['table']> = g?.table ?? {};
+  const acc = (a: GroupComparison['masked'] | undefined) => `${pct(a?.accuracy)} <span class="muted">[${pct(pair(a?.ci95)[0])}, ${pct(pair(a?.ci95)[1])}] ${num(a?.right)}/${num(a?.n)}</span>`;
+  const judge = g?.judgeMean ? `<td class="num">${fixed3(g.judgeMean.masked)} / ${fixed3(g.judgeMean.original)}</td>` : '<td class="num muted">—</td>';
+  return `<tr>${extra}<th scope="row">${esc(label)}</th><td>${acc(g?.masked)}</td><td>${acc(g?.original)}</td><td class="num">${num(t.bothRight)}</td><td class="num">${num(t.onlyMaskedRight)}</td><td class="num">${num(t.onlyOriginalRight)}</td><td class="num">${num(t.bothWrong)}</td><td class="num">${pValue(t.mcnemarP)}</td>${judge}</tr>`;
 }
 
 const COMPARISON_HEAD = `<th>masked</th><th>original</th><th>both right</th><th>only masked right</th><th>only original right</th><th>both wrong</th><th>McNemar p</th><th>judge mean (masked / original)</th>`;
 
 function comparisonSection(s: (BatchSummary & ScoreSummary) | undefined): string {
-  const scored = (g: GroupComparison) => g.masked.n + g.original.n > 0;
+  const scored = (g: GroupComparison) => finite(g?.masked?.n) && finite(g?.original?.n) && g.masked.n + g.original.n > 0;
   if (!(s?.comparison && scored(s.comparison.overall)) && !s?.sweep?.some(scored)) return '';
   const metric = s.metric ?? s.comparison?.metric ?? 'exact';
   const note = `<p class="muted">"Right" by ${esc(metric)}${metric === 'judge' ? ' (grade ≥ 0.5)' : ''}; accuracies with Wilson score 95% intervals; p from the exact McNemar test (two-sided) on the only-masked vs only-original counts.</p>`;
-  if (s.sweep?.length) {
-    return `<section id="comparison"><h2>Settings ranked by masked accuracy</h2>${note}<table class="cmp"><thead><tr><th>rank</th><th>setting</th>${COMPARISON_HEAD}</tr></thead><tbody>${s.sweep.map((r) => groupRow(r.setting, r, `<td class="num">${r.rank}</td>`)).join('')}</tbody></table></section>`;
+  if (Array.isArray(s.sweep) && s.sweep.length) {
+    return `<section id="comparison"><h2>Settings ranked by masked accuracy</h2>${note}<table class="cmp"><thead><tr><th>rank</th><th>setting</th>${COMPARISON_HEAD}</tr></thead><tbody>${s.sweep.map((r) => groupRow(r?.setting, r, `<td class="num">${num(r?.rank)}</td>`)).join('')}</tbody></table></section>`;
   }
   const c = s.comparison!;
-  const categories = Object.entries(c.categories).map(([k, g]) => groupRow(k, g)).join('');
-  return `<section id="comparison"><h2>Masked vs original</h2>${note}<table class="cmp"><thead><tr><th></th>${COMPARISON_HEAD}</tr></thead><tbody>${groupRow('all', c.overall)}${categories}</tbody></table>${c.unscored ? `<p class="muted">${c.unscored} result(s) not scored (no ground truth, failed, or not graded).</p>` : ''}</section>`;
+  const categories = Object.entries(typeof c.categories === 'object' && c.categories ? c.categories : {}).map(([k, g]) => groupRow(k, g)).join('');
+  return `<section id="comparison"><h2>Masked vs original</h2>${note}<table class="cmp"><thead><tr><th></th>${COMPARISON_HEAD}</tr></thead><tbody>${groupRow('all', c.overall)}${categories}</tbody></table>${c.unscored ? `<p class="muted">${num(c.unscored)} result(s) not scored (no ground truth, failed, or not graded).</p>` : ''}</section>`;
 }
 
 function runLine(s: BatchSummary | undefined): string {
-  if (!s?.parameters) return '';
+  if (!s?.parameters || typeof s.parameters !== 'object') return '';
   const p = s.parameters;
   // A sweep's layer, contrast and kernel vary by row: name the swept values instead.
-  const swept = s.sweepAxes ? Object.entries(s.sweepAxes).map(([axis, values]) => `${axis} ${(values as number[]).join(', ')}`) : [];
-  const fixed = s.sweepAxes
-    ? `sweep over ${esc(swept.join('; '))}${s.sweepAxes.layer ? '' : ` · layer ${s.layer}`}${s.sweepAxes.contrast ? '' : ` · contrast ${p.contrast}`}${s.sweepAxes.kernel ? '' : ` · kernel ${p.kernel}`}`
-    : `layer ${s.layer} · contrast ${p.contrast}, kernel ${p.kernel}`;
-  return `<div class="summary">${esc(s.input)} · model ${esc(s.model)} ${fixed}, ${esc(p.interpolation)}, gray ${p.gray}, ${esc(p.geometry)} geometry${s.vlmModel ? ` · VLM ${esc(s.vlmModel)} at ${esc(s.endpointHost)}` : ' · no VLM'} · ${s.done} done, ${s.failed} failed, ${s.skipped} skipped${s.interrupted ? ' · interrupted' : ''}${s.shard ? ` · shard ${esc(s.shard)}` : ''}${typeof s.imagesPerSecond === 'number' ? ` · ${s.imagesPerSecond.toFixed(2)} images/s` : ''}</div>`;
+  const axes = s.sweepAxes && typeof s.sweepAxes === 'object' ? (s.sweepAxes as Record<string, unknown>) : undefined;
+  const swept = axes ? Object.entries(axes).map(([axis, values]) => `${axis} ${pair(values).map(num).join(', ')}`) : [];
+  const fixed = axes
+    ? `sweep over ${esc(swept.join('; '))}${axes.layer ? '' : ` · layer ${num(s.layer)}`}${axes.contrast ? '' : ` · contrast ${num(p.contrast)}`}${axes.kernel ? '' : ` · kernel ${num(p.kernel)}`}`
+    : `layer ${num(s.layer)} · contrast ${num(p.contrast)}, kernel ${num(p.kernel)}`;
+  const missing = (s as { missing?: unknown }).missing;
+  return `<div class="summary">${esc(s.input)} · model ${esc(s.model)} ${fixed}, ${esc(p.interpolation)}, gray ${num(p.gray)}, ${esc(p.geometry)} geometry${s.vlmModel ? ` · VLM ${esc(s.vlmModel)} at ${esc(s.endpointHost)}` : ' · no VLM'} · ${num(s.done)} done, ${num(s.failed)} failed, ${num(s.skipped)} skipped${finite(missing) ? ` · ${num(missing)} missing` : ''}${s.interrupted ? ' · interrupted' : ''}${s.shard ? ` · shard ${esc(s.shard)}` : ''}${finite(s.imagesPerSecond) ? ` · ${s.imagesPerSecond.toFixed(2)} images/s` : ''}</div>`;
 }
 
 const STYLE = `body{font:14px system-ui,sans-serif;margin:16px;color:#222;background:#fff}
@@ -222,6 +232,7 @@ ${comparisonSection(s)}
 <div class="grid head"><div data-sort="id">id</div><div>original</div><div>heatmap</div><div>masked</div><div>question</div><div data-sort="outcome">answer (masked)</div><div>answer (original)</div><div data-sort="ms" class="num">ms</div></div>
 <div id="list"></div>
 <script type="application/json" id="rows">[`);
+    // The script reads this island by position (the element right before it), never by id alone.
     let first = true;
     for await (const r of readResults(results)) {
       // "<" escaped so no answer text can close the data island.

@@ -6,12 +6,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
 import { AttentionPromptError } from '../errors';
 import { writeAtomic, writeFileAtomicSync } from '../atomicWrite';
 import { Comparison, ComparisonBuilder, SettingComparison } from './comparison';
 import { GRADER_PROMPT_ID, GradeAsker, MM_VET_GRADER_PROMPT, grade } from './judge';
 import type { ResultRecord } from './results';
+import { readResultLines, setAsidePartialLine } from './resultLines';
 import { AnswerScore, JUDGE_PASS, Metric, scoreAnswer } from './scoring';
 import { OutputLock } from './outputLock';
 
@@ -109,12 +109,14 @@ export interface RescoreResult {
   judgeRequests: number;
   /** summary.json as written: the run's summary with the score fields replaced. */
   summary: ScoreSummary & Record<string, unknown>;
+  /** Where a crash's partial last line went (it is not a result, so the rewrite leaves it out); absent when there was none. */
+  setAside?: string;
 }
 
 /**
  * Recomputes every score in OUT/results.jsonl from the saved answers and ground truth, rewrites
- * the file atomically (a partial last line of a killed run is dropped, as --resume does) and
- * updates summary.json.
+ * the file atomically and updates summary.json. A partial last line of a killed run is set aside
+ * into PARTIAL_LINES_FILE, as --resume does; any other bad line stops it with nothing changed.
  */
 export async function rescoreOutput(outDir: string, metric: Metric, opts: ScoreOptions = {}): Promise<RescoreResult> {
   // The rewrite would drop the lines a running batch appends meanwhile: one writer per folder.
@@ -134,18 +136,14 @@ async function rescoreLocked(outDir: string, metric: Metric, opts: ScoreOptions)
   let scored = 0;
   let judgeRequests = 0;
   let judged = false;
+  let partial: string | undefined;
+  let setAside: string | undefined;
+  // A bad line is found before any judge request is paid for.
+  if (opts.judge) for await (const _ of readResultLines(file)) void _;
   await writeAtomic(file, async (tmp) => {
     const out = fs.openSync(tmp, 'wx');
     try {
-      const rl = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });
-      for await (const line of rl) {
-        if (!line.trim()) continue;
-        let r: ResultRecord;
-        try {
-          r = JSON.parse(line);
-        } catch {
-          continue; // the partial last line of a killed run
-        }
+      for await (const { record: r } of readResultLines(file, { onPartial: (text) => (partial = text) })) {
         judgeRequests += await scoreRecord(r, opts);
         if (r.scores) scored++;
         if (r.scores?.masked?.judge || r.scores?.original?.judge) judged = true;
@@ -156,7 +154,9 @@ async function rescoreLocked(outDir: string, metric: Metric, opts: ScoreOptions)
     } finally {
       fs.closeSync(out);
     }
+    // Kept before the rewrite replaces the file: a crash in between duplicates the line, never loses it.
+    if (partial !== undefined) setAside = setAsidePartialLine(file, partial);
   });
   const summary = writeComparison<Record<string, unknown>>(outDir, scoreSummary(builder, judged || !!opts.judge));
-  return { records, scored, judgeRequests, summary };
+  return { records, scored, judgeRequests, summary, setAside };
 }

@@ -1,15 +1,15 @@
 /**
  * results.jsonl: one complete JSON line per item, appended with a single write(2) on an O_APPEND
- * descriptor, so a crash can at worst leave one partial last line. Resuming drops that partial
- * line and the lines of failed items (they are redone), rewrites the file atomically (temp +
+ * descriptor, so a crash can at worst leave one partial last line. Resuming sets that partial
+ * line aside (resultLines.ts) and drops the lines of failed items (they are redone), rewrites the file atomically (temp +
  * rename), and reports the ids already answered so they are skipped. Each id ends up exactly once.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
 import { writeFileAtomicSync } from '../atomicWrite';
 import type { AnswerScore, GroundTruth } from './scoring';
 import { resultKey } from './sweep';
+import { readResultLines, setAsidePartialLine } from './resultLines';
 
 export interface ResultRecord extends GroundTruth {
   id: string;
@@ -56,23 +56,20 @@ export class ResultsLog {
         throw Object.assign(new Error(`${file} already has results. Use --resume to continue that run, or choose another --out folder.`), { code: 'output-exists' });
       }
       const kept: string[] = [];
-      const rl = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });
-      for await (const line of rl) {
-        if (!line.trim()) continue;
-        let rec: ResultRecord;
-        try {
-          rec = JSON.parse(line);
-        } catch {
-          dropped++; // the partial line of a killed run
-          continue;
-        }
+      let partial: string | undefined;
+      for await (const { record: rec, text } of readResultLines(file, { onPartial: (t) => (partial = t) })) {
         const key = resultKey(rec.id, rec.setting);
         if (rec.error || done.has(key)) {
           dropped++;
           continue;
         }
         done.add(key);
-        kept.push(line);
+        kept.push(text);
+      }
+      if (partial !== undefined) {
+        // The partial line of a killed run: kept beside the file, not lost.
+        setAsidePartialLine(file, partial);
+        dropped++;
       }
       if (dropped > 0) {
         // Safe only because the folder's lock keeps every other run out while this rewrites.
@@ -92,16 +89,5 @@ export class ResultsLog {
   }
 }
 
-/** Reads results.jsonl line by line (the report and the summary stream it). */
-export async function* readResults(file: string): AsyncGenerator<ResultRecord> {
-  if (!fs.existsSync(file)) return;
-  const rl = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });
-  for await (const line of rl) {
-    if (!line.trim()) continue;
-    try {
-      yield JSON.parse(line) as ResultRecord;
-    } catch {
-      // a partial last line; resume cleans it up
-    }
-  }
-}
+/** The one reader (resultLines.ts), here too for the modules that read results beside the log. */
+export { readResults } from './resultLines';

@@ -26,6 +26,7 @@ import { GradeAsker } from './judge';
 import { OutputLock } from './outputLock';
 import { ScoreSummary, scoreRecord, scoreSummary, writeComparison } from './rescore';
 import { ResultRecord, ResultsLog, readResults } from './results';
+import { PARTIAL_LINES_FILE } from './resultLines';
 import { RunSettings, checkResumeSettings, writeRunSettings } from './runSettings';
 import { AnswerScore, Metric } from './scoring';
 import { Shard, inShard, shardLabel } from './shards';
@@ -546,9 +547,10 @@ function prepareOutputFolder(outDir: string): void {
 /** Opens results.jsonl; on --resume, drops failed and partial lines and returns the ids to skip. */
 async function openResults(opts: BatchOptions, log: (m: string) => void): Promise<{ results: ResultsLog; answered: Set<string> }> {
   const { log: results, done, dropped } = await ResultsLog.open(opts.outDir, opts.resume).catch((e: Error & { code?: string }) => {
+    if (e instanceof AttentionPromptError) throw e; // a bad line, named by the reader
     throw new AttentionPromptError(e.code === 'output-exists' ? 'output-exists' : 'internal', e.message);
   });
-  if (dropped) log(`resume: dropped ${dropped} failed or partial line(s); those items are redone`);
+  if (dropped) log(`resume: dropped ${dropped} failed or partial line(s) (a partial last line is kept in ${PARTIAL_LINES_FILE}); those items are redone`);
   return { results, answered: done };
 }
 
