@@ -142,6 +142,23 @@ describe('attention-prompt mask (CLI)', () => {
   });
 });
 
+describe('error lines on a terminal (CLI)', () => {
+  it('an escape sequence in a name echoed by an error is not passed to the terminal', () => {
+    const work = tempDir('ap-cli-escapes-');
+    const cases: Array<[string[], RegExp]> = [
+      [['mask', 'photo\x1b]0;pwned\x07\x1b[2J\x9b31m\r.png', 'q', '--model', fixtureModel('planted-clip'), '--offline'], /Image not found.*photo.*\.png/],
+      [['frob\x1b]0;pwned\x07nicate'], /unknown command "frobnicate"/],
+    ];
+    for (const [args, message] of cases) {
+      const r = cli(args, work);
+      assert.ok(r.status === 1 || r.status === 2, r.stderr);
+      assert.doesNotMatch(r.stderr, /[\x00-\x08\x0b-\x1f\x7f-\x9f]/, JSON.stringify(r.stderr));
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+    }
+  });
+});
+
 describe('download progress on a terminal', () => {
   it('prints percent and megabytes on a TTY, nothing otherwise', async () => {
     const written: string[] = [];

@@ -17,6 +17,7 @@ import { attributionJson } from '../core/jsonOutput';
 import { runBatchCommand } from './batch';
 import { runMergeCommand, runScoreCommand } from './score';
 import { LVLM_USAGE, parseAux, runLvlmMask } from './lvlm';
+import { terminalJson, terminalText } from './terminalText';
 
 const USAGE = `Usage: attention-prompt mask <image> "<question>" [options]
        attention-prompt batch <folder | glob | list.txt | questions.jsonl> [options]   (batch --help)
@@ -130,7 +131,7 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
       await Promise.all([encode(rendered.masked, outFormat).toFile(outPath), encode(rendered.overlay(), heatmapFormat).toFile(heatmapPath)]);
     });
     if (values.json) {
-      io.out.write(JSON.stringify({ aux: 'clip', ...attributionJson(result), outputs: { masked: path.resolve(outPath), heatmap: path.resolve(heatmapPath) } }) + '\n');
+      io.out.write(terminalJson({ aux: 'clip', ...attributionJson(result), outputs: { masked: path.resolve(outPath), heatmap: path.resolve(heatmapPath) } }) + '\n');
     } else {
       io.out.write(`masked image: ${path.resolve(outPath)}\nheatmap:      ${path.resolve(heatmapPath)}\n`);
       io.out.write(`model ${engine.modelName}, layer ${engine.layer} of ${engine.numLayers}, grid ${result.grid.join('×')}, ${result.text.tokens} tokens\n`);
@@ -199,24 +200,27 @@ export async function main(argv: string[]): Promise<number> {
     throw new UsageError(`unknown command "${command}" (try: attention-prompt mask --help)`);
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS')) {
-      process.stderr.write(`attention-prompt: ${(e as Error).message}\n`);
+      fail((e as Error).message);
       return 2;
     }
     if (isAttentionPromptError(e)) {
-      process.stderr.write(`attention-prompt: ${e.message}\n`);
+      fail(e.message);
       return e.code === 'cancelled' ? 130 : 1;
     }
     const line = systemErrorLine(e);
     if (line) {
-      process.stderr.write(`attention-prompt: ${line}\n`);
+      fail(line);
       return 1;
     }
     // A bug: one line by default, the stack when asked for.
-    process.stderr.write(
-      process.env.ATTENTION_PROMPT_DEBUG ? `attention-prompt: unexpected error: ${(e as Error).stack ?? e}\n` : `attention-prompt: unexpected error: ${(e as Error).message ?? e} (set ATTENTION_PROMPT_DEBUG=1 for details)\n`,
-    );
+    fail(process.env.ATTENTION_PROMPT_DEBUG ? `unexpected error: ${(e as Error).stack ?? e}` : `unexpected error: ${(e as Error).message ?? e} (set ATTENTION_PROMPT_DEBUG=1 for details)`);
     return 1;
   }
+}
+
+/** An error line: messages echo names from outside (files, servers), so no escape sequence gets through. */
+function fail(message: string): void {
+  process.stderr.write(`attention-prompt: ${terminalText(message)}\n`);
 }
 
 function readVersion(): string {
