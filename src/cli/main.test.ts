@@ -142,6 +142,30 @@ describe('attention-prompt mask (CLI)', () => {
   });
 });
 
+describe('where mask writes the overlay (CLI)', () => {
+  it('beside --out unless --heatmap names it; nothing appears in the working folder', async () => {
+    const work = tempDir('ap-cli-where-');
+    const here = path.join(work, 'here');
+    fs.mkdirSync(here);
+    const image = path.join(work, 'photo.png');
+    fs.writeFileSync(image, await rectangleImage(60, 40, 'red', { left: 0, top: 0, width: 20, height: 20 }));
+    const run = (...extra: string[]) => cli(['mask', image, 'red', '--model', fixtureModel('planted-clip'), '--offline', '--cache-dir', path.join(work, 'cache'), ...extra], here);
+    const written: Array<[string[], string[]]> = [
+      [['--out', 'elsewhere/x.jpg'], ['elsewhere/x.jpg', 'elsewhere/x.overlay.png']],
+      [['--out', path.join(work, 'abs', 'photo.masked.png')], ['../abs/photo.masked.png', '../abs/photo.overlay.png']],
+      [['--out', 'elsewhere/y.png', '--heatmap', 'maps/y-heat.png'], ['elsewhere/y.png', 'maps/y-heat.png']],
+    ];
+    for (const [extra, files] of written) {
+      const r = run(...extra);
+      assert.equal(r.status, 0, r.stderr);
+      for (const f of files) assert.ok(fs.existsSync(path.join(here, f)), `${extra.join(' ')}: ${f} written`);
+      assert.match(r.stdout, new RegExp(`heatmap: +${path.resolve(here, files[1]).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+    }
+    assert.deepEqual(fs.readdirSync(here).sort(), ['elsewhere', 'maps'], 'no overlay in the working folder');
+    assert.ok(!fs.existsSync(path.join(work, 'photo.overlay.png')), 'nor beside the input');
+  });
+});
+
 describe('error lines on a terminal (CLI)', () => {
   it('an escape sequence in a name echoed by an error is not passed to the terminal', () => {
     const work = tempDir('ap-cli-escapes-');

@@ -19,6 +19,16 @@ import { runMergeCommand, runScoreCommand } from './score';
 import { LVLM_USAGE, parseAux, runLvlmMask } from './lvlm';
 import { terminalJson, terminalText } from './terminalText';
 
+/** Default output names: <image>.masked.png in the working folder, the overlay beside it. */
+const MASKED_NAME = '.masked.png';
+const OVERLAY_NAME = '.overlay.png';
+
+/** The overlay's default path: beside the masked image, named after it (x.jpg → x.overlay.png, photo.masked.png → photo.overlay.png). */
+export function heatmapBeside(outPath: string): string {
+  const stem = path.basename(outPath, path.extname(outPath)).replace(/\.masked$/, '');
+  return path.join(path.dirname(outPath), `${stem}${OVERLAY_NAME}`);
+}
+
 const USAGE = `Usage: attention-prompt mask <image> "<question>" [options]
        attention-prompt batch <folder | glob | list.txt | questions.jsonl> [options]   (batch --help)
        attention-prompt score <out folder>                  rescore saved answers (score --help)
@@ -29,8 +39,9 @@ writes the masked image and a heatmap overlay.
 
 Options:
   --hint TEXT          compute the map from TEXT instead of the question
-  --out FILE           masked image (.png/.jpg/.webp; default <image>.masked.png here)
-  --heatmap FILE       heatmap overlay (default <image>.overlay.png here)
+  --out FILE           masked image (.png/.jpg/.webp; default <image>${MASKED_NAME} here)
+  --heatmap FILE       heatmap overlay (default: beside the masked image, named after it:
+                       x.jpg → x${OVERLAY_NAME}, <image>${MASKED_NAME} → <image>${OVERLAY_NAME})
   --model ID|DIR       hub id or local Transformers.js folder (default ${DEFAULT_MODEL})
   --revision REV       hub revision (default ${DEFAULT_REVISION})
   --dtype D            weights of both towers (default ${DEFAULT_DTYPE}): ${DTYPES.join(', ')}
@@ -85,9 +96,8 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
   if (aux === 'lvlm' && values.model === undefined) throw new UsageError('--aux lvlm needs --model: a LLaVA-style model (hub id, or a folder in the Transformers.js layout)');
   if (aux === 'lvlm' && values.dtype === undefined) settings.engine.dtype = DEFAULT_LVLM_DTYPE;
   if (aux === 'clip' && values['max-tokens'] !== undefined) throw new UsageError('--max-tokens applies to --aux lvlm only');
-  const stem = path.basename(imagePath, path.extname(imagePath));
-  const outPath = values.out ?? `${stem}.masked.png`;
-  const heatmapPath = values.heatmap ?? `${stem}.overlay.png`;
+  const outPath = values.out ?? `${path.basename(imagePath, path.extname(imagePath))}${MASKED_NAME}`;
+  const heatmapPath = values.heatmap ?? heatmapBeside(outPath);
   const outFormat = formatForPath(outPath);
   const heatmapFormat = formatForPath(heatmapPath);
   checkOutputPaths(imagePath, outPath, heatmapPath);
