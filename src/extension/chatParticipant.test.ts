@@ -18,11 +18,9 @@ class Location {
 }
 const ws = tempDir('ap-chat-ws-');
 const outside = tempDir('ap-chat-outside-');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const vscode = require('vscode');
 Object.assign(vscode, { Uri, Location, l10n: { t: (m: string, ...args: unknown[]) => m.replace(/\{(\d+)\}/g, (_, i: string) => String(args[Number(i)])) } });
 vscode.workspace.workspaceFolders = [{ uri: Uri.file(ws) }];
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { imageFromReferences } = require('./chatParticipant') as typeof import('./chatParticipant');
 
 describe('@attention #file: references', () => {

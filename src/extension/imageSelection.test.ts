@@ -12,7 +12,6 @@ class Uri {
 }
 class TabInputCustom {}
 const warnings: string[] = [];
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const vscode = require('vscode');
 Object.assign(vscode, {
   Uri,
@@ -24,7 +23,6 @@ Object.assign(vscode, {
     showWarningMessage: async (m: string) => void warnings.push(m),
   },
 });
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { imagesForCommand } = require('./imageSelection') as typeof import('./imageSelection');
 
 describe('images a command acts on', () => {

@@ -3,7 +3,6 @@ import { describe, it } from 'node:test';
 import { escapeMarkdown, markdownImage } from './markdownText';
 
 // A CommonMark renderer (VS Code's chat renders CommonMark too); a dev dependency of @vscode/vsce.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const MarkdownIt = require('markdown-it') as new (options?: { html?: boolean }) => { render(src: string): string; renderInline(src: string): string; validateLink(url: string): boolean };
 const md = new MarkdownIt({ html: false });
 // markdown-it refuses file: links by default; VS Code's chat shows our file: preview.
