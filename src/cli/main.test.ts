@@ -183,6 +183,26 @@ describe('error lines on a terminal (CLI)', () => {
   });
 });
 
+describe('names from result files on a terminal (CLI)', () => {
+  it('merge prints a conflicting id without its escape sequences', () => {
+    const work = tempDir('ap-cli-merge-escapes-');
+    const id = 'item\x1b]0;pwned\x07\x1b[2J\x9b31m\r2';
+    const parameters = { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', geometry: 'full' };
+    const write = (name: string, answer: string) => {
+      const dir = path.join(work, name);
+      fs.mkdirSync(dir);
+      const record = { id, image: '/data/x.png', question: 'what colour?', parameters, model: 'm', layer: 2, timings: {}, finishedAt: '2026-01-01T00:00:00Z', maskedAnswer: answer, originalAnswer: answer, answer };
+      fs.writeFileSync(path.join(dir, 'results.jsonl'), JSON.stringify(record) + '\n');
+      fs.writeFileSync(path.join(dir, 'summary.json'), JSON.stringify({ model: 'm', parameters }));
+      return dir;
+    };
+    const r = cli(['merge', write('a', 'red'), write('b', 'blue'), '--out', path.join(work, 'merged')], work);
+    assert.equal(r.status, 1, 'a conflict exits 1: ' + r.stderr);
+    assert.doesNotMatch(r.stderr, /[\x00-\x08\x0b-\x1f\x7f-\x9f]/, JSON.stringify(r.stderr));
+    assert.match(r.stderr, /conflict: item.*2 .*differs in maskedAnswer/);
+  });
+});
+
 describe('download progress on a terminal', () => {
   it('prints percent and megabytes on a TTY, nothing otherwise', async () => {
     const written: string[] = [];
