@@ -21,7 +21,10 @@ const outside = tempDir('ap-chat-outside-');
 const vscode = require('vscode');
 Object.assign(vscode, { Uri, Location, l10n: { t: (m: string, ...args: unknown[]) => m.replace(/\{(\d+)\}/g, (_, i: string) => String(args[Number(i)])) } });
 vscode.workspace.workspaceFolders = [{ uri: Uri.file(ws) }];
-const { imageFromReferences } = require('./chatParticipant') as typeof import('./chatParticipant');
+const { chatHandler, imageFromReferences } = require('./chatParticipant') as typeof import('./chatParticipant');
+// A CommonMark renderer, as the chat renders error details (a MarkdownString); a dev dependency of @vscode/vsce.
+const MarkdownIt = require('markdown-it') as new () => { renderInline(src: string): string; validateLink(url: string): boolean };
+const md = new MarkdownIt();
 
 describe('@attention #file: references', () => {
   fs.writeFileSync(path.join(ws, 'in.png'), 'png');
@@ -39,5 +42,21 @@ describe('@attention #file: references', () => {
     await assert.rejects(imageFromReferences(refs(Uri.file(path.join(outside, 'secret.png'))), storage as never), /secret\.png is outside the workspace/);
     await assert.rejects(imageFromReferences(refs(new Location(Uri.file(path.join(ws, 'link.png')))), storage as never), /link\.png links to a file outside the workspace/);
     await assert.rejects(imageFromReferences(refs(Uri.file('//host/share/x.png')), storage as never), /outside the workspace/);
+  });
+
+  it('a refused file name shows in the error as text: it cannot add an image to the chat', async () => {
+    // The chat renders errorDetails.message as markdown; this name would show a remote image.
+    const crafted = path.join(outside, '![t](https:', 'evil.example', 'a.png) b.png');
+    const streamed: unknown[] = [];
+    const stream = new Proxy({}, { get: () => (...args: unknown[]) => void streamed.push(args) });
+    const request = { command: undefined, prompt: 'what is this?', references: [{ id: 'f', value: Uri.file(crafted) }], model: { name: 'Test' } };
+    const token = { isCancellationRequested: false, onCancellationRequested: () => ({ dispose: () => undefined }) };
+    const deps = { context: {}, engine: {}, log: { warn: () => undefined } };
+    const result = await chatHandler(deps as never)(request as never, { history: [] } as never, stream as never, token as never);
+    const message = (result as { errorDetails?: { message: string } }).errorDetails?.message ?? '';
+    assert.match(message, /outside the workspace/);
+    assert.doesNotMatch(md.renderInline(message), /<img|<a /, md.renderInline(message));
+    assert.ok(md.renderInline(message).includes('![t](https:/evil.example/a.png) b.png'), 'the name is shown as written');
+    assert.deepEqual(streamed, [], 'nothing else written to the chat');
   });
 });

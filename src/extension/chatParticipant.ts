@@ -135,10 +135,11 @@ export function chatHandler(deps: Deps): vscode.ChatRequestHandler {
       if (controller.signal.aborted || errorCodeOf(e) === 'cancelled' || (e instanceof LanguageModelAnswerError && e.problem === 'cancelled')) return {};
       const message = e instanceof Error ? e.message : String(e);
       deps.log.warn(`@attention: ${message}`);
+      // The chat renders error details as markdown; messages name files and models: text only.
       if (e instanceof LanguageModelAnswerError && e.problem === 'no-image-support') {
-        return { errorDetails: { message: vscode.l10n.t('{0} does not accept images: pick a model that does in the chat’s model picker.', request.model.name) } };
+        return { errorDetails: { message: escapeMarkdown(vscode.l10n.t('{0} does not accept images: pick a model that does in the chat’s model picker.', request.model.name)) } };
       }
-      return { errorDetails: { message } };
+      return { errorDetails: { message: escapeMarkdown(message) } };
     } finally {
       cancel.dispose();
     }

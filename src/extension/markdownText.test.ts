@@ -3,12 +3,13 @@ import { describe, it } from 'node:test';
 import { escapeMarkdown, markdownImage } from './markdownText';
 
 // A CommonMark renderer (VS Code's chat renders CommonMark too); a dev dependency of @vscode/vsce.
-const MarkdownIt = require('markdown-it') as new (options?: { html?: boolean }) => { render(src: string): string; renderInline(src: string): string; validateLink(url: string): boolean };
-const md = new MarkdownIt({ html: false });
+const MarkdownIt = require('markdown-it') as new (options?: { html?: boolean; linkify?: boolean }) => { render(src: string): string; renderInline(src: string): string; validateLink(url: string): boolean };
+// linkify: bare URLs, www. names and e-mail addresses become links, as in GitHub-style markdown.
+const md = new MarkdownIt({ html: false, linkify: true });
 // markdown-it refuses file: links by default; VS Code's chat shows our file: preview.
 md.validateLink = () => true;
 
-const hostile = ['x](https://evil.example/a.png)![y.png', 'a*b*_c_`d`<img src=x>#h [l](u) \\ &lt; ~~s~~ $(gear) |t|', 'line\n\n# heading\r\n- item', '![i](https://evil.example/i.png)'];
+const hostile = ['x](https://evil.example/a.png)![y.png', 'a*b*_c_`d`<img src=x>#h [l](u) \\ &lt; ~~s~~ $(gear) |t|', 'line\n\n# heading\r\n- item', '![i](https://evil.example/i.png)', 'see https://evil.example/x, www.evil.example or me@evil.example: now?', '<https://evil.example> [ref]: https://evil.example'];
 
 describe('file names in chat markdown', () => {
   it('the heatmap image keeps its own target and shows a crafted file name as its alt text', () => {
