@@ -163,6 +163,13 @@ describe('where mask writes the overlay (CLI)', () => {
     }
     assert.deepEqual(fs.readdirSync(here).sort(), ['elsewhere', 'maps'], 'no overlay in the working folder');
     assert.ok(!fs.existsSync(path.join(work, 'photo.overlay.png')), 'nor beside the input');
+    // An input named like an overlay: the default beside --out would be the input itself.
+    const scan = path.join(work, 'scan.overlay.png');
+    fs.copyFileSync(image, scan);
+    const refused = cli(['mask', scan, 'red', '--model', fixtureModel('planted-clip'), '--offline', '--cache-dir', path.join(work, 'cache'), '--out', path.join(work, 'scan.png')], here);
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.match(refused.stderr, /default path beside --out, .*scan\.overlay\.png, is the input image; name another file with --heatmap/);
+    assert.deepEqual(fs.readFileSync(scan), fs.readFileSync(image), 'the input is untouched');
   });
 });
 

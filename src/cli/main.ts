@@ -100,7 +100,7 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
   const heatmapPath = values.heatmap ?? heatmapBeside(outPath);
   const outFormat = formatForPath(outPath);
   const heatmapFormat = formatForPath(heatmapPath);
-  checkOutputPaths(imagePath, outPath, heatmapPath);
+  checkOutputPaths(imagePath, outPath, heatmapPath, values.heatmap === undefined);
 
   const stages: Array<[string, number]> = [];
   const timed = async <T>(stage: string, f: () => Promise<T>): Promise<T> => {
@@ -168,8 +168,9 @@ function sameFile(a: string, b: string): boolean {
 }
 
 /** `mask` never writes over its input, nor one output over the other. */
-function checkOutputPaths(input: string, out: string, heatmap: string): void {
+function checkOutputPaths(input: string, out: string, heatmap: string, heatmapDefaulted: boolean): void {
   if (sameFile(out, input)) throw new UsageError(`--out ${out} is the input image; choose another file (the input is never overwritten)`);
+  if (heatmapDefaulted && sameFile(heatmap, input)) throw new UsageError(`the overlay's default path beside --out, ${heatmap}, is the input image; name another file with --heatmap (the input is never overwritten)`);
   if (sameFile(heatmap, input)) throw new UsageError(`--heatmap ${heatmap} is the input image; choose another file (the input is never overwritten)`);
   if (sameFile(out, heatmap)) throw new UsageError(`--out and --heatmap both name ${out}; give them different files`);
 }
