@@ -61,6 +61,31 @@ describe('attention-prompt mask --aux lvlm (CLI)', () => {
     assert.ok(far.every((v) => v < 60), `faded to black: ${far}`);
   });
 
+  it('a model whose tokens hold terminal escapes: printed as text only, kept exactly in --json', () => {
+    // The planted model answers "top …"; this copy's vocabulary spells that token with an OSC
+    // window title, a clear-screen CSI, a C1 CSI (U+009B) and a bare carriage return.
+    const hostile = path.join(work, 'hostile-llava');
+    fs.cpSync(PLANTED, hostile, { recursive: true });
+    const escapes = '\x1b]0;pwned\x07\x1b[2J\x9b31m\r';
+    const tokenizer = JSON.parse(fs.readFileSync(path.join(hostile, 'tokenizer.json'), 'utf8'));
+    const vocab = tokenizer.model.vocab as Record<string, number>;
+    vocab[`${escapes}top`] = vocab.top;
+    delete vocab.top;
+    fs.writeFileSync(path.join(hostile, 'tokenizer.json'), JSON.stringify(tokenizer));
+    const args = ['mask', 'photo.png', 'where is the red square?', '--aux', 'lvlm', '--model', hostile, '--offline', '--cache-dir', cache, '--max-tokens', '3', '--out', 'hostile.png'];
+    const controls = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
+    const text = cli(args, work);
+    assert.equal(text.status, 0, text.stderr);
+    assert.doesNotMatch(text.stdout, controls, JSON.stringify(text.stdout));
+    assert.match(text.stdout, /answer \(masked image\): .*top/, 'the words are still printed');
+    const json = cli([...args, '--json'], work);
+    assert.equal(json.status, 0, json.stderr);
+    assert.doesNotMatch(json.stdout.trimEnd(), controls, 'no raw control character, C1 included, in the JSON line');
+    const j = JSON.parse(json.stdout);
+    assert.ok(j.answer.text.includes(`${escapes}top`), `the answer itself is kept: ${JSON.stringify(j.answer.text)}`);
+    assert.ok(j.generatedText.includes(escapes), 'and the generated text');
+  });
+
   it('usage errors and unsupported models are one clear line', () => {
     const cases: Array<[string[], number, RegExp]> = [
       [['--aux', 'lvlm'], 2, /--aux lvlm needs --model/],

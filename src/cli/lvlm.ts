@@ -11,6 +11,7 @@ import { LVLM_REFERENCE_GRAY } from '../core/lvlm/lvlmMap';
 import { encode, formatForPath, renderOutputs } from '../core/render';
 import { AUX_MODELS, AuxModel } from '../core/defaults';
 import { MaskSettings, UsageError, num } from './options';
+import { TerminalTextFilter, terminalJson } from './terminalText';
 
 export function parseAux(value: string | undefined): AuxModel {
   const aux = (value ?? 'clip') as AuxModel;
@@ -80,16 +81,18 @@ export async function runLvlmMask(run: LvlmRun, io: { out: Pick<NodeJS.WriteStre
       io.out.write('answer (masked image): ');
     }
     const t1 = performance.now();
+    // Generated tokens are the model's, not ours: no escape sequence reaches the terminal.
+    const printable = new TerminalTextFilter();
     const answer = await vlm.answer({
       question: run.question,
       image: { bytes: maskedBytes, mime: 'image/png' },
       signal: run.signal,
-      onDelta: run.json ? undefined : (d) => io.out.write(d),
+      onDelta: run.json ? undefined : (d) => io.out.write(printable.write(d)),
     });
     const answerMs = performance.now() - t1;
     if (run.json) {
       io.out.write(
-        JSON.stringify({
+        terminalJson({
           ...lvlmJson(map, run.settings.mask),
           gray,
           answer: { text: answer.text, finishReason: answer.finishReason },

@@ -142,6 +142,74 @@ describe('attention-prompt mask (CLI)', () => {
   });
 });
 
+describe('where mask writes the overlay (CLI)', () => {
+  it('beside --out unless --heatmap names it; nothing appears in the working folder', async () => {
+    const work = tempDir('ap-cli-where-');
+    const here = path.join(work, 'here');
+    fs.mkdirSync(here);
+    const image = path.join(work, 'photo.png');
+    fs.writeFileSync(image, await rectangleImage(60, 40, 'red', { left: 0, top: 0, width: 20, height: 20 }));
+    const run = (...extra: string[]) => cli(['mask', image, 'red', '--model', fixtureModel('planted-clip'), '--offline', '--cache-dir', path.join(work, 'cache'), ...extra], here);
+    const written: Array<[string[], string[]]> = [
+      [['--out', 'elsewhere/x.jpg'], ['elsewhere/x.jpg', 'elsewhere/x.overlay.png']],
+      [['--out', path.join(work, 'abs', 'photo.masked.png')], ['../abs/photo.masked.png', '../abs/photo.overlay.png']],
+      [['--out', 'elsewhere/y.png', '--heatmap', 'maps/y-heat.png'], ['elsewhere/y.png', 'maps/y-heat.png']],
+    ];
+    for (const [extra, files] of written) {
+      const r = run(...extra);
+      assert.equal(r.status, 0, r.stderr);
+      for (const f of files) assert.ok(fs.existsSync(path.join(here, f)), `${extra.join(' ')}: ${f} written`);
+      assert.match(r.stdout, new RegExp(`heatmap: +${path.resolve(here, files[1]).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+    }
+    assert.deepEqual(fs.readdirSync(here).sort(), ['elsewhere', 'maps'], 'no overlay in the working folder');
+    assert.ok(!fs.existsSync(path.join(work, 'photo.overlay.png')), 'nor beside the input');
+    // An input named like an overlay: the default beside --out would be the input itself.
+    const scan = path.join(work, 'scan.overlay.png');
+    fs.copyFileSync(image, scan);
+    const refused = cli(['mask', scan, 'red', '--model', fixtureModel('planted-clip'), '--offline', '--cache-dir', path.join(work, 'cache'), '--out', path.join(work, 'scan.png')], here);
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.match(refused.stderr, /default path beside --out, .*scan\.overlay\.png, is the input image; name another file with --heatmap/);
+    assert.deepEqual(fs.readFileSync(scan), fs.readFileSync(image), 'the input is untouched');
+  });
+});
+
+describe('error lines on a terminal (CLI)', () => {
+  it('an escape sequence in a name echoed by an error is not passed to the terminal', () => {
+    const work = tempDir('ap-cli-escapes-');
+    const cases: Array<[string[], RegExp]> = [
+      [['mask', 'photo\x1b]0;pwned\x07\x1b[2J\x9b31m\r.png', 'q', '--model', fixtureModel('planted-clip'), '--offline'], /Image not found.*photo.*\.png/],
+      [['frob\x1b]0;pwned\x07nicate'], /unknown command "frobnicate"/],
+    ];
+    for (const [args, message] of cases) {
+      const r = cli(args, work);
+      assert.ok(r.status === 1 || r.status === 2, r.stderr);
+      assert.doesNotMatch(r.stderr, /[\x00-\x08\x0b-\x1f\x7f-\x9f]/, JSON.stringify(r.stderr));
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+    }
+  });
+});
+
+describe('names from result files on a terminal (CLI)', () => {
+  it('merge prints a conflicting id without its escape sequences', () => {
+    const work = tempDir('ap-cli-merge-escapes-');
+    const id = 'item\x1b]0;pwned\x07\x1b[2J\x9b31m\r2';
+    const parameters = { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', geometry: 'full' };
+    const write = (name: string, answer: string) => {
+      const dir = path.join(work, name);
+      fs.mkdirSync(dir);
+      const record = { id, image: '/data/x.png', question: 'what colour?', parameters, model: 'm', layer: 2, timings: {}, finishedAt: '2026-01-01T00:00:00Z', maskedAnswer: answer, originalAnswer: answer, answer };
+      fs.writeFileSync(path.join(dir, 'results.jsonl'), JSON.stringify(record) + '\n');
+      fs.writeFileSync(path.join(dir, 'summary.json'), JSON.stringify({ model: 'm', parameters }));
+      return dir;
+    };
+    const r = cli(['merge', write('a', 'red'), write('b', 'blue'), '--out', path.join(work, 'merged')], work);
+    assert.equal(r.status, 1, 'a conflict exits 1: ' + r.stderr);
+    assert.doesNotMatch(r.stderr, /[\x00-\x08\x0b-\x1f\x7f-\x9f]/, JSON.stringify(r.stderr));
+    assert.match(r.stderr, /conflict: item.*2 .*differs in maskedAnswer/);
+  });
+});
+
 describe('download progress on a terminal', () => {
   it('prints percent and megabytes on a TTY, nothing otherwise', async () => {
     const written: string[] = [];

@@ -17,6 +17,17 @@ import { attributionJson } from '../core/jsonOutput';
 import { runBatchCommand } from './batch';
 import { runMergeCommand, runScoreCommand } from './score';
 import { LVLM_USAGE, parseAux, runLvlmMask } from './lvlm';
+import { terminalJson, terminalText } from './terminalText';
+
+/** Default output names: <image>.masked.png in the working folder, the overlay beside it. */
+const MASKED_NAME = '.masked.png';
+const OVERLAY_NAME = '.overlay.png';
+
+/** The overlay's default path: beside the masked image, named after it (x.jpg → x.overlay.png, photo.masked.png → photo.overlay.png). */
+export function heatmapBeside(outPath: string): string {
+  const stem = path.basename(outPath, path.extname(outPath)).replace(/\.masked$/, '');
+  return path.join(path.dirname(outPath), `${stem}${OVERLAY_NAME}`);
+}
 
 const USAGE = `Usage: attention-prompt mask <image> "<question>" [options]
        attention-prompt batch <folder | glob | list.txt | questions.jsonl> [options]   (batch --help)
@@ -28,8 +39,9 @@ writes the masked image and a heatmap overlay.
 
 Options:
   --hint TEXT          compute the map from TEXT instead of the question
-  --out FILE           masked image (.png/.jpg/.webp; default <image>.masked.png here)
-  --heatmap FILE       heatmap overlay (default <image>.overlay.png here)
+  --out FILE           masked image (.png/.jpg/.webp; default <image>${MASKED_NAME} here)
+  --heatmap FILE       heatmap overlay (default: beside the masked image, named after it:
+                       x.jpg → x${OVERLAY_NAME}, <image>${MASKED_NAME} → <image>${OVERLAY_NAME})
   --model ID|DIR       hub id or local Transformers.js folder (default ${DEFAULT_MODEL})
   --revision REV       hub revision (default ${DEFAULT_REVISION})
   --dtype D            weights of both towers (default ${DEFAULT_DTYPE}): ${DTYPES.join(', ')}
@@ -84,12 +96,11 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
   if (aux === 'lvlm' && values.model === undefined) throw new UsageError('--aux lvlm needs --model: a LLaVA-style model (hub id, or a folder in the Transformers.js layout)');
   if (aux === 'lvlm' && values.dtype === undefined) settings.engine.dtype = DEFAULT_LVLM_DTYPE;
   if (aux === 'clip' && values['max-tokens'] !== undefined) throw new UsageError('--max-tokens applies to --aux lvlm only');
-  const stem = path.basename(imagePath, path.extname(imagePath));
-  const outPath = values.out ?? `${stem}.masked.png`;
-  const heatmapPath = values.heatmap ?? `${stem}.overlay.png`;
+  const outPath = values.out ?? `${path.basename(imagePath, path.extname(imagePath))}${MASKED_NAME}`;
+  const heatmapPath = values.heatmap ?? heatmapBeside(outPath);
   const outFormat = formatForPath(outPath);
   const heatmapFormat = formatForPath(heatmapPath);
-  checkOutputPaths(imagePath, outPath, heatmapPath);
+  checkOutputPaths(imagePath, outPath, heatmapPath, values.heatmap === undefined);
 
   const stages: Array<[string, number]> = [];
   const timed = async <T>(stage: string, f: () => Promise<T>): Promise<T> => {
@@ -130,7 +141,7 @@ export async function runMask(argv: string[], io = { out: process.stdout, err: p
       await Promise.all([encode(rendered.masked, outFormat).toFile(outPath), encode(rendered.overlay(), heatmapFormat).toFile(heatmapPath)]);
     });
     if (values.json) {
-      io.out.write(JSON.stringify({ aux: 'clip', ...attributionJson(result), outputs: { masked: path.resolve(outPath), heatmap: path.resolve(heatmapPath) } }) + '\n');
+      io.out.write(terminalJson({ aux: 'clip', ...attributionJson(result), outputs: { masked: path.resolve(outPath), heatmap: path.resolve(heatmapPath) } }) + '\n');
     } else {
       io.out.write(`masked image: ${path.resolve(outPath)}\nheatmap:      ${path.resolve(heatmapPath)}\n`);
       io.out.write(`model ${engine.modelName}, layer ${engine.layer} of ${engine.numLayers}, grid ${result.grid.join('×')}, ${result.text.tokens} tokens\n`);
@@ -157,8 +168,9 @@ function sameFile(a: string, b: string): boolean {
 }
 
 /** `mask` never writes over its input, nor one output over the other. */
-function checkOutputPaths(input: string, out: string, heatmap: string): void {
+function checkOutputPaths(input: string, out: string, heatmap: string, heatmapDefaulted: boolean): void {
   if (sameFile(out, input)) throw new UsageError(`--out ${out} is the input image; choose another file (the input is never overwritten)`);
+  if (heatmapDefaulted && sameFile(heatmap, input)) throw new UsageError(`the overlay's default path beside --out, ${heatmap}, is the input image; name another file with --heatmap (the input is never overwritten)`);
   if (sameFile(heatmap, input)) throw new UsageError(`--heatmap ${heatmap} is the input image; choose another file (the input is never overwritten)`);
   if (sameFile(out, heatmap)) throw new UsageError(`--out and --heatmap both name ${out}; give them different files`);
 }
@@ -199,24 +211,27 @@ export async function main(argv: string[]): Promise<number> {
     throw new UsageError(`unknown command "${command}" (try: attention-prompt mask --help)`);
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS')) {
-      process.stderr.write(`attention-prompt: ${(e as Error).message}\n`);
+      fail((e as Error).message);
       return 2;
     }
     if (isAttentionPromptError(e)) {
-      process.stderr.write(`attention-prompt: ${e.message}\n`);
+      fail(e.message);
       return e.code === 'cancelled' ? 130 : 1;
     }
     const line = systemErrorLine(e);
     if (line) {
-      process.stderr.write(`attention-prompt: ${line}\n`);
+      fail(line);
       return 1;
     }
     // A bug: one line by default, the stack when asked for.
-    process.stderr.write(
-      process.env.ATTENTION_PROMPT_DEBUG ? `attention-prompt: unexpected error: ${(e as Error).stack ?? e}\n` : `attention-prompt: unexpected error: ${(e as Error).message ?? e} (set ATTENTION_PROMPT_DEBUG=1 for details)\n`,
-    );
+    fail(process.env.ATTENTION_PROMPT_DEBUG ? `unexpected error: ${(e as Error).stack ?? e}` : `unexpected error: ${(e as Error).message ?? e} (set ATTENTION_PROMPT_DEBUG=1 for details)`);
     return 1;
   }
+}
+
+/** An error line: messages echo names from outside (files, servers), so no escape sequence gets through. */
+function fail(message: string): void {
+  process.stderr.write(`attention-prompt: ${terminalText(message)}\n`);
 }
 
 function readVersion(): string {

@@ -12,6 +12,7 @@ import { rescoreOutput, ScoreSummary } from '../core/batch/rescore';
 import { parseMetric } from '../core/batch/scoring';
 import type { BatchSummary } from '../core/batch/runner';
 import { UsageError } from './options';
+import { terminalText } from './terminalText';
 
 export const SCORE_USAGE = `Usage: attention-prompt score <out folder> [--metric exact|contains|judge]
 
@@ -99,7 +100,8 @@ export async function runMergeCommand(argv: string[], io = { out: process.stdout
   const outDir = path.resolve(values.out);
   const r = await mergeOutputs(positionals, outDir, metric, { allowChangedSettings: !!values['allow-changed-settings'] });
   const report = await writeReport(outDir, runSummary(r.summary));
-  for (const c of r.conflicts) io.err.write(`conflict: ${c.id}${c.setting ? ` (${c.setting})` : ''} differs in ${c.fields.join(', ')} between ${c.folders.join(' and ')}; kept ${c.folders[0]}'s\n`);
+  // Ids come from the result files (a dataset's own): printed as text only.
+  for (const c of r.conflicts) io.err.write(terminalText(`conflict: ${c.id}${c.setting ? ` (${c.setting})` : ''} differs in ${c.fields.join(', ')} between ${c.folders.join(' and ')}; kept ${c.folders[0]}'s`) + '\n');
   io.out.write(
     `${r.records} items (${r.failed} failed) from ${positionals.length} folder(s); ${r.duplicates} duplicate line(s) dropped; ${r.conflicts.length} conflict(s)\n` +
       describeScores(r.summary) +

@@ -15,7 +15,8 @@ import { errorCodeOf } from '../shared/rpc';
 import { vlmConfig } from './config';
 import type { EngineClient } from './engineClient';
 import { LanguageModelAnswerError, LanguageModelAnswers } from './languageModels';
-import { describeMask, maskForQuestion } from './maskForQuestion';
+import { describeMask, maskForQuestion, workspaceImage } from './maskForQuestion';
+import { escapeMarkdown, markdownImage } from './markdownText';
 
 export const CHAT_PARTICIPANT_ID = 'attentionPrompting.attention';
 export const OPEN_HEATMAP_COMMAND = 'attentionPrompting.openHeatmapFor';
@@ -40,11 +41,15 @@ function binaryImage(value: unknown): { mimeType: string; data(): Thenable<Uint8
   return v && typeof v.mimeType === 'string' && v.mimeType in MIME_EXTENSIONS && typeof v.data === 'function' ? (v as { mimeType: string; data(): Thenable<Uint8Array> }) : undefined;
 }
 
-/** The first image among the request's references, as a file the engine can read. */
+/**
+ * The first image among the request's references, as a file the engine can read. A `#file:`
+ * reference gets the agent tool's checks (inside the workspace, also after links; the string is
+ * checked before the file is touched); an attached or pasted image is saved in our storage.
+ */
 export async function imageFromReferences(references: readonly vscode.ChatPromptReference[], storage: vscode.Uri): Promise<string | undefined> {
   for (const ref of references) {
     const uri = ref.value instanceof vscode.Uri ? ref.value : ref.value instanceof vscode.Location ? ref.value.uri : undefined;
-    if (uri?.scheme === 'file' && hasImageExtension(uri.fsPath)) return uri.fsPath;
+    if (uri?.scheme === 'file' && hasImageExtension(uri.fsPath)) return workspaceImage(uri.fsPath);
     const binary = binaryImage(ref.value);
     if (binary) {
       const bytes = await binary.data();
@@ -97,18 +102,19 @@ export function chatHandler(deps: Deps): vscode.ChatRequestHandler {
         return {};
       }
       if (!question) {
-        stream.markdown(vscode.l10n.t('Ask a question about {0}, for example `@attention what is written on the sign?` with the image attached.', path.basename(imagePath)));
+        stream.markdown(vscode.l10n.t('Ask a question about {0}, for example `@attention what is written on the sign?` with the image attached.', escapeMarkdown(path.basename(imagePath))));
         return {};
       }
-      stream.progress(vscode.l10n.t('Computing the heatmap of {0}…', path.basename(imagePath)));
+      stream.progress(vscode.l10n.t('Computing the heatmap of {0}…', escapeMarkdown(path.basename(imagePath))));
       const masked = await maskForQuestion(deps, imagePath, question, '', controller.signal);
       const metadata: TurnMetadata = { imagePath, question };
       if (request.command !== 'compare') {
         const preview = path.join(deps.context.globalStorageUri.fsPath, 'chat-previews', `${masked.summary.attributionId}.png`);
         await fs.promises.mkdir(path.dirname(preview), { recursive: true });
         await fs.promises.writeFile(preview, masked.previews.overlay);
-        stream.markdown(new vscode.MarkdownString(`![${vscode.l10n.t('Heatmap of {0}', path.basename(imagePath))}](${vscode.Uri.file(preview).toString()})\n\n`));
-        stream.markdown(describeMask(masked) + '\n\n');
+        // File names and the question are text: escaped, they cannot add a link or an image.
+        stream.markdown(new vscode.MarkdownString(markdownImage(vscode.l10n.t('Heatmap of {0}', path.basename(imagePath)), vscode.Uri.file(preview).toString()) + '\n\n'));
+        stream.markdown(escapeMarkdown(describeMask(masked)) + '\n\n');
         stream.button({ command: OPEN_HEATMAP_COMMAND, title: vscode.l10n.t('Open the Heatmap Panel'), arguments: [vscode.Uri.file(imagePath), question] });
       }
       if (!vscode.workspace.isTrusted) {
@@ -129,10 +135,11 @@ export function chatHandler(deps: Deps): vscode.ChatRequestHandler {
       if (controller.signal.aborted || errorCodeOf(e) === 'cancelled' || (e instanceof LanguageModelAnswerError && e.problem === 'cancelled')) return {};
       const message = e instanceof Error ? e.message : String(e);
       deps.log.warn(`@attention: ${message}`);
+      // The chat renders error details as markdown; messages name files and models: text only.
       if (e instanceof LanguageModelAnswerError && e.problem === 'no-image-support') {
-        return { errorDetails: { message: vscode.l10n.t('{0} does not accept images: pick a model that does in the chat’s model picker.', request.model.name) } };
+        return { errorDetails: { message: escapeMarkdown(vscode.l10n.t('{0} does not accept images: pick a model that does in the chat’s model picker.', request.model.name)) } };
       }
-      return { errorDetails: { message } };
+      return { errorDetails: { message: escapeMarkdown(message) } };
     } finally {
       cancel.dispose();
     }

@@ -131,6 +131,27 @@ describe('engine process client', () => {
     }
   });
 
+  it('the engine process runs in the folder of its own script, never the host\'s working folder', async () => {
+    // A model id such as Xenova/clip-vit-large-patch14-336 must not resolve against whatever
+    // folder the extension host was started in; a stand-in script reports where it runs.
+    const scriptDir = tempDir('ap-engine-cwd-');
+    const script = path.join(scriptDir, 'reportCwd.js');
+    fs.writeFileSync(script, 'process.stdout.write("cwd=" + process.cwd() + "\\n");\n');
+    const logged: string[] = [];
+    const probe = new EngineClient({ scriptPath: script, idleMs: 0, log: (_l, m) => logged.push(m) });
+    try {
+      await assert.rejects(probe.request('attribute', params()), /stopped unexpectedly/);
+      // The child's stdout may be read after its exit is seen: wait for the line (bounded).
+      for (let i = 0; i < 100 && !logged.some((m) => m.startsWith('[engine] cwd=')); i++) await new Promise((r) => setTimeout(r, 50));
+      const line = logged.find((m) => m.startsWith('[engine] cwd='));
+      assert.ok(line, `the stand-in reported its folder: ${logged.join(' | ')}`);
+      assert.equal(line.slice('[engine] cwd='.length), fs.realpathSync(scriptDir));
+      assert.notEqual(fs.realpathSync(scriptDir), process.cwd());
+    } finally {
+      probe.dispose();
+    }
+  });
+
   it('releases the process after the idle period', async () => {
     const idle = new EngineClient({ scriptPath: path.join(ROOT, 'dist', 'engine.js'), idleMs: 300, log: () => undefined });
     try {

@@ -5,6 +5,7 @@
  * after an idle period. No vscode import: unit-tested without VS Code.
  */
 import { ChildProcess, fork } from 'node:child_process';
+import * as path from 'node:path';
 import type { EngineVocabulary, HostVocabulary } from '../shared/protocol';
 import { ChannelError, Endpoint, type ParamsOf, type ProgressOf, type ReplyOf, type RequestContext, type RequestKind } from '../shared/rpc';
 
@@ -101,6 +102,11 @@ export class EngineClient {
   private ensureStarted(): Running {
     if (this.current) return this.current;
     const child = fork(this.opts.scriptPath, [], {
+      // Not the host's working folder (in VS Code, wherever it was started): a relative model id
+      // such as Xenova/clip-vit-large-patch14-336 would resolve against a folder found there. The
+      // script's own folder holds only what the extension ships and, unlike the temp folder, is
+      // not writable by other users.
+      cwd: path.dirname(this.opts.scriptPath),
       serialization: 'advanced',
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: { ...engineEnvironment(process.env), ...this.opts.env },

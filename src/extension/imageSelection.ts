@@ -22,8 +22,16 @@ export async function imagesForCommand(uri: vscode.Uri | undefined, uris: vscode
     });
     candidates = picked ?? [];
   }
-  const images = candidates.filter(isImage);
+  const images = candidates.filter((c) => isImage(c) && c.scheme === 'file');
   const skipped = candidates.filter((c) => !isImage(c));
+  // The engine reads the path on this machine: for a git: or other virtual document that would be
+  // a different file (the working copy, not the revision shown) or none.
+  const notFiles = candidates.filter((c) => isImage(c) && c.scheme !== 'file');
+  if (notFiles.length) {
+    void vscode.window.showWarningMessage(
+      vscode.l10n.t('Not a file on this machine: {0} ({1}). Open the image file itself, or save a copy in the workspace, to ask about it.', notFiles.map((s) => path.basename(s.path)).join(', '), [...new Set(notFiles.map((s) => `${s.scheme}:`))].join(', ')),
+    );
+  }
   if (skipped.length) {
     void vscode.window.showWarningMessage(
       vscode.l10n.t('Not an image this extension reads: {0}. Supported: {1}.', skipped.map((s) => path.basename(s.fsPath)).join(', '), IMAGE_EXTENSIONS.join(', ')),

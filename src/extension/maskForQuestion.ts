@@ -3,16 +3,15 @@
  * the heatmap in the engine process, the masked image as a model receives it, and where the mask
  * keeps the image (bounding box and share) in words.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { AnswerImage } from '../core/answerProvider';
-import { hasImageExtension } from '../core/defaults';
 import type { FavouredRegion } from '../core/region';
 import type { AttributionSummary, RenderedImages, ViewParameters } from '../shared/protocol';
 import { defaultView, vlmConfig } from './config';
 import type { EngineClient } from './engineClient';
 import { checkedModelParameters } from './modelGuard';
+import { workspaceImage as imageInFolders } from './workspaceFile';
 
 export interface MaskedForQuestion {
   imagePath: string;
@@ -68,29 +67,11 @@ export function describeMask(m: MaskedForQuestion): string {
 }
 
 /**
- * A workspace image named by a tool's input: relative to a workspace folder, or absolute inside
- * one — also after following links. Anything else is refused with the reason.
+ * A workspace image named by the tool's input or a chat reference: relative to a workspace
+ * folder, or absolute inside one, also after following links (workspaceFile.ts: the string is
+ * checked before any file is touched). Anything else is refused with the reason.
  */
-export async function workspaceImage(input: string): Promise<string> {
-  const folders = vscode.workspace.workspaceFolders?.filter((f) => f.uri.scheme === 'file') ?? [];
-  if (!folders.length) throw new Error(vscode.l10n.t('Open a folder first: the tool reads images inside the workspace only.'));
-  const trimmed = input.trim();
-  if (!trimmed) throw new Error(vscode.l10n.t('No image path given.'));
-  const candidates = path.isAbsolute(trimmed) ? [path.normalize(trimmed)] : folders.map((f) => path.join(f.uri.fsPath, trimmed));
-  const inside = (p: string, roots: string[]) => roots.some((r) => p === r || p.startsWith(r.endsWith(path.sep) ? r : r + path.sep));
-  const roots = folders.map((f) => f.uri.fsPath);
-  const found = candidates.find((c) => fs.existsSync(c)) ?? candidates[0];
-  if (!inside(found, roots)) throw new Error(vscode.l10n.t('{0} is outside the workspace; the tool reads images inside the workspace only.', trimmed));
-  if (!hasImageExtension(found)) throw new Error(vscode.l10n.t('{0} is not an image this tool reads (PNG, JPEG, WebP, BMP, GIF, TIFF).', trimmed));
-  let real: string;
-  try {
-    real = await fs.promises.realpath(found);
-    await fs.promises.access(real, fs.constants.R_OK);
-  } catch {
-    throw new Error(vscode.l10n.t('Cannot read {0}: no such file in the workspace, or not readable.', trimmed));
-  }
-  const realRoots = await Promise.all(roots.map((r) => fs.promises.realpath(r).catch(() => r)));
-  if (!inside(real, realRoots)) throw new Error(vscode.l10n.t('{0} links to a file outside the workspace; the tool reads images inside the workspace only.', trimmed));
-  if (!(await fs.promises.stat(real)).isFile()) throw new Error(vscode.l10n.t('{0} is not a file.', trimmed));
-  return real;
+export function workspaceImage(input: string): Promise<string> {
+  const roots = vscode.workspace.workspaceFolders?.filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath) ?? [];
+  return imageInFolders(input, roots, { t: (message, ...args) => vscode.l10n.t(message, ...args) });
 }

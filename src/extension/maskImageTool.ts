@@ -7,6 +7,7 @@
  */
 import * as vscode from 'vscode';
 import type { EngineClient } from './engineClient';
+import { escapeMarkdown } from './markdownText';
 import { describeMask, maskForQuestion, workspaceImage } from './maskForQuestion';
 
 export const MASK_IMAGE_TOOL = 'attentionPrompting_maskImage';
@@ -48,7 +49,9 @@ export class MaskImageTool implements vscode.LanguageModelTool<MaskImageInput> {
    */
   async prepareInvocation(options: vscode.LanguageModelToolInvocationPrepareOptions<MaskImageInput>): Promise<vscode.PreparedToolInvocation> {
     const { input, imagePath } = await usableInput(options.input);
-    return { invocationMessage: vscode.l10n.t('Masking {0} for “{1}” (CLIP on this machine)', vscode.workspace.asRelativePath(imagePath), input.question) };
+    // Rendered as markdown: the file name and the question (model output) are escaped text.
+    const message = vscode.l10n.t('Masking {0} for “{1}” (CLIP on this machine)', vscode.workspace.asRelativePath(imagePath), input.question);
+    return { invocationMessage: new vscode.MarkdownString(escapeMarkdown(message)) };
   }
 
   async invoke(options: vscode.LanguageModelToolInvocationOptions<MaskImageInput>, token: vscode.CancellationToken): Promise<vscode.LanguageModelToolResult> {
