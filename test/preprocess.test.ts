@@ -23,7 +23,7 @@ describe('preprocessing without the image processor', () => {
         const img = await decodeImage(png);
         const direct = await engine.pixelValues(img, 'full');
         const s = engine.imageSize;
-        const rgb = clipInput(img, s, 'full').rgb;
+        const rgb = (await clipInput(img, s, 'full')).rgb;
         const viaProcessor = (await processor(new t.RawImage(new Uint8ClampedArray(rgb), s, s, 3))).pixel_values.data;
         assert.deepEqual(Array.from(direct), Array.from(viaProcessor), `${w}×${h}`);
       }

@@ -290,7 +290,7 @@ export class AttentionPromptEngine {
    */
   async pixelValues(img: DecodedImage, geometry: Geometry): Promise<Float32Array> {
     const s = this.imageSize;
-    const data = clipInput(img, s, geometry).rgb;
+    const data = (await clipInput(img, s, geometry)).rgb;
     if (this.normalise) return this.normalise(data);
     const raw = new this.t.RawImage(new Uint8ClampedArray(data.buffer, data.byteOffset, data.length), s, s, 3);
     const out = await this.processor(raw);

@@ -14,6 +14,7 @@ import { INTERPOLATIONS } from './defaults';
 import type { DecodedImage } from './image';
 import { clipInput, llavaInput, roundHalfEven, shorterSideTo } from './modelInput';
 import { resizeBands } from './resample';
+import { PARALLEL_MIN_PIXELS, resizeBandsParallel } from './rowWorkers';
 
 const PIL_NAMES = { lanczos3: 'LANCZOS', cubic: 'BICUBIC', linear: 'BILINEAR', nearest: 'NEAREST' } as const;
 
@@ -67,6 +68,21 @@ describe('RGB resized as PIL resizes it (Resample.c, three bands)', () => {
     });
   }
 
+  it('large images: the horizontal pass split over threads gives the same bytes as one thread, and as PIL', async () => {
+    // Over PARALLEL_MIN_PIXELS, with row counts that do not divide evenly between the threads.
+    for (const [inW, inH, outW, outH] of [[1601, 1003, 224, 224], [1000, 1201, 336, 97], [2000, 701, 2000, 300]] as const) {
+      assert.ok(inW * inH >= PARALLEL_MIN_PIXELS);
+      const img = testImage(inW, inH, inW);
+      for (const interpolation of ['cubic', 'lanczos3', 'linear'] as const) {
+        const parallel = await resizeBandsParallel(img.rgb, 3, inW, inH, outW, outH, interpolation);
+        assert.equal(firstDifference(parallel, resizeBands(img.rgb, 3, inW, inH, outW, outH, interpolation)), -1, `${inW}×${inH} → ${outW}×${outH} ${interpolation}`);
+      }
+    }
+    const img = testImage(1601, 1003, 1601);
+    const theirs = pil('sys.stdout.buffer.write(im.resize((224, 224), Image.BICUBIC).tobytes())', img.rgb, 1601, 1003);
+    assert.equal(firstDifference(await resizeBandsParallel(img.rgb, 3, 1601, 1003, 224, 224, 'cubic'), theirs), -1);
+  });
+
   it('refuses bytes that do not make the stated size, and an empty output', () => {
     assert.throws(() => resizeBands(new Uint8Array(10), 3, 2, 2, 5, 5, 'cubic'), /10 bytes for a 2×2 image of 3 band/);
     assert.throws(() => resizeBands(new Uint8Array(12), 3, 2, 2, 0, 5, 'cubic'), /cannot resize to 0×5/);
@@ -92,30 +108,30 @@ describe('the model input as the reference makes it', () => {
   // Sizes that shrink, enlarge, are square, and whose crop offsets land on .5 (where round() is not Math.round).
   const sizes: Array<[number, number]> = [[200, 150], [60, 40], [333, 250], [96, 101], [101, 96], [31, 96], [64, 40], [96, 96], [7, 1000]];
 
-  it('CLIP, geometry reference: shorter side, BICUBIC, centre crop — byte for byte', () => {
-    sizes.forEach(([w, h], k) => {
+  it('CLIP, geometry reference: shorter side, BICUBIC, centre crop — byte for byte', async () => {
+    for (const [k, [w, h]] of sizes.entries()) {
       const img = testImage(w, h, 3 + k);
-      const ours = clipInput(img, 96, 'reference').rgb;
+      const ours = (await clipInput(img, 96, 'reference')).rgb;
       assert.equal(firstDifference(ours, pil(OPEN_CLIP, img.rgb, w, h, 96)), -1, `${w}×${h}`);
-    });
-  });
-
-  it('CLIP and LLaVA, geometry full: the whole image to s × s with PIL BICUBIC', () => {
-    for (const [w, h] of sizes) {
-      const img = testImage(w, h, 5);
-      const theirs = pil('sys.stdout.buffer.write(im.resize((int(a[4]), int(a[4])), Image.BICUBIC).tobytes())', img.rgb, w, h, 96);
-      assert.equal(firstDifference(clipInput(img, 96, 'full').rgb, theirs), -1, `CLIP ${w}×${h}`);
-      assert.equal(firstDifference(llavaInput(img, 96, 'full', [0.5, 0.5, 0.5]).rgb, theirs), -1, `LLaVA ${w}×${h}`);
     }
   });
 
-  it('LLaVA, geometry reference: expand2square with the mean, then BICUBIC — byte for byte', () => {
+  it('CLIP and LLaVA, geometry full: the whole image to s × s with PIL BICUBIC', async () => {
+    for (const [w, h] of sizes) {
+      const img = testImage(w, h, 5);
+      const theirs = pil('sys.stdout.buffer.write(im.resize((int(a[4]), int(a[4])), Image.BICUBIC).tobytes())', img.rgb, w, h, 96);
+      assert.equal(firstDifference((await clipInput(img, 96, 'full')).rgb, theirs), -1, `CLIP ${w}×${h}`);
+      assert.equal(firstDifference((await llavaInput(img, 96, 'full', [0.5, 0.5, 0.5])).rgb, theirs), -1, `LLaVA ${w}×${h}`);
+    }
+  });
+
+  it('LLaVA, geometry reference: expand2square with the mean, then BICUBIC — byte for byte', async () => {
     const mean = [0.48145466, 0.4578275, 0.40821073];
-    sizes.forEach(([w, h], k) => {
+    for (const [k, [w, h]] of sizes.entries()) {
       const img = testImage(w, h, 9 + k);
-      const ours = llavaInput(img, 96, 'reference', mean).rgb;
+      const ours = (await llavaInput(img, 96, 'reference', mean)).rgb;
       assert.equal(firstDifference(ours, pil(LLAVA, img.rgb, w, h, 96, mean.join(','))), -1, `${w}×${h}`);
-    });
+    }
   });
 
   it("rounds the crop offset as Python's round() and sizes the resize as torchvision does", () => {

@@ -16,7 +16,7 @@
  */
 import type { Geometry } from './defaults';
 import type { DecodedImage } from './image';
-import { resizeBands } from './resample';
+import { resizeBandsParallel } from './rowWorkers';
 
 /** A square RGB image, interleaved, `size` pixels a side. */
 export interface SquareInput {
@@ -40,15 +40,15 @@ export function shorterSideTo(width: number, height: number, s: number): { width
   return { width: Math.trunc((s * width) / height), height: s };
 }
 
-function squash(img: DecodedImage, s: number): SquareInput {
-  return { rgb: resizeBands(img.rgb, 3, img.width, img.height, s, s, 'cubic'), size: s };
+async function squash(img: DecodedImage, s: number): Promise<SquareInput> {
+  return { rgb: await resizeBandsParallel(img.rgb, 3, img.width, img.height, s, s, 'cubic'), size: s };
 }
 
 /** CLIP's input for an image under a geometry (see the file's comment). */
-export function clipInput(img: DecodedImage, s: number, geometry: Geometry): SquareInput {
+export async function clipInput(img: DecodedImage, s: number, geometry: Geometry): Promise<SquareInput> {
   if (geometry === 'full') return squash(img, s);
   const { width: w, height: h } = shorterSideTo(img.width, img.height, s);
-  const resized = resizeBands(img.rgb, 3, img.width, img.height, w, h, 'cubic');
+  const resized = await resizeBandsParallel(img.rgb, 3, img.width, img.height, w, h, 'cubic');
   const left = roundHalfEven((w - s) / 2);
   const top = roundHalfEven((h - s) / 2);
   if (left === 0 && top === 0 && w === s && h === s) return { rgb: resized, size: s };
@@ -58,7 +58,7 @@ export function clipInput(img: DecodedImage, s: number, geometry: Geometry): Squ
 }
 
 /** LLaVA's input for an image under a geometry; `mean` is the processor's image_mean (0–1). */
-export function llavaInput(img: DecodedImage, s: number, geometry: Geometry, mean: readonly number[]): SquareInput {
+export async function llavaInput(img: DecodedImage, s: number, geometry: Geometry, mean: readonly number[]): Promise<SquareInput> {
   if (geometry === 'full') return squash(img, s);
   const side = Math.max(img.width, img.height);
   const background = mean.slice(0, 3).map((v) => Math.trunc(v * 255));
@@ -72,5 +72,5 @@ export function llavaInput(img: DecodedImage, s: number, geometry: Geometry, mea
   const top = Math.floor((side - img.height) / 2);
   const row = img.width * 3;
   for (let y = 0; y < img.height; y++) img.rgb.copy(canvas, ((top + y) * side + left) * 3, y * row, (y + 1) * row);
-  return { rgb: resizeBands(canvas, 3, side, side, s, s, 'cubic'), size: s };
+  return { rgb: await resizeBandsParallel(canvas, 3, side, side, s, s, 'cubic'), size: s };
 }

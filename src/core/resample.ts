@@ -57,14 +57,14 @@ const FILTERS: Record<Exclude<Interpolation, 'nearest'>, { support: number; at: 
 };
 
 /** For each output index: the first input index, the tap count, and the fixed-point weights. */
-interface Taps {
+export interface Taps {
   first: Int32Array;
   count: Int32Array;
   weights: Int32Array;
   size: number;
 }
 
-function taps(inSize: number, outSize: number, filter: (typeof FILTERS)[keyof typeof FILTERS]): Taps {
+function filterTaps(inSize: number, outSize: number, filter: (typeof FILTERS)[keyof typeof FILTERS]): Taps {
   const scale = inSize / outSize;
   const filterscale = Math.max(scale, 1);
   const support = filter.support * filterscale;
@@ -115,9 +115,42 @@ export function resizeBands(src: Uint8Array, bands: number, inW: number, inH: nu
   if (interpolation === 'nearest') return nearest(src, bands, inW, inH, outW, outH);
   const filter = FILTERS[interpolation];
   // Rows first (only where the width changes), rounded to 8 bits, then columns (Resample.c's order).
-  const rows = outW !== inW ? horizontal(src, bands, inW, inH, outW, taps(inW, outW, filter)) : src;
+  const rows = outW !== inW ? horizontal(src, bands, inW, inH, outW, filterTaps(inW, outW, filter)) : src;
   if (outH === inH) return Buffer.from(rows.buffer, rows.byteOffset, rows.length);
-  return vertical(rows, bands, outW, outH, taps(inH, outH, filter));
+  return vertical(rows, bands, outW, outH, filterTaps(inH, outH, filter));
+}
+
+/** A horizontal pass to run: every row of `src` through `taps`, into outW × inH × bands bytes. */
+export interface RowJob {
+  src: Uint8Array;
+  bands: number;
+  inW: number;
+  inH: number;
+  outW: number;
+  taps: Taps;
+}
+
+/**
+ * resizeBands with its horizontal pass (nearly all of the work when shrinking a photo) handed to
+ * `runRows`, which may split the rows over threads (rowWorkers.ts): the same bytes either way.
+ */
+export async function resizeBandsWith(
+  runRows: (job: RowJob) => Promise<Uint8Array>,
+  src: Uint8Array,
+  bands: number,
+  inW: number,
+  inH: number,
+  outW: number,
+  outH: number,
+  interpolation: Interpolation,
+): Promise<Buffer> {
+  if (interpolation === 'nearest' || outW === inW) return resizeBands(src, bands, inW, inH, outW, outH, interpolation);
+  if (src.length !== inW * inH * bands) throw new Error(`${src.length} bytes for a ${inW}×${inH} image of ${bands} band(s)`);
+  if (!(outW >= 1 && outH >= 1 && Number.isInteger(outW) && Number.isInteger(outH))) throw new Error(`cannot resize to ${outW}×${outH}`);
+  const filter = FILTERS[interpolation];
+  const rows = await runRows({ src, bands, inW, inH, outW, taps: filterTaps(inW, outW, filter) });
+  if (outH === inH) return Buffer.from(rows.buffer, rows.byteOffset, rows.length);
+  return vertical(rows, bands, outW, outH, filterTaps(inH, outH, filter));
 }
 
 /** Pillow's ImagingScaleAffine: positions stepped by repeated addition from half a step, truncated. */
@@ -137,8 +170,29 @@ function nearest(src: Uint8Array, bands: number, inW: number, inH: number, outW:
 
 function horizontal(src: Uint8Array, bands: number, inW: number, inH: number, outW: number, h: Taps): Buffer {
   const out = Buffer.allocUnsafe(outW * inH * bands);
-  const { first, count, weights, size } = h;
-  for (let y = 0; y < inH; y++) {
+  horizontalRows(src, bands, inW, 0, inH, outW, h.first, h.count, h.weights, h.size, out);
+  return out;
+}
+
+/**
+ * The horizontal pass over rows [from, to): self-contained (no outer names, its constants
+ * written out) because rowWorkers.ts runs its source text in worker threads as well.
+ */
+export function horizontalRows(
+  src: Uint8Array,
+  bands: number,
+  inW: number,
+  from: number,
+  to: number,
+  outW: number,
+  first: Int32Array,
+  count: Int32Array,
+  weights: Int32Array,
+  size: number,
+  out: Uint8Array,
+): void {
+  // HALF = 2^21 and the shift 22 are PRECISION_BITS's; clip as Pillow's clip8.
+  for (let y = from; y < to; y++) {
     const line = y * inW * bands;
     let o = y * outW * bands;
     for (let x = 0; x < outW; x++) {
@@ -147,28 +201,31 @@ function horizontal(src: Uint8Array, bands: number, inW: number, inH: number, ou
       let at = line + first[x] * bands;
       if (bands === 3) {
         // The common case unrolled: three sums over the same taps.
-        let r = HALF;
-        let g = HALF;
-        let b = HALF;
+        let r = 2097152;
+        let g = 2097152;
+        let b = 2097152;
         for (let j = 0; j < n; j++, at += 3) {
           const w = weights[base + j];
           r = (r + src[at] * w) | 0;
           g = (g + src[at + 1] * w) | 0;
           b = (b + src[at + 2] * w) | 0;
         }
-        out[o++] = clip8(r);
-        out[o++] = clip8(g);
-        out[o++] = clip8(b);
+        r >>= 22;
+        g >>= 22;
+        b >>= 22;
+        out[o++] = r < 0 ? 0 : r > 255 ? 255 : r;
+        out[o++] = g < 0 ? 0 : g > 255 ? 255 : g;
+        out[o++] = b < 0 ? 0 : b > 255 ? 255 : b;
       } else {
         for (let c = 0; c < bands; c++) {
-          let acc = HALF;
+          let acc = 2097152;
           for (let j = 0, p = at + c; j < n; j++, p += bands) acc = (acc + src[p] * weights[base + j]) | 0;
-          out[o++] = clip8(acc);
+          acc >>= 22;
+          out[o++] = acc < 0 ? 0 : acc > 255 ? 255 : acc;
         }
       }
     }
   }
-  return out;
 }
 
 function vertical(rows: Uint8Array, bands: number, outW: number, outH: number, v: Taps): Buffer {

@@ -355,7 +355,7 @@ export class LocalVlm implements AnswerProvider {
   private async squareInput(loaded: LoadedModel, img: DecodedImage, geometry: Geometry): Promise<unknown> {
     const t = await loadTransformers();
     const mean = (loaded.processor as unknown as { image_processor?: { image_mean?: number[] } }).image_processor?.image_mean ?? [0.5, 0.5, 0.5];
-    const { rgb, size } = llavaInput(img, loaded.imageSize, geometry, mean);
+    const { rgb, size } = await llavaInput(img, loaded.imageSize, geometry, mean);
     return new t.RawImage(new Uint8ClampedArray(rgb.buffer, rgb.byteOffset, rgb.length), size, size, 3);
   }
 
