@@ -28,6 +28,18 @@ export type Dtype = (typeof DTYPES)[number];
 /** File extensions (lower case, no dot) of the images every entry point accepts. */
 export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp', 'bmp', 'gif', 'tif', 'tiff'] as const;
 
+/** The most pixels an image may decode to: 100 megapixels, 300 MB of RGB. */
+export const MAX_IMAGE_PIXELS = 100_000_000;
+/** The largest image file read. */
+export const MAX_IMAGE_FILE_BYTES = 256 * 1024 * 1024;
+/**
+ * The most pixels of an image built on the way to a model's square input (`geometry: reference`
+ * scales the shorter side to the input size, LLaVA's pad makes the longer side square): 16 MP,
+ * 48 MB of RGB, an aspect ratio up to about 140:1 at 336 px. A 1×100000 image would otherwise
+ * ask for 224×22,400,000 pixels.
+ */
+export const MAX_INTERMEDIATE_PIXELS = 16_000_000;
+
 /** True when a file name ends in one of IMAGE_EXTENSIONS (any case). */
 export function hasImageExtension(fileName: string): boolean {
   const dot = fileName.lastIndexOf('.');
