@@ -247,6 +247,14 @@ export const BATCH_CONCURRENCY = 4;
 /** A batch retries more than an interactive ask: a long unattended run should ride out a bad minute. */
 export const BATCH_MAX_RETRIES = 4;
 
+/**
+ * Settings a repository's `.vscode/settings.json` may not set in Restricted Mode (package.json's
+ * `capabilities.untrustedWorkspaces.restrictedConfigurations`): where models come from, and the
+ * geometry, whose `reference` builds images from the image's aspect ratio (bounded by
+ * MAX_INTERMEDIATE_PIXELS, but a repository should not choose that cost).
+ */
+export const RESTRICTED_SETTINGS = ['model', 'modelCacheDir', 'revision', 'geometry'] as const;
+
 // ---- reading values someone else wrote (settings a repository can set, webview messages) -------
 
 /** Where a value came from and what was used instead, for a log line. */

@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import { RawScores, rawScores, BlockTensors } from './attribution';
 import { AttentionPromptError, throwIfAborted } from './errors';
 import { DecodedImage, fromDecoded } from './image';
+import { checkIntermediateSize } from './intermediateSize';
 import { DEFAULT_MASK_PARAMETERS, MaskParameters, mergeMaps } from './maps';
 import {
   DownloadProgress,
@@ -296,6 +297,7 @@ export class AttentionPromptEngine {
       const scale = s / Math.min(img.width, img.height);
       const w = img.width <= img.height ? s : Math.floor(img.width * scale);
       const h = img.height < img.width ? s : Math.floor(img.height * scale);
+      checkIntermediateSize(img, w, h, `geometry "reference" scales its shorter side to ${s} px, which`);
       const resized = await fromDecoded(img).resize(w, h, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer();
       pipeline = sharp(resized, { raw: { width: w, height: h, channels: 3 } }).extract({
         left: Math.round((w - s) / 2),

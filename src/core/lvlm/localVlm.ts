@@ -16,6 +16,7 @@ import sharp from 'sharp';
 import type { AnswerProvider, AnswerRequest, AnswerResult } from '../answerProvider';
 import { AttentionPromptError, throwIfAborted } from '../errors';
 import { DecodedImage, decodeImage, fromDecoded } from '../image';
+import { checkIntermediateSize } from '../intermediateSize';
 import { DEFAULT_LVLM_DTYPE, type Dtype, type Geometry } from '../defaults';
 import { DTYPE_SUFFIX, ModelLocation, ModelSourceOptions, cachedPath, checkOfflineFiles, configureTransformers, describeLoadError, locateModel, pretrainedOptions } from '../modelSource';
 import { TransformersModule, loadTransformers } from '../transformers';
@@ -362,6 +363,7 @@ export class LocalVlm implements AnswerProvider {
         Math.floor(v * 255),
       );
       const side = Math.max(img.width, img.height);
+      checkIntermediateSize(img, side, side, `geometry "reference" pads it to a square (LLaVA's expand2square) before scaling to ${s} px, which`);
       const padded = await fromDecoded(img)
         .extend({
           left: Math.floor((side - img.width) / 2),
