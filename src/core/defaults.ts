@@ -101,6 +101,38 @@ export const TEXT_IDLE_RELEASE_MS = 60_000;
 /** The most distinct questions a batch embeds before its vision session loads (then releasing the text tower). */
 export const PRE_EMBED_LIMIT = 256;
 
+/**
+ * What a model's config.json may say, checked before anything is sized from it: a hostile or
+ * broken export with `num_hidden_layers: 1e12` ran 25 s and 2.3 GB before "Set maximum size
+ * exceeded", and an `image_size` of -64 reached sharp as "Expected positive integer". Far above
+ * every released CLIP and LLaVA (ViT-L/14-336: 336 px, 24 layers; LLaVA-1.5-13B: 40 layers,
+ * 5120 wide, 4096 positions).
+ */
+export const MODEL_CONFIG_LIMITS = {
+  imageSize: 4096,
+  patchSize: 1024,
+  layers: 1024,
+  heads: 1024,
+  width: 65_536,
+  /** Context length, in tokens. */
+  positions: 1_048_576,
+  vocabulary: 4_194_304,
+} as const;
+
+/**
+ * The local model's prompt (the question, the rendered chat template), bounded before it is
+ * tokenized or run: a 6000-word question took 5 GB on a model whose context is 512 tokens, and a
+ * template's `range(3e6)` rendered for 24 s in 0.9 GB.
+ */
+export const LVLM_PROMPT_LIMITS = {
+  /** Longest rendering of the chat template; it runs in a worker that is stopped past this. */
+  templateRenderMs: 2000,
+  /** The worker's JavaScript heap (a template building huge lists fails there, not here). */
+  templateRenderHeapMb: 64,
+  /** Longest rendered prompt, in characters. */
+  promptChars: 100_000,
+} as const;
+
 // ---- mask and view parameters -----------------------------------------------------------------
 
 export interface NumberBounds {

@@ -17,6 +17,7 @@ import type { AnswerProvider, AnswerRequest, AnswerResult } from '../answerProvi
 import { AttentionPromptError, throwIfAborted } from '../errors';
 import { DecodedImage, decodeImage, fromDecoded } from '../image';
 import { checkIntermediateSize } from '../intermediateSize';
+import { LLAVA_CONFIG_FIELDS, checkConfigNumbers } from '../modelConfig';
 import { DEFAULT_LVLM_DTYPE, type Dtype, type Geometry } from '../defaults';
 import { DTYPE_SUFFIX, ModelLocation, ModelSourceOptions, cachedPath, checkOfflineFiles, configureTransformers, describeLoadError, locateModel, pretrainedOptions } from '../modelSource';
 import { TransformersModule, loadTransformers } from '../transformers';
@@ -156,8 +157,12 @@ export class LocalVlm implements AnswerProvider {
       const t = await loadTransformers();
       configureTransformers(t, this.loc);
       try {
-        return (await t.AutoConfig.from_pretrained(this.loc.pretrainedId, pretrainedOptions(this.loc, this.opts.onProgress))) as unknown as LlavaConfig;
+        const config = (await t.AutoConfig.from_pretrained(this.loc.pretrainedId, pretrainedOptions(this.loc, this.opts.onProgress))) as unknown as LlavaConfig;
+        // Before anything is sized from it (the KV cache's names, the map's grid, the input square).
+        checkConfigNumbers(config, LLAVA_CONFIG_FIELDS, this.configFile());
+        return config;
       } catch (e) {
+        if ((e as AttentionPromptError).code === 'model-structure') throw e;
         throw describeLoadError(this.loc, e);
       }
     })().catch((e) => {
@@ -165,6 +170,11 @@ export class LocalVlm implements AnswerProvider {
       throw e;
     });
     return this.configLoading;
+  }
+
+  /** Where config.json is, for messages. */
+  private configFile(): string {
+    return this.loc.local ? path.join(this.loc.pretrainedId, 'config.json') : `config.json of ${this.loc.name}`;
   }
 
   private async doLoad(): Promise<LoadedModel> {
