@@ -149,6 +149,14 @@ describe('image decoding: bad input gets its own clear error', () => {
     await assert.rejects(decodeImage(spelled), { code: 'bad-image', message: /not valid UTF-8 .* 2 files in that folder read the same way: rename/ });
   });
 
+  it('a decode in progress is left at once when its signal fires (Ctrl-C, a closed panel)', async () => {
+    const big = write('big.png', await solid(8000, 6000, [30, 60, 90]).png({ compressionLevel: 1 }).toBuffer());
+    const controller = new AbortController();
+    const decoding = decodeImage(big, { signal: controller.signal });
+    setImmediate(() => controller.abort());
+    await assert.rejects(decoding, { code: 'cancelled' });
+  });
+
   it('BMP with RLE compression is refused with what to do', async () => {
     const bmp = Buffer.alloc(58);
     bmp.write('BM', 0);
