@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { decodeBmp, isBmp } from './bmp';
 import { MAX_IMAGE_FILE_BYTES, MAX_IMAGE_PIXELS } from './defaults';
 import { AttentionPromptError, untilAborted } from './errors';
-import { ACCEPTED_TYPES, ACCEPTED_TYPE_LIST, TYPE_NAMES, sniffImageType } from './imageType';
+import { ACCEPTED_TYPES, ACCEPTED_TYPE_LIST, describeType, sniffImageType } from './imageType';
 import { resolveLossyName } from './lossyName';
 
 export const DEFAULT_MAX_PIXELS = MAX_IMAGE_PIXELS;
@@ -163,7 +163,7 @@ export async function decodeImage(input: string | Buffer, limits: ImageLimits = 
   if (!ACCEPTED_TYPES.has(type)) {
     throw new AttentionPromptError(
       'unsupported-format',
-      `${source} is ${TYPE_NAMES[type] === 'AVIF' ? 'an' : 'a'} ${TYPE_NAMES[type]} file${named ? ` (named ${named})` : ''}, which is not accepted: use ${ACCEPTED_TYPE_LIST}. Convert it to PNG first.`,
+      `${source} is ${describeType(type)}${named ? ` (named ${named})` : ''}, which is not accepted: use ${ACCEPTED_TYPE_LIST}. Convert it to PNG first.`,
     );
   }
   if (isBmp(bytes)) {

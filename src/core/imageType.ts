@@ -26,6 +26,12 @@ export const TYPE_NAMES: Record<SniffedType, string> = {
   jxl: 'JPEG XL', jp2: 'JPEG 2000', svg: 'SVG', pdf: 'PDF', ico: 'ICO', psd: 'Photoshop',
 };
 
+/** "an SVG file", "a PNG file": the type with its article, for messages. */
+export function describeType(type: SniffedType): string {
+  const name = TYPE_NAMES[type];
+  return `${/^(AVIF|SVG|ICO)$/.test(name) ? 'an' : 'a'} ${name} file`;
+}
+
 /** The accepted types as a list for messages ("PNG, JPEG, WebP, BMP, GIF, TIFF"). */
 export const ACCEPTED_TYPE_LIST = [...ACCEPTED_TYPES].map((t) => TYPE_NAMES[t]).join(', ');
 
