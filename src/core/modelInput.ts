@@ -16,6 +16,7 @@
  */
 import type { Geometry } from './defaults';
 import type { DecodedImage } from './image';
+import { checkIntermediateSize } from './intermediateSize';
 import { resizeBands } from './resample';
 
 /** A square RGB image, interleaved, `size` pixels a side. */
@@ -48,6 +49,7 @@ function squash(img: DecodedImage, s: number): SquareInput {
 export function clipInput(img: DecodedImage, s: number, geometry: Geometry): SquareInput {
   if (geometry === 'full') return squash(img, s);
   const { width: w, height: h } = shorterSideTo(img.width, img.height, s);
+  checkIntermediateSize(img, w, h, `geometry "reference" scales its shorter side to ${s} px, which`);
   const resized = resizeBands(img.rgb, 3, img.width, img.height, w, h, 'cubic');
   const left = roundHalfEven((w - s) / 2);
   const top = roundHalfEven((h - s) / 2);
@@ -61,6 +63,7 @@ export function clipInput(img: DecodedImage, s: number, geometry: Geometry): Squ
 export function llavaInput(img: DecodedImage, s: number, geometry: Geometry, mean: readonly number[]): SquareInput {
   if (geometry === 'full') return squash(img, s);
   const side = Math.max(img.width, img.height);
+  checkIntermediateSize(img, side, side, `geometry "reference" pads it to a square (LLaVA's expand2square) before scaling to ${s} px, which`);
   const background = mean.slice(0, 3).map((v) => Math.trunc(v * 255));
   const canvas = Buffer.allocUnsafe(side * side * 3);
   for (let i = 0; i < side * side; i++) {
