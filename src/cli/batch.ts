@@ -16,6 +16,7 @@ import { parseShard } from '../core/batch/shards';
 import { parseSweep } from '../core/batch/sweep';
 import { MASK_OPTIONS, UsageError, bounded, joinNegativeValues, maskSettings, within } from './options';
 import { describeScores } from './score';
+import { exitNow } from './exitNow';
 
 /** More parallel requests than this only trips an endpoint's rate limits. */
 const MAX_CONCURRENCY = 64;
@@ -201,7 +202,7 @@ export async function runBatchCommand(argv: string[], onInterrupt: (handler: () 
   const controller = new AbortController();
   let interrupted = false;
   onInterrupt(() => {
-    if (interrupted) process.exit(130);
+    if (interrupted) exitNow();
     interrupted = true;
     io.err.write('\nstopping after the writes in flight (Ctrl-C again to quit now)…\n');
     controller.abort();

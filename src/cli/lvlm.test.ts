@@ -107,6 +107,13 @@ describe('attention-prompt mask --aux lvlm (CLI)', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).aux, 'clip');
   });
+
+  it('--max-tokens beyond the model’s context is refused before any map is taken (1e9 was accepted)', () => {
+    const r = cli(['mask', 'photo.png', 'what is this?', '--aux', 'lvlm', '--model', PLANTED, '--offline', '--cache-dir', cache, '--max-tokens', '1e9', '--out', 'big.png', '--heatmap', 'big-h.png'], work);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--max-tokens 1e9 is more than .*planted-llava can hold: its context is 512 tokens, prompt included; use at most 512/);
+    assert.ok(!fs.existsSync(path.join(work, 'big.png')), 'nothing written');
+  });
 });
 
 describe('attention-prompt batch --aux lvlm (CLI)', () => {

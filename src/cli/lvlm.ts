@@ -64,6 +64,9 @@ export async function runLvlmMask(run: LvlmRun, io: { out: Pick<NodeJS.WriteStre
   try {
     const tLoad = performance.now();
     await vlm.prepareMap();
+    // Checked before the map is taken: an answer longer than the model's whole context can never be given.
+    const context = await vlm.contextLength();
+    if (context !== undefined && maxTokens > context) throw new UsageError(`--max-tokens ${run.maxTokens} is more than ${e.model} can hold: its context is ${context} tokens, prompt included; use at most ${context}`);
     const loadMs = performance.now() - tLoad;
     const t0 = performance.now();
     const map = await vlm.lvlmMap({ image: run.image, question: run.question, geometry: run.settings.geometry, mask: run.settings.mask, signal: run.signal });

@@ -17,6 +17,7 @@ import { attributionJson } from '../core/jsonOutput';
 import { runBatchCommand } from './batch';
 import { runMergeCommand, runScoreCommand } from './score';
 import { LVLM_USAGE, parseAux, runLvlmMask } from './lvlm';
+import { exitNow } from './exitNow';
 import { terminalJson, terminalText } from './terminalText';
 
 /** Default output names: <image>.masked.png in the working folder, the overlay beside it. */
@@ -184,12 +185,12 @@ function systemErrorLine(e: unknown): string | undefined {
 
 let interruptHandler: (() => void) | undefined;
 
-/** Ctrl-C: the running command's graceful stop if it has one, else quit. */
-export function interrupt(): void {
+/** Ctrl-C: the running command's graceful stop if it has one, else quit now (not after the work in flight). */
+export function interrupt(signal: NodeJS.Signals = 'SIGINT'): void {
   if (interruptHandler) interruptHandler();
   else {
     process.stderr.write('\nattention-prompt: interrupted\n');
-    process.exit(130);
+    exitNow(signal);
   }
 }
 

@@ -78,6 +78,12 @@ describe('defaults: package.json agrees with core/defaults', () => {
     assert.ok(d.MODEL_PRESETS.some((p) => p.id === d.DEFAULT_MODEL));
   });
 
+  it('Restricted Mode keeps a repository from setting RESTRICTED_SETTINGS (geometry among them)', () => {
+    const restricted: string[] = pkg.capabilities.untrustedWorkspaces.restrictedConfigurations;
+    for (const key of d.RESTRICTED_SETTINGS) assert.ok(restricted.includes(`attentionPrompting.${key}`), key);
+    assert.ok((d.RESTRICTED_SETTINGS as readonly string[]).includes('geometry'));
+  });
+
   it('the Explorer menu shows its commands on exactly IMAGE_EXTENSIONS', () => {
     const menus: Array<{ command: string; when: string }> = pkg.contributes.menus['explorer/context'];
     const imageMenus = menus.filter((m) => m.command !== 'attentionPrompting.reviewFolder');

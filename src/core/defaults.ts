@@ -28,6 +28,18 @@ export type Dtype = (typeof DTYPES)[number];
 /** File extensions (lower case, no dot) of the images every entry point accepts. */
 export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp', 'bmp', 'gif', 'tif', 'tiff'] as const;
 
+/** The most pixels an image may decode to: 100 megapixels, 300 MB of RGB. */
+export const MAX_IMAGE_PIXELS = 100_000_000;
+/** The largest image file read. */
+export const MAX_IMAGE_FILE_BYTES = 256 * 1024 * 1024;
+/**
+ * The most pixels of an image built on the way to a model's square input (`geometry: reference`
+ * scales the shorter side to the input size, LLaVA's pad makes the longer side square): 16 MP,
+ * 48 MB of RGB, an aspect ratio up to about 140:1 at 336 px. A 1×100000 image would otherwise
+ * ask for 224×22,400,000 pixels.
+ */
+export const MAX_INTERMEDIATE_PIXELS = 16_000_000;
+
 /** True when a file name ends in one of IMAGE_EXTENSIONS (any case). */
 export function hasImageExtension(fileName: string): boolean {
   const dot = fileName.lastIndexOf('.');
@@ -99,6 +111,38 @@ export const BATCH_SPIN_WAIT = false;
 export const TEXT_IDLE_RELEASE_MS = 60_000;
 /** The most distinct questions a batch embeds before its vision session loads (then releasing the text tower). */
 export const PRE_EMBED_LIMIT = 256;
+
+/**
+ * What a model's config.json may say, checked before anything is sized from it: a hostile or
+ * broken export with `num_hidden_layers: 1e12` ran 25 s and 2.3 GB before "Set maximum size
+ * exceeded", and an `image_size` of -64 reached sharp as "Expected positive integer". Far above
+ * every released CLIP and LLaVA (ViT-L/14-336: 336 px, 24 layers; LLaVA-1.5-13B: 40 layers,
+ * 5120 wide, 4096 positions).
+ */
+export const MODEL_CONFIG_LIMITS = {
+  imageSize: 4096,
+  patchSize: 1024,
+  layers: 1024,
+  heads: 1024,
+  width: 65_536,
+  /** Context length, in tokens. */
+  positions: 1_048_576,
+  vocabulary: 4_194_304,
+} as const;
+
+/**
+ * The local model's prompt (the question, the rendered chat template), bounded before it is
+ * tokenized or run: a 6000-word question took 5 GB on a model whose context is 512 tokens, and a
+ * template's `range(3e6)` rendered for 24 s in 0.9 GB.
+ */
+export const LVLM_PROMPT_LIMITS = {
+  /** Longest rendering of the chat template; it runs in a worker that is stopped past this. */
+  templateRenderMs: 2000,
+  /** The worker's JavaScript heap (a template building huge lists fails there, not here). */
+  templateRenderHeapMb: 64,
+  /** Longest rendered prompt, in characters. */
+  promptChars: 100_000,
+} as const;
 
 // ---- mask and view parameters -----------------------------------------------------------------
 
@@ -245,6 +289,14 @@ export const DEFAULT_VLM_SETTINGS: Omit<VlmRunSettings, 'apiKey'> = {
 export const BATCH_CONCURRENCY = 4;
 /** A batch retries more than an interactive ask: a long unattended run should ride out a bad minute. */
 export const BATCH_MAX_RETRIES = 4;
+
+/**
+ * Settings a repository's `.vscode/settings.json` may not set in Restricted Mode (package.json's
+ * `capabilities.untrustedWorkspaces.restrictedConfigurations`): where models come from, and the
+ * geometry, whose `reference` builds images from the image's aspect ratio (bounded by
+ * MAX_INTERMEDIATE_PIXELS, but a repository should not choose that cost).
+ */
+export const RESTRICTED_SETTINGS = ['model', 'modelCacheDir', 'revision', 'geometry'] as const;
 
 // ---- reading values someone else wrote (settings a repository can set, webview messages) -------
 

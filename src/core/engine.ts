@@ -9,6 +9,8 @@ import { RawScores, rawScores, BlockTensors } from './attribution';
 import { AttentionPromptError, throwIfAborted } from './errors';
 import { DecodedImage } from './image';
 import { clipInput } from './modelInput';
+import { CLIP_CONFIG_FIELDS, checkConfigNumbers } from './modelConfig';
+import * as path from 'node:path';
 import { DEFAULT_MASK_PARAMETERS, MaskParameters, mergeMaps } from './maps';
 import {
   DownloadProgress,
@@ -203,6 +205,7 @@ export class AttentionPromptEngine {
     } catch (e) {
       throw describeLoadError(loc, e);
     }
+    checkConfigNumbers(config, CLIP_CONFIG_FIELDS, loc.local ? path.join(loc.pretrainedId, 'config.json') : `config.json of ${loc.name}`);
     // The text tower loads on the first question it has not seen (see TextTower); a hub model
     // whose text files are not cached yet downloads them now, so a run that starts online can
     // continue offline.

@@ -121,6 +121,42 @@ describe('image decoding: bad input gets its own clear error', () => {
     await assert.rejects(decodeImage(write('notes.png', 'just some text\n')), { code: 'unsupported-format', message: /unsupported image format \(\.png\)/ });
   });
 
+  it('an SVG named .png is refused by its real type, before any rasteriser runs', async () => {
+    // A blur filter makes librsvg's time and memory unbounded (8000×8000: 625 s, 2.6 GB); small here, so that before the fix it decodes.
+    const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><filter id="b"><feGaussianBlur stdDeviation="9"/></filter><rect width="64" height="64" filter="url(#b)"/></svg>';
+    await assert.rejects(decodeImage(write('blur.png', svg)), { code: 'unsupported-format', message: /blur\.png is an SVG file \(named \.png\), which is not accepted: use PNG, JPEG, WebP, BMP, GIF, TIFF/ });
+    await assert.rejects(decodeImage(Buffer.from(`<?xml version="1.0"?>\n${svg}`), {}, 'pasted'), { code: 'unsupported-format', message: /pasted is an SVG file/ });
+    const avif = await solid(16, 16, [1, 2, 3]).avif().toBuffer();
+    await assert.rejects(decodeImage(write('photo.jpg', avif)), { code: 'unsupported-format', message: /an AVIF file \(named \.jpg\)/ });
+  });
+
+  it('an accepted type behind another accepted extension decodes by its content', async () => {
+    const img = await decodeImage(write('really-a-jpeg.png', await solid(20, 10, [200, 10, 10]).jpeg().toBuffer()));
+    assert.deepEqual([img.format, img.width, img.height], ['jpeg', 20, 10]);
+  });
+
+  it('a file whose name is not UTF-8 is found and read', async () => {
+    // Linux names are bytes: 0xE9 alone (Latin-1 "é") reaches Node as U+FFFD in argv and URIs.
+    const raw = Buffer.concat([Buffer.from(dir + path.sep + 'caf'), Buffer.from([0xe9]), Buffer.from('.png')]);
+    fs.writeFileSync(raw, await solid(12, 8, [0, 0, 255]).png().toBuffer());
+    const spelled = raw.toString('utf8');
+    assert.ok(spelled.includes('\uFFFD'));
+    const img = await decodeImage(spelled);
+    assert.deepEqual([img.width, img.height, img.rgb[2]], [12, 8, 255]);
+    // Two names that read the same: say which is ambiguous and what to do.
+    const twin = Buffer.concat([Buffer.from(dir + path.sep + 'caf'), Buffer.from([0xe8]), Buffer.from('.png')]);
+    fs.writeFileSync(twin, fs.readFileSync(raw));
+    await assert.rejects(decodeImage(spelled), { code: 'bad-image', message: /not valid UTF-8 .* 2 files in that folder read the same way: rename/ });
+  });
+
+  it('a decode in progress is left at once when its signal fires (Ctrl-C, a closed panel)', async () => {
+    const big = write('big.png', await solid(8000, 6000, [30, 60, 90]).png({ compressionLevel: 1 }).toBuffer());
+    const controller = new AbortController();
+    const decoding = decodeImage(big, { signal: controller.signal });
+    setImmediate(() => controller.abort());
+    await assert.rejects(decoding, { code: 'cancelled' });
+  });
+
   it('BMP with RLE compression is refused with what to do', async () => {
     const bmp = Buffer.alloc(58);
     bmp.write('BM', 0);

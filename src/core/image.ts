@@ -9,10 +9,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { decodeBmp, isBmp } from './bmp';
-import { AttentionPromptError } from './errors';
+import { MAX_IMAGE_FILE_BYTES, MAX_IMAGE_PIXELS } from './defaults';
+import { AttentionPromptError, untilAborted } from './errors';
+import { ACCEPTED_TYPES, ACCEPTED_TYPE_LIST, describeType, sniffImageType } from './imageType';
+import { resolveLossyName } from './lossyName';
 
-export const DEFAULT_MAX_PIXELS = 100_000_000; // 100 megapixels: 300 MB of RGB
-export const DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_MAX_PIXELS = MAX_IMAGE_PIXELS;
+export const DEFAULT_MAX_FILE_BYTES = MAX_IMAGE_FILE_BYTES;
 
 /**
  * What happens to transparency. `white`: transparent pixels become white, what a viewer shows on
@@ -130,22 +133,39 @@ export async function decodeImage(input: string | Buffer, limits: ImageLimits = 
   let bytes: Buffer;
   if (typeof input === 'string') {
     let st: fs.Stats;
+    // A name that is not UTF-8 reaches us with its odd bytes replaced by U+FFFD: find the file it stands for.
+    let file: string | Buffer = input;
     try {
       st = await fs.promises.stat(input);
     } catch {
-      throw new AttentionPromptError('bad-image', `Image not found: ${input}`);
+      const found = await resolveLossyName(input);
+      if (!found.path) throw new AttentionPromptError('bad-image', `Image not found: ${input}${found.why ? ` (${found.why})` : ''}`);
+      file = found.path;
+      st = await fs.promises.stat(file);
     }
     if (st.isDirectory()) throw new AttentionPromptError('bad-image', `${input} is a folder, not an image.`);
     if (st.size > maxFileBytes) {
       throw new AttentionPromptError('image-too-large', `${input} is ${(st.size / 1e6).toFixed(0)} MB; the limit is ${(maxFileBytes / 1e6).toFixed(0)} MB.`);
     }
     if (st.size === 0) throw badImage(source, 'the file is empty');
-    bytes = await fs.promises.readFile(input);
+    bytes = await fs.promises.readFile(file);
   } else {
     bytes = input;
   }
 
   const alpha = limits.alpha ?? 'white';
+  // Decoded by what the bytes are, not by the name; only the accepted types reach a decoder.
+  const type = sniffImageType(bytes);
+  const named = typeof input === 'string' ? path.extname(input).toLowerCase() : '';
+  if (type === undefined) {
+    throw new AttentionPromptError('unsupported-format', `${source}: unsupported image format${named ? ` (${named})` : ''}: its content is none of ${ACCEPTED_TYPE_LIST}.`);
+  }
+  if (!ACCEPTED_TYPES.has(type)) {
+    throw new AttentionPromptError(
+      'unsupported-format',
+      `${source} is ${describeType(type)}${named ? ` (named ${named})` : ''}, which is not accepted: use ${ACCEPTED_TYPE_LIST}. Convert it to PNG first.`,
+    );
+  }
   if (isBmp(bytes)) {
     const release = limits.budget ? await limits.budget.acquire(Math.min(bmpPixels(bytes), maxPixels), limits.signal) : () => undefined;
     try {
@@ -158,17 +178,13 @@ export async function decodeImage(input: string | Buffer, limits: ImageLimits = 
 
   let meta: sharp.Metadata;
   try {
-    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+    meta = await untilAborted(sharp(bytes, { limitInputPixels: false }).metadata(), limits.signal);
   } catch (e) {
-    const msg = (e as Error).message;
-    if (/unsupported image format/i.test(msg)) {
-      const ext = typeof input === 'string' ? path.extname(input).toLowerCase() : '';
-      throw new AttentionPromptError(
-        'unsupported-format',
-        `${source}: unsupported image format${ext ? ` (${ext})` : ''}. Supported: PNG, JPEG, WebP, GIF, TIFF, BMP, AVIF, SVG.`,
-      );
-    }
-    throw badImage(source, msg);
+    if ((e as AttentionPromptError).code === 'cancelled') throw e;
+    throw badImage(source, (e as Error).message);
+  }
+  if (meta.format !== undefined && !ACCEPTED_TYPES.has(meta.format as never)) {
+    throw new AttentionPromptError('unsupported-format', `${source} is read as ${meta.format}, which is not accepted: use ${ACCEPTED_TYPE_LIST}.`);
   }
   const width = meta.autoOrient?.width ?? meta.width ?? 0;
   const height = meta.autoOrient?.height ?? meta.height ?? 0;
@@ -186,7 +202,8 @@ export async function decodeImage(input: string | Buffer, limits: ImageLimits = 
     // failOn 'error': truncated or corrupt data fails here instead of decoding to gray garbage.
     let pipeline = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error', animated: false }).autoOrient();
     if (meta.hasAlpha && alpha === 'white') pipeline = pipeline.flatten({ background: '#ffffff' });
-    const { data, info } = await pipeline.toColourspace('srgb').removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    // The caller stops waiting on cancellation; libvips finishes this bounded decode on its own.
+    const { data, info } = await untilAborted(pipeline.toColourspace('srgb').removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true }), limits.signal);
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
     return {
       source,
@@ -199,6 +216,7 @@ export async function decodeImage(input: string | Buffer, limits: ImageLimits = 
     };
   } catch (e) {
     release();
+    if ((e as AttentionPromptError).code === 'cancelled') throw e;
     const msg = (e as Error).message;
     if (/pixel limit/i.test(msg)) {
       throw new AttentionPromptError('image-too-large', `${source} exceeds the ${(maxPixels / 1e6).toFixed(0)} MP limit.`);

@@ -16,6 +16,7 @@
  */
 import type { Geometry } from './defaults';
 import type { DecodedImage } from './image';
+import { checkIntermediateSize } from './intermediateSize';
 import { resizeBandsParallel } from './rowWorkers';
 
 /** A square RGB image, interleaved, `size` pixels a side. */
@@ -48,6 +49,7 @@ async function squash(img: DecodedImage, s: number): Promise<SquareInput> {
 export async function clipInput(img: DecodedImage, s: number, geometry: Geometry): Promise<SquareInput> {
   if (geometry === 'full') return squash(img, s);
   const { width: w, height: h } = shorterSideTo(img.width, img.height, s);
+  checkIntermediateSize(img, w, h, `geometry "reference" scales its shorter side to ${s} px, which`);
   const resized = await resizeBandsParallel(img.rgb, 3, img.width, img.height, w, h, 'cubic');
   const left = roundHalfEven((w - s) / 2);
   const top = roundHalfEven((h - s) / 2);
@@ -61,6 +63,7 @@ export async function clipInput(img: DecodedImage, s: number, geometry: Geometry
 export async function llavaInput(img: DecodedImage, s: number, geometry: Geometry, mean: readonly number[]): Promise<SquareInput> {
   if (geometry === 'full') return squash(img, s);
   const side = Math.max(img.width, img.height);
+  checkIntermediateSize(img, side, side, `geometry "reference" pads it to a square (LLaVA's expand2square) before scaling to ${s} px, which`);
   const background = mean.slice(0, 3).map((v) => Math.trunc(v * 255));
   const canvas = Buffer.allocUnsafe(side * side * 3);
   for (let i = 0; i < side * side; i++) {

@@ -193,7 +193,7 @@ function cached(id: string): CachedAttribution {
 }
 
 async function attribute(p: AttributeParams, signal: AbortSignal, progress: (p: EngineProgress) => void): Promise<{ summary: AttributionSummary; images: RenderedImages }> {
-  const image = await decodeImage(p.imagePath, { alpha: alphaForGeometry(p.model.geometry) });
+  const image = await decodeImage(p.imagePath, { alpha: alphaForGeometry(p.model.geometry), signal });
   signal.throwIfAborted();
   if (p.view.aux === 'lvlm') return attributeLvlm(p, image, signal, progress);
   const engine = await getEngine(p.model, signal, progress);

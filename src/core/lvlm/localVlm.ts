@@ -16,6 +16,9 @@ import type { AnswerProvider, AnswerRequest, AnswerResult } from '../answerProvi
 import { AttentionPromptError, throwIfAborted } from '../errors';
 import { DecodedImage, decodeImage } from '../image';
 import { llavaInput } from '../modelInput';
+import { LLAVA_CONFIG_FIELDS, checkConfigNumbers } from '../modelConfig';
+import { MAX_QUERY_CHARS } from '../text';
+import { chatTemplateCall, renderTemplateBounded } from './boundedTemplate';
 import { DEFAULT_LVLM_DTYPE, type Dtype, type Geometry } from '../defaults';
 import { DTYPE_SUFFIX, ModelLocation, ModelSourceOptions, cachedPath, checkOfflineFiles, configureTransformers, describeLoadError, locateModel, pretrainedOptions } from '../modelSource';
 import { TransformersModule, loadTransformers } from '../transformers';
@@ -108,7 +111,7 @@ interface LlavaConfig {
   image_token_index?: number;
   image_token_id?: number;
   vision_config?: { image_size?: number; patch_size?: number };
-  text_config?: { num_hidden_layers?: number };
+  text_config?: { num_hidden_layers?: number; max_position_embeddings?: number };
 }
 
 function locateLvlm(opts: LocalVlmOptions): ModelLocation {
@@ -117,6 +120,13 @@ function locateLvlm(opts: LocalVlmOptions): ModelLocation {
   const loc = locateModel({ ...opts, dtype }, files, 'a Transformers.js LLaVA layout: config.json, tokenizer.json, onnx/vision_encoder.onnx, onnx/embed_tokens.onnx, onnx/decoder_model_merged.onnx');
   checkOfflineFiles(loc, files);
   return loc;
+}
+
+/** The question's length, as CLIP's (MAX_QUERY_CHARS): checked before it is tokenized or run. */
+function checkQuestionLength(question: unknown): void {
+  if (typeof question === 'string' && question.length > MAX_QUERY_CHARS) {
+    throw new AttentionPromptError('bad-query', `The question is ${question.length} characters long; the limit is ${MAX_QUERY_CHARS}. Shorten it.`);
+  }
 }
 
 function defaultThreads(): number {
@@ -155,8 +165,12 @@ export class LocalVlm implements AnswerProvider {
       const t = await loadTransformers();
       configureTransformers(t, this.loc);
       try {
-        return (await t.AutoConfig.from_pretrained(this.loc.pretrainedId, pretrainedOptions(this.loc, this.opts.onProgress))) as unknown as LlavaConfig;
+        const config = (await t.AutoConfig.from_pretrained(this.loc.pretrainedId, pretrainedOptions(this.loc, this.opts.onProgress))) as unknown as LlavaConfig;
+        // Before anything is sized from it (the KV cache's names, the map's grid, the input square).
+        checkConfigNumbers(config, LLAVA_CONFIG_FIELDS, this.configFile());
+        return config;
       } catch (e) {
+        if ((e as AttentionPromptError).code === 'model-structure') throw e;
         throw describeLoadError(this.loc, e);
       }
     })().catch((e) => {
@@ -164,6 +178,11 @@ export class LocalVlm implements AnswerProvider {
       throw e;
     });
     return this.configLoading;
+  }
+
+  /** Where config.json is, for messages. */
+  private configFile(): string {
+    return this.loc.local ? path.join(this.loc.pretrainedId, 'config.json') : `config.json of ${this.loc.name}`;
   }
 
   private async doLoad(): Promise<LoadedModel> {
@@ -229,6 +248,8 @@ export class LocalVlm implements AnswerProvider {
   async answer(request: AnswerRequest): Promise<AnswerResult> {
     throwIfAborted(request.signal);
     const started = performance.now();
+    // A question about an image is a person's, capped as CLIP's is; a text-only prompt (the batch judge) is bounded by the context.
+    if (request.image) checkQuestionLength(request.question);
     const img = request.image ? await decodeImage(Buffer.from(request.image.bytes), {}, 'image') : undefined;
     const loaded = await this.load();
     return this.exclusive(async () => {
@@ -250,16 +271,17 @@ export class LocalVlm implements AnswerProvider {
    * or llava-hf's chat_template.json, which Transformers.js does not read), else LLaVA-1.5's
    * (llava-hf) format.
    */
-  private prompt(loaded: LoadedModel, question: string, withImage: boolean): string {
+  private async prompt(loaded: LoadedModel, question: string, withImage: boolean): Promise<string> {
     const p = loaded.processor as unknown as {
       chat_template?: string | null;
-      tokenizer?: { chat_template?: unknown };
+      tokenizer?: { chat_template?: unknown; _compiled_template_cache?: Map<string, never> };
       apply_chat_template?: (m: unknown, o: unknown) => string;
     };
     const template = p.chat_template ?? loaded.chatTemplateFile ?? (p.tokenizer?.chat_template ? undefined : null);
     if (template !== null && p.apply_chat_template) {
       const content = withImage ? [{ type: 'image' }, { type: 'text', text: question }] : [{ type: 'text', text: question }];
-      return p.apply_chat_template([{ role: 'user', content }], { add_generation_prompt: true, tokenize: false, ...(template ? { chat_template: template } : {}) });
+      const call = chatTemplateCall(p, [{ role: 'user', content }], { add_generation_prompt: true, ...(template ? { chat_template: template } : {}) });
+      return renderTemplateBounded(call.template, call.context, this.loc.name);
     }
     return withImage ? `USER: <image>\n${question} ASSISTANT:` : `USER: ${question} ASSISTANT:`;
   }
@@ -276,18 +298,28 @@ export class LocalVlm implements AnswerProvider {
   ): Promise<{ text: string; ids: number[]; stopReason: 'eos' | 'length' | 'stop-string' }> {
     if (typeof question !== 'string' || question.trim() === '') throw new AttentionPromptError('bad-query', 'The question is empty.');
     if (!(Number.isInteger(maxNewTokens) && maxNewTokens >= 1)) throw new AttentionPromptError('bad-parameter', `maxTokens must be a positive integer, got ${maxNewTokens}.`);
+    const context = loaded.config.text_config?.max_position_embeddings;
     const t = await loadTransformers();
     type Inputs = Record<string, { data: ArrayLike<number | bigint>; dims: number[] }>;
     let inputs: Inputs;
     if (image) {
       const processor = loaded.processor as unknown as (img: unknown, text: string) => Promise<Inputs>;
-      inputs = await processor(image, this.prompt(loaded, question, true));
+      inputs = await processor(image, await this.prompt(loaded, question, true));
     } else {
       // Text only (the batch judge): the tokenizer alone; no pixel_values means no image merge.
       const tok = (loaded.processor as unknown as { tokenizer: (text: string) => Inputs }).tokenizer;
-      inputs = tok(this.prompt(loaded, question, false));
+      inputs = tok(await this.prompt(loaded, question, false));
     }
     const promptIds = Array.from(inputs.input_ids.data, (v) => Number(v));
+    // The prompt and the answer share the context: refuse a prompt that fills it, and never generate past it
+    // (a maxTokens setting made for a remote model still holds here: the answer ends where the context does).
+    if (context !== undefined && promptIds.length >= context) {
+      throw new AttentionPromptError(
+        'bad-query',
+        `The prompt is ${promptIds.length} tokens (the question, the template${image ? ' and the image' : ''}); "${this.loc.name}" holds ${context} in all, answer included. Shorten the question.`,
+      );
+    }
+    if (context !== undefined) maxNewTokens = Math.min(maxNewTokens, context - promptIds.length);
     onPrompt?.(promptIds);
     const tokenizer = (loaded.processor as unknown as { tokenizer: { decode(ids: number[], o: { skip_special_tokens: boolean }): string } }).tokenizer;
     const ids: number[] = [];
@@ -390,6 +422,11 @@ export class LocalVlm implements AnswerProvider {
     return this.mapDecoder;
   }
 
+  /** The model's context in tokens (prompt and answer together), when its config.json says. */
+  async contextLength(): Promise<number | undefined> {
+    return (await this.loadConfig()).text_config?.max_position_embeddings;
+  }
+
   /** Loads the model and prepares the decoder for maps now (otherwise the first map does it); the map's layer. */
   async prepareMap(): Promise<{ layer: number; numLayers: number }> {
     this.checkMapSupport(await this.loadConfig());
@@ -403,6 +440,7 @@ export class LocalVlm implements AnswerProvider {
     const started = performance.now();
     const geometry = req.geometry ?? 'full';
     if (geometry !== 'full' && geometry !== 'reference') throw new AttentionPromptError('bad-parameter', `Unknown geometry "${geometry}": use full or reference.`);
+    checkQuestionLength(req.question);
     this.checkMapSupport(await this.loadConfig());
     const loaded = await this.load();
     const prepared = await this.prepareMapDecoder(loaded);

@@ -285,6 +285,52 @@ describe('local answers (AnswerProvider "local")', () => {
     assert.deepEqual((await vlm(TINY).lvlmMap({ image, question: QUESTION })).promptIds, reference.input_ids);
   });
 
+  it('a question over 4000 characters is refused, as CLIP’s is (a 6000-word one took 5 GB)', { timeout: 30_000 }, async () => {
+    const image = await decodeImage(path.join(FIXTURES, 'scene48.png'));
+    const v = vlm(TINY);
+    // One character over the limit first (before the fix it ran; the 6000 words would take gigabytes).
+    const justOver = 'red '.repeat(1000) + 'x';
+    await assert.rejects(v.lvlmMap({ image, question: justOver }), { code: 'bad-query', message: /The question is 4001 characters long; the limit is 4000/ });
+    const long = Array.from({ length: 6000 }, (_, i) => ['red', 'square', 'what', 'is'][i % 4]).join(' ');
+    await assert.rejects(v.lvlmMap({ image, question: long }), { code: 'bad-query', message: new RegExp(`The question is ${long.length} characters long; the limit is 4000`) });
+    await assert.rejects(v.answer({ question: long, image: { bytes: fs.readFileSync(path.join(FIXTURES, 'scene48.png')), mime: 'image/png' } }), { code: 'bad-query' });
+  });
+
+  it('a prompt that fills the model’s context is refused before generating, naming its length and the context', { timeout: 30_000 }, async () => {
+    // Under 4000 characters, but more tokens than the fixture's 512-token context.
+    const question = Array.from({ length: 700 }, () => 'red').join(' ');
+    const image = await decodeImage(path.join(FIXTURES, 'scene48.png'));
+    await assert.rejects(vlm(TINY).lvlmMap({ image, question }), { code: 'bad-query', message: /The prompt is \d+ tokens .*holds 512 in all, answer included/ });
+  });
+
+  it('maxTokens beyond the context (1e9) generates no further than the context, and says the answer was cut', { timeout: 60_000 }, async () => {
+    // An EOS that never comes: before, generation ran on past the model's 512 positions towards 1e9 tokens.
+    const dir = editedCopy(TINY, { 'generation_config.json': (o) => (o.eos_token_id = 999) });
+    const v = vlm(dir);
+    let prompt = 0;
+    const original = (v as unknown as { generate: (...a: unknown[]) => Promise<{ ids: number[] }> }).generate.bind(v);
+    let generated = 0;
+    (v as unknown as { generate: unknown }).generate = async (...a: unknown[]) => {
+      const onPrompt = a[6] as ((ids: number[]) => void) | undefined;
+      a[6] = (ids: number[]) => ((prompt = ids.length), onPrompt?.(ids));
+      const run = await original(...a);
+      generated = run.ids.length;
+      return run;
+    };
+    const result = await v.answer({ question: QUESTION, maxTokens: 1e9, image: { bytes: fs.readFileSync(path.join(FIXTURES, 'scene48.png')), mime: 'image/png' } });
+    assert.equal(result.finishReason, 'length');
+    assert.ok(prompt > 0 && generated > 0);
+    assert.equal(prompt + generated, 512, `prompt ${prompt} + answer ${generated} tokens fill the 512-token context exactly`);
+  });
+
+  it('a chat template that would run long is stopped, saying so (range(3000000) ran 24 s and took 0.9 GB)', { timeout: 20_000 }, async () => {
+    const slow = editedCopy(TINY, { 'tokenizer_config.json': (o) => (o.chat_template = "{% for i in range(3000000) %}{% endfor %}{% for m in messages %}USER: <image>\n{{ m['content'][1]['text'] }}{% endfor %} ASSISTANT:") });
+    const image = await decodeImage(path.join(FIXTURES, 'scene48.png'));
+    const t0 = Date.now();
+    await assert.rejects(vlm(slow).lvlmMap({ image, question: QUESTION }), { code: 'model-structure', message: /chat template of .* (did not finish rendering within 2 s|needed more than 64 MB to render)/ });
+    console.log(`template refused after ${Date.now() - t0} ms`);
+  });
+
   it('caps the answer at maxNewTokens and reports it as incomplete', async () => {
     const never = 999;
     const dir = editedCopy(TINY, { 'generation_config.json': (o) => (o.eos_token_id = never) });
