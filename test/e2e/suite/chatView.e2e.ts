@@ -10,7 +10,7 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import { fakeModels } from './fakeLanguageModels';
-import { PHASE, control, settled } from './helpers';
+import { PHASE, clearNotifications, control, settled } from './helpers';
 
 const MODE_PICKER = 0;
 const MODEL_PICKER = 1;
@@ -26,6 +26,8 @@ const chatResponse = (ok: (r: ChatResponse) => boolean, timeoutMs = 60_000) => s
 
 suite(`The Chat view (${PHASE} workspace)`, () => {
   suiteSetup(async () => {
+    // A toast left by an earlier suite (the settings checks) sits over the chat input's pickers.
+    await clearNotifications();
     await vscode.commands.executeCommand('workbench.action.chat.open');
     // The picker lists a provider's models only once the user adds them (the picker's own "Add
     // Language Models" opens the Copilot sign-in instead). The command waits on the quick pick: not awaited.
