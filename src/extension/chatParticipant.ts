@@ -109,11 +109,11 @@ export function chatHandler(deps: Deps): vscode.ChatRequestHandler {
       const masked = await maskForQuestion(deps, imagePath, question, '', controller.signal);
       const metadata: TurnMetadata = { imagePath, question };
       if (request.command !== 'compare') {
-        const preview = path.join(deps.context.globalStorageUri.fsPath, 'chat-previews', `${masked.summary.attributionId}.png`);
-        await fs.promises.mkdir(path.dirname(preview), { recursive: true });
-        await fs.promises.writeFile(preview, masked.previews.overlay);
+        // Inline (data:), not a file: URI: a remote or web workbench (code-server, Remote-SSH) refuses
+        // to load the extension host's local files ("Not allowed to load local resource").
+        const preview = `data:image/png;base64,${Buffer.from(masked.previews.overlay).toString('base64')}`;
         // File names and the question are text: escaped, they cannot add a link or an image.
-        stream.markdown(new vscode.MarkdownString(markdownImage(vscode.l10n.t('Heatmap of {0}', path.basename(imagePath)), vscode.Uri.file(preview).toString()) + '\n\n'));
+        stream.markdown(new vscode.MarkdownString(markdownImage(vscode.l10n.t('Heatmap of {0}', path.basename(imagePath)), preview) + '\n\n'));
         stream.markdown(escapeMarkdown(describeMask(masked)) + '\n\n');
         stream.button({ command: OPEN_HEATMAP_COMMAND, title: vscode.l10n.t('Open the Heatmap Panel'), arguments: [vscode.Uri.file(imagePath), question] });
       }
