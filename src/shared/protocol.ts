@@ -91,11 +91,9 @@ export interface EngineProgress {
 }
 
 
-/** Settings of an OpenAI-compatible endpoint. The key travels only inside a request to the engine process. */
-export type EndpointSettings = VlmSettings;
 
 /** Where answers come from: an endpoint the engine process calls itself, or the host's VS Code language model (an engine → host request). */
-export type AnswerSource = { kind: 'openai'; endpoint: EndpointSettings } | { kind: 'host' } | { kind: 'local'; model: LocalModelParameters; maxTokens: number };
+export type AnswerSource = { kind: 'openai'; endpoint: VlmSettings } | { kind: 'host' } | { kind: 'local'; model: LocalModelParameters; maxTokens: number };
 
 export interface BatchParams {
   input: string;
@@ -198,15 +196,12 @@ export interface PanelState {
   canAsk: boolean;
 }
 
-/** Encoded PNGs at preview size; the webview shows them through object URLs. */
-export type PreviewImages = RenderedImages;
-
 /** What the heatmap webview handles. */
 export interface PanelVocabulary {
   requests: Record<string, never>;
   notifications: {
     state: PanelState;
-    images: PreviewImages;
+    images: RenderedImages;
     busy: { message?: string };
   };
 }
