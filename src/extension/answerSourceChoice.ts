@@ -6,7 +6,7 @@
  */
 import * as vscode from 'vscode';
 import { endpointHost } from '../core/vlm';
-import { SECTION, vlmConfig, vlmProviderSetting } from './config';
+import { chosenLocalModel, setVlmProvider, vlmConfig, vlmProviderSetting } from './config';
 import { LanguageModelRef, findModel, imageCapableModels, refOf, rememberModel, rememberedModel } from './languageModels';
 
 export type AnswerSourceChoice = { kind: 'vscode'; model: vscode.LanguageModelChat } | { kind: 'openai' } | { kind: 'local' };
@@ -23,7 +23,7 @@ export async function chooseAnswerSource(context: vscode.ExtensionContext, title
     endpointLabel = vlmConfig().baseURL;
   }
   type Item = vscode.QuickPickItem & { model?: vscode.LanguageModelChat; endpoint?: true; local?: true };
-  const localModel = vscode.workspace.getConfiguration(SECTION).inspect<string>('vlm.localModel')?.globalValue;
+  const localModel = chosenLocalModel();
   const items: Item[] = [
     { label: vscode.l10n.t('VS Code language models'), kind: vscode.QuickPickItemKind.Separator },
     ...models.map((m) => ({
@@ -50,18 +50,17 @@ export async function chooseAnswerSource(context: vscode.ExtensionContext, title
   ];
   const pick = await vscode.window.showQuickPick(items, { title, placeHolder: vscode.l10n.t('Models that accept images, the endpoint, or a model on this machine'), ignoreFocusOut: true });
   if (!pick || (!pick.model && !pick.endpoint && !pick.local)) return undefined;
-  const config = vscode.workspace.getConfiguration(SECTION);
   if (pick.local) {
     // The model itself is chosen when it is first needed (ensureLocalModel), so nothing downloads here.
-    await config.update('vlm.provider', 'local', vscode.ConfigurationTarget.Global);
+    await setVlmProvider('local');
     return { kind: 'local' };
   }
   if (pick.model) {
     await rememberModel(context.globalState, refOf(pick.model));
-    await config.update('vlm.provider', 'vscode', vscode.ConfigurationTarget.Global);
+    await setVlmProvider('vscode');
     return { kind: 'vscode', model: pick.model };
   }
-  await config.update('vlm.provider', 'openai', vscode.ConfigurationTarget.Global);
+  await setVlmProvider('openai');
   return { kind: 'openai' };
 }
 
@@ -91,7 +90,7 @@ export async function resolveAnswerSource(context: vscode.ExtensionContext): Pro
   void vscode.window
     .showErrorMessage(vscode.l10n.t('No VS Code language model that accepts images is available. Install GitHub Copilot Chat (or another model provider), or use an OpenAI-compatible endpoint.'), useEndpoint)
     .then((c) => {
-      if (c === useEndpoint) void vscode.workspace.getConfiguration(SECTION).update('vlm.provider', 'openai', vscode.ConfigurationTarget.Global);
+      if (c === useEndpoint) void setVlmProvider('openai');
     });
   return undefined;
 }

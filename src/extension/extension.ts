@@ -16,7 +16,7 @@ import { HostAnswerService } from './hostAnswers';
 import { chatFollowups, chatHandler, registerChatParticipant } from './chatParticipant';
 import { MASK_IMAGE_TOOL, MaskImageTool } from './maskImageTool';
 import { ApiKeys } from './apiKeys';
-import { SECTION, idleMs, modelParameters, onInvalidSetting, vlmConfig } from './config';
+import { SECTION, changesEngine, clipModelSetting, idleMs, modelParameters, onInvalidSetting, setClipModel, vlmConfig } from './config';
 import { chooseLocalModel } from './localModel';
 import { EngineClient } from './engineClient';
 import { HEATMAP_VIEW_TYPE, HeatmapPanel, PanelServices } from './heatmapPanel';
@@ -93,7 +93,7 @@ export function activate(context: vscode.ExtensionContext): void {
   command('chooseModel', async () => {
     const model = await pickModel({
       presets: MODEL_PRESETS,
-      current: vscode.workspace.getConfiguration(SECTION).get<string>('model'),
+      current: clipModelSetting().effective,
       title: vscode.l10n.t('CLIP model for the heatmap'),
       folderDetail: vscode.l10n.t('A folder in the Transformers.js layout (config.json, tokenizer.json, onnx/…)'),
       otherDetail: vscode.l10n.t('Any CLIP export on the Hugging Face hub, e.g. Xenova/clip-vit-base-patch16'),
@@ -125,8 +125,7 @@ export function activate(context: vscode.ExtensionContext): void {
     }
     const dtypePick = await vscode.window.showQuickPick(dtypeItems, { title: vscode.l10n.t('Weights of {0}', model) });
     if (!dtypePick) return;
-    await vscode.workspace.getConfiguration(SECTION).update('model', model, vscode.ConfigurationTarget.Global);
-    await vscode.workspace.getConfiguration(SECTION).update('dtype', dtypePick.label, vscode.ConfigurationTarget.Global);
+    await setClipModel(model, dtypePick.label);
     engine.dispose();
   });
   // The engine process replaces its local model when the next request names another one.
@@ -187,7 +186,7 @@ export function activate(context: vscode.ExtensionContext): void {
       },
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration(`${SECTION}.model`) || e.affectsConfiguration(`${SECTION}.dtype`) || e.affectsConfiguration(`${SECTION}.engine`)) engine.dispose();
+      if (changesEngine(e)) engine.dispose();
     }),
     log,
     { dispose: () => engine.dispose() },
