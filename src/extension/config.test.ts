@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
 import { ROOT } from '../../test/helpers';
-import { chosenLocalModel, clipModelSetting, defaultView, localModelParameters, onInvalidSetting, previewMaxSide, vlmConfig, vlmProvider, vlmProviderSetting } from './config';
+import { chosenLocalModel, clipModelSetting, defaultView, localModelParameters, onInvalidSetting, previewMaxSide, vlmConfig, answerSourceKind, answerSourceSetting } from './config';
 
 describe('settings a repository can set are clamped at read time', () => {
   const told: string[] = [];
@@ -55,22 +55,22 @@ describe('settings a repository can set are clamped at read time', () => {
 
   it('the local model: none until the user chose one (nothing downloads before), and a workspace can neither choose it nor switch the provider', () => {
     const context = { globalStorageUri: { fsPath: '/tmp/ap-global' } } as never;
-    assert.equal(vlmProvider(), 'vscode');
-    assert.deepEqual(vlmProviderSetting(), { value: 'vscode', explicit: false }, 'unset: not a choice');
+    assert.equal(answerSourceKind(), 'vscode');
+    assert.deepEqual(answerSourceSetting(), { value: 'vscode', explicit: false }, 'unset: not a choice');
     assert.equal(localModelParameters(context), undefined);
     settings.workspace['attentionPrompting.vlm.provider'] = 'local';
     settings.workspace['attentionPrompting.vlm.localModel'] = '/repo/evil-model';
-    assert.equal(vlmProvider(), 'vscode');
+    assert.equal(answerSourceKind(), 'vscode');
     assert.equal(localModelParameters(context), undefined);
     settings.user['attentionPrompting.vlm.provider'] = 'local';
     settings.user['attentionPrompting.vlm.localModel'] = ' llava-hf/llava-interleave-qwen-0.5b-hf ';
-    assert.equal(vlmProvider(), 'local');
-    assert.deepEqual(vlmProviderSetting(), { value: 'local', explicit: true });
+    assert.equal(answerSourceKind(), 'local');
+    assert.deepEqual(answerSourceSetting(), { value: 'local', explicit: true });
     assert.deepEqual(localModelParameters(context), { model: 'llava-hf/llava-interleave-qwen-0.5b-hf', cacheDir: '/tmp/ap-global/models', threads: undefined });
     settings.user['attentionPrompting.vlm.provider'] = 'cloud';
-    assert.equal(vlmProvider(), 'vscode');
+    assert.equal(answerSourceKind(), 'vscode');
     // An invalid choice counts as none made: the first ask offers the choice again.
-    assert.deepEqual(vlmProviderSetting(), { value: 'vscode', explicit: false });
+    assert.deepEqual(answerSourceSetting(), { value: 'vscode', explicit: false });
   });
 });
 

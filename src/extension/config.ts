@@ -7,10 +7,12 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
+  ANSWER_SOURCES,
+  type AnswerSourceKind,
   DEFAULT_DTYPE,
   DEFAULT_GEOMETRY,
   DEFAULT_MODEL,
-  DEFAULT_VLM_PROVIDER,
+  DEFAULT_ANSWER_SOURCE,
   DEFAULT_VLM_SETTINGS,
   DTYPES,
   GEOMETRIES,
@@ -21,12 +23,10 @@ import {
   PREVIEW_MAX_SIDE,
   THREADS,
   VLM_MAX_IMAGE_SIDE,
-  VLM_PROVIDERS,
   VLM_MAX_RETRIES,
   VLM_MAX_TOKENS,
   VLM_TEMPERATURE,
   VLM_TIMEOUT_SECONDS,
-  VlmProvider,
   VlmRunSettings,
   boundedNumber,
   oneOf,
@@ -101,18 +101,18 @@ function writeUserSetting(key: string, value: unknown): Thenable<void> {
  * Who answers (a VS Code model, the endpoint or the local model), and whether the user chose it:
  * unset or invalid, the first ask offers the choice. The user's own value only (application scope).
  */
-export function vlmProviderSetting(): { value: VlmProvider; explicit: boolean } {
+export function answerSourceSetting(): { value: AnswerSourceKind; explicit: boolean } {
   const chosen = userSetValue('vlm.provider');
-  const value = oneOf(VLM_PROVIDERS, DEFAULT_VLM_PROVIDER, chosen, 'vlm.provider', invalid);
+  const value = oneOf(ANSWER_SOURCES, DEFAULT_ANSWER_SOURCE, chosen, 'vlm.provider', invalid);
   return { value, explicit: chosen !== undefined && value === chosen };
 }
 
-export function vlmProvider(): VlmProvider {
-  return vlmProviderSetting().value;
+export function answerSourceKind(): AnswerSourceKind {
+  return answerSourceSetting().value;
 }
 
 /** Saves who answers (the user's choice in the first-ask list or Choose Answer Model…). */
-export function setVlmProvider(value: VlmProvider): Thenable<void> {
+export function setAnswerSource(value: AnswerSourceKind): Thenable<void> {
   return writeUserSetting('vlm.provider', value);
 }
 

@@ -214,7 +214,7 @@ describe('engine process client', () => {
         view,
         concurrency: 2,
         vlm: { ...DEFAULT_VLM_SETTINGS, apiKey: '', compareWithOriginal: false },
-        answersFrom: 'host',
+        answerSource: 'vscode',
       });
       assert.deepEqual([outcome.done, outcome.failed], [2, 0]);
       assert.deepEqual(asked, ['which colour? image/png', 'which colour? image/png']);
@@ -240,7 +240,7 @@ describe('engine process client', () => {
         return { text: 'a host answer', model: 'copilot-test', elapsedMs: 1 };
       });
       const ask = (question: string, signal?: AbortSignal, onProgress?: (p: { delta: string }) => void) =>
-        client.request('answer', { attributionId: summary.attributionId, view, which: 'original', maxSide: 300, format: 'png', question, source: { kind: 'host' } }, { signal, onProgress });
+        client.request('answer', { attributionId: summary.attributionId, view, which: 'original', maxSide: 300, format: 'png', question, source: { kind: 'vscode' } }, { signal, onProgress });
       const deltas: string[] = [];
       const r = await ask('what is red?', undefined, (p) => deltas.push(p.delta));
       assert.deepEqual([r.text, r.model], ['a host answer', 'copilot-test']);

@@ -11,8 +11,8 @@ import { formatBytes } from '../core/sizes';
 import { endpointHost } from '../core/vlm';
 import { AnswerStore, AnswersViewProvider } from './answersView';
 import { AnswerRunner } from './answerRunner';
-import { chooseAnswerSource } from './answerSourceChoice';
-import { HostAnswerService } from './hostAnswers';
+import { chooseAnswerSource } from './answerSource';
+import { LanguageModelServer } from './languageModelServer';
 import { chatFollowups, chatHandler, registerChatParticipant } from './chatParticipant';
 import { MASK_IMAGE_TOOL, MaskImageTool } from './maskImageTool';
 import { ApiKeys } from './apiKeys';
@@ -39,7 +39,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const keys = new ApiKeys(context.secrets);
   const answers = new AnswerStore(context.workspaceState);
   const ask = new AnswerRunner(context, engine, keys, answers, log);
-  const hostAnswers = new HostAnswerService(engine);
+  const languageModelServer = new LanguageModelServer(engine);
   const services: PanelServices = { context, engine, log, ask: async (panel, q) => void (await ask.ask(panel, q)) };
 
   const answersView = new AnswersViewProvider(context.extensionUri, answers, {
@@ -134,7 +134,7 @@ export function activate(context: vscode.ExtensionContext): void {
     const request = await promptReview(context, uri, keys);
     if (!request) return undefined;
     try {
-      const outcome = await runReview(context, engine, keys, hostAnswers, log, request);
+      const outcome = await runReview(context, engine, keys, languageModelServer, log, request);
       if (outcome) {
         openReport(outcome, request);
         const summary = vscode.l10n.t('{0} done, {1} failed, {2} skipped · results in {3}', outcome.done, outcome.failed, outcome.skipped, outcome.outDir);
@@ -229,7 +229,7 @@ export function activate(context: vscode.ExtensionContext): void {
           // A restored panel's request comes from settings.json: its input must be the one this host started the run with, or confirmed.
           const input = resumed.jsonl?.fsPath ?? resumed.folder.fsPath;
           if (!(await confirmRerunInput(new ReviewInputs(context.globalState), resumed.outDir.fsPath, input, resumed.withVlm))) return;
-          const next = await runReview(context, engine, keys, hostAnswers, log, resumed);
+          const next = await runReview(context, engine, keys, languageModelServer, log, resumed);
           if (next) {
             panel().dispose();
             openReport(next, resumed);
@@ -255,7 +255,7 @@ export function activate(context: vscode.ExtensionContext): void {
       },
       stop: (entryId) => ask.stop(entryId),
       review: async (request) => {
-        const outcome = await runReview(context, engine, keys, hostAnswers, log, request);
+        const outcome = await runReview(context, engine, keys, languageModelServer, log, request);
         if (outcome) openReport(outcome, request);
         return outcome;
       },
