@@ -16,7 +16,12 @@ import type { ApiKeys } from './apiKeys';
 import { answerSourceSetting, chosenLocalModel, setAnswerSource, vlmConfig } from './config';
 import { confirmEndpoint } from './endpointConsent';
 import { LanguageModelRef, LanguageModelAnswers, findModel, imageCapableModels, refOf, rememberModel, rememberedModel } from './languageModels';
+import { registerCommand } from './commands';
 import { ensureLocalModel } from './localModel';
+
+export function register(context: vscode.ExtensionContext): void {
+  registerCommand(context, 'chooseAnswerModel', () => chooseAnswerSource(context));
+}
 
 type AnswerSourceChoice = { kind: 'vscode'; model: vscode.LanguageModelChat } | { kind: 'openai' } | { kind: 'local' };
 

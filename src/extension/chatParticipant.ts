@@ -151,9 +151,9 @@ export function chatFollowups(result: vscode.ChatResult): vscode.ChatFollowup[] 
   return (result.metadata as TurnMetadata | undefined)?.imagePath ? [{ prompt: vscode.l10n.t('Compare with the original image'), label: vscode.l10n.t('Compare with the original image'), command: 'compare' }] : [];
 }
 
-export function registerChatParticipant(deps: Deps): vscode.Disposable {
+export function register(deps: Deps): void {
   const participant = vscode.chat.createChatParticipant(CHAT_PARTICIPANT_ID, chatHandler(deps));
   participant.iconPath = vscode.Uri.joinPath(deps.context.extensionUri, 'media', 'icon.png');
   participant.followupProvider = { provideFollowups: (result) => chatFollowups(result) };
-  return participant;
+  deps.context.subscriptions.push(participant);
 }

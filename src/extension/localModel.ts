@@ -7,7 +7,13 @@ import * as vscode from 'vscode';
 import { LVLM_PRESETS } from '../core/defaults';
 import type { LocalModelParameters } from '../shared/protocol';
 import { chosenLocalModel, localModelParameters, setLocalModel } from './config';
+import { registerCommand } from './commands';
 import { pickModel } from './modelPicker';
+
+export function register(context: vscode.ExtensionContext): void {
+  // The engine process replaces its local model when the next request names another one.
+  registerCommand(context, 'chooseLocalModel', () => chooseLocalModel());
+}
 
 /** Shows the picker and saves the choice (user setting); the chosen model, or undefined if dismissed. */
 export async function chooseLocalModel(): Promise<string | undefined> {
