@@ -9,7 +9,7 @@
  */
 import * as vscode from 'vscode';
 import type { AnswerResult } from '../core/answerProvider';
-import { endpointHost } from '../core/vlm';
+import { endpointHost } from '../core/endpointUrl';
 import type { AnswerEntry, AnswerSide, AnswerSource, AttributionSummary, ImageChoice, ViewParameters } from '../shared/protocol';
 import { errorCodeOf, type ErrorCode } from '../shared/rpc';
 import { AnswerStore, newEntry } from './answersView';

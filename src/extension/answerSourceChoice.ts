@@ -5,7 +5,7 @@
  * the endpoint and the local model; *Choose Answer Model…* shows the same list at any time.
  */
 import * as vscode from 'vscode';
-import { endpointHost } from '../core/vlm';
+import { endpointHost } from '../core/endpointUrl';
 import { SECTION, vlmConfig, vlmProviderSetting } from './config';
 import { LanguageModelRef, findModel, imageCapableModels, refOf, rememberModel, rememberedModel } from './languageModels';
 

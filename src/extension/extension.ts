@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { MODEL_PRESETS } from '../core/defaults';
 import { availableDtypes, locateModel } from '../core/modelSource';
 import { formatBytes } from '../core/sizes';
-import { endpointHost } from '../core/vlm';
+import { endpointHost } from '../core/endpointUrl';
 import { AnswerStore, AnswersViewProvider } from './answersView';
 import { AnswerRunner } from './answerRunner';
 import { chooseAnswerSource } from './answerSourceChoice';

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { WEBVIEW_RESOURCE_ORIGIN } from '../core/batch/report';
 import { BATCH_CONCURRENCY } from '../core/defaults';
-import { endpointHost } from '../core/vlm';
+import { endpointHost } from '../core/endpointUrl';
 import { readResults, type ResultRecord } from '../core/batch/results';
 import { SETTINGS_FILE, readRunSettings, reviewOfRun, type ReviewOfRun } from '../core/batch/runSettings';
 import { REPORT_HOST_CHECKS, checkView, type BatchOutcome, type BatchParams, type ReportHostVocabulary, type ReportVocabulary, type ViewParameters } from '../shared/protocol';
