@@ -4,7 +4,11 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { fixtureModel, tempDir } from '../../test/helpers';
 import { startLocalHub } from '../../test/hub/server';
-import { DTYPES, availableDtypes, cachedPath, checkOfflineFiles, locateModel, requiredFiles } from './modelSource';
+import { DTYPES } from './defaults';
+import { cachedPath, checkOfflineFiles } from './modelCache';
+import { availableDtypes } from './modelDtypes';
+import { requiredFiles } from './modelFiles';
+import { locateModel } from './modelLocation';
 
 describe('model source', () => {
   it('a hub id resolves to the Transformers.js cache layout (main, and a revision folder)', () => {

@@ -6,7 +6,8 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { MODEL_PRESETS } from '../core/defaults';
-import { availableDtypes, locateModel } from '../core/modelSource';
+import { availableDtypes } from '../core/modelDtypes';
+import { locateModel } from '../core/modelLocation';
 import { formatBytes } from '../core/sizes';
 import { endpointHost } from '../core/endpointUrl';
 import { AnswerStore, AnswersViewProvider } from './answersView';

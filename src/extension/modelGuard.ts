@@ -6,7 +6,9 @@
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { DEFAULT_MODEL, DEFAULT_MODEL_DOWNLOAD } from '../core/defaults';
-import { cachedPath, locateModel, requiredFiles } from '../core/modelSource';
+import { cachedPath } from '../core/modelCache';
+import { requiredFiles } from '../core/modelFiles';
+import { locateModel } from '../core/modelLocation';
 import type { ModelParameters } from '../shared/protocol';
 import type { ErrorCode } from '../shared/rpc';
 import { SECTION, modelParameters } from './config';
