@@ -27,6 +27,11 @@ export function modelFilePath(loc: ModelLocation, file: string): string {
   return loc.local ? path.join(loc.pretrainedId, file) : cachedPath(loc, file);
 }
 
+/** Whether the model's files (default: CLIP's, in its dtypes) are all on disk: a folder's always are (locateModel checked them). */
+export function isFullyCached(loc: ModelLocation, files?: string[]): boolean {
+  return loc.local || (files ?? requiredFiles(towerDtypes(loc))).every((f) => fs.existsSync(cachedPath(loc, f)));
+}
+
 /** In offline mode, names exactly which file is missing, before Transformers.js says less. */
 export function checkOfflineFiles(loc: ModelLocation, files?: string[]): void {
   if (loc.local || !loc.offline) return;
