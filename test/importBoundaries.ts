@@ -112,7 +112,8 @@ export async function importGraph(root: string, entryPoints: string[]): Promise<
     platform: 'node',
     format: 'esm',
     write: false,
-    outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'ap-graph-')),
+    // Nothing is written (write: false); esbuild only needs a folder to name the outputs after.
+    outdir: path.join(os.tmpdir(), 'ap-import-graph'),
     metafile: true,
     logLevel: 'silent',
   });
