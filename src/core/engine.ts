@@ -12,21 +12,12 @@ import { clipInput } from './modelInput';
 import { CLIP_CONFIG_FIELDS, checkConfigNumbers } from './modelConfig';
 import * as path from 'node:path';
 import { DEFAULT_MASK_PARAMETERS, MaskParameters, mergeMaps } from './maps';
-import {
-  DownloadProgress,
-  ModelLocation,
-  ModelSourceOptions,
-  checkOfflineFiles,
-  configureTransformers,
-  describeLoadError,
-  locateModel,
-  downloadModelFile,
-  dropBrokenCacheEntries,
-  modelFilePath,
-  pretrainedOptions,
-  towerDtypes,
-  towerFile,
-} from './modelSource';
+import { checkOfflineFiles, dropBrokenCacheEntries, modelFilePath } from './modelCache';
+import { downloadModelFile } from './modelDownload';
+import { towerDtypes, towerFile } from './modelFiles';
+import { describeLoadError } from './modelLoadError';
+import { DownloadProgress, ModelLocation, ModelSourceOptions, locateModel } from './modelLocation';
+import { configureTransformers, pretrainedOptions } from './transformersSource';
 import { PreparedVisionGraph, VisionWeights, prepareVisionGraph } from './onnx/visionGraph';
 import { halfToFloat } from './onnx/onnxFile';
 import { MAX_QUERY_CHARS, TextEmbedding, TextTower, validateQuery } from './text';
