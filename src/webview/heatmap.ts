@@ -19,9 +19,10 @@ const INTERPOLATION_LABELS: Record<Interpolation, string> = { lanczos3: t.lanczo
 const AUX_LABELS: Record<AuxModel, string> = { clip: t.auxClip, lvlm: t.auxLvlm };
 
 const app = document.getElementById('app')!;
+// The inputs and selects are vscode-elements: their `label` attribute names the inner control (aria-label on the element would not reach it).
 app.innerHTML = `
 <header class="toolbar">
-  <vscode-textfield id="question" aria-label="${esc(t.question)}" placeholder="${esc(t.question)}"></vscode-textfield>
+  <vscode-textfield id="question" label="${esc(t.question)}" placeholder="${esc(t.question)}"></vscode-textfield>
   <vscode-button id="ask" title="${esc(t.askTitle)}">${esc(t.ask)}</vscode-button>
   <vscode-button id="save" secondary title="${esc(t.saveTitle)}">${esc(t.save)}</vscode-button>
   <vscode-button id="copy" secondary title="${esc(t.copyTitle)}">${esc(t.copy)}</vscode-button>
@@ -41,25 +42,25 @@ app.innerHTML = `
   <label for="contrast">${esc(t.contrast)} <output id="contrastValue"></output></label>
   ${range('contrast', CONTRAST)}
   <label for="kernel">${esc(t.smoothness)}</label>
-  <vscode-single-select id="kernel" aria-label="${esc(t.smoothnessLabel)}">
+  <vscode-single-select id="kernel" label="${esc(t.smoothnessLabel)}">
     ${KERNEL_SIZES.map((k) => `<vscode-option value="${k}">${k}×${k}</vscode-option>`).join('')}
   </vscode-single-select>
   <label for="gray">${esc(t.gray)} <output id="grayValue"></output></label>
   ${range('gray', GRAY)}
   <label for="interpolation">${esc(t.interpolation)}</label>
-  <vscode-single-select id="interpolation" aria-label="${esc(t.interpolation)}">
+  <vscode-single-select id="interpolation" label="${esc(t.interpolation)}">
     ${INTERPOLATIONS.map((i) => `<vscode-option value="${i}">${esc(INTERPOLATION_LABELS[i])}</vscode-option>`).join('')}
   </vscode-single-select>
   <label for="aux">${esc(t.aux)}</label>
-  <vscode-single-select id="aux" aria-label="${esc(t.auxLabel)}">
+  <vscode-single-select id="aux" label="${esc(t.auxLabel)}">
     ${AUX_MODELS.map((a) => `<vscode-option value="${a}">${esc(AUX_LABELS[a])}</vscode-option>`).join('')}
   </vscode-single-select>
   <label for="layer">${esc(t.layer)}</label>
-  <vscode-single-select id="layer" aria-label="${esc(t.layerLabel)}"></vscode-single-select>
+  <vscode-single-select id="layer" label="${esc(t.layerLabel)}"></vscode-single-select>
   <label for="opacity">${esc(t.opacity)} <output id="opacityValue"></output></label>
   ${range('opacity', OPACITY)}
   <label for="hint">${esc(t.hint)}</label>
-  <vscode-textfield id="hint" aria-label="${esc(t.hintLabel)}" placeholder="${esc(t.hintPlaceholder)}"></vscode-textfield>
+  <vscode-textfield id="hint" label="${esc(t.hintLabel)}" placeholder="${esc(t.hintPlaceholder)}"></vscode-textfield>
 </section>
 <footer id="info"></footer>`;
 
@@ -163,7 +164,11 @@ question.addEventListener('input', () => saveState());
 
 const ask = () => host.notify('ask', { question: question.value });
 askButton.addEventListener('click', ask);
-question.addEventListener('keydown', (e) => (e as KeyboardEvent).key === 'Enter' && (e as KeyboardEvent).ctrlKey && ask());
+// Ctrl+Enter, or ⌘+Enter on macOS: Enter alone stays in the box.
+question.addEventListener('keydown', (e) => {
+  const key = e as KeyboardEvent;
+  if (key.key === 'Enter' && (key.ctrlKey || key.metaKey)) ask();
+});
 saveButton.addEventListener('click', () => host.notify('save', undefined));
 $('retry').addEventListener('click', () => host.notify('retry', undefined));
 $('showLog').addEventListener('click', () => host.notify('showLog', undefined));

@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import { webviewPage } from '../../src/extension/webviewPage';
 import type { PanelState, ViewParameters } from '../../src/shared/protocol';
 import { ROOT } from '../helpers';
+import { expectNoSeriousViolations } from './axe';
 
 const view: ViewParameters = { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', layer: null, opacity: 0.5, aux: 'clip', hint: '' };
 const state = (over: Partial<PanelState> = {}): PanelState => ({ imagePath: '/data/red box.png', fileName: 'red box.png', question: 'where is red?', view, canAsk: true, ...over });
@@ -30,7 +31,8 @@ describe('heatmap webview in a browser', () => {
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
     });
     page = await browser.newPage();
-    await page.setContent(`<!DOCTYPE html><html><body><div id="app"></div></body></html>`);
+    // As the host builds it (webviewPage): a language and a title.
+    await page.setContent(`<!DOCTYPE html><html lang="en"><head><title>Heatmap</title></head><body><div id="app"></div></body></html>`);
     await page.addStyleTag({ path: path.join(ROOT, 'media', 'webview.css') });
     await page.evaluate(([s, latency]) => {
       document.getElementById('app')!.dataset.strings = JSON.stringify(s);
@@ -105,6 +107,80 @@ describe('heatmap webview in a browser', () => {
     await page.evaluate(() => window.postMessage('hello', '*'));
     await page.waitForTimeout(MESSAGE_LATENCY_MS + 200);
     assert.deepEqual(errors, []);
+  });
+
+  /** Waits (bounded) until the page has posted `n` messages of this kind. */
+  const expectPosted = async (kind: string, n: number) => {
+    await page
+      .waitForFunction(([k, want]) => (window as unknown as { posted: Array<{ kind: string }> }).posted.filter((m) => m.kind === k).length >= want, [kind, n] as const, { timeout: 10_000 })
+      .catch(() => undefined);
+    assert.equal((await posted()).filter((m) => m.kind === kind).length, n, `${kind} messages`);
+  };
+  const askCount = async () => (await posted()).filter((m) => m.kind === 'ask').length;
+
+  it('the question box sends with Ctrl+Enter and with ⌘+Enter, and not with Enter alone', async () => {
+    await fromHost('state', state());
+    await expectVisible({ images: true, controls: true, failure: false });
+    const before = await askCount();
+    await page.focus('#question');
+    await page.keyboard.type('where is the red box?');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Control+Enter');
+    await expectPosted('ask', before + 1);
+    await page.keyboard.press('Meta+Enter');
+    await expectPosted('ask', before + 2);
+    const asks = (await posted()).filter((m) => m.kind === 'ask').slice(-2);
+    assert.deepEqual(asks.map((m) => m.payload), [{ question: 'where is the red box?' }, { question: 'where is the red box?' }]);
+  });
+
+  it('keyboard only: Tab reaches every control in order, Enter and Space press the buttons', async () => {
+    await fromHost('state', state());
+    await expectVisible({ images: true, controls: true, failure: false });
+    // From the first control (the question box), Tab walks through the rest and back out.
+    await page.focus('#question');
+    const order = [await page.evaluate(() => document.activeElement?.id ?? '')];
+    for (let i = 0; i < 11; i++) {
+      await page.keyboard.press('Tab');
+      // Focus inside a component's shadow root shows as the component itself.
+      order.push(await page.evaluate(() => document.activeElement?.id ?? ''));
+    }
+    assert.deepEqual(order, ['question', 'ask', 'save', 'copy', 'contrast', 'kernel', 'gray', 'interpolation', 'aux', 'layer', 'opacity', 'hint']);
+    const saves = (await posted()).filter((m) => m.kind === 'save').length;
+    await page.focus('#save');
+    await page.keyboard.press('Enter');
+    await expectPosted('save', saves + 1);
+    await page.keyboard.press('Space');
+    await expectPosted('save', saves + 2);
+    // A slider moves with the arrow keys, and the change reaches the host.
+    const views = (await posted()).filter((m) => m.kind === 'viewChanged').length;
+    await page.focus('#contrast');
+    await page.keyboard.press('ArrowRight');
+    await expectPosted('viewChanged', views + 1);
+    // A failed panel: Retry and Show Log are reachable and work from the keyboard.
+    await fromHost('state', state({ error: { code: 'bad-image', message: 'red box.png could not be read as an image.' } }));
+    await expectVisible({ failure: true, retry: true, controls: false });
+    const retries = (await posted()).filter((m) => m.kind === 'retry').length;
+    await page.focus('#question');
+    const failedOrder: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      await page.keyboard.press('Tab');
+      failedOrder.push(await page.evaluate(() => document.activeElement?.id ?? ''));
+    }
+    assert.deepEqual(failedOrder, ['retry', 'showLog'], 'Ask, Save and Copy are disabled: the question box, then Retry and Show Log');
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Enter');
+    await expectPosted('retry', retries + 1);
+    await fromHost('state', state());
+    await expectVisible({ failure: false, images: true, controls: true });
+  });
+
+  it('roles and labels pass an axe check, in the working and in the failed panel', async () => {
+    await expectNoSeriousViolations(page);
+    await fromHost('state', state({ error: { code: 'bad-image', message: 'red box.png could not be read as an image.' } }));
+    await expectVisible({ failure: true, controls: false });
+    await expectNoSeriousViolations(page);
+    await fromHost('state', state());
+    await expectVisible({ failure: false, controls: true });
   });
 });
 
