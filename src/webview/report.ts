@@ -47,6 +47,8 @@ const settingBox = $<HTMLSelectElement>('setting');
 const categoryBox = $<HTMLSelectElement>('category');
 const count = $('count');
 const list = $('list');
+const table = $('results');
+const sortButtons = [...document.querySelectorAll<HTMLButtonElement>('button[data-sort]')];
 const outcomeButtons = [...document.querySelectorAll<HTMLButtonElement>('button[data-outcome]')];
 const rerun = document.getElementById('rerun-failed') as HTMLButtonElement | null;
 
@@ -111,6 +113,8 @@ function apply(): void {
   else if (sortDir < 0) next.reverse();
   visible = next;
   count.textContent = `${visible.length} of ${rows.length} rows`;
+  // Only the rows in view are in the DOM: the table says how many there are (the header is row 1).
+  table.setAttribute('aria-rowcount', String(visible.length + 1));
   list.style.height = `${visible.length * ROW_HEIGHT}px`;
   list.replaceChildren();
   drawn.clear();
@@ -134,6 +138,7 @@ function thumb(src: string | undefined, alt: string): HTMLElement {
 function cell(className: string, ...children: Array<Node | string>): HTMLElement {
   const div = document.createElement('div');
   div.className = `cell ${className}`;
+  div.setAttribute('role', 'cell');
   div.append(...children);
   return div;
 }
@@ -170,6 +175,7 @@ function renderRow(index: number): HTMLElement {
   const r = rows[index];
   const el = document.createElement('div');
   el.className = `row ${r.error ? 'error' : 'ok'} ${r.outcome}`;
+  el.setAttribute('role', 'row');
   el.dataset.id = r.id;
   el.dataset.index = String(index);
   if (r.setting) el.dataset.setting = r.setting;
@@ -214,6 +220,7 @@ function draw(): void {
     if (drawn.has(pos)) continue;
     const el = renderRow(visible[pos]);
     el.style.top = `${pos * ROW_HEIGHT}px`;
+    el.setAttribute('aria-rowindex', String(pos + 2));
     list.append(el);
     drawn.set(pos, el);
   }
@@ -234,11 +241,13 @@ for (const button of outcomeButtons) {
     apply();
   });
 }
-for (const th of document.querySelectorAll<HTMLElement>('[data-sort]')) {
-  th.addEventListener('click', () => {
-    const key = th.dataset.sort as typeof sortKey;
+for (const button of sortButtons) {
+  button.addEventListener('click', () => {
+    const key = button.dataset.sort as typeof sortKey;
     sortDir = key === sortKey ? -sortDir : 1;
     sortKey = key;
+    // The column header says how the table is sorted; the others are not.
+    for (const b of sortButtons) b.closest('[role=columnheader]')?.setAttribute('aria-sort', b !== button ? 'none' : sortDir > 0 ? 'ascending' : 'descending');
     apply();
   });
 }
@@ -252,6 +261,11 @@ if (host) {
   list.addEventListener('click', (e) => open(e.target));
   list.addEventListener('keydown', (e) => {
     if (e.key === 'Enter') open(e.target);
+    // Space on the row itself, as on a button (inside a scrollable cell it still scrolls).
+    else if (e.key === ' ' && (e.target as HTMLElement).classList.contains('row')) {
+      e.preventDefault();
+      open(e.target);
+    }
   });
   if (rerun && rows.some((r) => r.error)) {
     rerun.hidden = false;

@@ -10,7 +10,6 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
 import { runBatch } from '../../src/core/batch/runner';
 import { writeReport } from '../../src/core/batch/report';
-import { rescoreOutput } from '../../src/core/batch/rescore';
 import { REPORT_HOST_CHECKS, type ReportHostVocabulary, type ReportVocabulary } from '../../src/shared/protocol';
 import { Endpoint } from '../../src/shared/rpc';
 import sharp from 'sharp';
@@ -19,6 +18,7 @@ import { DEFAULT_VLM_SETTINGS } from '../../src/core/defaults';
 import { batchOptions } from '../batchSetup';
 import { ROOT, rectangleImage, tempDir } from '../helpers';
 import { startFakeVlm } from '../vlm/server';
+import { scoredOutput } from './scoredOutput';
 
 describe('batch report in a browser', () => {
   let browser: Browser;
@@ -141,25 +141,6 @@ describe('scored report in a browser', () => {
     browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
   });
   after(() => browser?.close());
-
-  /** A synthetic output folder: n results whose outcomes cycle through the four cells of the paired table. */
-  async function scoredOutput(n: number): Promise<string> {
-    const dir = tempDir('ap-report-scored-');
-    fs.mkdirSync(path.join(dir, 'thumbs'));
-    const jpeg = await sharp({ create: { width: 120, height: 90, channels: 3, background: { r: 200, g: 30, b: 30 } } }).jpeg().toBuffer();
-    const answers: Array<[string, string]> = [['red', 'red'], ['red', 'blue'], ['blue', 'red'], ['blue', 'blue']];
-    const lines: string[] = [];
-    for (let i = 0; i < n; i++) {
-      const id = `item${i}`;
-      const thumbs = { original: `thumbs/${id}.original.jpg`, overlay: `thumbs/${id}.overlay.jpg`, masked: `thumbs/${id}.masked.jpg` };
-      for (const t of Object.values(thumbs)) fs.writeFileSync(path.join(dir, t), jpeg);
-      const [m, o] = answers[i % 4];
-      lines.push(JSON.stringify({ id, image: `/data/${id}.png`, question: `what colour is box ${i}? <script>alert(1)</script>`, answer: 'red', category: i % 2 ? 'odd' : 'even', maskedAnswer: m, originalAnswer: o, parameters: { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', geometry: 'full' }, model: 'm', layer: 2, outputs: { masked: `masked/${id}.png`, overlay: `overlays/${id}.jpg`, thumbs }, timings: { vision: i }, finishedAt: '' }));
-    }
-    fs.writeFileSync(path.join(dir, 'results.jsonl'), lines.join('\n') + '\n');
-    await rescoreOutput(dir, 'exact');
-    return dir;
-  }
 
   it('an edited summary.json cannot add markup to the page nor replace its rows', async () => {
     const dir = await scoredOutput(8);

@@ -149,18 +149,34 @@ function runLine(s: BatchSummary | undefined): string {
   return `<div class="summary">${esc(s.input)} · model ${esc(s.model)} ${fixed}, ${esc(p.interpolation)}, gray ${num(p.gray)}, ${esc(p.geometry)} geometry${s.vlmModel ? ` · VLM ${esc(s.vlmModel)} at ${esc(s.endpointHost)}` : ' · no VLM'} · ${num(s.done)} done, ${num(s.failed)} failed, ${num(s.skipped)} skipped${finite(missing) ? ` · ${num(missing)} missing` : ''}${s.interrupted ? ' · interrupted' : ''}${s.shard ? ` · shard ${esc(s.shard)}` : ''}${finite(s.imagesPerSecond) ? ` · ${s.imagesPerSecond.toFixed(2)} images/s` : ''}</div>`;
 }
 
-const STYLE = `body{font:14px system-ui,sans-serif;margin:16px;color:#222;background:#fff}
-@media (prefers-color-scheme: dark){body{color:#ddd;background:#1e1e1e}.head{background:#2a2a2a!important}.row:hover{background:#ffffff10}}
-table.cmp{border-collapse:collapse;margin:4px 0 8px}table.cmp th,table.cmp td{border-bottom:1px solid #8884;padding:4px 8px;text-align:left;white-space:nowrap}
-.num{text-align:right}.muted{opacity:.65;font-size:12px}.err{color:#c33}.summary{margin:4px 0 12px}
-.bar{display:flex;flex-wrap:wrap;gap:8px;align-items:center;margin:8px 0;position:sticky;top:0;background:inherit;z-index:2;padding:4px 0}
-.bar button[aria-pressed=true]{outline:2px solid #38f}
+/**
+ * Colours are named once (--ap-*): inside VS Code from the theme's --vscode-* variables the
+ * webview is given, in a browser from its light or dark scheme; high contrast (VS Code's
+ * vscode-high-contrast body class, or the system's forced colours) drops tints and faded text for
+ * the theme's contrast borders. Admitted by hash in the CSP: every style of the page is here.
+ */
+const STYLE = `:root{color-scheme:light dark;--fg:#222;--bg:#fff;--head:#f3f3f3;--line:#8884;--err:#c33;--ok:#1a7f1a;--accent:#38f;--hover:#0000000a}
+@media (prefers-color-scheme: dark){:root{--fg:#ddd;--bg:#1e1e1e;--head:#2a2a2a;--err:#f77;--ok:#5c5;--hover:#ffffff10}}
+:root{--ap-fg:var(--vscode-foreground,var(--fg));--ap-bg:var(--vscode-editor-background,var(--bg));--ap-head:var(--vscode-editorWidget-background,var(--head));--ap-line:var(--vscode-panel-border,var(--line));--ap-err:var(--vscode-errorForeground,var(--err));--ap-ok:var(--vscode-testing-iconPassed,var(--ok));--ap-focus:var(--vscode-focusBorder,var(--accent));--ap-pressed:var(--vscode-focusBorder,var(--accent))}
+body{font-family:var(--vscode-font-family,system-ui,sans-serif);font-size:14px;margin:16px;color:var(--ap-fg);background:var(--ap-bg)}
+button{font:inherit;color:var(--vscode-button-secondaryForeground,ButtonText);background:var(--vscode-button-secondaryBackground,ButtonFace);border:1px solid var(--vscode-button-border,var(--ap-line));border-radius:2px;padding:2px 8px;cursor:pointer}
+input,select{font:inherit;color:var(--vscode-input-foreground,FieldText);background:var(--vscode-input-background,Field);border:1px solid var(--vscode-input-border,var(--ap-line))}
+:focus-visible{outline:2px solid var(--ap-focus);outline-offset:-1px}
+table.cmp{border-collapse:collapse;margin:4px 0 8px}table.cmp th,table.cmp td{border-bottom:1px solid var(--ap-line);padding:4px 8px;text-align:left;white-space:nowrap}
+.num{text-align:right}.muted{opacity:.7;font-size:12px}.err{color:var(--ap-err)}.summary{margin:4px 0 12px}
+.bar{display:flex;flex-wrap:wrap;gap:8px;align-items:center;margin:8px 0;position:sticky;top:0;background:var(--ap-bg);z-index:2;padding:4px 0}
+.bar button[aria-pressed=true]{outline:2px solid var(--ap-pressed)}
 .grid,.row{display:grid;grid-template-columns:150px 128px 128px 128px minmax(160px,1fr) minmax(200px,1.4fr) minmax(200px,1.4fr) 60px;gap:0 6px}
-.head{position:sticky;top:40px;background:#f3f3f3;z-index:1;font-weight:600}.head>div{padding:6px;cursor:default}.head>[data-sort]{cursor:pointer}
-#list{position:relative}.row{position:absolute;left:0;right:0;height:108px;box-sizing:border-box;border-bottom:1px solid #8884;padding:4px 0;overflow:hidden}
+.head{position:sticky;top:40px;background:var(--ap-head);z-index:1;font-weight:600}.head>div{padding:6px}
+.head button{font-weight:inherit;color:inherit;background:none;border:0;padding:0;text-align:inherit;width:100%}
+[aria-sort=ascending] button::after{content:" \\25B2" / ""}[aria-sort=descending] button::after{content:" \\25BC" / ""}
+#list{position:relative}.row{position:absolute;left:0;right:0;height:108px;box-sizing:border-box;border-bottom:1px solid var(--ap-line);padding:4px 0;overflow:hidden}.row:hover{background:var(--vscode-list-hoverBackground,var(--hover))}
 .cell{overflow:auto;padding:0 6px}.cell.id{word-break:break-all}.a{white-space:pre-wrap}
-.row.error .id{border-left:3px solid #c33}.t img{width:120px;height:96px;object-fit:contain;display:block}
-.mark.right{color:#2a2}.mark.wrong{color:#c33}.row.only-masked{background:#2a22}.row.only-original{background:#c332}`;
+.row.error .id{border-left:3px solid var(--ap-err)}.t img{width:120px;height:96px;object-fit:contain;display:block}
+.mark.right{color:var(--ap-ok)}.mark.wrong{color:var(--ap-err)}.row.only-masked{background:#2a22}.row.only-original{background:#c332}
+.vscode-high-contrast{--ap-line:var(--vscode-contrastBorder,CanvasText);--ap-pressed:var(--vscode-contrastActiveBorder,Highlight)}
+.vscode-high-contrast .muted{opacity:1}.vscode-high-contrast .row.only-masked,.vscode-high-contrast .row.only-original{background:none;border-left:3px double var(--ap-line)}
+@media (forced-colors: active){.muted{opacity:1}.bar button[aria-pressed=true]{outline-color:Highlight}.row.only-masked,.row.only-original{border-left:3px double CanvasText}}`;
 
 const sha256 = (text: string) => `'sha256-${crypto.createHash('sha256').update(text, 'utf8').digest('base64')}'`;
 
@@ -228,9 +244,9 @@ ${comparisonSection(s)}
 <select id="setting" aria-label="Setting"><option value="all">every setting</option></select>
 <select id="category" aria-label="Category"><option value="all">every category</option></select>
 <button data-outcome="all" aria-pressed="true">all</button><button data-outcome="only-masked" aria-pressed="false">masked right, original wrong</button><button data-outcome="only-original" aria-pressed="false">masked wrong, original right</button><button data-outcome="both-wrong" aria-pressed="false">both wrong</button>
-<button id="rerun-failed" hidden>Re-run failed</button><span id="count"></span></div>
-<div class="grid head"><div data-sort="id">id</div><div>original</div><div>heatmap</div><div>masked</div><div>question</div><div data-sort="outcome">answer (masked)</div><div>answer (original)</div><div data-sort="ms" class="num">ms</div></div>
-<div id="list"></div>
+<button id="rerun-failed" hidden>Re-run failed</button><span id="count" role="status"></span></div>
+<div role="table" aria-label="Results" id="results"><div class="grid head" role="row"><div role="columnheader" aria-sort="ascending"><button data-sort="id">id</button></div><div role="columnheader">original</div><div role="columnheader">heatmap</div><div role="columnheader">masked</div><div role="columnheader">question</div><div role="columnheader" aria-sort="none"><button data-sort="outcome">answer (masked)</button></div><div role="columnheader">answer (original)</div><div role="columnheader" aria-sort="none" class="num"><button data-sort="ms">ms</button></div></div>
+<div id="list" role="rowgroup"></div></div>
 <script type="application/json" id="rows">[`);
     // The script reads this island by position (the element right before it), never by id alone.
     let first = true;
