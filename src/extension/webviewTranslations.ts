@@ -66,6 +66,9 @@ export function answersStrings(): AnswersStrings {
     stop: vscode.l10n.t('Stop'),
     reask: vscode.l10n.t('Re-ask'),
     openImage: vscode.l10n.t('Open image'),
+    stopLabel: vscode.l10n.t('Stop the answer to {0}'),
+    reaskLabel: vscode.l10n.t('Re-ask: {0}'),
+    openImageLabel: vscode.l10n.t('Open image for {0}'),
     empty: vscode.l10n.t('Right-click an image in the Explorer and choose “Ask About Image…”. Answers appear here.'),
     heatmapTime: vscode.l10n.t('heatmap {0} ms'),
   };

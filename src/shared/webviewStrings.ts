@@ -70,6 +70,10 @@ export interface AnswersStrings {
   stop: string;
   reask: string;
   openImage: string;
+  /** A card's buttons' accessible names, {0}: the card's question (a screen reader lists buttons without their card). */
+  stopLabel: string;
+  reaskLabel: string;
+  openImageLabel: string;
   empty: string;
   /** {0}: milliseconds. */
   heatmapTime: string;

@@ -19,7 +19,6 @@ clear.addEventListener('click', () => host.notify('clear', undefined));
 toolbar.append(clear);
 const list = el('div');
 list.id = 'entries';
-list.setAttribute('role', 'list');
 app.replaceChildren(toolbar, list);
 
 let entries: AnswerEntry[] = [];
@@ -63,16 +62,18 @@ function card(e: AnswerEntry): HTMLElement {
   c.append(meta);
   const actions = el('div', 'actions');
   const streaming = [e.masked.status, e.original.status].some((s) => s === 'streaming' || s === 'waiting');
-  const button = (label: string, type: 'reask' | 'stop' | 'reveal', secondary = true) => {
+  const button = (label: string, accessibleName: string, type: 'reask' | 'stop' | 'reveal', secondary = true) => {
     const b = document.createElement('vscode-button') as HTMLElement & { secondary: boolean };
     b.textContent = label;
+    // Which answer it acts on: read out of context, every card's button would just say "Re-ask".
+    b.setAttribute('aria-label', format(accessibleName, e.question));
     b.secondary = secondary;
     b.addEventListener('click', () => host.notify(type, { id: e.id }));
     actions.append(b);
   };
-  if (streaming) button(t.stop, 'stop', false);
-  else button(t.reask, 'reask');
-  button(t.openImage, 'reveal');
+  if (streaming) button(t.stop, t.stopLabel, 'stop', false);
+  else button(t.reask, t.reaskLabel, 'reask');
+  button(t.openImage, t.openImageLabel, 'reveal');
   c.append(actions);
   return c;
 }
@@ -83,15 +84,19 @@ function render(): void {
     list.append(el('p', 'empty', t.empty));
     return;
   }
+  // Under each image's heading, its cards as one list (a list holds only its items, not the headings).
   let lastImage = '';
+  let cards: HTMLElement = list;
   for (const e of entries) {
     if (e.imagePath !== lastImage) {
       const h = el('h3', 'image-name', e.fileName);
       h.title = e.imagePath;
-      list.append(h);
+      cards = el('div', 'cards');
+      cards.setAttribute('role', 'list');
+      list.append(h, cards);
       lastImage = e.imagePath;
     }
-    list.append(card(e));
+    cards.append(card(e));
   }
 }
 
