@@ -6,7 +6,7 @@ export function heatmapStrings(): HeatmapStrings {
   return {
     question: vscode.l10n.t('Question'),
     ask: vscode.l10n.t('Ask'),
-    askTitle: vscode.l10n.t('Ask the vision-language model about the masked image (Ctrl+Enter)'),
+    askTitle: vscode.l10n.t('Ask the vision-language model about the masked image ({0})'),
     askUntrusted: vscode.l10n.t('Sending images needs a trusted workspace'),
     save: vscode.l10n.t('Save masked image'),
     saveTitle: vscode.l10n.t('Save the full-resolution masked image next to the original'),

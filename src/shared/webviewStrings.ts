@@ -7,6 +7,7 @@
 export interface HeatmapStrings {
   question: string;
   ask: string;
+  /** {0}: the send keys, Ctrl+Enter or ⌘+Enter (the webview knows its platform). */
   askTitle: string;
   askUntrusted: string;
   save: string;

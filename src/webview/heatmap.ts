@@ -17,13 +17,16 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').repl
 const range = (id: string, b: NumberBounds) => `<input type="range" id="${id}" min="${b.min}" max="${b.max}" step="${b.step}">`;
 const INTERPOLATION_LABELS: Record<Interpolation, string> = { lanczos3: t.lanczos, cubic: t.cubic, linear: t.linear, nearest: t.nearest };
 const AUX_LABELS: Record<AuxModel, string> = { clip: t.auxClip, lvlm: t.auxLvlm };
+/** The question box's send keys as this platform names them: the webview's own (the extension host may run elsewhere). */
+const SEND_KEYS = /Mac|iPhone|iPad/.test(navigator.userAgent) ? '⌘+Enter' : 'Ctrl+Enter';
+const askTitle = format(t.askTitle, SEND_KEYS);
 
 const app = document.getElementById('app')!;
 // The inputs and selects are vscode-elements: their `label` attribute names the inner control (aria-label on the element would not reach it).
 app.innerHTML = `
 <header class="toolbar">
   <vscode-textfield id="question" label="${esc(t.question)}" placeholder="${esc(t.question)}"></vscode-textfield>
-  <vscode-button id="ask" title="${esc(t.askTitle)}">${esc(t.ask)}</vscode-button>
+  <vscode-button id="ask" title="${esc(askTitle)}">${esc(t.ask)}</vscode-button>
   <vscode-button id="save" secondary title="${esc(t.saveTitle)}">${esc(t.save)}</vscode-button>
   <vscode-button id="copy" secondary title="${esc(t.copyTitle)}">${esc(t.copy)}</vscode-button>
 </header>
@@ -211,7 +214,7 @@ function render(s: PanelState): void {
   writeView(s.view);
   saveState();
   askButton.disabled = !s.canAsk || !!s.error;
-  askButton.title = s.canAsk ? t.askTitle : t.askUntrusted;
+  askButton.title = s.canAsk ? askTitle : t.askUntrusted;
   showFailure(s.busy ? undefined : s.error?.message);
   if (s.busy) setStatus(s.busy, 'busy');
   else setStatus('');

@@ -4,6 +4,7 @@
  * serious and critical findings fail, listed with the elements they concern.
  */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
 import { ROOT } from '../helpers';
@@ -45,9 +46,12 @@ interface Finding {
   nodes: Array<{ target: unknown; failureSummary?: string }>;
 }
 
+const AXE_SCRIPT = path.join(ROOT, 'node_modules', 'axe-core', 'axe.min.js');
+
 /** Runs axe in `page` with `rules` and fails on any serious or critical violation. */
 export async function expectNoSeriousViolations(page: Page, rules: string[] = ROLE_AND_LABEL_RULES): Promise<void> {
-  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ path: path.join(ROOT, 'node_modules', 'axe-core', 'axe.min.js') });
+  if (!fs.existsSync(AXE_SCRIPT)) throw new Error(`${AXE_SCRIPT} is missing: axe-core is a dev dependency (package.json); run npm ci to install it.`);
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ path: AXE_SCRIPT });
   const violations = await page.evaluate(
     async (only) => {
       const axe = (window as unknown as { axe: { run(ctx: Document, o: object): Promise<{ violations: Finding[] }> } }).axe;

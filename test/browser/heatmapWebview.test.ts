@@ -18,7 +18,7 @@ import { expectNoSeriousViolations } from './axe';
 const view: ViewParameters = { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', layer: null, opacity: 0.5, aux: 'clip', hint: '' };
 const state = (over: Partial<PanelState> = {}): PanelState => ({ imagePath: '/data/red box.png', fileName: 'red box.png', question: 'where is red?', view, canAsk: true, ...over });
 /** A translation, to see that the page shows the host's texts. */
-const strings = { ask: 'Fragen', retry: 'Erneut versuchen', showLog: 'Protokoll anzeigen', defaultLayer: 'Standard ({0})' };
+const strings = { ask: 'Fragen', askTitle: 'Ask the model ({0})', retry: 'Erneut versuchen', showLog: 'Protokoll anzeigen', defaultLayer: 'Standard ({0})' };
 /** How late the stand-in delivers each host message to the page's handlers. */
 const MESSAGE_LATENCY_MS = 150;
 
@@ -172,6 +172,26 @@ describe('heatmap webview in a browser', () => {
     await expectPosted('retry', retries + 1);
     await fromHost('state', state());
     await expectVisible({ failure: false, images: true, controls: true });
+  });
+
+  it('the Ask button’s tooltip names the send keys of the user’s platform', async () => {
+    await fromHost('state', state());
+    await page.waitForFunction(() => document.getElementById('ask')!.title.startsWith('Ask the model'), undefined, { timeout: 10_000 }).catch(() => undefined);
+    assert.equal(await page.getAttribute('#ask', 'title'), 'Ask the model (Ctrl+Enter)');
+    // The same page on a Mac (the webview's platform: the extension host may run elsewhere).
+    const mac = await browser.newContext({ userAgent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36' });
+    try {
+      const macPage = await mac.newPage();
+      await macPage.setContent(`<!DOCTYPE html><html lang="en"><head><title>Heatmap</title></head><body><div id="app"></div></body></html>`);
+      await macPage.evaluate((s) => {
+        document.getElementById('app')!.dataset.strings = JSON.stringify(s);
+        Object.assign(window, { acquireVsCodeApi: () => ({ postMessage: () => undefined, setState: () => undefined, getState: () => undefined }) });
+      }, strings);
+      await macPage.addScriptTag({ path: path.join(ROOT, 'dist', 'webview', 'heatmap.js') });
+      assert.equal(await macPage.getAttribute('#ask', 'title'), 'Ask the model (⌘+Enter)');
+    } finally {
+      await mac.close();
+    }
   });
 
   it('roles and labels pass an axe check, in the working and in the failed panel', async () => {
