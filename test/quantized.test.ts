@@ -13,7 +13,8 @@ import { decodeImage } from '../src/core/image';
 import { DTYPES, Dtype, towerFile } from '../src/core/modelSource';
 import { indexOnnx } from '../src/core/onnx/onnxFile';
 import { FileSource } from '../src/core/onnx/protobuf';
-import { prepareVisionGraph, signedWeightsFaster } from '../src/core/onnx/visionGraph';
+import { signedWeightsFaster } from '../src/core/onnx/prunedGraph';
+import { prepareVisionGraph } from '../src/core/onnx/visionGraph';
 import { fixtureModel, inside, rectangleImage, tempDir } from './helpers';
 import { point, randomCases } from './pointing';
 

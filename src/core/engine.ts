@@ -27,7 +27,8 @@ import {
   towerDtypes,
   towerFile,
 } from './modelSource';
-import { PreparedVisionGraph, VisionWeights, prepareVisionGraph } from './onnx/visionGraph';
+import { PreparedVisionGraph, prepareVisionGraph } from './onnx/visionGraph';
+import type { VisionWeights } from './onnx/visionBlock';
 import { halfToFloat } from './onnx/onnxFile';
 import { MAX_QUERY_CHARS, TextEmbedding, TextTower, validateQuery } from './text';
 import { TransformersModule, loadTransformers } from './transformers';
