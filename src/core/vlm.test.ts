@@ -4,7 +4,10 @@ import sharp from 'sharp';
 import { FakeVlm, answerFor, startFakeVlm } from '../../test/vlm/server';
 import { REDACTED } from './redact';
 import { DEFAULT_VLM_SETTINGS, VlmSettings } from './defaults';
-import { VlmClient, VlmError, answerCharCap, describeVlmError, endpointHost, retryAfterMs } from './vlm';
+import { VlmError, endpointHost } from './vlm';
+import { VlmClient, describeVlmError } from './vlmClient';
+import { answerCharCap } from './vlmReply';
+import { retryAfterMs } from './vlmRetry';
 import { imageDataUrl } from './vlmImage';
 
 const red = () => sharp({ create: { width: 300, height: 200, channels: 3, background: { r: 200, g: 10, b: 10 } } });

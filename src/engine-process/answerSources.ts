@@ -5,7 +5,8 @@
  */
 import type { AnswerProvider, AnswerRequest, AnswerResult } from '../core/answerProvider';
 import type { ErrorCode } from '../core/errors';
-import { VlmClient, type VlmErrorKind } from '../core/vlm';
+import type { VlmErrorKind } from '../core/vlm';
+import { VlmClient } from '../core/vlmClient';
 import type { AnswerSource, EngineVocabulary, HostVocabulary } from '../shared/protocol';
 import type { Endpoint } from '../shared/rpc';
 
