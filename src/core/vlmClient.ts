@@ -137,7 +137,6 @@ export class VlmClient implements AnswerProvider {
     return withRetries(() => this.attempt(req, start, deadline), limits, req.signal);
   }
 
-
   private messages(req: AskRequest): OpenAI.Chat.ChatCompletionMessageParam[] {
     const s = this.settings;
     const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [];
