@@ -74,7 +74,7 @@ if (!process.argv.includes('--no-tests')) {
   builds.push(
     esbuild.build({
       ...common,
-      entryPoints: { index: 'test/e2e/suite/index.ts', 'extension.e2e': 'test/e2e/suite/extension.e2e.ts', 'reload.e2e': 'test/e2e/suite/reload.e2e.ts', 'settings.e2e': 'test/e2e/suite/settings.e2e.ts', 'languageModels.e2e': 'test/e2e/suite/languageModels.e2e.ts', 'agent.e2e': 'test/e2e/suite/agent.e2e.ts' },
+      entryPoints: { index: 'test/e2e/suite/index.ts', 'extension.e2e': 'test/e2e/suite/extension.e2e.ts', 'reload.e2e': 'test/e2e/suite/reload.e2e.ts', 'settings.e2e': 'test/e2e/suite/settings.e2e.ts', 'languageModels.e2e': 'test/e2e/suite/languageModels.e2e.ts', 'agent.e2e': 'test/e2e/suite/agent.e2e.ts', 'chatView.e2e': 'test/e2e/suite/chatView.e2e.ts' },
       outdir: 'dist-test/e2e-suite',
       external: [...external, 'mocha'],
     }),

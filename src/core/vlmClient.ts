@@ -40,8 +40,6 @@ export interface AskRequest {
   onDelta?: (text: string) => void;
 }
 
-export type AskResult = AnswerResult;
-
 const IMAGE_REJECTION = /image|vision|multimodal|multi-modal|image_url|does not support/i;
 
 /** Maps SDK and HTTP failures to errors a user can act on. */
@@ -129,7 +127,7 @@ export class VlmClient implements AnswerProvider {
   }
 
   /** Streams the answer to a question about one image given as a data URL. */
-  async ask(req: AskRequest): Promise<AskResult> {
+  async ask(req: AskRequest): Promise<AnswerResult> {
     const s = this.settings;
     const start = performance.now();
     const deadline = start + this.answerTimeoutMs;
