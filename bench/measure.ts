@@ -9,12 +9,11 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { runBatch } from '../src/core/batch/runner';
-import { BATCH_SPIN_WAIT, TEXT_IDLE_RELEASE_MS } from '../src/core/defaults';
+import { BATCH_SPIN_WAIT, TEXT_IDLE_RELEASE_MS, type Dtype } from '../src/core/defaults';
 import { AttentionPromptEngine } from '../src/core/engine';
 import { decodeImage, fromDecoded } from '../src/core/image';
 import { clipInput } from '../src/core/modelInput';
 import { renderOutputs } from '../src/core/render';
-import type { Dtype } from '../src/core/modelSource';
 import { inside, rectangleImage } from '../test/helpers';
 import { point, randomCases } from '../test/pointing';
 

@@ -12,7 +12,9 @@ import { after, before, describe, it } from 'node:test';
 import { MAX_HUB_REDIRECTS, SEND_HF_TOKEN_ENV } from '../src/core/defaults';
 import { sweepStaleTemps } from '../src/core/downloadTemps';
 import { AttentionPromptEngine } from '../src/core/engine';
-import { cachedPath, downloadModelFile, locateModel } from '../src/core/modelSource';
+import { cachedPath } from '../src/core/modelCache';
+import { downloadModelFile } from '../src/core/modelDownload';
+import { locateModel } from '../src/core/modelLocation';
 import { ROOT, fixtureModel, rectangleImage, tempDir } from './helpers';
 import { LocalHub, startLocalHub } from './hub/server';
 

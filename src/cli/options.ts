@@ -2,8 +2,9 @@
 import * as fs from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
 import type { BatchOptions } from '../core/batch/runner';
-import { CONTRAST, DEFAULT_DTYPE, DEFAULT_GEOMETRY, DEFAULT_MODEL, DTYPES, GEOMETRIES, GRAY, Interpolation, KERNEL_SIZES, MASK_DEFAULTS, NumberBounds, OPACITY, THREADS } from '../core/defaults';
-import { type DownloadProgress, type Dtype, checkRevision, isDtype } from '../core/modelSource';
+import { CONTRAST, DEFAULT_DTYPE, DEFAULT_GEOMETRY, DEFAULT_MODEL, DTYPES, GEOMETRIES, GRAY, Interpolation, KERNEL_SIZES, MASK_DEFAULTS, NumberBounds, OPACITY, THREADS, type Dtype } from '../core/defaults';
+import { isDtype } from '../core/modelFiles';
+import { type DownloadProgress, checkRevision } from '../core/modelLocation';
 import { parseInterpolation } from '../core/render';
 
 export class UsageError extends Error {}

@@ -1,5 +1,5 @@
 /**
- * The one shape every source of answers takes: an OpenAI-compatible endpoint (vlmClient.ts, runs in the
+ * The one shape every source of answers takes: an OpenAI-compatible endpoint (vlm.ts, runs in the
  * engine process), a VS Code language model (extension host only, since `vscode.lm` exists only
  * there) and a local Transformers.js vision-language model (engine process). Interactive asks,
  * dataset review and the CLI call `answer()` and never know which one they hold.

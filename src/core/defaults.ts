@@ -237,7 +237,7 @@ export interface VlmSettings {
   answerTimeoutMs?: number;
   /** The longest wait before a retry, whatever Retry-After asks (default VLM_LIMITS.maxRetryWaitMs). */
   maxRetryWaitMs?: number;
-  /** The longest answer kept (default: vlm.ts answerCharCap, from maxTokens). */
+  /** The longest answer kept (default: vlmReply.ts answerCharCap, from maxTokens). */
   maxAnswerChars?: number;
 }
 

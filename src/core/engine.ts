@@ -11,20 +11,11 @@ import { clipInput } from './modelInput';
 import { CLIP_CONFIG_FIELDS, checkConfigNumbers } from './modelConfig';
 import * as path from 'node:path';
 import { DEFAULT_MASK_PARAMETERS, MaskParameters, mergeMaps } from './maps';
-import {
-  DownloadProgress,
-  ModelLocation,
-  ModelSourceOptions,
-  checkOfflineFiles,
-  configureTransformers,
-  describeLoadError,
-  locateModel,
-  dropBrokenCacheEntries,
-  modelFilePath,
-  pretrainedOptions,
-  towerDtypes,
-  towerFile,
-} from './modelSource';
+import { checkOfflineFiles, dropBrokenCacheEntries, modelFilePath } from './modelCache';
+import { towerDtypes, towerFile } from './modelFiles';
+import { describeLoadError } from './modelLoadError';
+import { DownloadProgress, ModelLocation, ModelSourceOptions, locateModel } from './modelLocation';
+import { configureTransformers, pretrainedOptions } from './transformersSource';
 import { PreparedVisionGraph, prepareVisionGraph } from './onnx/visionGraph';
 import type { VisionWeights } from './onnx/visionBlock';
 import { directNormaliser } from './directNormaliser';

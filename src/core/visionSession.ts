@@ -6,7 +6,10 @@
 import * as fs from 'node:fs';
 import type * as Ort from 'onnxruntime-node';
 import { AttentionPromptError } from './errors';
-import { ModelLocation, downloadModelFile, modelFilePath, towerDtypes, towerFile } from './modelSource';
+import { modelFilePath } from './modelCache';
+import { downloadModelFile } from './modelDownload';
+import { towerDtypes, towerFile } from './modelFiles';
+import type { ModelLocation } from './modelLocation';
 import { halfToFloat } from './onnx/onnxFile';
 import { PreparedVisionGraph, prepareVisionGraph } from './onnx/visionGraph';
 

@@ -6,7 +6,7 @@
  */
 import { VLM_LIMITS, VlmSettings } from './defaults';
 import { StreamRedactor, redactSecrets } from './redact';
-import { VlmError } from './vlm';
+import { VlmError } from './vlmError';
 import type { Attempt } from './vlmRetry';
 
 /** The stored answer's length limit: far above what max_tokens allows, so only a server ignoring it reaches it. */

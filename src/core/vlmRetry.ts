@@ -5,7 +5,7 @@
  */
 import type { AnswerResult } from './answerProvider';
 import { VLM_LIMITS } from './defaults';
-import { VlmError } from './vlm';
+import { VlmError } from './vlmError';
 
 /** A duration for messages: "2.5 s", "90 s", "7200 s (2.0 h)". */
 export function secondsText(ms: number): string {

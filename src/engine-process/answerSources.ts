@@ -5,8 +5,7 @@
  */
 import type { AnswerProvider, AnswerRequest, AnswerResult } from '../core/answerProvider';
 import type { ErrorCode } from '../core/errors';
-import type { VlmErrorKind } from '../core/vlm';
-import { VlmClient } from '../core/vlmClient';
+import { VlmClient, type VlmErrorKind } from '../core/vlm';
 import type { AnswerSource, EngineVocabulary, HostVocabulary } from '../shared/protocol';
 import type { Endpoint } from '../shared/rpc';
 

@@ -10,7 +10,7 @@
 import * as vscode from 'vscode';
 import type { AnswerProvider } from '../core/answerProvider';
 import type { VlmRunSettings, VlmSettings } from '../core/defaults';
-import { endpointHost } from '../core/vlm';
+import { endpointHost } from '../core/endpointUrl';
 import type { AnswerSource, LocalModelParameters } from '../shared/protocol';
 import type { ApiKeys } from './apiKeys';
 import { answerSourceSetting, chosenLocalModel, setAnswerSource, vlmConfig } from './config';

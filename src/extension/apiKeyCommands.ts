@@ -1,6 +1,6 @@
 /** Set API Key… and Clear API Key: the key of the endpoint the user settings name, in SecretStorage only. */
 import * as vscode from 'vscode';
-import { endpointHost } from '../core/vlm';
+import { endpointHost } from '../core/endpointUrl';
 import type { ApiKeys } from './apiKeys';
 import { registerCommand } from './commands';
 import { vlmConfig } from './config';

@@ -4,7 +4,8 @@
  */
 import * as vscode from 'vscode';
 import { MODEL_PRESETS } from '../core/defaults';
-import { availableDtypes, locateModel } from '../core/modelSource';
+import { availableDtypes } from '../core/modelDtypes';
+import { locateModel } from '../core/modelLocation';
 import { formatBytes } from '../core/sizes';
 import { registerCommand } from './commands';
 import { clipModelSetting, modelParameters, setClipModel } from './config';

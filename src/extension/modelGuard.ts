@@ -3,10 +3,10 @@
  * and makes sure it never silently becomes the default (a 432 MB to 1.7 GB download, by dtype): see modelChoice.ts for why a
  * user's choice can read as the default in a remote window, and what is decided.
  */
-import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { DEFAULT_MODEL, DEFAULT_MODEL_DOWNLOAD } from '../core/defaults';
-import { cachedPath, locateModel, requiredFiles } from '../core/modelSource';
+import { isFullyCached } from '../core/modelCache';
+import { locateModel } from '../core/modelLocation';
 import type { ModelParameters } from '../shared/protocol';
 import type { ErrorCode } from '../shared/rpc';
 import { SECTION, clipModelSetting, modelParameters, setClipModel } from './config';
@@ -22,8 +22,7 @@ export class ModelChoiceError extends Error {
 
 function isCached(params: ModelParameters): boolean {
   try {
-    const loc = locateModel({ model: params.model, revision: params.revision, dtype: params.dtype, cacheDir: params.cacheDir });
-    return loc.local || requiredFiles(params.dtype).every((f) => fs.existsSync(cachedPath(loc, f)));
+    return isFullyCached(locateModel({ model: params.model, revision: params.revision, dtype: params.dtype, cacheDir: params.cacheDir }));
   } catch {
     return false;
   }

@@ -16,7 +16,7 @@ import { MaskParameters, mergeMaps } from '../maps';
 import { materialize, renderOutputs } from '../render';
 import type { AnswerImage, AnswerProvider, AnswerResult } from '../answerProvider';
 import { redactSecrets } from '../redact';
-import { VlmClient } from '../vlmClient';
+import { VlmClient } from '../vlm';
 import { LocalVlm } from '../lvlm/localVlm';
 import { LvlmMaps } from '../lvlm/lvlmMaps';
 import { imagePayload } from '../vlmImage';

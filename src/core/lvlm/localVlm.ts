@@ -12,7 +12,7 @@ import type { AnswerProvider, AnswerRequest, AnswerResult } from '../answerProvi
 import { AttentionPromptError, throwIfAborted } from '../errors';
 import { DecodedImage, decodeImage } from '../image';
 import { type Geometry } from '../defaults';
-import { ModelLocation } from '../modelSource';
+import { ModelLocation } from '../modelLocation';
 import { loadTransformers } from '../transformers';
 import { PreparedDecoder } from './decoderGraph';
 import { Generation, GenerationArgs, generateAnswer } from './lvlmGenerate';

@@ -9,7 +9,11 @@ import * as path from 'node:path';
 import { AttentionPromptError } from '../errors';
 import { LLAVA_CONFIG_FIELDS, checkConfigNumbers } from '../modelConfig';
 import { DEFAULT_LVLM_DTYPE, type Dtype } from '../defaults';
-import { DTYPE_SUFFIX, ModelLocation, ModelSourceOptions, cachedPath, checkOfflineFiles, configureTransformers, describeLoadError, locateModel, pretrainedOptions } from '../modelSource';
+import { cachedPath, checkOfflineFiles } from '../modelCache';
+import { DTYPE_SUFFIX } from '../modelFiles';
+import { describeLoadError } from '../modelLoadError';
+import { ModelLocation, ModelSourceOptions, locateModel } from '../modelLocation';
+import { configureTransformers, pretrainedOptions } from '../transformersSource';
 import { defaultThreads } from '../threads';
 import { TransformersModule, loadTransformers } from '../transformers';
 
