@@ -13,7 +13,7 @@ import { BATCH_CONCURRENCY, BATCH_MAX_RETRIES, DEFAULT_LVLM_DTYPE, DEFAULT_VLM_S
 import { AttentionPromptError } from '../core/errors';
 import { parseMetric } from '../core/batch/scoring';
 import { parseShard } from '../core/batch/shards';
-import { parseSweep } from '../core/batch/sweep';
+import { type SweepAxes, parseSweep } from '../core/batch/sweep';
 import { MASK_OPTIONS, UsageError, bounded, joinNegativeValues, maskSettings, within } from './options';
 import { describeScores } from './score';
 import { exitNow } from './exitNow';
@@ -171,7 +171,13 @@ export async function runBatchCommand(argv: string[], onInterrupt: (handler: () 
   }
   if (values.judge && values['no-vlm']) throw new UsageError('--judge grades answers with the VLM: it cannot go with --no-vlm');
   const shard = values.shard !== undefined ? parseShard(values.shard) : undefined;
-  const sweep = gathered.sweep.length ? parseSweep(gathered.sweep) : undefined;
+  let sweep: SweepAxes | undefined;
+  try {
+    sweep = gathered.sweep.length ? parseSweep(gathered.sweep) : undefined;
+  } catch (e) {
+    // A bad sweep is the command line's fault: a usage error, before anything is read or loaded.
+    throw new UsageError((e as Error).message);
+  }
   const input = positionals[0];
   if (values.out !== undefined && !values.out.trim()) throw new UsageError('--out is empty');
   const outDir = path.resolve(values.out ?? 'attention-batch');

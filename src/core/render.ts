@@ -9,6 +9,7 @@ import { AttentionPromptError } from './errors';
 import { DecodedImage, fromDecoded } from './image';
 import { GRAY, INTERPOLATIONS, Interpolation, MASK_DEFAULTS, OPACITY } from './defaults';
 import { resizeGray } from './resample';
+import { checkMaskParameters } from './maskParameters';
 
 /** Accepts ours and PIL's names (the reference's --interpolate_method_name). */
 export function parseInterpolation(name: string): Interpolation {
@@ -18,7 +19,8 @@ export function parseInterpolation(name: string): Interpolation {
     linear: 'linear', bilinear: 'linear', nearest: 'nearest',
   };
   const k = alias[n];
-  if (!k) throw new AttentionPromptError('bad-parameter', `Unknown interpolation "${name}": use ${INTERPOLATIONS.join(', ')}.`);
+  // An unknown name is refused with the message every caller uses.
+  if (!k) checkMaskParameters({ interpolation: name });
   return k;
 }
 

@@ -12,7 +12,8 @@ import { AUX_MODELS, BATCH_SPIN_WAIT, IMAGE_EXTENSIONS, PRE_EMBED_LIMIT, type Au
 import { Attribution, AttentionPromptEngine, AttributionRequest, EngineOptions, StageTimings } from '../engine';
 import { AttentionPromptError, untilAborted } from '../errors';
 import { DecodedImage, ImageLimits, PixelBudget, alphaForGeometry, decodeImage, fromDecoded, processPixelBudget } from '../image';
-import { MaskParameters, mergeMaps } from '../maps';
+import { mergeMaps } from '../maps';
+import { type MaskParameters, checkMaskParameters } from '../maskParameters';
 import { materialize, renderOutputs } from '../render';
 import type { AnswerImage, AnswerProvider, AnswerResult } from '../answerProvider';
 import { redactSecrets } from '../redact';
@@ -30,7 +31,8 @@ import { PARTIAL_LINES_FILE } from './resultLines';
 import { RunSettings, checkResumeSettings, writeRunSettings } from './runSettings';
 import { AnswerScore, Metric } from './scoring';
 import { Shard, inShard, shardLabel } from './shards';
-import { SweepAxes, SweepSetting, byLayer, resultKey, sweepSettings } from './sweep';
+import { BatchMap, MapSource, loadMapSource, withMask } from './mapSource';
+import { SweepAxes, SweepSetting, byLayer, checkSweepValues, resultKey, sweepSettings } from './sweep';
 
 /** How each item is asked about, whichever provider answers. */
 export interface BatchAskOptions {
@@ -41,20 +43,6 @@ export interface BatchAskOptions {
 
 /** An OpenAI-compatible endpoint (the CLI's and the extension's default). */
 export type BatchVlmOptions = VlmRunSettings;
-
-/** One item's map: CLIP's attribution, or the LVLM map (which re-makes its mask with `remask`). */
-export type BatchMap = Pick<Attribution, 'grid' | 'mask' | 'timings' | 'maskParameters'> &
-  Partial<Pick<Attribution, 'psiCls' | 'psiTok'>> & { remask?: (p: MaskParameters) => Float64Array };
-
-/** What the runner needs of its map source: CLIP's engine, or LvlmMaps (--aux lvlm). */
-export interface MapSource {
-  readonly modelName: string;
-  readonly layer: number;
-  /** The layer a requested one stands for (undefined: the default; negative counts from the end). */
-  resolveLayer(requested?: number): number;
-  attribute(image: DecodedImage, req: AttributionRequest): Promise<BatchMap & { timings: StageTimings }>;
-  dispose(): Promise<void>;
-}
 
 
 export interface BatchOptions {
@@ -444,14 +432,6 @@ async function completeItem(ctx: RunContext, item: BatchItem, image: DecodedImag
   finish(answered);
 }
 
-/** A map whose mask is re-made from its raw scores under other mask parameters (no model pass). */
-function withMask(a: BatchMap, mask: MaskParameters): BatchMap {
-  if (a.maskParameters.contrast === mask.contrast && a.maskParameters.kernel === mask.kernel) return a;
-  if (a.remask) return { ...a, mask: a.remask(mask), maskParameters: mask };
-  if (!a.psiCls || !a.psiTok) throw new AttentionPromptError('internal', 'This map cannot be re-made under other mask parameters.');
-  return { ...a, ...mergeMaps(a.psiCls, a.psiTok, a.grid[0], a.grid[1], mask), maskParameters: mask };
-}
-
 /** A sweep setting's context: its mask parameters, its reference-layout folder. */
 function settingContext(ctx: RunContext, setting: SweepSetting): RunContext {
   const { opts, engine } = ctx;
@@ -520,16 +500,11 @@ async function processItems(ctx: RunContext, settings?: SweepSetting[]): Promise
 /** Refuses options no run could use, before anything is read or loaded. */
 function checkRunOptions(opts: BatchOptions): void {
   if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) throw new AttentionPromptError('bad-parameter', `--concurrency must be a positive integer, got ${opts.concurrency}.`);
+  checkMaskParameters({ ...opts.mask, gray: opts.gray, interpolation: opts.interpolation });
+  if (opts.sweep) checkSweepValues(opts.sweep);
   if (opts.aux !== undefined && !AUX_MODELS.includes(opts.aux)) throw new AttentionPromptError('bad-parameter', `--aux must be clip or lvlm, got "${opts.aux}".`);
   // One local model holds one prepared decoder layer: a layer sweep would load the model once per layer.
   if (opts.aux === 'lvlm' && opts.sweep?.layer) throw new AttentionPromptError('bad-parameter', '--sweep layer=… applies to --aux clip only; with --aux lvlm run once per --layer (contrast and kernel sweeps work).');
-}
-
-/** The run's map source for `layer` (undefined: the requested one): CLIP's engine, or the local LVLM. */
-async function loadMapSource(opts: BatchOptions, layer: number | undefined, mapTexts: string[]): Promise<MapSource> {
-  const engine = layer !== undefined ? { ...opts.engine, layer } : opts.engine;
-  if (opts.aux === 'lvlm') return layer === undefined && opts.lvlm ? LvlmMaps.load(opts.lvlm, false) : LvlmMaps.load(new LocalVlm(engine), true);
-  return AttentionPromptEngine.load({ spinWait: BATCH_SPIN_WAIT, expectQuestions: mapTexts, ...engine });
 }
 
 /** Creates the output folder and its subfolders, or says in one line why it cannot. */

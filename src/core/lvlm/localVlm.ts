@@ -23,7 +23,8 @@ import { DEFAULT_LVLM_DTYPE, type Dtype, type Geometry } from '../defaults';
 import { DTYPE_SUFFIX, ModelLocation, ModelSourceOptions, cachedPath, checkOfflineFiles, configureTransformers, describeLoadError, locateModel, pretrainedOptions } from '../modelSource';
 import { TransformersModule, loadTransformers } from '../transformers';
 import { prepareDecoder, PreparedDecoder } from './decoderGraph';
-import { DEFAULT_LVLM_MASK_PARAMETERS, LVLM_MAX_NEW_TOKENS, LvlmMaskParameters, meanOfSteps, reviseMask, squareGrid, stepMap } from './lvlmMap';
+import type { MaskParameters } from '../maskParameters';
+import { DEFAULT_LVLM_MASK_PARAMETERS, LVLM_MAX_NEW_TOKENS, meanOfSteps, reviseMask, squareGrid, stepMap } from './lvlmMap';
 
 /** Model types whose image tokens form one square grid of the vision tower's patches. */
 const MAP_MODEL_TYPES = new Set(['llava']);
@@ -62,7 +63,7 @@ export interface LvlmMapRequest {
   image: DecodedImage;
   question: string;
   geometry?: Geometry;
-  mask?: LvlmMaskParameters;
+  mask?: MaskParameters;
   signal?: AbortSignal;
   /** The generated text as it streams. */
   onDelta?: (text: string) => void;

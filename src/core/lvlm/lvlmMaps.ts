@@ -6,7 +6,7 @@
  */
 import type { AttributionRequest, StageTimings } from '../engine';
 import type { DecodedImage } from '../image';
-import type { MaskParameters } from '../maps';
+import { type MaskParameters, checkMaskParameters } from '../maskParameters';
 import { AttentionPromptError } from '../errors';
 import { LocalVlm } from './localVlm';
 import { DEFAULT_LVLM_MASK_PARAMETERS, reviseMask } from './lvlmMap';
@@ -60,6 +60,8 @@ export class LvlmMaps {
 
   async attribute(image: DecodedImage, req: AttributionRequest): Promise<LvlmAttribution> {
     const maskParameters: MaskParameters = { ...DEFAULT_LVLM_MASK_PARAMETERS, ...req.mask };
+    // Before the model pass: a bad value costs nothing.
+    checkMaskParameters(maskParameters);
     const map = await this.vlm.lvlmMap({ image, question: req.question, geometry: req.geometry, mask: maskParameters, signal: req.signal });
     const [rows, cols] = map.grid;
     return {
