@@ -13,7 +13,7 @@ import { CONTRAST, GRAY, KERNEL_SIZES, MASK_DEFAULTS } from '../src/core/default
 import { AttentionPromptEngine } from '../src/core/engine';
 import { decodeImage } from '../src/core/image';
 import type { LocalVlm } from '../src/core/lvlm/localVlm';
-import { LvlmMaps } from '../src/core/lvlm/lvlmMaps';
+import { LvlmMapSource } from '../src/core/lvlm/lvlmMapSource';
 import { checkMaskParameters, maskSettingProblem, type MaskParameters } from '../src/core/maskParameters';
 import { checkView, type ViewParameters } from '../src/shared/protocol';
 import { InvalidMessage } from '../src/shared/validate';
@@ -92,7 +92,7 @@ describe('the one check of the mask parameters', () => {
     });
 
     it('the LVLM map, before the model runs', async () => {
-      const maps = await LvlmMaps.load(unrunnableLvlm, false);
+      const maps = await LvlmMapSource.load(unrunnableLvlm, false);
       await assert.rejects(maps.attribute(await image(), { question: 'red', mask: { contrast: 50 } }), { code: 'bad-parameter', message: CONTRAST_50 });
       await assert.rejects(maps.attribute(await image(), { question: 'red', mask: { kernel: 4 } }), { code: 'bad-parameter', message: KERNEL_4 });
     });

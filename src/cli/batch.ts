@@ -4,9 +4,10 @@
  */
 import * as path from 'node:path';
 import { ParseArgsConfig, parseArgs } from 'node:util';
-import { runBatch, BatchProgress, BatchVlmOptions } from '../core/batch/runner';
+import type { BatchProgress, BatchVlmOptions } from '../core/batch/batchOptions';
+import { runBatch } from '../core/batch/runner';
 import { LocalVlm } from '../core/lvlm/localVlm';
-import { LVLM_REFERENCE_GRAY } from '../core/lvlm/lvlmMap';
+import { LVLM_REFERENCE_GRAY } from '../core/lvlm/decoderAttentionMap';
 import { parseAux } from './lvlm';
 import { writeReport } from '../core/batch/report';
 import { BATCH_CONCURRENCY, BATCH_MAX_RETRIES, DEFAULT_LVLM_DTYPE, DEFAULT_VLM_SETTINGS, VLM_MAX_IMAGE_SIDE, VLM_MAX_RETRIES, VLM_MAX_TOKENS, VLM_TEMPERATURE, VLM_TIMEOUT_SECONDS } from '../core/defaults';

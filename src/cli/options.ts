@@ -1,7 +1,7 @@
 /** The options `mask` and `batch` share, parsed and validated once. */
 import * as fs from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
-import type { BatchOptions } from '../core/batch/runner';
+import type { BatchOptions } from '../core/batch/batchOptions';
 import { DEFAULT_DTYPE, DEFAULT_GEOMETRY, DEFAULT_MODEL, DTYPES, GEOMETRIES, Interpolation, MASK_DEFAULTS, NumberBounds, OPACITY, THREADS } from '../core/defaults';
 import { type MaskSettingName, maskSettingProblem } from '../core/maskParameters';
 import { type DownloadProgress, type Dtype, checkRevision, isDtype } from '../core/modelSource';

@@ -3,7 +3,6 @@
  * paper's attribution maps and mask, and the mask into full-resolution outputs.
  * No `vscode` import: the CLI, the extension's engine process and the batch runner all use this.
  */
-import * as os from 'node:os';
 import type * as Ort from 'onnxruntime-node';
 import { RawScores, rawScores, BlockTensors } from './attribution';
 import { AttentionPromptError, throwIfAborted } from './errors';
@@ -12,6 +11,7 @@ import { clipInput } from './modelInput';
 import { CLIP_CONFIG_FIELDS, checkConfigNumbers } from './modelConfig';
 import * as path from 'node:path';
 import { DEFAULT_MASK_PARAMETERS, mergeMaps } from './maps';
+import { defaultThreads } from './threads';
 import { type MaskParameters, checkMaskParameters } from './maskParameters';
 import {
   DownloadProgress,
@@ -101,10 +101,6 @@ export interface Attribution {
   block?: BlockTensors & { attentionOutput?: Float32Array };
 }
 
-
-function defaultThreads(): number {
-  return Math.max(1, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
-}
 
 function toFloat32(t: Ort.Tensor): Float32Array {
   if (t.type === 'float32') return t.data as Float32Array;

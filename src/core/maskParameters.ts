@@ -6,7 +6,7 @@
  *
  * Browser-safe: it imports defaults.ts and errors.ts only (the webview checks bundle it).
  */
-import { CONTRAST, GRAY, INTERPOLATIONS, KERNEL_SIZES, type Interpolation, type NumberBounds } from './defaults';
+import { CONTRAST, GRAY, INTERPOLATIONS, KERNEL_SIZES, type NumberBounds } from './defaults';
 import { AttentionPromptError } from './errors';
 
 /** What turns the two raw scores into the low-resolution mask (maps.ts, the LVLM map's revise_mask). */
@@ -53,9 +53,4 @@ export function checkMaskParameters(values: MaskSettingValues): void {
     const problem = maskSettingProblem(name, values[name]);
     if (problem) throw new AttentionPromptError('bad-parameter', problem);
   }
-}
-
-/** Narrows after the check, for callers holding an interpolation name from outside. */
-export function isInterpolation(v: unknown): v is Interpolation {
-  return maskSettingProblem('interpolation', v) === undefined;
 }

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { AttentionPromptError } from './errors';
 import { DecodedImage, fromDecoded } from './image';
-import { GRAY, INTERPOLATIONS, Interpolation, MASK_DEFAULTS, OPACITY } from './defaults';
+import { GRAY, Interpolation, MASK_DEFAULTS, OPACITY } from './defaults';
 import { resizeGray } from './resample';
 import { checkMaskParameters } from './maskParameters';
 

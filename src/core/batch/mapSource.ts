@@ -8,7 +8,7 @@ import { Attribution, AttentionPromptEngine, AttributionRequest, EngineOptions, 
 import { AttentionPromptError } from '../errors';
 import type { DecodedImage } from '../image';
 import { LocalVlm } from '../lvlm/localVlm';
-import { LvlmMaps } from '../lvlm/lvlmMaps';
+import { LvlmMapSource } from '../lvlm/lvlmMapSource';
 import { mergeMaps } from '../maps';
 import { type MaskParameters, checkMaskParameters } from '../maskParameters';
 
@@ -16,7 +16,7 @@ import { type MaskParameters, checkMaskParameters } from '../maskParameters';
 export type BatchMap = Pick<Attribution, 'grid' | 'mask' | 'timings' | 'maskParameters'> &
   Partial<Pick<Attribution, 'psiCls' | 'psiTok'>> & { remask?: (p: MaskParameters) => Float64Array };
 
-/** What the runner needs of its map source: CLIP's engine, or LvlmMaps (--aux lvlm). */
+/** What the runner needs of its map source: CLIP's engine, or LvlmMapSource (--aux lvlm). */
 export interface MapSource {
   readonly modelName: string;
   readonly layer: number;
@@ -37,7 +37,7 @@ export interface MapSourceOptions {
 /** The run's map source for `layer` (undefined: the requested one): CLIP's engine, or the local LVLM. */
 export async function loadMapSource(opts: MapSourceOptions, layer: number | undefined, mapTexts: string[]): Promise<MapSource> {
   const engine = layer !== undefined ? { ...opts.engine, layer } : opts.engine;
-  if (opts.aux === 'lvlm') return layer === undefined && opts.lvlm ? LvlmMaps.load(opts.lvlm, false) : LvlmMaps.load(new LocalVlm(engine), true);
+  if (opts.aux === 'lvlm') return layer === undefined && opts.lvlm ? LvlmMapSource.load(opts.lvlm, false) : LvlmMapSource.load(new LocalVlm(engine), true);
   return AttentionPromptEngine.load({ spinWait: BATCH_SPIN_WAIT, expectQuestions: mapTexts, ...engine });
 }
 

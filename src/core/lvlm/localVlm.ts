@@ -10,7 +10,6 @@
  * generate() makes is observed.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AnswerProvider, AnswerRequest, AnswerResult } from '../answerProvider';
 import { AttentionPromptError, throwIfAborted } from '../errors';
@@ -18,13 +17,14 @@ import { DecodedImage, decodeImage } from '../image';
 import { llavaInput } from '../modelInput';
 import { LLAVA_CONFIG_FIELDS, checkConfigNumbers } from '../modelConfig';
 import { MAX_QUERY_CHARS } from '../text';
+import { defaultThreads } from '../threads';
 import { chatTemplateCall, renderTemplateBounded } from './boundedTemplate';
 import { DEFAULT_LVLM_DTYPE, type Dtype, type Geometry } from '../defaults';
 import { DTYPE_SUFFIX, ModelLocation, ModelSourceOptions, cachedPath, checkOfflineFiles, configureTransformers, describeLoadError, locateModel, pretrainedOptions } from '../modelSource';
 import { TransformersModule, loadTransformers } from '../transformers';
 import { prepareDecoder, PreparedDecoder } from './decoderGraph';
 import type { MaskParameters } from '../maskParameters';
-import { DEFAULT_LVLM_MASK_PARAMETERS, LVLM_MAX_NEW_TOKENS, meanOfSteps, reviseMask, squareGrid, stepMap } from './lvlmMap';
+import { DEFAULT_LVLM_MASK_PARAMETERS, LVLM_MAX_NEW_TOKENS, meanOfSteps, reviseMask, squareGrid, stepMap } from './decoderAttentionMap';
 
 /** Model types whose image tokens form one square grid of the vision tower's patches. */
 const MAP_MODEL_TYPES = new Set(['llava']);
@@ -128,10 +128,6 @@ function checkQuestionLength(question: unknown): void {
   if (typeof question === 'string' && question.length > MAX_QUERY_CHARS) {
     throw new AttentionPromptError('bad-query', `The question is ${question.length} characters long; the limit is ${MAX_QUERY_CHARS}. Shorten it.`);
   }
-}
-
-function defaultThreads(): number {
-  return Math.max(1, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
 }
 
 export class LocalVlm implements AnswerProvider {
