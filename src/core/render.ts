@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { AttentionPromptError } from './errors';
 import { DecodedImage, fromDecoded } from './image';
-import { GRAY, Interpolation, MASK_DEFAULTS, OPACITY } from './defaults';
+import { Interpolation, OPACITY, PIL_FILTER } from './defaults';
 import { resizeGray } from './resample';
 import { checkMaskParameters } from './maskParameters';
 
@@ -30,8 +30,6 @@ export interface RenderParameters {
   gray: number;
 }
 
-export const DEFAULT_RENDER_PARAMETERS: RenderParameters = { interpolation: MASK_DEFAULTS.interpolation, gray: GRAY.default };
-
 /**
  * The low-resolution mask as an 8-bit image. The reference converts with ToPILImage, i.e.
  * byte(255·m), which truncates (main.py:136); so do we.
@@ -47,7 +45,7 @@ export function maskToBytes(mask: Float64Array): Buffer {
  * invtrans: `mask.resize(image.size, method)`), byte for byte; see resample.ts.
  */
 export async function fullResolutionMask(mask: Float64Array, rows: number, cols: number, width: number, height: number, interpolation: Interpolation): Promise<Buffer> {
-  return resizeGray(maskToBytes(mask), cols, rows, width, height, interpolation);
+  return resizeGray(maskToBytes(mask), cols, rows, width, height, PIL_FILTER[interpolation]);
 }
 
 /**

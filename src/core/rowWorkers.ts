@@ -9,7 +9,7 @@
  * itself), so there is no second copy of the arithmetic and no worker file to ship beside the bundles.
  */
 import { Worker } from 'node:worker_threads';
-import type { Interpolation } from './defaults';
+import type { ResizeFilter } from './defaults';
 import { horizontalRows, resizeBands, resizeBandsWith, type RowJob } from './resample';
 import { defaultThreads } from './threads';
 
@@ -115,7 +115,7 @@ export async function parallelRows(job: RowJob): Promise<Uint8Array> {
 }
 
 /** resizeBands, its horizontal pass over threads for large images: the same bytes, sooner. */
-export function resizeBandsParallel(src: Uint8Array, bands: number, inW: number, inH: number, outW: number, outH: number, interpolation: Interpolation): Promise<Buffer> {
-  if (inW * inH < PARALLEL_MIN_PIXELS) return Promise.resolve(resizeBands(src, bands, inW, inH, outW, outH, interpolation));
-  return resizeBandsWith(parallelRows, src, bands, inW, inH, outW, outH, interpolation);
+export function resizeBandsParallel(src: Uint8Array, bands: number, inW: number, inH: number, outW: number, outH: number, method: ResizeFilter): Promise<Buffer> {
+  if (inW * inH < PARALLEL_MIN_PIXELS) return Promise.resolve(resizeBands(src, bands, inW, inH, outW, outH, method));
+  return resizeBandsWith(parallelRows, src, bands, inW, inH, outW, outH, method);
 }
