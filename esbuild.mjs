@@ -1,7 +1,7 @@
 // Bundles the CLI, the extension host code and the tests. Native modules (sharp, onnxruntime-node)
 // and Transformers.js (which requires both at load time) stay external and ship in node_modules.
 import * as esbuild from 'esbuild';
-import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const production = process.argv.includes('--production');
@@ -46,7 +46,10 @@ const builds = [
   esbuild.build({ ...common, entryPoints: ['src/engine-process/main.ts'], outfile: 'dist/engine.js' }),
   esbuild.build({ ...common, entryPoints: ['bench/measure.ts'], outfile: 'dist/bench-measure.js' }),
   esbuild.build({ ...common, entryPoints: ['bench/report-scale.ts'], outfile: 'dist/bench-report.js', external: [...external, 'playwright-core'] }),
-  esbuild.build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' }),
+  // Its metafile lets test/importBoundaries.test.ts prove the host bundle holds no engine-only package.
+  esbuild.build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', metafile: true }).then((r) =>
+    writeFileSync('dist/extension.meta.json', JSON.stringify(r.metafile)),
+  ),
   // Webview code runs in the browser sandbox: one self-contained script per view.
   esbuild.build({
     entryPoints: { heatmap: 'src/webview/heatmap.ts', answers: 'src/webview/answers.ts' },
@@ -65,7 +68,8 @@ copyFileSync('media/webview.css', 'dist/webview/webview.css');
 if (!process.argv.includes('--no-tests')) {
   // `node --test` runs every file in these folders: a test removed from the sources must not linger.
   for (const dir of ['dist-test/src', 'dist-test/test']) rmSync(dir, { recursive: true, force: true });
-  builds.push(esbuild.build({ ...common, entryPoints: [...findTests('src'), ...findTests('test')], outdir: 'dist-test', outbase: '.' }));
+  // esbuild stays external: the import-boundary test runs it, and its API cannot be bundled.
+  builds.push(esbuild.build({ ...common, entryPoints: [...findTests('src'), ...findTests('test')], outdir: 'dist-test', outbase: '.', external: [...external, 'esbuild'] }));
   // End-to-end: the driver (runs outside VS Code, with playwright) and the mocha suite that runs
   // inside the extension host as a small development extension.
   // Tests that need Chromium run with the integration suite, not with the unit tests.
@@ -74,7 +78,7 @@ if (!process.argv.includes('--no-tests')) {
   builds.push(
     esbuild.build({
       ...common,
-      entryPoints: { index: 'test/e2e/suite/index.ts', 'extension.e2e': 'test/e2e/suite/extension.e2e.ts', 'reload.e2e': 'test/e2e/suite/reload.e2e.ts', 'settings.e2e': 'test/e2e/suite/settings.e2e.ts', 'languageModels.e2e': 'test/e2e/suite/languageModels.e2e.ts', 'agent.e2e': 'test/e2e/suite/agent.e2e.ts' },
+      entryPoints: { index: 'test/e2e/suite/index.ts', 'extension.e2e': 'test/e2e/suite/extension.e2e.ts', 'reload.e2e': 'test/e2e/suite/reload.e2e.ts', 'settings.e2e': 'test/e2e/suite/settings.e2e.ts', 'languageModels.e2e': 'test/e2e/suite/languageModels.e2e.ts', 'agent.e2e': 'test/e2e/suite/agent.e2e.ts', 'chatView.e2e': 'test/e2e/suite/chatView.e2e.ts' },
       outdir: 'dist-test/e2e-suite',
       external: [...external, 'mocha'],
     }),

@@ -9,12 +9,12 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { runBatch } from '../src/core/batch/runner';
-import { BATCH_SPIN_WAIT, TEXT_IDLE_RELEASE_MS } from '../src/core/defaults';
+import { BATCH_SPIN_WAIT, TEXT_IDLE_RELEASE_MS, type Dtype } from '../src/core/defaults';
 import { AttentionPromptEngine } from '../src/core/engine';
 import { decodeImage, fromDecoded } from '../src/core/image';
 import { clipInput } from '../src/core/modelInput';
 import { renderOutputs } from '../src/core/render';
-import type { Dtype } from '../src/core/modelSource';
+import { defaultThreads } from '../src/core/threads';
 import { inside, rectangleImage } from '../test/helpers';
 import { point, randomCases } from '../test/pointing';
 
@@ -37,7 +37,7 @@ interface Args {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const now = () => performance.now();
 const maxRssMb = () => process.resourceUsage().maxRSS / 1024;
-const threads = (a: Args) => a.threads ?? (typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+const threads = (a: Args) => a.threads ?? defaultThreads();
 const engineOptions = (a: Args) => ({ model: a.model, cacheDir: a.cacheDir, offline: true, threads: threads(a), visionDtype: a.dtype, textDtype: a.textDtype ?? a.dtype });
 
 async function stock(a: Args) {

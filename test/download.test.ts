@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AttentionPromptEngine } from '../src/core/engine';
-import { DownloadProgress, downloadModelFile, locateModel } from '../src/core/modelSource';
+import { downloadModelFile } from '../src/core/modelDownload';
+import { DownloadProgress, locateModel } from '../src/core/modelLocation';
 import { fixtureModel, tempDir } from './helpers';
 import { LocalHub, startLocalHub } from './hub/server';
 

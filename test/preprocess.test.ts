@@ -1,15 +1,13 @@
 /** Preprocessing straight from the resized bytes to CLIP's input gives the image processor's tensor, bit for bit. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { BATCH_SPIN_WAIT, GEOMETRIES, type Geometry } from '../src/core/defaults';
 import { AttentionPromptEngine, directNormaliser, spinningOption } from '../src/core/engine';
 import { decodeImage } from '../src/core/image';
 import { clipInput } from '../src/core/modelInput';
 import { loadTransformers } from '../src/core/transformers';
-import { PYTHON, fixtureModel, rectangleImage, rng, tempDir } from './helpers';
+import { fixtureModel, rectangleImage, rng, tempDir } from './helpers';
+import { pillow } from './pillow';
 
 describe('preprocessing without the image processor', () => {
   it('equals Transformers.js’s CLIPImageProcessor output exactly, for photos of several sizes', async () => {
@@ -44,12 +42,8 @@ describe('preprocessing without the image processor', () => {
       for (const [w, h] of [[200, 150], [60, 40], [333, 250]]) {
         const img = await decodeImage(await rectangleImage(w, h, 'red', { left: Math.floor(w / 5), top: Math.floor(h / 4), width: Math.floor(w / 3), height: Math.floor(h / 3) }, 90));
         for (const geometry of GEOMETRIES) {
-          const file = path.join(tempDir(), 'in.raw');
-          fs.writeFileSync(file, img.rgb);
-          const py = `import sys; from PIL import Image; a = sys.argv; s = int(a[4]); im = Image.frombytes("RGB", (int(a[2]), int(a[3])), open(a[1], "rb").read())\n${oracle[geometry]}\nsys.stdout.buffer.write(im.tobytes())`;
-          const r = spawnSync(PYTHON, ['-c', py, file, String(w), String(h), String(s)], { maxBuffer: 1 << 26 });
-          assert.equal(r.status, 0, r.stderr?.toString());
-          const pilInput = await engine.pixelValues({ ...img, width: s, height: s, rgb: r.stdout }, 'full');
+          const oracleRgb = pillow(`s = int(a[4])\n${oracle[geometry]}\nsys.stdout.buffer.write(im.tobytes())`, 'RGB', img.rgb, w, h, s);
+          const pilInput = await engine.pixelValues({ ...img, width: s, height: s, rgb: oracleRgb }, 'full');
           assert.deepEqual(Array.from(await engine.pixelValues(img, geometry)), Array.from(pilInput), `${w}×${h} ${geometry}`);
         }
       }

@@ -10,7 +10,7 @@ import { LocalVlm } from '../core/lvlm/localVlm';
 import { LVLM_REFERENCE_GRAY } from '../core/lvlm/decoderAttentionMap';
 import { parseAux } from './lvlm';
 import { writeReport } from '../core/batch/report';
-import { BATCH_CONCURRENCY, BATCH_MAX_RETRIES, DEFAULT_LVLM_DTYPE, DEFAULT_VLM_SETTINGS, VLM_MAX_IMAGE_SIDE, VLM_MAX_RETRIES, VLM_MAX_TOKENS, VLM_TEMPERATURE, VLM_TIMEOUT_SECONDS } from '../core/defaults';
+import { BATCH_CONCURRENCY, BATCH_MAX_RETRIES, DEFAULT_LVLM_DTYPE, type AnswerSourceKind, DEFAULT_VLM_SETTINGS, VLM_MAX_IMAGE_SIDE, VLM_MAX_RETRIES, VLM_MAX_TOKENS, VLM_TEMPERATURE, VLM_TIMEOUT_SECONDS } from '../core/defaults';
 import { AttentionPromptError } from '../core/errors';
 import { parseMetric } from '../core/batch/scoring';
 import { parseShard } from '../core/batch/shards';
@@ -18,6 +18,9 @@ import { type SweepAxes, parseSweep } from '../core/batch/sweep';
 import { MASK_OPTIONS, UsageError, bounded, joinNegativeValues, maskSettings, within } from './options';
 import { describeScores } from './score';
 import { exitNow } from './exitNow';
+
+/** The answer sources (`vlm.provider` in VS Code) a terminal has, the default first: VS Code's models exist only in its extension host. */
+const CLI_ANSWER_SOURCES: readonly AnswerSourceKind[] = ['openai', 'local'];
 
 /** More parallel requests than this only trips an endpoint's rate limits. */
 const MAX_CONCURRENCY = 64;
@@ -194,8 +197,8 @@ export async function runBatchCommand(argv: string[], onInterrupt: (handler: () 
     if (values.gray === undefined) settings.gray = LVLM_REFERENCE_GRAY;
     if (values.dtype === undefined) settings.engine.dtype = DEFAULT_LVLM_DTYPE;
   }
-  const provider = values['vlm-provider'] ?? 'openai';
-  if (provider !== 'openai' && provider !== 'local') throw new UsageError(`--vlm-provider must be openai or local, got "${provider}"`);
+  const provider = values['vlm-provider'] ?? CLI_ANSWER_SOURCES[0];
+  if (!(CLI_ANSWER_SOURCES as readonly string[]).includes(provider)) throw new UsageError(`--vlm-provider must be ${CLI_ANSWER_SOURCES.join(' or ')}, got "${provider}"`);
   const useVlm = !values['no-vlm'];
   if (!useVlm && values['vlm-provider'] !== undefined) throw new UsageError('--vlm-provider cannot go with --no-vlm');
   const local = useVlm && provider === 'local';

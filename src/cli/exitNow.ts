@@ -4,7 +4,11 @@
  * "interrupted"). Re-raising the signal with its default action ends the process now, with the
  * status a shell expects of it (130 for SIGINT, 143 for SIGTERM).
  */
+import { removeInFlight } from '../core/downloadTemps';
+
 export function exitNow(signal: NodeJS.Signals = 'SIGINT'): never {
+  // Dying of the signal skips 'exit' listeners: remove a download's partial file first.
+  removeInFlight();
   process.removeAllListeners('SIGINT');
   process.removeAllListeners('SIGTERM');
   process.kill(process.pid, signal);

@@ -10,7 +10,7 @@ import { AttentionPromptEngine } from '../core/engine';
 import { alphaForGeometry, decodeImage } from '../core/image';
 import { formatBytes } from '../core/sizes';
 import { CONTRAST, DEFAULT_DTYPE, DEFAULT_GEOMETRY, DEFAULT_LVLM_DTYPE, DEFAULT_MODEL, DEFAULT_REVISION, DTYPES, GEOMETRIES, GRAY, INTERPOLATIONS, KERNEL_SIZES, MASK_DEFAULTS, MODEL_PRESETS, OPACITY } from '../core/defaults';
-import type { DownloadProgress } from '../core/modelSource';
+import type { DownloadProgress } from '../core/modelLocation';
 import { encode, formatForPath, renderOutputs } from '../core/render';
 import { MASK_OPTIONS, UsageError, joinNegativeValues, maskSettings } from './options';
 import { attributionJson } from '../core/jsonOutput';

@@ -2,9 +2,10 @@
 import * as fs from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
 import type { BatchOptions } from '../core/batch/batchOptions';
-import { DEFAULT_DTYPE, DEFAULT_GEOMETRY, DEFAULT_MODEL, DTYPES, GEOMETRIES, Interpolation, MASK_DEFAULTS, NumberBounds, OPACITY, THREADS } from '../core/defaults';
+import { DEFAULT_DTYPE, DEFAULT_GEOMETRY, DEFAULT_MODEL, DTYPES, GEOMETRIES, Interpolation, MASK_DEFAULTS, NumberBounds, OPACITY, THREADS, type Dtype } from '../core/defaults';
 import { type MaskSettingName, maskSettingProblem } from '../core/maskParameters';
-import { type DownloadProgress, type Dtype, checkRevision, isDtype } from '../core/modelSource';
+import { isDtype } from '../core/modelFiles';
+import { type DownloadProgress, checkRevision } from '../core/modelLocation';
 import { parseInterpolation } from '../core/render';
 
 export class UsageError extends Error {}

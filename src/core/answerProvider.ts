@@ -4,8 +4,7 @@
  * there) and a local Transformers.js vision-language model (engine process). Interactive asks,
  * dataset review and the CLI call `answer()` and never know which one they hold.
  */
-
-export type ProviderKind = 'openai' | 'vscode' | 'local';
+import type { AnswerSourceKind } from './defaults';
 
 export interface AnswerImage {
   /** Encoded image bytes, sent as they are (no base64 on the way in). */
@@ -38,7 +37,7 @@ export interface AnswerResult {
 }
 
 export interface AnswerProvider {
-  readonly kind: ProviderKind;
+  readonly kind: AnswerSourceKind;
   /** For history, results and logs: the model, and where it runs (endpoint host, vendor, "this machine"). */
   readonly label: { model: string; where: string };
   answer(request: AnswerRequest): Promise<AnswerResult>;

@@ -49,7 +49,7 @@ const EXPECTED: Record<string, { default: unknown; enum?: unknown[]; minimum?: n
   'vlm.maxRetries': bounded(d.VLM_MAX_RETRIES),
   'vlm.maxImageSide': bounded(d.VLM_MAX_IMAGE_SIDE),
   'vlm.imageFormat': listed(d.IMAGE_FORMATS, v.imageFormat),
-  'vlm.provider': listed(d.VLM_PROVIDERS, d.DEFAULT_VLM_PROVIDER),
+  'vlm.provider': listed(d.ANSWER_SOURCES, d.DEFAULT_ANSWER_SOURCE),
   'vlm.localModel': plain(''),
 };
 

@@ -220,10 +220,10 @@ export const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
  * endpoint, VS Code's language models (Copilot's or any installed provider's; the extension host
  * only), or a local LLaVA-family model in the engine process.
  */
-export const VLM_PROVIDERS = ['openai', 'vscode', 'local'] as const;
-export type VlmProvider = (typeof VLM_PROVIDERS)[number];
-/** VS Code's models need no key; until the user sets the provider, the first ask lets them choose (answerSourceChoice.ts). */
-export const DEFAULT_VLM_PROVIDER: VlmProvider = 'vscode';
+export const ANSWER_SOURCES = ['openai', 'vscode', 'local'] as const;
+export type AnswerSourceKind = (typeof ANSWER_SOURCES)[number];
+/** VS Code's models need no key; until the user sets the provider, the first ask lets them choose (extension/answerSource.ts). */
+export const DEFAULT_ANSWER_SOURCE: AnswerSourceKind = 'vscode';
 
 export const IMAGE_DETAILS = ['auto', 'low', 'high'] as const;
 export type ImageDetail = (typeof IMAGE_DETAILS)[number];

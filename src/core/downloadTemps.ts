@@ -5,13 +5,15 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isProcessRunning } from './processAlive';
 
 const TEMP_NAME = /\.(\d+)-[0-9a-f]{12}\.tmp$/;
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 const inFlight = new Set<string>();
 let hooked = false;
 
-function removeInFlight(): void {
+/** Removes the temp files of downloads in flight now (also done on exit and on a signal nobody else handles). */
+export function removeInFlight(): void {
   for (const p of inFlight) {
     try {
       fs.rmSync(p, { force: true });
@@ -46,16 +48,6 @@ export function trackTemp(tempPath: string): { done(): void } {
   return { done: () => inFlight.delete(tempPath) };
 }
 
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: it runs, under another user.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Removes temp files under `dir` whose writing process is gone; returns their paths. */
 export function sweepStaleTemps(dir: string): string[] {
   let entries: fs.Dirent[];
@@ -69,7 +61,7 @@ export function sweepStaleTemps(dir: string): string[] {
     const m = entry.isFile() ? TEMP_NAME.exec(entry.name) : null;
     if (!m) continue;
     const pid = Number(m[1]);
-    if (pid === process.pid || isRunning(pid)) continue;
+    if (pid === process.pid || isProcessRunning(pid)) continue;
     const p = path.join(entry.parentPath, entry.name);
     try {
       fs.rmSync(p, { force: true });

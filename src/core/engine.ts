@@ -11,23 +11,14 @@ import { clipInput } from './modelInput';
 import { CLIP_CONFIG_FIELDS, checkConfigNumbers } from './modelConfig';
 import * as path from 'node:path';
 import { DEFAULT_MASK_PARAMETERS, mergeMaps } from './maps';
-import { defaultThreads } from './threads';
 import { type MaskParameters, checkMaskParameters } from './maskParameters';
-import {
-  DownloadProgress,
-  ModelLocation,
-  ModelSourceOptions,
-  checkOfflineFiles,
-  configureTransformers,
-  describeLoadError,
-  locateModel,
-  downloadModelFile,
-  dropBrokenCacheEntries,
-  modelFilePath,
-  pretrainedOptions,
-  towerDtypes,
-  towerFile,
-} from './modelSource';
+import { checkOfflineFiles, dropBrokenCacheEntries, modelFilePath } from './modelCache';
+import { downloadModelFile } from './modelDownload';
+import { towerDtypes, towerFile } from './modelFiles';
+import { describeLoadError } from './modelLoadError';
+import { DownloadProgress, ModelLocation, ModelSourceOptions, locateModel } from './modelLocation';
+import { defaultThreads } from './threads';
+import { configureTransformers, pretrainedOptions } from './transformersSource';
 import { PreparedVisionGraph, VisionWeights, prepareVisionGraph } from './onnx/visionGraph';
 import { halfToFloat } from './onnx/onnxFile';
 import { MAX_QUERY_CHARS, TextEmbedding, TextTower, validateQuery } from './text';

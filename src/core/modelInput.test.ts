@@ -5,26 +5,14 @@
  * + CLIPImageProcessor's resize).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { PYTHON, tempDir } from '../../test/helpers';
+import { pilResize, pillow } from '../../test/pillow';
 import { RESIZE_FILTERS } from './defaults';
 import type { DecodedImage } from './image';
 import { clipInput, llavaInput, roundHalfEven, shorterSideTo } from './modelInput';
 import { resizeBands } from './resample';
 import { PARALLEL_MIN_PIXELS, resizeBandsParallel } from './rowWorkers';
 
-/** Runs a Python snippet on an RGB image given as raw bytes; its stdout is the result's raw bytes. */
-function pil(script: string, rgb: Uint8Array, width: number, height: number, ...args: Array<string | number>): Buffer {
-  const file = path.join(tempDir(), 'in.raw');
-  fs.writeFileSync(file, rgb);
-  const prelude = 'import sys; from PIL import Image; a = sys.argv; im = Image.frombytes("RGB", (int(a[2]), int(a[3])), open(a[1], "rb").read())\n';
-  const r = spawnSync(PYTHON, ['-c', prelude + script, file, String(width), String(height), ...args.map(String)], { maxBuffer: 1 << 28 });
-  assert.equal(r.status, 0, r.stderr?.toString());
-  return r.stdout;
-}
 
 /** Noise, hard edges and the extremes 0 and 255 (where clipping matters), per band. */
 function testImage(width: number, height: number, seed: number): DecodedImage {
@@ -60,7 +48,7 @@ describe('RGB resized as PIL resizes it (Resample.c, three bands)', () => {
       cases.forEach(([inW, inH, outW, outH], k) => {
         const img = testImage(inW, inH, 11 + k);
         const ours = resizeBands(img.rgb, 3, inW, inH, outW, outH, method);
-        const theirs = pil('sys.stdout.buffer.write(im.resize((int(a[4]), int(a[5])), getattr(Image, a[6])).tobytes())', img.rgb, inW, inH, outW, outH, method);
+        const theirs = pilResize('RGB', img.rgb, inW, inH, outW, outH, method);
         assert.equal(firstDifference(ours, theirs), -1, `${inW}×${inH} → ${outW}×${outH}`);
       });
     });
@@ -77,7 +65,7 @@ describe('RGB resized as PIL resizes it (Resample.c, three bands)', () => {
       }
     }
     const img = testImage(1601, 1003, 1601);
-    const theirs = pil('sys.stdout.buffer.write(im.resize((224, 224), Image.BICUBIC).tobytes())', img.rgb, 1601, 1003);
+    const theirs = pilResize('RGB', img.rgb, 1601, 1003, 224, 224, 'BICUBIC');
     assert.equal(firstDifference(await resizeBandsParallel(img.rgb, 3, 1601, 1003, 224, 224, 'BICUBIC'), theirs), -1);
   });
 
@@ -110,14 +98,14 @@ describe('the model input as the reference makes it', () => {
     for (const [k, [w, h]] of sizes.entries()) {
       const img = testImage(w, h, 3 + k);
       const ours = (await clipInput(img, 96, 'reference')).rgb;
-      assert.equal(firstDifference(ours, pil(OPEN_CLIP, img.rgb, w, h, 96)), -1, `${w}×${h}`);
+      assert.equal(firstDifference(ours, pillow(OPEN_CLIP, 'RGB', img.rgb, w, h, 96)), -1, `${w}×${h}`);
     }
   });
 
   it('CLIP and LLaVA, geometry full: the whole image to s × s with PIL BICUBIC', async () => {
     for (const [w, h] of sizes) {
       const img = testImage(w, h, 5);
-      const theirs = pil('sys.stdout.buffer.write(im.resize((int(a[4]), int(a[4])), Image.BICUBIC).tobytes())', img.rgb, w, h, 96);
+      const theirs = pilResize('RGB', img.rgb, w, h, 96, 96, 'BICUBIC');
       assert.equal(firstDifference((await clipInput(img, 96, 'full')).rgb, theirs), -1, `CLIP ${w}×${h}`);
       assert.equal(firstDifference((await llavaInput(img, 96, 'full', [0.5, 0.5, 0.5])).rgb, theirs), -1, `LLaVA ${w}×${h}`);
     }
@@ -128,7 +116,7 @@ describe('the model input as the reference makes it', () => {
     for (const [k, [w, h]] of sizes.entries()) {
       const img = testImage(w, h, 9 + k);
       const ours = (await llavaInput(img, 96, 'reference', mean)).rgb;
-      assert.equal(firstDifference(ours, pil(LLAVA, img.rgb, w, h, 96, mean.join(','))), -1, `${w}×${h}`);
+      assert.equal(firstDifference(ours, pillow(LLAVA, 'RGB', img.rgb, w, h, 96, mean.join(','))), -1, `${w}×${h}`);
     }
   });
 

@@ -4,7 +4,11 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { fixtureModel, tempDir } from '../../test/helpers';
 import { startLocalHub } from '../../test/hub/server';
-import { DTYPES, availableDtypes, cachedPath, checkOfflineFiles, locateModel, requiredFiles } from './modelSource';
+import { DTYPES } from './defaults';
+import { cachedPath, checkOfflineFiles, isFullyCached } from './modelCache';
+import { availableDtypes } from './modelDtypes';
+import { requiredFiles } from './modelFiles';
+import { locateModel } from './modelLocation';
 
 describe('model source', () => {
   it('a hub id resolves to the Transformers.js cache layout (main, and a revision folder)', () => {
@@ -47,6 +51,24 @@ describe('model source', () => {
     assert.throws(() => checkOfflineFiles(loc), { code: 'offline-missing', message: /missing onnx\/text_model\.onnx \(looked at .*text_model\.onnx\)/ });
     fs.writeFileSync(path.join(dir, 'onnx/text_model.onnx'), 'x');
     assert.doesNotThrow(() => checkOfflineFiles(loc));
+  });
+});
+
+describe('isFullyCached', () => {
+  it('is true once every file of the dtype is cached, and for a folder (the extension asks before offering a download)', () => {
+    const cacheDir = tempDir();
+    const loc = locateModel({ model: 'Xenova/clip-vit-base-patch32', cacheDir, dtype: 'q8' });
+    assert.equal(isFullyCached(loc), false, 'nothing cached');
+    const files = requiredFiles('q8');
+    for (const f of files.slice(0, -1)) {
+      fs.mkdirSync(path.dirname(cachedPath(loc, f)), { recursive: true });
+      fs.writeFileSync(cachedPath(loc, f), 'x');
+    }
+    assert.equal(isFullyCached(loc), false, `${files.at(-1)} still missing`);
+    assert.equal(isFullyCached(locateModel({ model: 'Xenova/clip-vit-base-patch32', cacheDir, dtype: 'fp32' })), false, 'the fp32 files are not the q8 ones');
+    fs.writeFileSync(cachedPath(loc, files.at(-1)!), 'x');
+    assert.equal(isFullyCached(loc), true);
+    assert.equal(isFullyCached(locateModel({ model: fixtureModel('tiny-clip') })), true);
   });
 });
 

@@ -1,22 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { PYTHON, tempDir } from '../../test/helpers';
+import { pilResize } from '../../test/pillow';
 import { INTERPOLATIONS, RESIZE_FILTERS, type Interpolation } from './defaults';
 import { resizeGray } from './resample';
 import { fullResolutionMask, maskToBytes } from './render';
-
-/** PIL's Image.resize of the same bytes: the reference's invtrans (main.py:20-21). */
-function pilResize(src: Uint8Array, inW: number, inH: number, outW: number, outH: number, method: string): Buffer {
-  const file = path.join(tempDir(), 'mask.raw');
-  fs.writeFileSync(file, src);
-  const py = 'import sys; from PIL import Image; a = sys.argv; im = Image.frombytes("L", (int(a[2]), int(a[3])), open(a[1], "rb").read()); sys.stdout.buffer.write(im.resize((int(a[4]), int(a[5])), getattr(Image, a[6])).tobytes())';
-  const r = spawnSync(PYTHON, ['-c', py, file, String(inW), String(inH), String(outW), String(outH), method], { maxBuffer: 1 << 26 });
-  assert.equal(r.status, 0, r.stderr?.toString());
-  return r.stdout;
-}
 
 describe('the mask resized to the image as PIL does (main.py:20-21)', () => {
   // Grids of CLIP B/16 (14), L/14-336 (24), the LVLM (27), an odd one; sizes up, down and mixed.
@@ -38,7 +25,7 @@ describe('the mask resized to the image as PIL does (main.py:20-21)', () => {
           return i % 9 === 0 ? 255 : i % 11 === 0 ? 0 : (seed >>> 16) & 255;
         });
         const ours = resizeGray(src, inW, inH, outW, outH, method);
-        const theirs = pilResize(src, inW, inH, outW, outH, method);
+        const theirs = pilResize('L', src, inW, inH, outW, outH, method);
         const first = ours.findIndex((v, i) => v !== theirs[i]);
         assert.equal(ours.length, outW * outH);
         assert.ok(first === -1, `${inW}×${inH} → ${outW}×${outH}: first difference at pixel ${first}: ${ours[first]} vs PIL ${theirs[first]}`);
@@ -53,8 +40,8 @@ describe('the mask resized to the image as PIL does (main.py:20-21)', () => {
     const cubic = await fullResolutionMask(mask, 14, 14, 640, 480, 'cubic');
     // Before, sharp enlarged with libvips' bicubic interpolator for every kernel: these were equal.
     assert.ok(!lanczos.equals(cubic), 'lanczos3 and cubic differ');
-    assert.ok(lanczos.equals(pilResize(bytes, 14, 14, 640, 480, 'LANCZOS')), 'lanczos3 is PIL LANCZOS');
-    assert.ok(cubic.equals(pilResize(bytes, 14, 14, 640, 480, 'BICUBIC')), 'cubic is PIL BICUBIC');
+    assert.ok(lanczos.equals(pilResize('L', bytes, 14, 14, 640, 480, 'LANCZOS')), 'lanczos3 is PIL LANCZOS');
+    assert.ok(cubic.equals(pilResize('L', bytes, 14, 14, 640, 480, 'BICUBIC')), 'cubic is PIL BICUBIC');
   });
 
   it('every setting value, kept as first published, is the Pillow filter it names', async () => {
@@ -63,7 +50,7 @@ describe('the mask resized to the image as PIL does (main.py:20-21)', () => {
     const settings: Record<Interpolation, string> = { lanczos3: 'LANCZOS', cubic: 'BICUBIC', linear: 'BILINEAR', nearest: 'NEAREST' };
     assert.deepEqual(Object.keys(settings).sort(), [...INTERPOLATIONS].sort());
     for (const [value, pil] of Object.entries(settings)) {
-      assert.ok((await fullResolutionMask(mask, 5, 7, 50, 31, value as Interpolation)).equals(pilResize(bytes, 7, 5, 50, 31, pil)), `${value} is PIL ${pil}`);
+      assert.ok((await fullResolutionMask(mask, 5, 7, 50, 31, value as Interpolation)).equals(pilResize('L', bytes, 7, 5, 50, 31, pil)), `${value} is PIL ${pil}`);
     }
   });
 

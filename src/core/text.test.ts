@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { fixtureModel, tempDir } from '../../test/helpers';
-import { DTYPES, locateModel, modelFilePath, towerFile } from './modelSource';
+import { DTYPES } from './defaults';
+import { modelFilePath } from './modelCache';
+import { towerFile } from './modelFiles';
+import { locateModel } from './modelLocation';
 import * as fs from 'node:fs';
 import { ClipTextEncoder, TextTower, truncateForClip, validateQuery } from './text';
 import { loadTransformers } from './transformers';

@@ -9,7 +9,12 @@ import { writeFileAtomicSync } from './atomicWrite';
 import { AttentionPromptError } from './errors';
 import type { TransformersModule } from './transformers';
 import type * as Ort from 'onnxruntime-node';
-import { ModelLocation, DownloadProgress, configureTransformers, describeLoadError, downloadModelFile, modelFilePath, pretrainedOptions, towerDtypes, towerFile } from './modelSource';
+import { modelFilePath } from './modelCache';
+import { downloadModelFile } from './modelDownload';
+import { towerDtypes, towerFile } from './modelFiles';
+import { describeLoadError } from './modelLoadError';
+import { ModelLocation, DownloadProgress } from './modelLocation';
+import { configureTransformers, pretrainedOptions } from './transformersSource';
 import { prepareLinkedGraph } from './onnx/visionGraph';
 import { TEXT_IDLE_RELEASE_MS } from './defaults';
 

@@ -4,7 +4,8 @@ import sharp from 'sharp';
 import { FakeVlm, answerFor, startFakeVlm } from '../../test/vlm/server';
 import { REDACTED } from './redact';
 import { DEFAULT_VLM_SETTINGS, VlmSettings } from './defaults';
-import { VlmClient, VlmError, answerCharCap, describeVlmError, endpointHost, retryAfterMs } from './vlm';
+import { endpointHost } from './endpointUrl';
+import { VlmClient, VlmError, answerCharCap, describeVlmError, retryAfterMs } from './vlm';
 import { imageDataUrl } from './vlmImage';
 
 const red = () => sharp({ create: { width: 300, height: 200, channels: 3, background: { r: 200, g: 10, b: 10 } } });

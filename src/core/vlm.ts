@@ -21,45 +21,16 @@
  */
 import OpenAI from 'openai';
 import type { AnswerProvider, AnswerRequest, AnswerResult } from './answerProvider';
-import { DEFAULT_BASE_URL, VLM_LIMITS, VlmSettings } from './defaults';
+import { VLM_LIMITS, VlmSettings } from './defaults';
+import { endpointHost } from './endpointUrl';
 import { StreamRedactor, redactSecrets, rememberSecret } from './redact';
+import { VlmError } from './vlmError';
+
+export { VlmError, type VlmErrorKind } from './vlmError';
 
 /** The stored answer's length limit: far above what max_tokens allows, so only a server ignoring it reaches it. */
 export function answerCharCap(s: Pick<VlmSettings, 'maxTokens' | 'maxAnswerChars'>): number {
   return s.maxAnswerChars ?? Math.max(VLM_LIMITS.minAnswerChars, s.maxTokens * VLM_LIMITS.maxCharsPerToken);
-}
-
-export type VlmErrorKind =
-  | 'missing-key'
-  | 'unreachable'
-  | 'timeout'
-  | 'auth'
-  | 'rate-limited'
-  | 'no-image-support'
-  | 'model-not-found'
-  | 'bad-request'
-  | 'server'
-  | 'malformed'
-  | 'empty'
-  | 'cancelled';
-
-export class VlmError extends Error {
-  /** Text that arrived before the failure (a stream that stalled), for display; never a complete answer. */
-  partialText?: string;
-
-  constructor(readonly kind: VlmErrorKind, message: string, readonly status?: number, options?: { cause?: unknown }) {
-    super(redactSecrets(message), options);
-    this.name = 'VlmError';
-  }
-}
-
-/** The host of an endpoint, for display and for the "first request to a new host" prompt. */
-export function endpointHost(baseURL: string): string {
-  try {
-    return new URL(baseURL).host;
-  } catch {
-    throw new VlmError('bad-request', `The VLM base URL "${baseURL}" is not a valid URL (expected e.g. ${DEFAULT_BASE_URL}).`);
-  }
 }
 
 export interface AskRequest {
@@ -72,8 +43,6 @@ export interface AskRequest {
   signal?: AbortSignal;
   onDelta?: (text: string) => void;
 }
-
-export type AskResult = AnswerResult;
 
 const IMAGE_REJECTION = /image|vision|multimodal|multi-modal|image_url|does not support/i;
 
@@ -275,7 +244,7 @@ export class VlmClient implements AnswerProvider {
   }
 
   /** Streams the answer to a question about one image given as a data URL. */
-  async ask(req: AskRequest): Promise<AskResult> {
+  async ask(req: AskRequest): Promise<AnswerResult> {
     const s = this.settings;
     const start = performance.now();
     const deadline = start + this.answerTimeoutMs;

@@ -13,8 +13,8 @@ import type { Endpoint } from '../shared/rpc';
 const vlmKindsAreErrorCodes: VlmErrorKind extends ErrorCode ? true : never = true;
 void vlmKindsAreErrorCodes;
 
-/** The host's language model: an engine → host request; deltas come back as its progress, cancellation goes forward. */
-export class HostAnswers implements AnswerProvider {
+/** The host's VS Code language model, seen from here: an engine → host request; deltas come back as its progress, cancellation goes forward. */
+export class HostLanguageModel implements AnswerProvider {
   readonly kind = 'vscode' as const;
   constructor(
     private readonly host: Endpoint<EngineVocabulary, HostVocabulary>,
@@ -31,5 +31,5 @@ export class HostAnswers implements AnswerProvider {
 }
 
 export function answerSource(source: AnswerSource, host: Endpoint<EngineVocabulary, HostVocabulary>): AnswerProvider {
-  return source.kind === 'openai' ? new VlmClient(source.endpoint) : new HostAnswers(host);
+  return source.kind === 'openai' ? new VlmClient(source.endpoint) : new HostLanguageModel(host);
 }

@@ -22,7 +22,7 @@ import { LvlmAttribution, LvlmMapSource } from '../core/lvlm/lvlmMapSource';
 import type { AttributeParams, AttributionSummary, EngineProgress, EngineVocabulary, HostVocabulary, ImageChoice, LocalModelParameters, ModelParameters, RenderedImages, ViewParameters } from '../shared/protocol';
 import { ChannelError, Endpoint } from '../shared/rpc';
 import { untilAborted } from '../core/errors';
-import { HostAnswers, answerSource } from './answerSources';
+import { HostLanguageModel, answerSource } from './answerSources';
 
 interface CachedAttribution {
   image: DecodedImage;
@@ -303,9 +303,9 @@ host
   })
   .onRequest('batch', async (p, { signal, progress }) => {
     const lvlm = p.view.aux === 'lvlm';
-    if ((lvlm || p.answersFrom === 'local') && !p.local) throw new ChannelError('bad-parameter', 'No local vision-language model chosen.');
+    if ((lvlm || p.answerSource === 'local') && !p.local) throw new ChannelError('bad-parameter', 'No local vision-language model chosen.');
     const engine = lvlm ? await getLvlmMaps(p.local!, p.view.layer, progress) : await getEngine(p.model, signal, progress);
-    const local = p.vlm && p.answersFrom === 'local' ? getLocalVlm(p.local!, 'any', progress) : undefined;
+    const local = p.vlm && p.answerSource === 'local' ? getLocalVlm(p.local!, 'any', progress) : undefined;
     signal.throwIfAborted();
     const summary = await runBatch(
       {
@@ -320,7 +320,7 @@ host
         gray: p.view.gray,
         opacity: p.view.opacity,
         vlm: p.vlm,
-        answers: local ?? (p.vlm && p.answersFrom === 'host' ? new HostAnswers(host, p.hostModel) : undefined),
+        answers: local ?? (p.vlm && p.answerSource === 'vscode' ? new HostLanguageModel(host, p.vscodeModel) : undefined),
         concurrency: p.concurrency,
         resume: p.resume,
         signal,

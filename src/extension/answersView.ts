@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { ANSWERS_HOST_CHECKS, type AnswerEntry, type AnswersHostVocabulary, type AnswersVocabulary } from '../shared/protocol';
 import { webviewChannel, type WebviewChannel } from './webviewChannel';
 import { WEBVIEW_OPTIONS, webviewHtml } from './webviewHtml';
-import { answersStrings } from './webviewStrings';
+import { answersStrings } from './webviewTranslations';
 
 const STATE_KEY = 'attentionPrompting.answers';
 const MAX_ENTRIES = 100;

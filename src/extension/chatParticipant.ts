@@ -12,9 +12,9 @@ import * as vscode from 'vscode';
 import type { AnswerImage } from '../core/answerProvider';
 import { hasImageExtension } from '../core/defaults';
 import { errorCodeOf } from '../shared/rpc';
-import { vlmConfig } from './config';
+import { imageRendering, languageModelSource } from './answerSource';
 import type { EngineClient } from './engineClient';
-import { LanguageModelAnswerError, LanguageModelAnswers } from './languageModels';
+import { LanguageModelAnswerError } from './languageModels';
 import { describeMask, maskForQuestion, workspaceImage } from './maskForQuestion';
 import { escapeMarkdown, markdownImage } from './markdownText';
 
@@ -109,11 +109,11 @@ export function chatHandler(deps: Deps): vscode.ChatRequestHandler {
       const masked = await maskForQuestion(deps, imagePath, question, '', controller.signal);
       const metadata: TurnMetadata = { imagePath, question };
       if (request.command !== 'compare') {
-        const preview = path.join(deps.context.globalStorageUri.fsPath, 'chat-previews', `${masked.summary.attributionId}.png`);
-        await fs.promises.mkdir(path.dirname(preview), { recursive: true });
-        await fs.promises.writeFile(preview, masked.previews.overlay);
+        // Inline (data:), not a file: URI: a remote or web workbench (code-server, Remote-SSH) refuses
+        // to load the extension host's local files ("Not allowed to load local resource").
+        const preview = `data:image/png;base64,${Buffer.from(masked.previews.overlay).toString('base64')}`;
         // File names and the question are text: escaped, they cannot add a link or an image.
-        stream.markdown(new vscode.MarkdownString(markdownImage(vscode.l10n.t('Heatmap of {0}', path.basename(imagePath)), vscode.Uri.file(preview).toString()) + '\n\n'));
+        stream.markdown(new vscode.MarkdownString(markdownImage(vscode.l10n.t('Heatmap of {0}', path.basename(imagePath)), preview) + '\n\n'));
         stream.markdown(escapeMarkdown(describeMask(masked)) + '\n\n');
         stream.button({ command: OPEN_HEATMAP_COMMAND, title: vscode.l10n.t('Open the Heatmap Panel'), arguments: [vscode.Uri.file(imagePath), question] });
       }
@@ -121,15 +121,15 @@ export function chatHandler(deps: Deps): vscode.ChatRequestHandler {
         stream.markdown(vscode.l10n.t('Restricted Mode: the image is not sent to {0}. Trust the workspace to get an answer; the heatmap above was computed on this machine.', request.model.name));
         return { metadata };
       }
+      const source = languageModelSource(request.model);
       let image: AnswerImage = masked.masked;
       if (request.command === 'compare') {
-        const config = vlmConfig();
-        image = await deps.engine.request('payload', { attributionId: masked.summary.attributionId, view: masked.view, which: 'original', maxSide: config.maxImageSide, format: config.imageFormat }, { signal: controller.signal });
+        image = await deps.engine.request('payload', { attributionId: masked.summary.attributionId, view: masked.view, which: 'original', ...imageRendering(source.settings) }, { signal: controller.signal });
         stream.markdown(vscode.l10n.t('**{0} on the original image:**', request.model.name) + '\n\n');
       } else {
         stream.markdown(vscode.l10n.t('**{0} on the masked image:**', request.model.name) + '\n\n');
       }
-      await new LanguageModelAnswers(request.model).answer({ question, image, signal: controller.signal, onDelta: (d) => stream.markdown(d) });
+      await source.model.answer({ question, image, signal: controller.signal, onDelta: (d) => stream.markdown(d) });
       return { metadata };
     } catch (e) {
       if (controller.signal.aborted || errorCodeOf(e) === 'cancelled' || (e instanceof LanguageModelAnswerError && e.problem === 'cancelled')) return {};
@@ -151,9 +151,9 @@ export function chatFollowups(result: vscode.ChatResult): vscode.ChatFollowup[] 
   return (result.metadata as TurnMetadata | undefined)?.imagePath ? [{ prompt: vscode.l10n.t('Compare with the original image'), label: vscode.l10n.t('Compare with the original image'), command: 'compare' }] : [];
 }
 
-export function registerChatParticipant(deps: Deps): vscode.Disposable {
+export function register(deps: Deps): void {
   const participant = vscode.chat.createChatParticipant(CHAT_PARTICIPANT_ID, chatHandler(deps));
   participant.iconPath = vscode.Uri.joinPath(deps.context.extensionUri, 'media', 'icon.png');
   participant.followupProvider = { provideFollowups: (result) => chatFollowups(result) };
-  return participant;
+  deps.context.subscriptions.push(participant);
 }

@@ -1,8 +1,11 @@
 // The stand-in for `vscode` must be imported before config.ts.
 import { settings } from '../../test/fakeVscode';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
-import { defaultView, localModelParameters, onInvalidSetting, previewMaxSide, vlmConfig, vlmProvider, vlmProviderSetting } from './config';
+import { ROOT } from '../../test/helpers';
+import { chosenLocalModel, clipModelSetting, defaultView, localModelParameters, onInvalidSetting, previewMaxSide, vlmConfig, answerSourceKind, answerSourceSetting } from './config';
 
 describe('settings a repository can set are clamped at read time', () => {
   const told: string[] = [];
@@ -52,21 +55,59 @@ describe('settings a repository can set are clamped at read time', () => {
 
   it('the local model: none until the user chose one (nothing downloads before), and a workspace can neither choose it nor switch the provider', () => {
     const context = { globalStorageUri: { fsPath: '/tmp/ap-global' } } as never;
-    assert.equal(vlmProvider(), 'vscode');
-    assert.deepEqual(vlmProviderSetting(), { value: 'vscode', explicit: false }, 'unset: not a choice');
+    assert.equal(answerSourceKind(), 'vscode');
+    assert.deepEqual(answerSourceSetting(), { value: 'vscode', explicit: false }, 'unset: not a choice');
     assert.equal(localModelParameters(context), undefined);
     settings.workspace['attentionPrompting.vlm.provider'] = 'local';
     settings.workspace['attentionPrompting.vlm.localModel'] = '/repo/evil-model';
-    assert.equal(vlmProvider(), 'vscode');
+    assert.equal(answerSourceKind(), 'vscode');
     assert.equal(localModelParameters(context), undefined);
     settings.user['attentionPrompting.vlm.provider'] = 'local';
     settings.user['attentionPrompting.vlm.localModel'] = ' llava-hf/llava-interleave-qwen-0.5b-hf ';
-    assert.equal(vlmProvider(), 'local');
-    assert.deepEqual(vlmProviderSetting(), { value: 'local', explicit: true });
+    assert.equal(answerSourceKind(), 'local');
+    assert.deepEqual(answerSourceSetting(), { value: 'local', explicit: true });
     assert.deepEqual(localModelParameters(context), { model: 'llava-hf/llava-interleave-qwen-0.5b-hf', cacheDir: '/tmp/ap-global/models', threads: undefined });
     settings.user['attentionPrompting.vlm.provider'] = 'cloud';
-    assert.equal(vlmProvider(), 'vscode');
+    assert.equal(answerSourceKind(), 'vscode');
     // An invalid choice counts as none made: the first ask offers the choice again.
-    assert.deepEqual(vlmProviderSetting(), { value: 'vscode', explicit: false });
+    assert.deepEqual(answerSourceSetting(), { value: 'vscode', explicit: false });
+  });
+});
+
+describe('settings go through one door', () => {
+  beforeEach(() => {
+    settings.user = {};
+    settings.workspace = {};
+  });
+
+  it('the CLIP model: set in any layer counts as chosen (modelGuard never offers the default then); unset reads as the default, not chosen', () => {
+    assert.deepEqual(clipModelSetting(), { effective: 'Xenova/clip-vit-large-patch14-336', explicitlySet: false });
+    settings.workspace['attentionPrompting.model'] = 'Xenova/clip-vit-base-patch16';
+    assert.deepEqual(clipModelSetting(), { effective: 'Xenova/clip-vit-base-patch16', explicitlySet: true });
+    settings.workspace = {};
+    settings.user['attentionPrompting.model'] = '  ';
+    assert.equal(clipModelSetting().explicitlySet, false, 'blank is no choice');
+  });
+
+  it('the local model the pickers mark as current: the user value, trimmed; a workspace value never', () => {
+    settings.workspace['attentionPrompting.vlm.localModel'] = '/repo/evil-model';
+    assert.equal(chosenLocalModel(), undefined);
+    settings.user['attentionPrompting.vlm.localModel'] = ' llava-hf/llava-interleave-qwen-0.5b-hf ';
+    assert.equal(chosenLocalModel(), 'llava-hf/llava-interleave-qwen-0.5b-hf');
+  });
+
+  it('no file in src/extension but config.ts reads or writes a setting itself', () => {
+    const dir = path.join(ROOT, 'src', 'extension');
+    // getConfiguration is every read's way in; ConfigurationTarget every write's (update needs it).
+    const bypasses = fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.ts') && f !== 'config.ts' && !f.endsWith('.test.ts'))
+      .flatMap((f) =>
+        fs
+          .readFileSync(path.join(dir, f), 'utf8')
+          .split('\n')
+          .flatMap((line, i) => (/getConfiguration\(|ConfigurationTarget/.test(line) ? [`${f}:${i + 1}: ${line.trim()}`] : [])),
+      );
+    assert.deepEqual(bypasses, [], 'read and write settings through config.ts (its readers bound every value; its writers go to the user settings)');
   });
 });

@@ -7,10 +7,12 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
+  ANSWER_SOURCES,
+  type AnswerSourceKind,
   DEFAULT_DTYPE,
   DEFAULT_GEOMETRY,
   DEFAULT_MODEL,
-  DEFAULT_VLM_PROVIDER,
+  DEFAULT_ANSWER_SOURCE,
   DEFAULT_VLM_SETTINGS,
   DTYPES,
   GEOMETRIES,
@@ -21,12 +23,10 @@ import {
   PREVIEW_MAX_SIDE,
   THREADS,
   VLM_MAX_IMAGE_SIDE,
-  VLM_PROVIDERS,
   VLM_MAX_RETRIES,
   VLM_MAX_TOKENS,
   VLM_TEMPERATURE,
   VLM_TIMEOUT_SECONDS,
-  VlmProvider,
   VlmRunSettings,
   boundedNumber,
   oneOf,
@@ -81,29 +81,75 @@ export function idleMs(): number {
   return boundedNumber(IDLE_MINUTES, cfg().get('engine.idleMinutes'), 'engine.idleMinutes', invalid) * 60_000;
 }
 
-/** A user (global) value only: application-scoped settings a workspace must not redirect. */
+/** The value the user set (global), undefined when they set none: a workspace's value never counts. */
+function userSetValue(key: string): unknown {
+  return cfg().inspect(key)?.globalValue;
+}
+
+/** A user (global) value only, else the default: application-scoped settings a workspace must not redirect. */
 function userValue(key: string): unknown {
   const v = cfg().inspect(key);
   return v?.globalValue ?? v?.defaultValue;
+}
+
+/** Settings the user changes through a command are written to their user settings, never a workspace's. */
+function writeUserSetting(key: string, value: unknown): Thenable<void> {
+  return cfg().update(key, value, vscode.ConfigurationTarget.Global);
 }
 
 /**
  * Who answers (a VS Code model, the endpoint or the local model), and whether the user chose it:
  * unset or invalid, the first ask offers the choice. The user's own value only (application scope).
  */
-export function vlmProviderSetting(): { value: VlmProvider; explicit: boolean } {
-  const chosen = cfg().inspect('vlm.provider')?.globalValue;
-  const value = oneOf(VLM_PROVIDERS, DEFAULT_VLM_PROVIDER, chosen, 'vlm.provider', invalid);
+export function answerSourceSetting(): { value: AnswerSourceKind; explicit: boolean } {
+  const chosen = userSetValue('vlm.provider');
+  const value = oneOf(ANSWER_SOURCES, DEFAULT_ANSWER_SOURCE, chosen, 'vlm.provider', invalid);
   return { value, explicit: chosen !== undefined && value === chosen };
 }
 
-export function vlmProvider(): VlmProvider {
-  return vlmProviderSetting().value;
+export function answerSourceKind(): AnswerSourceKind {
+  return answerSourceSetting().value;
+}
+
+/** Saves who answers (the user's choice in the first-ask list or Choose Answer Model…). */
+export function setAnswerSource(value: AnswerSourceKind): Thenable<void> {
+  return writeUserSetting('vlm.provider', value);
+}
+
+/** The local vision-language model the user chose (their own value only), undefined before they chose one. */
+export function chosenLocalModel(): string | undefined {
+  return text(userValue('vlm.localModel'));
+}
+
+export function setLocalModel(model: string): Thenable<void> {
+  return writeUserSetting('vlm.localModel', model);
+}
+
+/**
+ * The CLIP model setting as modelGuard.ts needs it: the effective value, and whether any layer
+ * sets it (a machine-scoped key can read as its default although the user chose it: modelChoice.ts).
+ */
+export function clipModelSetting(): { effective: string | undefined; explicitlySet: boolean } {
+  const c = cfg();
+  const inspected = c.inspect<string>('model');
+  const explicitlySet = [inspected?.globalValue, inspected?.workspaceValue, inspected?.workspaceFolderValue].some((v) => typeof v === 'string' && v.trim() !== '');
+  return { effective: c.get<string>('model'), explicitlySet };
+}
+
+/** Saves the CLIP model (and its weights' dtype, when chosen with it). */
+export async function setClipModel(model: string, dtype?: string): Promise<void> {
+  await writeUserSetting('model', model);
+  if (dtype !== undefined) await writeUserSetting('dtype', dtype);
+}
+
+/** Whether a settings change needs a new engine process (it loaded the CLIP model with the old ones). */
+export function changesEngine(e: vscode.ConfigurationChangeEvent): boolean {
+  return ['model', 'dtype', 'engine'].some((key) => e.affectsConfiguration(`${SECTION}.${key}`));
 }
 
 /** The local vision-language model, undefined until the user has chosen one (nothing downloads before). */
 export function localModelParameters(context: vscode.ExtensionContext): LocalModelParameters | undefined {
-  const model = text(userValue('vlm.localModel'));
+  const model = chosenLocalModel();
   if (!model) return undefined;
   const { cacheDir, threads } = modelParameters(context);
   return { model, cacheDir, threads };
@@ -116,11 +162,7 @@ export type VlmConfig = Omit<VlmRunSettings, 'apiKey'>;
  * to another host; `inspect` is used to read only the user (global) values to be sure.
  */
 export function vlmConfig(): VlmConfig {
-  const c = cfg();
-  const user = (key: string): unknown => {
-    const v = c.inspect(key);
-    return v?.globalValue ?? v?.defaultValue;
-  };
+  const user = userValue;
   const d = DEFAULT_VLM_SETTINGS;
   return {
     baseURL: text(user('vlm.baseURL')) ?? d.baseURL,

@@ -4,7 +4,7 @@
  */
 import * as vscode from 'vscode';
 import { DEFAULT_BASE_URL } from '../core/defaults';
-import { endpointHost } from '../core/vlm';
+import { endpointHost } from '../core/endpointUrl';
 
 const CONFIRMED_HOSTS = 'attentionPrompting.confirmedHosts';
 

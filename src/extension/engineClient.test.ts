@@ -5,7 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { ROOT, fixtureModel, rectangleImage, tempDir } from '../../test/helpers';
 import { startFakeVlm, type FakeVlm } from '../../test/vlm/server';
-import type { AttributeParams, EndpointSettings, ViewParameters } from '../shared/protocol';
+import type { VlmSettings } from '../core/defaults';
+import type { AttributeParams, ViewParameters } from '../shared/protocol';
 import { DEFAULT_VLM_SETTINGS } from '../core/defaults';
 import { EngineClient } from './engineClient';
 import { startLocalHub } from '../../test/hub/server';
@@ -168,7 +169,7 @@ describe('engine process client', () => {
     let vlm: FakeVlm;
     before(async () => (vlm = await startFakeVlm({ apiKey: 'sk-engine' })));
     after(() => vlm.close());
-    const endpoint = (): EndpointSettings => ({ baseURL: vlm.baseURL, model: 'test-vision', apiKey: 'sk-engine', imageDetail: 'auto', maxTokens: 100, temperature: 0, systemPrompt: '', timeoutMs: 10_000, maxRetries: 0 });
+    const endpoint = (): VlmSettings => ({ baseURL: vlm.baseURL, model: 'test-vision', apiKey: 'sk-engine', imageDetail: 'auto', maxTokens: 100, temperature: 0, systemPrompt: '', timeoutMs: 10_000, maxRetries: 0 });
 
     it('the engine process asks the endpoint itself: the key travels in the request, the answer streams back as progress', async () => {
       const { summary } = await client.request('attribute', params());
@@ -213,7 +214,7 @@ describe('engine process client', () => {
         view,
         concurrency: 2,
         vlm: { ...DEFAULT_VLM_SETTINGS, apiKey: '', compareWithOriginal: false },
-        answersFrom: 'host',
+        answerSource: 'vscode',
       });
       assert.deepEqual([outcome.done, outcome.failed], [2, 0]);
       assert.deepEqual(asked, ['which colour? image/png', 'which colour? image/png']);
@@ -239,7 +240,7 @@ describe('engine process client', () => {
         return { text: 'a host answer', model: 'copilot-test', elapsedMs: 1 };
       });
       const ask = (question: string, signal?: AbortSignal, onProgress?: (p: { delta: string }) => void) =>
-        client.request('answer', { attributionId: summary.attributionId, view, which: 'original', maxSide: 300, format: 'png', question, source: { kind: 'host' } }, { signal, onProgress });
+        client.request('answer', { attributionId: summary.attributionId, view, which: 'original', maxSide: 300, format: 'png', question, source: { kind: 'vscode' } }, { signal, onProgress });
       const deltas: string[] = [];
       const r = await ask('what is red?', undefined, (p) => deltas.push(p.delta));
       assert.deepEqual([r.text, r.model], ['a host answer', 'copilot-test']);

@@ -16,7 +16,7 @@ import { ensureLocalModel } from './localModel';
 import { EngineClient, EngineError } from './engineClient';
 import { webviewChannel, type WebviewChannel } from './webviewChannel';
 import { WEBVIEW_OPTIONS, webviewHtml } from './webviewHtml';
-import { heatmapStrings } from './webviewStrings';
+import { heatmapStrings } from './webviewTranslations';
 
 export const HEATMAP_VIEW_TYPE = 'attentionPrompting.heatmap';
 

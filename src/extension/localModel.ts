@@ -6,20 +6,26 @@
 import * as vscode from 'vscode';
 import { LVLM_PRESETS } from '../core/defaults';
 import type { LocalModelParameters } from '../shared/protocol';
-import { SECTION, localModelParameters } from './config';
+import { chosenLocalModel, localModelParameters, setLocalModel } from './config';
+import { registerCommand } from './commands';
 import { pickModel } from './modelPicker';
+
+export function register(context: vscode.ExtensionContext): void {
+  // The engine process replaces its local model when the next request names another one.
+  registerCommand(context, 'chooseLocalModel', () => chooseLocalModel());
+}
 
 /** Shows the picker and saves the choice (user setting); the chosen model, or undefined if dismissed. */
 export async function chooseLocalModel(): Promise<string | undefined> {
   const model = await pickModel({
     presets: LVLM_PRESETS,
-    current: vscode.workspace.getConfiguration(SECTION).inspect<string>('vlm.localModel')?.globalValue,
+    current: chosenLocalModel(),
     title: vscode.l10n.t('Local vision-language model (downloaded into the model cache on first use)'),
     folderDetail: vscode.l10n.t('A folder in the Transformers.js LLaVA layout (config.json, onnx/vision_encoder.onnx, onnx/embed_tokens.onnx, onnx/decoder_model_merged.onnx)'),
     otherDetail: vscode.l10n.t('Any LLaVA-family Transformers.js export on the Hugging Face hub'),
   });
   if (!model) return undefined;
-  await vscode.workspace.getConfiguration(SECTION).update('vlm.localModel', model, vscode.ConfigurationTarget.Global);
+  await setLocalModel(model);
   return model;
 }
 

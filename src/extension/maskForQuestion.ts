@@ -8,7 +8,8 @@ import * as vscode from 'vscode';
 import type { AnswerImage } from '../core/answerProvider';
 import type { FavouredRegion } from '../core/region';
 import type { AttributionSummary, RenderedImages, ViewParameters } from '../shared/protocol';
-import { defaultView, vlmConfig } from './config';
+import { imageRendering } from './answerSource';
+import { defaultView } from './config';
 import type { EngineClient } from './engineClient';
 import { checkedModelParameters } from './modelGuard';
 import { workspaceImage as imageInFolders } from './workspaceFile';
@@ -38,10 +39,9 @@ export async function maskForQuestion(
   const view: ViewParameters = { ...defaultView(), hint };
   const model = await checkedModelParameters(deps.context);
   const { summary, images } = await deps.engine.request('attribute', { imagePath, question, model, view, previewMaxSide: PREVIEW_SIDE }, { signal });
-  const config = vlmConfig();
   const choice = { attributionId: summary.attributionId, view };
   const [masked, region] = await Promise.all([
-    deps.engine.request('payload', { ...choice, which: 'masked', maxSide: config.maxImageSide, format: config.imageFormat }, { signal }),
+    deps.engine.request('payload', { ...choice, which: 'masked', ...imageRendering() }, { signal }),
     deps.engine.request('region', choice, { signal }),
   ]);
   return { imagePath, question, view, summary, previews: images, masked, region: region.region };

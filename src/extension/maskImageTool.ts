@@ -37,6 +37,10 @@ async function usableInput(raw: unknown): Promise<{ input: MaskImageInput; image
   return { input, imagePath: await workspaceImage(input.path) };
 }
 
+export function register(deps: { context: vscode.ExtensionContext; engine: EngineClient; log: vscode.LogOutputChannel }): void {
+  deps.context.subscriptions.push(vscode.lm.registerTool(MASK_IMAGE_TOOL, new MaskImageTool(deps)));
+}
+
 export class MaskImageTool implements vscode.LanguageModelTool<MaskImageInput> {
   constructor(private readonly deps: { context: vscode.ExtensionContext; engine: EngineClient; log: vscode.LogOutputChannel }) {}
 

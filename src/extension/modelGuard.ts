@@ -3,13 +3,13 @@
  * and makes sure it never silently becomes the default (a 432 MB to 1.7 GB download, by dtype): see modelChoice.ts for why a
  * user's choice can read as the default in a remote window, and what is decided.
  */
-import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { DEFAULT_MODEL, DEFAULT_MODEL_DOWNLOAD } from '../core/defaults';
-import { cachedPath, locateModel, requiredFiles } from '../core/modelSource';
+import { isFullyCached } from '../core/modelCache';
+import { locateModel } from '../core/modelLocation';
 import type { ModelParameters } from '../shared/protocol';
 import type { ErrorCode } from '../shared/rpc';
-import { SECTION, modelParameters } from './config';
+import { SECTION, clipModelSetting, modelParameters, setClipModel } from './config';
 import { decideModel } from './modelChoice';
 
 const LAST_EXPLICIT = 'attentionPrompting.lastExplicitModel';
@@ -22,8 +22,7 @@ export class ModelChoiceError extends Error {
 
 function isCached(params: ModelParameters): boolean {
   try {
-    const loc = locateModel({ model: params.model, revision: params.revision, dtype: params.dtype, cacheDir: params.cacheDir });
-    return loc.local || requiredFiles(params.dtype).every((f) => fs.existsSync(cachedPath(loc, f)));
+    return isFullyCached(locateModel({ model: params.model, revision: params.revision, dtype: params.dtype, cacheDir: params.cacheDir }));
   } catch {
     return false;
   }
@@ -38,8 +37,7 @@ const downloadSize = (params: ModelParameters) => {
 /** The model parameters to use now; throws ModelChoiceError when nothing may be loaded. */
 export async function checkedModelParameters(context: vscode.ExtensionContext): Promise<ModelParameters> {
   const params = modelParameters(context);
-  const inspected = vscode.workspace.getConfiguration(SECTION).inspect<string>('model');
-  const explicitlySet = [inspected?.globalValue, inspected?.workspaceValue, inspected?.workspaceFolderValue].some((v) => typeof v === 'string' && v.trim() !== '');
+  const { explicitlySet } = clipModelSetting();
   if (explicitlySet && context.globalState.get(LAST_EXPLICIT) !== params.model) await context.globalState.update(LAST_EXPLICIT, params.model);
   const decision = decideModel({
     setting: { effective: params.model, explicitlySet },
@@ -63,7 +61,7 @@ export async function checkedModelParameters(context: vscode.ExtensionContext): 
     const useDefault = vscode.l10n.t('Use the Default');
     void vscode.window.showErrorMessage(message, usePrevious, useDefault).then(async (choice) => {
       // A Global write of a machine-scoped key goes to the remote's settings in a remote window.
-      if (choice === usePrevious) await vscode.workspace.getConfiguration(SECTION).update('model', decision.previous, vscode.ConfigurationTarget.Global);
+      if (choice === usePrevious) await setClipModel(decision.previous);
       if (choice === useDefault) await context.globalState.update(LAST_EXPLICIT, undefined);
     });
     throw new ModelChoiceError(message);

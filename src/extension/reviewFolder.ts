@@ -8,21 +8,18 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { WEBVIEW_RESOURCE_ORIGIN } from '../core/batch/report';
 import { BATCH_CONCURRENCY } from '../core/defaults';
-import { endpointHost } from '../core/vlm';
 import { readResults, type ResultRecord } from '../core/batch/results';
 import { SETTINGS_FILE, readRunSettings, reviewOfRun, type ReviewOfRun } from '../core/batch/runSettings';
 import { REPORT_HOST_CHECKS, checkView, type BatchOutcome, type BatchParams, type ReportHostVocabulary, type ReportVocabulary, type ViewParameters } from '../shared/protocol';
 import { errorCodeOf } from '../shared/rpc';
 import { ApiKeys } from './apiKeys';
-import { defaultView, modelParameters, vlmConfig, vlmProvider } from './config';
+import { defaultView, modelParameters } from './config';
 import { ensureLocalModel } from './localModel';
-import { confirmEndpoint } from './endpointConsent';
 import type { EngineClient } from './engineClient';
 import { checkedModelParameters } from './modelGuard';
 import { webviewChannel } from './webviewChannel';
-import { resolveAnswerSource } from './answerSourceChoice';
-import type { HostAnswerService } from './hostAnswers';
-import { LanguageModelAnswers } from './languageModels';
+import { answerSourcePreview, readyAnswerSource } from './answerSource';
+import type { LanguageModelServer } from './languageModelServer';
 import { ReviewInputs } from './rerunTrust';
 
 export interface ReviewRequest {
@@ -67,24 +64,23 @@ export async function promptReview(context: vscode.ExtensionContext, folder: vsc
   let withVlm = false;
   if (vscode.workspace.isTrusted) {
     // Where answers would go, said before anything is sent (the source itself is resolved when the run starts).
-    const provider = vlmProvider();
-    const host = provider === 'openai' ? endpointHost(vlmConfig().baseURL) : '';
+    const where = await answerSourcePreview(keys);
     const send = {
       label: vscode.l10n.t('Masks and answers'),
       detail:
-        provider === 'local'
+        where.kind === 'local'
           ? vscode.l10n.t('Answers from the local vision-language model; nothing leaves this machine')
-          : provider === 'vscode'
+          : where.kind === 'vscode'
             ? vscode.l10n.t('Sends every image to the VS Code language model you choose (Choose Answer Model…)')
-            : vscode.l10n.t('Sends every image to {0}', host),
+            : vscode.l10n.t('Sends every image to {0}', where.host),
       vlm: true,
     };
     const local = { label: vscode.l10n.t('Masks only'), detail: vscode.l10n.t('Nothing leaves this machine'), vlm: false };
     const mode = await vscode.window.showQuickPick([send, local], { title: vscode.l10n.t('What should the review produce?'), ignoreFocusOut: true });
     if (!mode) return undefined;
     withVlm = mode.vlm;
-    if (withVlm && provider === 'openai' && !(await keys.get(host))) {
-      void vscode.window.showErrorMessage(vscode.l10n.t('No API key for {0}. Set one first, or choose Masks only.', host));
+    if (withVlm && where.kind === 'openai' && !where.hasKey) {
+      void vscode.window.showErrorMessage(vscode.l10n.t('No API key for {0}. Set one first, or choose Masks only.', where.host));
       return undefined;
     }
   }
@@ -115,36 +111,14 @@ export async function promptReview(context: vscode.ExtensionContext, folder: vsc
   return { folder: dataset, question, jsonl, outDir, withVlm };
 }
 
-export async function runReview(context: vscode.ExtensionContext, engine: EngineClient, keys: ApiKeys, hostAnswers: HostAnswerService, log: vscode.LogOutputChannel, req: ReviewRequest): Promise<BatchOutcome | undefined> {
-  let vlm: BatchParams['vlm'];
-  let languageModel: LanguageModelAnswers | undefined;
-  let answersLocally = false;
+export async function runReview(context: vscode.ExtensionContext, engine: EngineClient, keys: ApiKeys, languageModelServer: LanguageModelServer, log: vscode.LogOutputChannel, req: ReviewRequest): Promise<BatchOutcome | undefined> {
   const view = defaultView();
-  if (req.withVlm) {
-    if (!vscode.workspace.isTrusted) throw new Error(vscode.l10n.t('Sending images to a VLM needs a trusted workspace.'));
-    const source = await resolveAnswerSource(context);
-    if (!source) return undefined;
-    const config = vlmConfig();
-    if (source.kind === 'local') {
-      // No endpoint and no key: the engine process's local model answers.
-      answersLocally = true;
-      vlm = { ...config, apiKey: '' };
-    } else if (source.kind === 'vscode') {
-      // The engine asks this host for each answer (only here is vscode.lm); no key leaves it.
-      languageModel = new LanguageModelAnswers(source.model);
-      vlm = { ...config, apiKey: '' };
-    } else {
-      const host = endpointHost(config.baseURL);
-      const key = await keys.get(host);
-      if (!key) throw new Error(vscode.l10n.t('No API key for {0}.', host));
-      // The same one-time confirmation as Ask: nothing goes to a new host before the user agrees.
-      if (!(await confirmEndpoint(context, host, config.baseURL))) return undefined;
-      vlm = { ...config, apiKey: key.key };
-    }
-  }
-  // The local model answers (provider local) and/or maps (auxiliary model lvlm): chosen first if it never was.
-  const local = answersLocally || view.aux === 'lvlm' ? await ensureLocalModel(context) : undefined;
-  if ((answersLocally || view.aux === 'lvlm') && !local) return undefined;
+  // Who answers, made ready as for Ask (answerSource.ts): trust, key, host consent, a chosen local model.
+  const source = req.withVlm ? await readyAnswerSource(context, keys, log) : undefined;
+  if (req.withVlm && !source) return undefined;
+  // The local model answers (source local) and/or maps (auxiliary model lvlm): chosen first if it never was.
+  const local = source?.kind === 'local' ? source.local : view.aux === 'lvlm' ? await ensureLocalModel(context) : undefined;
+  if (view.aux === 'lvlm' && !local) return undefined;
   const params: BatchParams = {
     input: req.jsonl?.fsPath ?? req.folder.fsPath,
     question: req.question,
@@ -154,23 +128,18 @@ export async function runReview(context: vscode.ExtensionContext, engine: Engine
     model: view.aux === 'lvlm' ? modelParameters(context) : await checkedModelParameters(context),
     view,
     concurrency: BATCH_CONCURRENCY,
-    vlm,
-    ...(languageModel ? { answersFrom: 'host' as const, hostModel: languageModel.label } : {}),
-    ...(answersLocally ? { answersFrom: 'local' as const } : {}),
+    vlm: source?.settings,
+    ...(source ? { answerSource: source.kind } : {}),
+    // The engine asks this host for each answer of a VS Code model (only here is vscode.lm); no key leaves it.
+    ...(source?.kind === 'vscode' ? { vscodeModel: source.label } : {}),
     local,
   };
-  const answeredBy = languageModel
-    ? ` (VS Code model ${languageModel.label.model}, ${languageModel.label.where})`
-    : answersLocally
-      ? ` (local VLM ${local?.model})`
-      : vlm
-        ? ` (VLM ${vlm.model} at ${endpointHost(vlm.baseURL)})`
-        : ' (masks only)';
+  const answeredBy = source ? ` (${source.kind} ${source.label.model}, ${source.label.where})` : ' (masks only)';
   // The trust anchor for a later Re-run failed: settings.json in the folder can be edited, this cannot.
   await new ReviewInputs(context.globalState).remember(params.outDir, params.input);
   log.info(`review ${params.input} → ${params.outDir}${answeredBy}${view.aux === 'lvlm' ? `, LVLM maps from ${local?.model}` : ''}`);
   const run = () => withReviewProgress(engine, log, req, params);
-  return languageModel ? hostAnswers.serve(languageModel, run) : run();
+  return source?.kind === 'vscode' ? languageModelServer.serve(source.model, run) : run();
 }
 
 async function withReviewProgress(engine: EngineClient, log: vscode.LogOutputChannel, req: ReviewRequest, params: BatchParams): Promise<BatchOutcome | undefined> {

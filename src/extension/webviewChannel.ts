@@ -10,8 +10,6 @@ export interface WebviewChannel<Mine extends Vocabulary, Theirs extends Vocabula
   endpoint: Endpoint<Mine, Theirs>;
   /** Call when the webview (re)loads and says it is ready; until then messages are held. */
   markReady(): void;
-  /** The webview is gone (or reloading): hold messages again. */
-  markNotReady(): void;
   dispose(): void;
 }
 
@@ -39,7 +37,6 @@ export function webviewChannel<Mine extends Vocabulary, Theirs extends Vocabular
       held = [];
       for (const m of queued) void webview.postMessage(m);
     },
-    markNotReady: () => (ready = false),
     dispose: () => subscription.dispose(),
   };
 }

@@ -4,10 +4,10 @@
  * carried by rpc.ts's Endpoint. Messages from webviews are checked field by field (checks at the
  * end). Bytes travel as Uint8Array on every channel (structured clone), never as base64 text.
  */
-import type { AnswerImage, AnswerResult } from '../core/answerProvider';
+import type { AnswerImage, AnswerProvider, AnswerResult } from '../core/answerProvider';
 import type { FavouredRegion } from '../core/region';
 import type { ErrorCode } from '../core/errors';
-import { AUX_MODELS, DEFAULT_AUX, OPACITY, type AuxModel, type Dtype, type Geometry, type Interpolation, type ViewSettings, type VlmRunSettings, type VlmSettings } from '../core/defaults';
+import { AUX_MODELS, DEFAULT_AUX, OPACITY, type AnswerSourceKind, type AuxModel, type Dtype, type Geometry, type Interpolation, type ViewSettings, type VlmRunSettings, type VlmSettings } from '../core/defaults';
 import { type MaskSettingName, maskSettingProblem } from '../core/maskParameters';
 import { judgedBy, number, object, oneOf, nullable, optional, string, empty, type Check } from './validate';
 import type { Checks } from './rpc';
@@ -92,11 +92,9 @@ export interface EngineProgress {
 }
 
 
-/** Settings of an OpenAI-compatible endpoint. The key travels only inside a request to the engine process. */
-export type EndpointSettings = VlmSettings;
 
-/** Where answers come from: an endpoint the engine process calls itself, or the host's VS Code language model (an engine → host request). */
-export type AnswerSource = { kind: 'openai'; endpoint: EndpointSettings } | { kind: 'host' } | { kind: 'local'; model: LocalModelParameters; maxTokens: number };
+/** Where answers come from: an endpoint the engine process calls itself, the host's VS Code language model (an engine → host request), or the local model. */
+export type AnswerSource = { kind: 'openai'; endpoint: VlmSettings } | { kind: 'vscode' } | { kind: 'local'; model: LocalModelParameters; maxTokens: number };
 
 export interface BatchParams {
   input: string;
@@ -108,12 +106,12 @@ export interface BatchParams {
   concurrency: number;
   /** Absent: masks only. The key travels over the IPC channel only, never into a log. */
   vlm?: VlmRunSettings;
-  /** Who answers: the endpoint in `vlm` (default), the host's VS Code language model (engine → host requests), or the local model. */
-  answersFrom?: 'endpoint' | 'host' | 'local';
+  /** Who answers: the endpoint in `vlm` ('openai', the default), the host's VS Code language model ('vscode': engine → host requests), or the local model. */
+  answerSource?: AnswerSourceKind;
   /** The local model, for answers from it or `view.aux` lvlm. */
   local?: LocalModelParameters;
-  /** With answers from the host: the model and its vendor, for results and the report. */
-  hostModel?: { model: string; where: string };
+  /** With answers from a VS Code language model: the model and its vendor, for results and the report. */
+  vscodeModel?: AnswerProvider['label'];
 }
 
 export interface BatchOutcome {
@@ -199,15 +197,12 @@ export interface PanelState {
   canAsk: boolean;
 }
 
-/** Encoded PNGs at preview size; the webview shows them through object URLs. */
-export type PreviewImages = RenderedImages;
-
 /** What the heatmap webview handles. */
 export interface PanelVocabulary {
   requests: Record<string, never>;
   notifications: {
     state: PanelState;
-    images: PreviewImages;
+    images: RenderedImages;
     busy: { message?: string };
   };
 }

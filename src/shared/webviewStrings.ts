@@ -1,6 +1,6 @@
 /**
  * Every text the webviews show. The host fills these with vscode.l10n.t (src/extension/
- * webviewStrings.ts), so webviews are localised by the same bundles as the rest of the extension;
+ * webviewTranslations.ts), so webviews are localised by the same bundles as the rest of the extension;
  * the webview reads them from its page. `{0}`-style placeholders as in vscode.l10n.
  */
 

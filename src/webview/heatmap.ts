@@ -5,7 +5,7 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
 import { AUX_MODELS, CONTRAST, GRAY, INTERPOLATIONS, KERNEL_SIZES, OPACITY, type AuxModel, type NumberBounds } from '../core/defaults';
-import type { Interpolation, PanelHostVocabulary, PanelState, PanelVocabulary, PreviewImages, RestoredPanel, ViewParameters } from '../shared/protocol';
+import type { Interpolation, PanelHostVocabulary, PanelState, PanelVocabulary, RenderedImages, RestoredPanel, ViewParameters } from '../shared/protocol';
 import { format, type HeatmapStrings } from '../shared/webviewStrings';
 import { connect, pageStrings } from './channel';
 
@@ -227,7 +227,7 @@ function render(s: PanelState): void {
     : s.fileName;
 }
 
-function showImages(images: PreviewImages): void {
+function showImages(images: RenderedImages): void {
   for (const k of ['original', 'overlay', 'masked'] as const) {
     const blob = new Blob([images[k] as Uint8Array<ArrayBuffer>], { type: 'image/png' });
     if (k === 'masked') maskedBlob = blob;

@@ -136,6 +136,11 @@ class Ui {
     }
   }
 
+  /** A picker in the chat input's toolbar: 0 the mode (Agent, Ask, Edit), 1 the model. Its label changes on its own (a default model appears late). */
+  private chatPicker(index: number) {
+    return this.page.locator('.interactive-session .chat-input-toolbars .chat-modelPicker-item .action-label').nth(index);
+  }
+
   private async perform(action: Record<string, unknown>): Promise<unknown> {
     const page = this.page;
     switch (action.kind) {
@@ -261,6 +266,77 @@ class Ui {
           await page.locator('.notification-toast', { hasText: String(action.waitFor) }).first().waitFor({ timeout: 10_000 }).catch(() => undefined);
         }
         return { texts: await page.locator('.notification-toast').allInnerTexts() };
+      }
+      case 'chatAddModels': {
+        // What a user without Copilot does to get a provider's models into the chat's picker:
+        // Chat: Manage Language Models > the provider > tick its models > OK. (The picker's own
+        // "Add Language Models" button opens the Copilot sign-in dialog instead.)
+        const row = (text: string) => page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: text }).first();
+        await row(String(action.provider)).waitFor({ timeout: 15_000 });
+        await row(String(action.provider)).click();
+        for (const model of action.models as string[]) {
+          await row(model).waitFor({ timeout: 15_000 });
+          await row(model).locator('.quick-input-list-checkbox, input[type=checkbox], .monaco-custom-toggle').first().click();
+        }
+        await page.locator('.quick-input-widget .quick-input-action .monaco-button', { hasText: 'OK' }).first().click();
+        await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10_000 });
+        return { ok: true };
+      }
+      case 'chatChoose': {
+        // A chat-input picker (mode or model), by the label it shows now, then one of its entries.
+        // Hover then Enter, as for the Explorer's menu: a click right after a menu opens is ignored.
+        await this.chatPicker(Number(action.picker)).click();
+        // Chosen with the keyboard: the list's rows sit under a pointer block that takes the mouse.
+        const rows = page.locator('.action-widget .monaco-list-row');
+        await rows.first().waitFor({ timeout: 10_000 });
+        const count = await rows.count();
+        for (let i = 0; ; i++) {
+          const focused = await page.locator('.action-widget .monaco-list-row.focused').first().getAttribute('aria-label', { timeout: 5_000 }).catch(() => null);
+          if (focused?.startsWith(String(action.item))) break;
+          if (i > count) throw new Error(`no entry ${String(action.item)} in the ${String(action.picker)} picker`);
+          await page.keyboard.press('ArrowDown');
+        }
+        await page.keyboard.press('Enter');
+        await this.chatPicker(Number(action.picker)).filter({ hasText: String(action.item) }).waitFor({ timeout: 10_000 });
+        return { ok: true };
+      }
+      case 'chatSend': {
+        const input = page.locator('.interactive-session .interactive-input-part .monaco-editor').first();
+        if (action.attach !== undefined) {
+          // Add Context… > the file, found by name in the quick pick: it shows as a chip above the input.
+          await page.locator('.interactive-session .interactive-input-part .chat-attachment-button, .interactive-session .interactive-input-part a', { hasText: 'Add Context' }).first().click();
+          const box = page.locator('.quick-input-widget .quick-input-box input').first();
+          await box.waitFor({ state: 'visible', timeout: 10_000 });
+          await box.fill(String(action.attach));
+          await page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: String(action.attach) }).first().waitFor({ timeout: 15_000 });
+          await page.keyboard.press('Enter');
+          await page.locator('.interactive-session .chat-attached-context', { hasText: String(action.attach) }).first().waitFor({ timeout: 10_000 });
+        }
+        await input.click();
+        await page.keyboard.type(String(action.text), { delay: 10 });
+        // A completion list still open would take the Enter that sends.
+        await page.locator('.suggest-widget.visible').waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => page.keyboard.press('Escape'));
+        await page.keyboard.press('Enter');
+        return { ok: true };
+      }
+      case 'chatResponse': {
+        // The latest response in the chat list, as rendered: its text, images, buttons.
+        const response = page.locator('.interactive-session .interactive-item-container.interactive-response').last();
+        await response.waitFor({ timeout: 15_000 });
+        return response.evaluate((el) => ({
+          text: (el.querySelector('.value') as HTMLElement | null)?.innerText ?? '',
+          images: [...el.querySelectorAll('.value img')].map((i) => ({ loaded: (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0, width: (i as HTMLImageElement).naturalWidth, alt: i.getAttribute('alt') ?? '' })),
+          buttons: [...el.querySelectorAll('.value .chat-command-button .monaco-button, .value .chat-command-button a')].map((b) => (b as HTMLElement).innerText.trim()).filter(Boolean),
+        }));
+      }
+      case 'dialog': {
+        // A modal dialog's text and buttons (the chat's sign-in gate), once one with `text` shows.
+        const dialog = page.locator('.monaco-dialog-box', { hasText: String(action.text) }).first();
+        await dialog.waitFor({ timeout: Number(action.timeoutMs ?? 15_000) });
+        const out = { text: (await dialog.innerText()).replace(/\s+/g, ' ').trim() };
+        if (action.screenshot) await page.screenshot({ path: path.join(ARTIFACTS, `${this.phase}-${String(action.screenshot)}.png`) });
+        if (action.click) await dialog.locator('a, .monaco-button', { hasText: String(action.click) }).first().click();
+        return out;
       }
       case 'screenshot': {
         const file = path.join(ARTIFACTS, `${this.phase}-${String(action.name).replace(/[^\w-]/g, '_')}.png`);

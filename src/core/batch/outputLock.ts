@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { AttentionPromptError } from '../errors';
+import { isProcessRunning } from '../processAlive';
 
 export const LOCK_FILE = '.attention-prompt.lock';
 
@@ -34,19 +35,10 @@ export function processStartTime(pid: number): string | undefined {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Whether the process that wrote `owner` is still running (unknowable for another host: assumed yes). */
 function ownerRunning(owner: LockOwner): boolean {
   if (owner.host !== os.hostname()) return true;
-  if (!isAlive(owner.pid)) return false;
+  if (!isProcessRunning(owner.pid)) return false;
   const start = processStartTime(owner.pid);
   return start === undefined || owner.processStart === undefined || start === owner.processStart;
 }

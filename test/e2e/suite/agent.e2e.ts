@@ -119,10 +119,10 @@ suite(`Chat and agent mode (${PHASE} workspace)`, () => {
     const masked = await rgbOf(images[0].bytes!);
     assert.ok(meanIn(masked, RED, 0, true) > 180 && meanIn(masked, RED, 1, false) < 40, 'it is the masked image');
     assert.deepEqual(sent[0].parts.filter((p) => p.kind === 'text').map((p) => p.text), ['where is the red box?'], 'the question without the #file reference');
-    // The preview: a markdown image of the overlay PNG, written where the extension keeps its files.
-    const md = /!\[[^\]]*\]\((file:[^)]+\.png)\)/.exec(text());
-    assert.ok(md, text());
-    const overlay = await rgbOf(fs.readFileSync(vscode.Uri.parse(md[1]).fsPath));
+    // The preview: a markdown image of the overlay PNG, inline (a web workbench refuses file: URIs).
+    const md = /!\[[^\]]*\]\(data:image\/png;base64,([A-Za-z0-9+/=]+)\)/.exec(text());
+    assert.ok(md, text().slice(0, 300));
+    const overlay = await rgbOf(Buffer.from(md[1], 'base64'));
     assert.ok(overlay.width <= 512 && overlay.width > 0, 'a preview-size overlay');
     const button = parts.find((p) => p.kind === 'button')?.value as vscode.Command;
     assert.equal(button.command, 'attentionPrompting.openHeatmapFor');

@@ -31,8 +31,13 @@ export interface FakeLanguageModels {
 const shared = globalThis as { __attentionPromptingFakeModels?: FakeLanguageModels };
 export const fakeModels: FakeLanguageModels = (shared.__attentionPromptingFakeModels ??= { requests: [], faults: [] });
 
-const MODELS: vscode.LanguageModelChatInformation[] = [
-  { id: 'test-vision', name: 'Test Vision', family: 'test-vision-family', version: '1', maxInputTokens: 100_000, maxOutputTokens: 4_000, capabilities: { imageInput: true } },
+/**
+ * `isDefault` (read by VS Code 1.106 though not in the stable typings): the chat view's model
+ * picker lists no model at all unless one registered model is a default (Copilot's would be), and
+ * a request then fails with "Language model unavailable".
+ */
+const MODELS: Array<vscode.LanguageModelChatInformation & { isDefault?: boolean }> = [
+  { id: 'test-vision', name: 'Test Vision', family: 'test-vision-family', version: '1', maxInputTokens: 100_000, maxOutputTokens: 4_000, capabilities: { imageInput: true }, isDefault: true },
   { id: 'test-text', name: 'Test Text Only', family: 'test-text-family', version: '1', maxInputTokens: 100_000, maxOutputTokens: 4_000, capabilities: { imageInput: false } },
 ];
 

@@ -22,7 +22,7 @@ export function run(): Promise<void> {
   const marker = fs.existsSync(RELOAD_MARKER()) ? (JSON.parse(fs.readFileSync(RELOAD_MARKER(), 'utf8')) as ReloadMarker) : undefined;
   // The main suite ends with a window reload; the new host runs what comes after it. With E2E_GREP
   // the reload can be filtered out, so the first host also loads them (it never reaches them when it reloads).
-  const afterReload = ['languageModels.e2e.js', 'agent.e2e.js', 'settings.e2e.js'];
+  const afterReload = ['languageModels.e2e.js', 'agent.e2e.js', 'settings.e2e.js', 'chatView.e2e.js'];
   // The Restricted-Mode phase never reloads: it runs them after the main suite.
   const reloads = process.env.E2E_PHASE !== 'untrusted' && !grep;
   const files = marker ? ['reload.e2e.js', ...afterReload] : ['extension.e2e.js', ...(reloads ? [] : afterReload)];

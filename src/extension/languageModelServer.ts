@@ -7,7 +7,7 @@ import { ChannelError } from '../shared/rpc';
 import type { AnswerProvider } from '../core/answerProvider';
 import type { EngineClient } from './engineClient';
 
-export class HostAnswerService {
+export class LanguageModelServer {
   private provider: AnswerProvider | undefined;
 
   constructor(engine: EngineClient) {
