@@ -12,9 +12,19 @@
 export const GEOMETRIES = ['full', 'reference'] as const;
 export type Geometry = (typeof GEOMETRIES)[number];
 
-/** The mask's resize filters: PIL's LANCZOS, BICUBIC, BILINEAR, NEAREST (resample.ts), named as before. */
+/** Pillow's resize filters, each done as Pillow does it (resample.ts): the reference resizes with PIL. */
+export const RESIZE_FILTERS = ['LANCZOS', 'BICUBIC', 'BILINEAR', 'NEAREST'] as const;
+export type ResizeFilter = (typeof RESIZE_FILTERS)[number];
+
+/**
+ * How the mask is stretched over the image, as the setting (`attentionPrompting.interpolation`)
+ * and `--interp` spell it. The values are kept as first published so saved settings and scripts
+ * still work; `lanczos3` is Pillow's LANCZOS (a = 3, the only Lanczos Pillow has).
+ */
 export const INTERPOLATIONS = ['lanczos3', 'cubic', 'linear', 'nearest'] as const;
 export type Interpolation = (typeof INTERPOLATIONS)[number];
+/** The Pillow filter each setting value stands for (also the reference layout's folder name part). */
+export const PIL_FILTER: Record<Interpolation, ResizeFilter> = { lanczos3: 'LANCZOS', cubic: 'BICUBIC', linear: 'BILINEAR', nearest: 'NEAREST' };
 
 /**
  * The weight files Transformers.js names for CLIP (its `dtype` option and file suffixes):

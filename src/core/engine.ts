@@ -10,7 +10,8 @@ import { DecodedImage } from './image';
 import { clipInput } from './modelInput';
 import { CLIP_CONFIG_FIELDS, checkConfigNumbers } from './modelConfig';
 import * as path from 'node:path';
-import { DEFAULT_MASK_PARAMETERS, MaskParameters, mergeMaps } from './maps';
+import { DEFAULT_MASK_PARAMETERS, mergeMaps } from './maps';
+import { type MaskParameters, checkMaskParameters } from './maskParameters';
 import { checkOfflineFiles, dropBrokenCacheEntries, modelFilePath } from './modelCache';
 import { towerDtypes, towerFile } from './modelFiles';
 import { describeLoadError } from './modelLoadError';
@@ -25,7 +26,7 @@ import { MAX_QUERY_CHARS, TextEmbedding, TextTower, validateQuery } from './text
 import { TransformersModule, loadTransformers } from './transformers';
 import * as fs from 'node:fs';
 
-import { CONTRAST, DEFAULT_GEOMETRY, GEOMETRIES, Geometry, KERNEL_SIZES, PRE_EMBED_LIMIT } from './defaults';
+import { DEFAULT_GEOMETRY, GEOMETRIES, Geometry, PRE_EMBED_LIMIT } from './defaults';
 
 export interface EngineOptions extends ModelSourceOptions {
   /** Block index; negative counts from the end. Default: layers − 2, as the reference. */
@@ -300,7 +301,7 @@ export class AttentionPromptEngine {
     const geometry = req.geometry ?? DEFAULT_GEOMETRY;
     if (!GEOMETRIES.includes(geometry)) throw new AttentionPromptError('bad-parameter', `Unknown geometry "${geometry}": use ${GEOMETRIES.join(' or ')}.`);
     const maskParameters = { ...DEFAULT_MASK_PARAMETERS, ...req.mask };
-    validateMaskParameters(maskParameters);
+    checkMaskParameters(maskParameters);
 
     let start = performance.now();
     this.text.loadMs = undefined;
@@ -351,15 +352,6 @@ export class AttentionPromptEngine {
     await this.visionQueue;
     await session?.release();
     await this.text.dispose();
-  }
-}
-
-export function validateMaskParameters(p: MaskParameters): void {
-  if (!(p.contrast >= CONTRAST.min && p.contrast <= CONTRAST.max!)) {
-    throw new AttentionPromptError('bad-parameter', `Contrast must be a number from ${CONTRAST.min} to ${CONTRAST.max}, got ${p.contrast}.`);
-  }
-  if (!(KERNEL_SIZES as readonly number[]).includes(p.kernel)) {
-    throw new AttentionPromptError('bad-parameter', `Kernel must be an odd integer from 1 to ${KERNEL_SIZES[KERNEL_SIZES.length - 1]}, got ${p.kernel}.`);
   }
 }
 

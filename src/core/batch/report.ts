@@ -18,7 +18,7 @@ import { GroupComparison, outcome } from './comparison';
 import type { ReportRow } from './reportData';
 import { ResultRecord, readResults } from './results';
 import type { ScoreSummary } from './rescore';
-import type { BatchSummary } from './runner';
+import type { BatchSummary } from './summaries';
 import { Metric, isRight } from './scoring';
 
 /** The bundled src/webview/report.ts, put in by esbuild (esbuild.mjs `define`). */

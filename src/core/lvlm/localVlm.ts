@@ -17,7 +17,8 @@ import { loadTransformers } from '../transformers';
 import { PreparedDecoder } from './decoderGraph';
 import { Generation, GenerationArgs, generateAnswer } from './lvlmGenerate';
 import { LlavaConfig, LoadedModel, LocalVlmOptions, loadLvlmConfig, loadLvlmModel, locateLvlm } from './lvlmLoad';
-import { DEFAULT_LVLM_MASK_PARAMETERS, LVLM_MAX_NEW_TOKENS, LvlmMaskParameters, meanOfSteps, reviseMask, squareGrid, stepMap } from './lvlmMap';
+import type { MaskParameters } from '../maskParameters';
+import { DEFAULT_LVLM_MASK_PARAMETERS, LVLM_MAX_NEW_TOKENS, meanOfSteps, reviseMask, squareGrid, stepMap } from './decoderAttentionMap';
 import { checkQuestionLength } from './lvlmPrompt';
 import { checkMapSupport, squareInput, swapInMapDecoder } from './mapSession';
 
@@ -28,7 +29,7 @@ export interface LvlmMapRequest {
   image: DecodedImage;
   question: string;
   geometry?: Geometry;
-  mask?: LvlmMaskParameters;
+  mask?: MaskParameters;
   signal?: AbortSignal;
   /** The generated text as it streams. */
   onDelta?: (text: string) => void;
