@@ -19,7 +19,7 @@ import { MASK_OPTIONS, UsageError, bounded, joinNegativeValues, maskSettings, wi
 import { describeScores } from './score';
 import { exitNow } from './exitNow';
 
-/** The answer sources (`vlm.provider` in VS Code) a terminal has, the default first: VS Code's models exist only in its extension host. */
+/** The answer sources (`answers.source` in VS Code) a terminal has, the default first: VS Code's models exist only in its extension host. */
 const CLI_ANSWER_SOURCES: readonly AnswerSourceKind[] = ['openai', 'local'];
 
 /** More parallel requests than this only trips an endpoint's rate limits. */

@@ -216,7 +216,7 @@ export const MASK_DEFAULTS = {
 export const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 
 /**
- * Where answers come from, one setting (`attentionPrompting.vlm.provider`): an OpenAI-compatible
+ * Where answers come from, one setting (`attentionPrompting.answers.source`): an OpenAI-compatible
  * endpoint, VS Code's language models (Copilot's or any installed provider's; the extension host
  * only), or a local LLaVA-family model in the engine process.
  */
@@ -306,7 +306,7 @@ export const BATCH_MAX_RETRIES = 4;
  * geometry, whose `reference` builds images from the image's aspect ratio (bounded by
  * MAX_INTERMEDIATE_PIXELS, but a repository should not choose that cost).
  */
-export const RESTRICTED_SETTINGS = ['model', 'modelCacheDir', 'revision', 'geometry'] as const;
+export const RESTRICTED_SETTINGS = ['clip.model', 'engine.modelCacheDir', 'clip.revision', 'clip.imageGeometry'] as const;
 
 // ---- reading values someone else wrote (settings a repository can set, webview messages) -------
 
@@ -347,7 +347,7 @@ export interface ViewSettings {
   /** Block index; null = the model's default (layers − 2). */
   layer: number | null;
   opacity: number;
-  /** Where the map comes from: CLIP, or the local LLaVA-style model (`vlm.localModel`). */
+  /** Where the map comes from: CLIP, or the local LLaVA-style model (`localModel.model`). */
   aux: AuxModel;
 }
 
@@ -357,16 +357,16 @@ export interface ViewSettings {
  * is checked against the model's depth by the engine; here it must be an integer of sane size.
  */
 export function readViewSettings(get: SettingsGetter, onInvalid?: OnInvalid): ViewSettings {
-  const layer = get('layer');
+  const layer = get('heatmap.layer');
   const validLayer = typeof layer === 'number' && Number.isInteger(layer) && Math.abs(layer) <= 1000;
-  if (layer !== undefined && layer !== null && !validLayer) onInvalid?.('layer', layer, null);
+  if (layer !== undefined && layer !== null && !validLayer) onInvalid?.('heatmap.layer', layer, null);
   return {
-    contrast: boundedNumber(CONTRAST, get('contrast'), 'contrast', onInvalid),
-    kernel: oneOf(KERNEL_SIZES, DEFAULT_KERNEL, get('kernel'), 'kernel', onInvalid),
-    gray: boundedNumber(GRAY, get('gray'), 'gray', onInvalid),
-    interpolation: oneOf(INTERPOLATIONS, DEFAULT_INTERPOLATION, get('interpolation'), 'interpolation', onInvalid),
+    contrast: boundedNumber(CONTRAST, get('heatmap.contrast'), 'heatmap.contrast', onInvalid),
+    kernel: oneOf(KERNEL_SIZES, DEFAULT_KERNEL, get('heatmap.smoothingKernel'), 'heatmap.smoothingKernel', onInvalid),
+    gray: boundedNumber(GRAY, get('heatmap.grayLevel'), 'heatmap.grayLevel', onInvalid),
+    interpolation: oneOf(INTERPOLATIONS, DEFAULT_INTERPOLATION, get('heatmap.maskInterpolation'), 'heatmap.maskInterpolation', onInvalid),
     layer: validLayer ? (layer as number) : null,
-    opacity: boundedNumber(OPACITY, get('overlayOpacity'), 'overlayOpacity', onInvalid),
-    aux: oneOf(AUX_MODELS, DEFAULT_AUX, get('aux'), 'aux', onInvalid),
+    opacity: boundedNumber(OPACITY, get('heatmap.overlayOpacity'), 'heatmap.overlayOpacity', onInvalid),
+    aux: oneOf(AUX_MODELS, DEFAULT_AUX, get('heatmap.auxiliaryModel'), 'heatmap.auxiliaryModel', onInvalid),
   };
 }
