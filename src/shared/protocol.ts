@@ -10,6 +10,7 @@ import type { ErrorCode } from '../core/errors';
 import { AUX_MODELS, CONTRAST, DEFAULT_AUX, GRAY, INTERPOLATIONS, KERNEL_SIZES, OPACITY, type AnswerSourceKind, type AuxModel, type Dtype, type Geometry, type Interpolation, type ViewSettings, type VlmRunSettings, type VlmSettings } from '../core/defaults';
 import { number, object, oneOf, nullable, optional, string, empty, type Check } from './validate';
 import type { Checks } from './rpc';
+import type { ReportStrings } from './reportStrings';
 
 export type { ErrorCode };
 
@@ -111,6 +112,8 @@ export interface BatchParams {
   local?: LocalModelParameters;
   /** With answers from a VS Code language model: the model and its vendor, for results and the report. */
   vscodeModel?: AnswerProvider['label'];
+  /** The report's texts in the user's language (the host's vscode.l10n translations); absent: English. */
+  reportStrings?: ReportStrings;
 }
 
 export interface BatchOutcome {
