@@ -15,6 +15,7 @@ const L10N_DEV = path.join(ROOT, 'node_modules', '@vscode', 'l10n-dev', 'dist', 
 
 /** The strings @vscode/l10n-dev extracts from `sources` (folders or files), as `npm run l10n` does. */
 function extractedStrings(sources: string[]): string[] {
+  assert.ok(fs.existsSync(L10N_DEV), `${L10N_DEV} is missing: @vscode/l10n-dev is a dev dependency; run \`npm ci\``);
   const out = tempDir('ap-l10n-');
   execFileSync(process.execPath, [L10N_DEV, 'export', '--outDir', out, ...sources], { cwd: ROOT, stdio: 'pipe' });
   const file = path.join(out, 'bundle.l10n.json');
