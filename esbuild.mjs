@@ -73,7 +73,7 @@ if (!process.argv.includes('--no-tests')) {
   // End-to-end: the driver (runs outside VS Code, with playwright) and the mocha suite that runs
   // inside the extension host as a small development extension.
   // Tests that need Chromium run with the integration suite, not with the unit tests.
-  builds.push(esbuild.build({ ...common, entryPoints: ['test/browser/report.test.ts', 'test/browser/heatmapWebview.test.ts'], outdir: 'dist-test/browser', external: [...external, 'playwright-core'] }));
+  builds.push(esbuild.build({ ...common, entryPoints: ['test/browser/report.test.ts', 'test/browser/reportStrings.test.ts', 'test/browser/heatmapWebview.test.ts'], outdir: 'dist-test/browser', external: [...external, 'playwright-core'] }));
   builds.push(esbuild.build({ ...common, entryPoints: ['test/e2e/driver.ts'], outfile: 'dist-test/e2e-driver.js', external: [...external, 'playwright-core', '@vscode/test-electron'] }));
   builds.push(
     esbuild.build({

@@ -33,7 +33,9 @@ export const warnings = {
 };
 
 const fake = {
-  l10n: { t: (text: string, ...args: unknown[]) => text.replace(/\{(\d+)\}/g, (_, i: string) => String(args[Number(i)])) },
+  // As VS Code's: a placeholder without an argument stays as written.
+  l10n: { t: (text: string, ...args: unknown[]) => text.replace(/\{(\d+)\}/g, (m, i: string) => (Number(i) < args.length ? String(args[Number(i)]) : m)) },
+  env: { language: 'en' },
   window: {
     showWarningMessage: async (message: string, options: { modal?: boolean; detail?: string }, ...buttons: string[]) => {
       warnings.asked.push({ message, options, buttons });

@@ -329,7 +329,7 @@ host
       },
       engine,
     );
-    const report = await writeReport(p.outDir, summary);
+    const report = await writeReport(p.outDir, summary, { strings: p.reportStrings });
     return { done: summary.done, failed: summary.failed, skipped: summary.skipped, total: summary.total, interrupted: summary.interrupted, imagesPerSecond: summary.imagesPerSecond, report, outDir: p.outDir };
   })
   .onRequest('release', () => {

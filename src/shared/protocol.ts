@@ -11,6 +11,7 @@ import { AUX_MODELS, DEFAULT_AUX, OPACITY, type AnswerSourceKind, type AuxModel,
 import { type MaskSettingName, maskSettingProblem } from '../core/maskParameters';
 import { judgedBy, number, object, oneOf, nullable, optional, string, empty, type Check } from './validate';
 import type { Checks } from './rpc';
+import type { ReportStrings } from './reportStrings';
 
 export type { ErrorCode };
 
@@ -112,6 +113,8 @@ export interface BatchParams {
   local?: LocalModelParameters;
   /** With answers from a VS Code language model: the model and its vendor, for results and the report. */
   vscodeModel?: AnswerProvider['label'];
+  /** The report's texts in the user's language (the host's vscode.l10n translations); absent: English. */
+  reportStrings?: ReportStrings;
 }
 
 export interface BatchOutcome {
