@@ -14,6 +14,7 @@ import { AttentionPromptEngine } from '../src/core/engine';
 import { decodeImage, fromDecoded } from '../src/core/image';
 import { clipInput } from '../src/core/modelInput';
 import { renderOutputs } from '../src/core/render';
+import { defaultThreads } from '../src/core/threads';
 import { inside, rectangleImage } from '../test/helpers';
 import { point, randomCases } from '../test/pointing';
 
@@ -36,7 +37,7 @@ interface Args {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const now = () => performance.now();
 const maxRssMb = () => process.resourceUsage().maxRSS / 1024;
-const threads = (a: Args) => a.threads ?? (typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+const threads = (a: Args) => a.threads ?? defaultThreads();
 const engineOptions = (a: Args) => ({ model: a.model, cacheDir: a.cacheDir, offline: true, threads: threads(a), visionDtype: a.dtype, textDtype: a.textDtype ?? a.dtype });
 
 async function stock(a: Args) {

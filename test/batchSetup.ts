@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ResultRecord } from '../src/core/batch/results';
-import type { BatchOptions } from '../src/core/batch/runner';
+import type { BatchOptions } from '../src/core/batch/batchOptions';
 import { ROOT, fixtureModel, rectangleImage } from './helpers';
 
 export const CLI = path.join(ROOT, 'dist', 'cli.js');

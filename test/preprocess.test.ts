@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BATCH_SPIN_WAIT, GEOMETRIES, type Geometry } from '../src/core/defaults';
-import { AttentionPromptEngine, directNormaliser, spinningOption } from '../src/core/engine';
+import { directNormaliser } from '../src/core/directNormaliser';
+import { AttentionPromptEngine } from '../src/core/engine';
+import { spinningOption } from '../src/core/visionSession';
 import { decodeImage } from '../src/core/image';
 import { clipInput } from '../src/core/modelInput';
 import { loadTransformers } from '../src/core/transformers';

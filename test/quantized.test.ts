@@ -14,7 +14,8 @@ import { DTYPES, Dtype } from '../src/core/defaults';
 import { towerFile } from '../src/core/modelFiles';
 import { indexOnnx } from '../src/core/onnx/onnxFile';
 import { FileSource } from '../src/core/onnx/protobuf';
-import { prepareVisionGraph, signedWeightsFaster } from '../src/core/onnx/visionGraph';
+import { signedWeightsFaster } from '../src/core/onnx/prunedGraph';
+import { prepareVisionGraph } from '../src/core/onnx/visionGraph';
 import { fixtureModel, inside, rectangleImage, tempDir } from './helpers';
 import { point, randomCases } from './pointing';
 

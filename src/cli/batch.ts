@@ -4,21 +4,22 @@
  */
 import * as path from 'node:path';
 import { ParseArgsConfig, parseArgs } from 'node:util';
-import { runBatch, BatchProgress, BatchVlmOptions } from '../core/batch/runner';
+import type { BatchProgress, BatchVlmOptions } from '../core/batch/batchOptions';
+import { runBatch } from '../core/batch/runner';
 import { LocalVlm } from '../core/lvlm/localVlm';
-import { LVLM_REFERENCE_GRAY } from '../core/lvlm/lvlmMap';
+import { LVLM_REFERENCE_GRAY } from '../core/lvlm/decoderAttentionMap';
 import { parseAux } from './lvlm';
 import { writeReport } from '../core/batch/report';
 import { BATCH_CONCURRENCY, BATCH_MAX_RETRIES, DEFAULT_LVLM_DTYPE, type AnswerSourceKind, DEFAULT_VLM_SETTINGS, VLM_MAX_IMAGE_SIDE, VLM_MAX_RETRIES, VLM_MAX_TOKENS, VLM_TEMPERATURE, VLM_TIMEOUT_SECONDS } from '../core/defaults';
 import { AttentionPromptError } from '../core/errors';
 import { parseMetric } from '../core/batch/scoring';
 import { parseShard } from '../core/batch/shards';
-import { parseSweep } from '../core/batch/sweep';
+import { type SweepAxes, parseSweep } from '../core/batch/sweep';
 import { MASK_OPTIONS, UsageError, bounded, joinNegativeValues, maskSettings, within } from './options';
 import { describeScores } from './score';
 import { exitNow } from './exitNow';
 
-/** The answer sources (`vlm.provider` in VS Code) a terminal has, the default first: VS Code's models exist only in its extension host. */
+/** The answer sources (`answers.source` in VS Code) a terminal has, the default first: VS Code's models exist only in its extension host. */
 const CLI_ANSWER_SOURCES: readonly AnswerSourceKind[] = ['openai', 'local'];
 
 /** More parallel requests than this only trips an endpoint's rate limits. */
@@ -174,7 +175,13 @@ export async function runBatchCommand(argv: string[], onInterrupt: (handler: () 
   }
   if (values.judge && values['no-vlm']) throw new UsageError('--judge grades answers with the VLM: it cannot go with --no-vlm');
   const shard = values.shard !== undefined ? parseShard(values.shard) : undefined;
-  const sweep = gathered.sweep.length ? parseSweep(gathered.sweep) : undefined;
+  let sweep: SweepAxes | undefined;
+  try {
+    sweep = gathered.sweep.length ? parseSweep(gathered.sweep) : undefined;
+  } catch (e) {
+    // A bad sweep is the command line's fault: a usage error, before anything is read or loaded.
+    throw new UsageError((e as Error).message);
+  }
   const input = positionals[0];
   if (values.out !== undefined && !values.out.trim()) throw new UsageError('--out is empty');
   const outDir = path.resolve(values.out ?? 'attention-batch');

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { DecodedImage } from '../core/image';
 import { LVLM_PRESETS, LocalVlm } from '../core/lvlm/localVlm';
 import { lvlmJson } from '../core/lvlm/contract';
-import { LVLM_REFERENCE_GRAY } from '../core/lvlm/lvlmMap';
+import { LVLM_REFERENCE_GRAY } from '../core/lvlm/decoderAttentionMap';
 import { encode, formatForPath, renderOutputs } from '../core/render';
 import { AUX_MODELS, AuxModel } from '../core/defaults';
 import { MaskSettings, UsageError, num } from './options';

@@ -1,8 +1,9 @@
 /** The options `mask` and `batch` share, parsed and validated once. */
 import * as fs from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
-import type { BatchOptions } from '../core/batch/runner';
-import { CONTRAST, DEFAULT_DTYPE, DEFAULT_GEOMETRY, DEFAULT_MODEL, DTYPES, GEOMETRIES, GRAY, Interpolation, KERNEL_SIZES, MASK_DEFAULTS, NumberBounds, OPACITY, THREADS, type Dtype } from '../core/defaults';
+import type { BatchOptions } from '../core/batch/batchOptions';
+import { DEFAULT_DTYPE, DEFAULT_GEOMETRY, DEFAULT_MODEL, DTYPES, GEOMETRIES, Interpolation, MASK_DEFAULTS, NumberBounds, OPACITY, THREADS, type Dtype } from '../core/defaults';
+import { type MaskSettingName, maskSettingProblem } from '../core/maskParameters';
 import { isDtype } from '../core/modelFiles';
 import { type DownloadProgress, checkRevision } from '../core/modelLocation';
 import { parseInterpolation } from '../core/render';
@@ -75,6 +76,13 @@ export function within(value: string | undefined, name: string, b: NumberBounds)
   return bounded(value, name, b.default, { min: b.min, max: b.max ?? Number.MAX_SAFE_INTEGER, integer: b.integer });
 }
 
+/** A mask parameter from the command line, refused with the message every caller uses (maskParameters.ts). */
+function maskOption<T>(option: string, name: MaskSettingName, value: T): T {
+  const problem = maskSettingProblem(name, value);
+  if (problem) throw new UsageError(`--${option}: ${problem}`);
+  return value;
+}
+
 export function maskSettings(values: MaskValues, onProgress?: (p: DownloadProgress) => void): MaskSettings {
   const dtypeOption = (name: 'dtype' | 'vision-dtype' | 'text-dtype'): Dtype | undefined => {
     const v = values[name];
@@ -105,8 +113,7 @@ export function maskSettings(values: MaskValues, onProgress?: (p: DownloadProgre
   } catch (e) {
     throw new UsageError(`--interp: ${(e as Error).message}`);
   }
-  const kernel = values.kernel === undefined ? MASK_DEFAULTS.kernel : KERNEL_SIZES.find((k) => String(k) === values.kernel?.trim());
-  if (kernel === undefined) throw new UsageError(`--kernel must be one of ${KERNEL_SIZES.join(', ')}, got "${values.kernel}"`);
+  const kernel = maskOption('kernel', 'kernel', num(values.kernel, 'kernel', MASK_DEFAULTS.kernel));
   return {
     engine: {
       model: values.model ?? DEFAULT_MODEL,
@@ -121,9 +128,9 @@ export function maskSettings(values: MaskValues, onProgress?: (p: DownloadProgre
       onProgress,
     },
     geometry,
-    mask: { contrast: within(values.contrast, 'contrast', CONTRAST), kernel },
+    mask: { contrast: maskOption('contrast', 'contrast', num(values.contrast, 'contrast', MASK_DEFAULTS.contrast)), kernel },
     interpolation,
-    gray: within(values.gray, 'gray', GRAY),
+    gray: maskOption('gray', 'gray', num(values.gray, 'gray', MASK_DEFAULTS.gray)),
     opacity: within(values.opacity, 'opacity', OPACITY),
   };
 }

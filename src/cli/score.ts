@@ -10,7 +10,7 @@ import { mergeOutputs } from '../core/batch/merge';
 import { writeReport } from '../core/batch/report';
 import { rescoreOutput, ScoreSummary } from '../core/batch/rescore';
 import { parseMetric } from '../core/batch/scoring';
-import type { BatchSummary } from '../core/batch/runner';
+import type { BatchSummary } from '../core/batch/summaries';
 import { UsageError } from './options';
 import { terminalText } from './terminalText';
 

@@ -21,7 +21,7 @@
  * give exactly the reference's maps after normalisation, without the reference's [T, T, D]
  * tensor: O(T·D) work after one matrix-vector product W_O w.
  */
-import type { VisionWeights } from './onnx/visionGraph';
+import type { VisionWeights } from './onnx/visionBlock';
 
 export type AttentionLayout = 'BH,T,T' | 'B,H,T,T';
 

@@ -14,7 +14,11 @@ interface Contributed {
 }
 
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-const properties: Record<string, Contributed> = pkg.contributes.configuration.properties;
+/** The titled sections. Each also holds the old names of its keys, deprecated (extension/settingRenames.ts), with no default. */
+const sections: Array<{ title: string; properties: Record<string, Contributed & { markdownDeprecationMessage?: string }> }> = pkg.contributes.configuration;
+const properties: Record<string, Contributed> = Object.fromEntries(
+  sections.flatMap((s) => Object.entries(s.properties)).filter(([, p]) => p.markdownDeprecationMessage === undefined),
+);
 
 const bounded = (b: d.NumberBounds) => ({ default: b.default, minimum: b.min, maximum: b.max, integer: b.integer });
 const listed = (list: readonly unknown[], fallback: unknown) => ({ default: fallback, enum: [...list] });
@@ -23,39 +27,46 @@ const v = d.DEFAULT_VLM_SETTINGS;
 
 /** What package.json must say for each setting, from the one module that owns it. */
 const EXPECTED: Record<string, { default: unknown; enum?: unknown[]; minimum?: number; maximum?: number; integer?: boolean }> = {
-  model: plain(d.DEFAULT_MODEL),
-  dtype: listed(d.DTYPES, d.DEFAULT_DTYPE),
-  revision: plain(d.DEFAULT_REVISION),
-  modelCacheDir: plain(''),
-  geometry: listed(d.GEOMETRIES, d.DEFAULT_GEOMETRY),
-  layer: plain(null),
-  aux: listed(d.AUX_MODELS, d.DEFAULT_AUX),
-  contrast: bounded(d.CONTRAST),
-  kernel: listed(d.KERNEL_SIZES, d.DEFAULT_KERNEL),
-  gray: bounded(d.GRAY),
-  interpolation: listed(d.INTERPOLATIONS, d.DEFAULT_INTERPOLATION),
-  overlayOpacity: bounded(d.OPACITY),
-  previewMaxSide: bounded(d.PREVIEW_MAX_SIDE),
+  'heatmap.auxiliaryModel': listed(d.AUX_MODELS, d.DEFAULT_AUX),
+  'heatmap.layer': plain(null),
+  'heatmap.contrast': bounded(d.CONTRAST),
+  'heatmap.smoothingKernel': listed(d.KERNEL_SIZES, d.DEFAULT_KERNEL),
+  'heatmap.grayLevel': bounded(d.GRAY),
+  'heatmap.maskInterpolation': listed(d.INTERPOLATIONS, d.DEFAULT_INTERPOLATION),
+  'heatmap.overlayOpacity': bounded(d.OPACITY),
+  'heatmap.previewMaxSide': bounded(d.PREVIEW_MAX_SIDE),
+  'clip.model': plain(d.DEFAULT_MODEL),
+  'clip.dtype': listed(d.DTYPES, d.DEFAULT_DTYPE),
+  'clip.revision': plain(d.DEFAULT_REVISION),
+  'clip.imageGeometry': listed(d.GEOMETRIES, d.DEFAULT_GEOMETRY),
+  'answers.source': listed(d.ANSWER_SOURCES, d.DEFAULT_ANSWER_SOURCE),
+  'answers.endpointURL': plain(v.baseURL),
+  'answers.endpointModel': plain(v.model),
+  'answers.imageDetail': listed(d.IMAGE_DETAILS, v.imageDetail),
+  'answers.maxTokens': bounded(d.VLM_MAX_TOKENS),
+  'answers.temperature': bounded(d.VLM_TEMPERATURE),
+  'answers.systemPrompt': plain(v.systemPrompt),
+  'answers.compareWithOriginal': plain(v.compareWithOriginal),
+  'answers.timeoutSeconds': bounded(d.VLM_TIMEOUT_SECONDS),
+  'answers.maxRetries': bounded(d.VLM_MAX_RETRIES),
+  'answers.maxImageSide': bounded(d.VLM_MAX_IMAGE_SIDE),
+  'answers.imageFormat': listed(d.IMAGE_FORMATS, v.imageFormat),
+  'localModel.model': plain(''),
   'engine.threads': bounded(d.THREADS),
   'engine.idleMinutes': bounded(d.IDLE_MINUTES),
-  'vlm.baseURL': plain(v.baseURL),
-  'vlm.model': plain(v.model),
-  'vlm.imageDetail': listed(d.IMAGE_DETAILS, v.imageDetail),
-  'vlm.maxTokens': bounded(d.VLM_MAX_TOKENS),
-  'vlm.temperature': bounded(d.VLM_TEMPERATURE),
-  'vlm.systemPrompt': plain(v.systemPrompt),
-  'vlm.compareWithOriginal': plain(v.compareWithOriginal),
-  'vlm.timeoutSeconds': bounded(d.VLM_TIMEOUT_SECONDS),
-  'vlm.maxRetries': bounded(d.VLM_MAX_RETRIES),
-  'vlm.maxImageSide': bounded(d.VLM_MAX_IMAGE_SIDE),
-  'vlm.imageFormat': listed(d.IMAGE_FORMATS, v.imageFormat),
-  'vlm.provider': listed(d.ANSWER_SOURCES, d.DEFAULT_ANSWER_SOURCE),
-  'vlm.localModel': plain(''),
+  'engine.modelCacheDir': plain(''),
 };
 
 describe('defaults: package.json agrees with core/defaults', () => {
   it('covers every contributed setting, and no other', () => {
     assert.deepEqual(Object.keys(properties).map((k) => k.replace(/^attentionPrompting\./, '')).sort(), Object.keys(EXPECTED).sort());
+  });
+
+  it('each setting sits in the section its key names, in the order the sections are listed', () => {
+    const prefixes = ['heatmap', 'clip', 'answers', 'localModel', 'engine'];
+    const live = sections.map((s) => Object.keys(s.properties).filter((k) => k in properties).map((k) => k.replace(/^attentionPrompting\./, '')));
+    assert.deepEqual(live.map((keys) => [...new Set(keys.map((k) => k.split('.')[0]))]), prefixes.map((p) => [p]));
+    assert.deepEqual(Object.keys(EXPECTED), live.flat());
   });
 
   for (const [key, expected] of Object.entries(EXPECTED)) {
@@ -78,10 +89,11 @@ describe('defaults: package.json agrees with core/defaults', () => {
     assert.ok(d.MODEL_PRESETS.some((p) => p.id === d.DEFAULT_MODEL));
   });
 
-  it('Restricted Mode keeps a repository from setting RESTRICTED_SETTINGS (geometry among them)', () => {
+  it('Restricted Mode keeps a repository from setting exactly RESTRICTED_SETTINGS (the image geometry among them), each a live key', () => {
     const restricted: string[] = pkg.capabilities.untrustedWorkspaces.restrictedConfigurations;
-    for (const key of d.RESTRICTED_SETTINGS) assert.ok(restricted.includes(`attentionPrompting.${key}`), key);
-    assert.ok((d.RESTRICTED_SETTINGS as readonly string[]).includes('geometry'));
+    assert.deepEqual([...restricted].sort(), d.RESTRICTED_SETTINGS.map((key) => `attentionPrompting.${key}`).sort());
+    for (const key of d.RESTRICTED_SETTINGS) assert.ok(properties[`attentionPrompting.${key}`], `${key} is a registered, live setting`);
+    assert.ok((d.RESTRICTED_SETTINGS as readonly string[]).includes('clip.imageGeometry'));
   });
 
   it('the Explorer menu shows its commands on exactly IMAGE_EXTENSIONS', () => {
@@ -109,7 +121,7 @@ describe('defaults: reading values a repository can set', () => {
 
   it('keeps valid values and fills in defaults', () => {
     assert.deepEqual(read({}), defaults);
-    assert.deepEqual(read({ contrast: 7.5, kernel: 5, gray: 128, interpolation: 'nearest', layer: -3, overlayOpacity: 0.25 }), {
+    assert.deepEqual(read({ 'heatmap.contrast': 7.5, 'heatmap.smoothingKernel': 5, 'heatmap.grayLevel': 128, 'heatmap.maskInterpolation': 'nearest', 'heatmap.layer': -3, 'heatmap.overlayOpacity': 0.25 }), {
       contrast: 7.5, kernel: 5, gray: 128, interpolation: 'nearest', layer: -3, opacity: 0.25, aux: 'clip',
     });
   });
@@ -117,12 +129,15 @@ describe('defaults: reading values a repository can set', () => {
   it('clamps numbers out of bounds and replaces what is not a valid value, and says so', () => {
     const told: string[] = [];
     const view = d.readViewSettings(
-      (k) => ({ contrast: 1e9, kernel: 4, gray: 300.4, interpolation: 'evil', layer: 2.5, overlayOpacity: -1, aux: 'gpt' })[k],
+      (k) => ({ 'heatmap.contrast': 1e9, 'heatmap.smoothingKernel': 4, 'heatmap.grayLevel': 300.4, 'heatmap.maskInterpolation': 'evil', 'heatmap.layer': 2.5, 'heatmap.overlayOpacity': -1, 'heatmap.auxiliaryModel': 'gpt' })[k],
       (name, given, used) => told.push(`${name}:${given}->${used}`),
     );
     assert.deepEqual(view, { contrast: 20, kernel: 3, gray: 255, interpolation: 'lanczos3', layer: null, opacity: 0, aux: 'clip' });
-    assert.deepEqual(told.sort(), ['aux:gpt->clip', 'contrast:1000000000->20', 'gray:300.4->255', 'interpolation:evil->lanczos3', 'kernel:4->3', 'layer:2.5->null', 'overlayOpacity:-1->0']);
-    assert.deepEqual(read({ contrast: '5', gray: NaN, layer: '3', overlayOpacity: null }), defaults);
+    assert.deepEqual(told.sort(), [
+      'heatmap.auxiliaryModel:gpt->clip', 'heatmap.contrast:1000000000->20', 'heatmap.grayLevel:300.4->255', 'heatmap.layer:2.5->null',
+      'heatmap.maskInterpolation:evil->lanczos3', 'heatmap.overlayOpacity:-1->0', 'heatmap.smoothingKernel:4->3',
+    ]);
+    assert.deepEqual(read({ 'heatmap.contrast': '5', 'heatmap.grayLevel': NaN, 'heatmap.layer': '3', 'heatmap.overlayOpacity': null }), defaults);
   });
 
   it('bounded numbers round integers and keep an absent maximum open', () => {

@@ -12,9 +12,19 @@
 export const GEOMETRIES = ['full', 'reference'] as const;
 export type Geometry = (typeof GEOMETRIES)[number];
 
-/** The mask's resize filters: PIL's LANCZOS, BICUBIC, BILINEAR, NEAREST (resample.ts), named as before. */
+/** Pillow's resize filters, each done as Pillow does it (resample.ts): the reference resizes with PIL. */
+export const RESIZE_FILTERS = ['LANCZOS', 'BICUBIC', 'BILINEAR', 'NEAREST'] as const;
+export type ResizeFilter = (typeof RESIZE_FILTERS)[number];
+
+/**
+ * How the mask is stretched over the image, as the setting (`attentionPrompting.interpolation`)
+ * and `--interp` spell it. The values are kept as first published so saved settings and scripts
+ * still work; `lanczos3` is Pillow's LANCZOS (a = 3, the only Lanczos Pillow has).
+ */
 export const INTERPOLATIONS = ['lanczos3', 'cubic', 'linear', 'nearest'] as const;
 export type Interpolation = (typeof INTERPOLATIONS)[number];
+/** The Pillow filter each setting value stands for (also the reference layout's folder name part). */
+export const PIL_FILTER: Record<Interpolation, ResizeFilter> = { lanczos3: 'LANCZOS', cubic: 'BICUBIC', linear: 'BILINEAR', nearest: 'NEAREST' };
 
 /**
  * The weight files Transformers.js names for CLIP (its `dtype` option and file suffixes):
@@ -206,7 +216,7 @@ export const MASK_DEFAULTS = {
 export const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 
 /**
- * Where answers come from, one setting (`attentionPrompting.vlm.provider`): an OpenAI-compatible
+ * Where answers come from, one setting (`attentionPrompting.answers.source`): an OpenAI-compatible
  * endpoint, VS Code's language models (Copilot's or any installed provider's; the extension host
  * only), or a local LLaVA-family model in the engine process.
  */
@@ -237,7 +247,7 @@ export interface VlmSettings {
   answerTimeoutMs?: number;
   /** The longest wait before a retry, whatever Retry-After asks (default VLM_LIMITS.maxRetryWaitMs). */
   maxRetryWaitMs?: number;
-  /** The longest answer kept (default: vlm.ts answerCharCap, from maxTokens). */
+  /** The longest answer kept (default: vlmReply.ts answerCharCap, from maxTokens). */
   maxAnswerChars?: number;
 }
 
@@ -296,7 +306,7 @@ export const BATCH_MAX_RETRIES = 4;
  * geometry, whose `reference` builds images from the image's aspect ratio (bounded by
  * MAX_INTERMEDIATE_PIXELS, but a repository should not choose that cost).
  */
-export const RESTRICTED_SETTINGS = ['model', 'modelCacheDir', 'revision', 'geometry'] as const;
+export const RESTRICTED_SETTINGS = ['clip.model', 'engine.modelCacheDir', 'clip.revision', 'clip.imageGeometry'] as const;
 
 // ---- reading values someone else wrote (settings a repository can set, webview messages) -------
 
@@ -337,7 +347,7 @@ export interface ViewSettings {
   /** Block index; null = the model's default (layers − 2). */
   layer: number | null;
   opacity: number;
-  /** Where the map comes from: CLIP, or the local LLaVA-style model (`vlm.localModel`). */
+  /** Where the map comes from: CLIP, or the local LLaVA-style model (`localModel.model`). */
   aux: AuxModel;
 }
 
@@ -347,16 +357,16 @@ export interface ViewSettings {
  * is checked against the model's depth by the engine; here it must be an integer of sane size.
  */
 export function readViewSettings(get: SettingsGetter, onInvalid?: OnInvalid): ViewSettings {
-  const layer = get('layer');
+  const layer = get('heatmap.layer');
   const validLayer = typeof layer === 'number' && Number.isInteger(layer) && Math.abs(layer) <= 1000;
-  if (layer !== undefined && layer !== null && !validLayer) onInvalid?.('layer', layer, null);
+  if (layer !== undefined && layer !== null && !validLayer) onInvalid?.('heatmap.layer', layer, null);
   return {
-    contrast: boundedNumber(CONTRAST, get('contrast'), 'contrast', onInvalid),
-    kernel: oneOf(KERNEL_SIZES, DEFAULT_KERNEL, get('kernel'), 'kernel', onInvalid),
-    gray: boundedNumber(GRAY, get('gray'), 'gray', onInvalid),
-    interpolation: oneOf(INTERPOLATIONS, DEFAULT_INTERPOLATION, get('interpolation'), 'interpolation', onInvalid),
+    contrast: boundedNumber(CONTRAST, get('heatmap.contrast'), 'heatmap.contrast', onInvalid),
+    kernel: oneOf(KERNEL_SIZES, DEFAULT_KERNEL, get('heatmap.smoothingKernel'), 'heatmap.smoothingKernel', onInvalid),
+    gray: boundedNumber(GRAY, get('heatmap.grayLevel'), 'heatmap.grayLevel', onInvalid),
+    interpolation: oneOf(INTERPOLATIONS, DEFAULT_INTERPOLATION, get('heatmap.maskInterpolation'), 'heatmap.maskInterpolation', onInvalid),
     layer: validLayer ? (layer as number) : null,
-    opacity: boundedNumber(OPACITY, get('overlayOpacity'), 'overlayOpacity', onInvalid),
-    aux: oneOf(AUX_MODELS, DEFAULT_AUX, get('aux'), 'aux', onInvalid),
+    opacity: boundedNumber(OPACITY, get('heatmap.overlayOpacity'), 'heatmap.overlayOpacity', onInvalid),
+    aux: oneOf(AUX_MODELS, DEFAULT_AUX, get('heatmap.auxiliaryModel'), 'heatmap.auxiliaryModel', onInvalid),
   };
 }

@@ -3,7 +3,6 @@
  * paper's attribution maps and mask, and the mask into full-resolution outputs.
  * No `vscode` import: the CLI, the extension's engine process and the batch runner all use this.
  */
-import * as os from 'node:os';
 import type * as Ort from 'onnxruntime-node';
 import { RawScores, rawScores, BlockTensors } from './attribution';
 import { AttentionPromptError, throwIfAborted } from './errors';
@@ -11,20 +10,23 @@ import { DecodedImage } from './image';
 import { clipInput } from './modelInput';
 import { CLIP_CONFIG_FIELDS, checkConfigNumbers } from './modelConfig';
 import * as path from 'node:path';
-import { DEFAULT_MASK_PARAMETERS, MaskParameters, mergeMaps } from './maps';
+import { DEFAULT_MASK_PARAMETERS, mergeMaps } from './maps';
+import { type MaskParameters, checkMaskParameters } from './maskParameters';
 import { checkOfflineFiles, dropBrokenCacheEntries, modelFilePath } from './modelCache';
-import { downloadModelFile } from './modelDownload';
 import { towerDtypes, towerFile } from './modelFiles';
 import { describeLoadError } from './modelLoadError';
 import { DownloadProgress, ModelLocation, ModelSourceOptions, locateModel } from './modelLocation';
 import { configureTransformers, pretrainedOptions } from './transformersSource';
-import { PreparedVisionGraph, VisionWeights, prepareVisionGraph } from './onnx/visionGraph';
-import { halfToFloat } from './onnx/onnxFile';
+import { PreparedVisionGraph, prepareVisionGraph } from './onnx/visionGraph';
+import type { VisionWeights } from './onnx/visionBlock';
+import { directNormaliser } from './directNormaliser';
+import { defaultThreads } from './threads';
+import { createVisionSession, loadVisionSession, toFloat32 } from './visionSession';
 import { MAX_QUERY_CHARS, TextEmbedding, TextTower, validateQuery } from './text';
 import { TransformersModule, loadTransformers } from './transformers';
 import * as fs from 'node:fs';
 
-import { CONTRAST, DEFAULT_GEOMETRY, GEOMETRIES, Geometry, KERNEL_SIZES, PRE_EMBED_LIMIT } from './defaults';
+import { DEFAULT_GEOMETRY, GEOMETRIES, Geometry, PRE_EMBED_LIMIT } from './defaults';
 
 export interface EngineOptions extends ModelSourceOptions {
   /** Block index; negative counts from the end. Default: layers − 2, as the reference. */
@@ -50,11 +52,6 @@ export interface EngineOptions extends ModelSourceOptions {
    * forward (the batch runner's rendering and encoding) needs.
    */
   spinWait?: boolean;
-}
-
-/** The vision session's option for `spinWait` (nothing: ONNX Runtime's default, spinning). */
-export function spinningOption(spinWait: boolean | undefined): Partial<Ort.InferenceSession.SessionOptions> {
-  return spinWait === false ? { extra: { session: { 'intra_op.allow_spinning': '0' } } } : {};
 }
 
 export interface AttributionRequest {
@@ -89,22 +86,6 @@ export interface Attribution {
   timings: StageTimings;
   /** Present when the engine exposes it: block L's attention output [T, D] at batch 0. */
   block?: BlockTensors & { attentionOutput?: Float32Array };
-}
-
-
-function defaultThreads(): number {
-  return Math.max(1, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
-}
-
-function toFloat32(t: Ort.Tensor): Float32Array {
-  if (t.type === 'float32') return t.data as Float32Array;
-  if (t.type === 'float16') {
-    const src = t.data as Uint16Array;
-    const out = new Float32Array(src.length);
-    for (let i = 0; i < src.length; i++) out[i] = halfToFloat(src[i]);
-    return out;
-  }
-  throw new Error(`unexpected tensor type ${t.type}`);
 }
 
 export class AttentionPromptEngine {
@@ -161,12 +142,11 @@ export class AttentionPromptEngine {
    */
   private async useLayer(layer: number): Promise<void> {
     if (this.session && this.current.layer === layer) return;
-    const ort = await import('onnxruntime-node');
     const previous = this.session;
     this.session = undefined;
     await previous?.release();
     const graph = await prepareVisionGraph({ sourcePath: this.vision.sourcePath, layer, cacheDir: this.location.cacheDir, modelName: this.location.name, exposeAttentionOutput: this.vision.exposeAttentionOutput });
-    this.session = await ort.InferenceSession.create(graph.modelPath, { intraOpNumThreads: this.vision.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', ...spinningOption(this.vision.spinWait) });
+    this.session = await createVisionSession(graph, this.vision.threads, this.vision.spinWait);
     this.current = graph;
   }
   get numLayers(): number {
@@ -222,40 +202,10 @@ export class AttentionPromptEngine {
       tick('embed questions (text tower loaded and released)', start);
     }
 
-    // The vision file: from the folder, or from the cache (downloaded straight to disk, in
-    // Transformers.js's cache layout, without creating an ONNX Runtime session for it).
     let session: Ort.InferenceSession | undefined;
     let graph: PreparedVisionGraph;
     try {
-      start = performance.now();
-      const visionFile = towerFile('vision', towerDtypes(loc).vision);
-      let visionPath = modelFilePath(loc, visionFile);
-      if (!fs.existsSync(visionPath)) {
-        if (loc.local || loc.offline) throw new AttentionPromptError('model-missing', `Missing ${visionFile} (looked at ${visionPath}).`);
-        visionPath = await downloadModelFile(loc, visionFile, opts.onProgress, opts.signal);
-        tick('download vision model', start);
-        start = performance.now();
-      }
-
-      graph = await prepareVisionGraph({
-        sourcePath: visionPath,
-        layer: opts.layer,
-        cacheDir: loc.cacheDir,
-        modelName: loc.name,
-        exposeAttentionOutput: opts.exposeAttentionOutput,
-      });
-      tick(graph.fromCache ? 'open prepared graph' : 'prepare graph', start);
-
-      start = performance.now();
-      const ort = await import('onnxruntime-node');
-      // A file path, not a buffer: onnxruntime maps the weights instead of holding a second copy.
-      session = await ort.InferenceSession.create(graph.modelPath, {
-        intraOpNumThreads: threads,
-        interOpNumThreads: 1,
-        graphOptimizationLevel: 'all',
-        ...spinningOption(opts.spinWait),
-      });
-      tick('create vision session', start);
+      ({ graph, session } = await loadVisionSession(loc, { layer: opts.layer, threads, exposeAttentionOutput: opts.exposeAttentionOutput, spinWait: opts.spinWait, onProgress: opts.onProgress, signal: opts.signal }, tick));
     } catch (e) {
       await text.dispose();
       throw e;
@@ -351,7 +301,7 @@ export class AttentionPromptEngine {
     const geometry = req.geometry ?? DEFAULT_GEOMETRY;
     if (!GEOMETRIES.includes(geometry)) throw new AttentionPromptError('bad-parameter', `Unknown geometry "${geometry}": use ${GEOMETRIES.join(' or ')}.`);
     const maskParameters = { ...DEFAULT_MASK_PARAMETERS, ...req.mask };
-    validateMaskParameters(maskParameters);
+    checkMaskParameters(maskParameters);
 
     let start = performance.now();
     this.text.loadMs = undefined;
@@ -402,50 +352,6 @@ export class AttentionPromptEngine {
     await this.visionQueue;
     await session?.release();
     await this.text.dispose();
-  }
-}
-
-/**
- * The image processor's work on an image already at the model's input size, without its copies:
- * CLIPImageProcessor's resize and centre crop are identities there (RawImage.resize returns the
- * image itself at the same size), leaving rescale (x · rescale_factor, in float32) and normalise
- * ((x − mean) / std per channel), then HWC → CHW. The arithmetic is the processor's, in the same
- * order and precision, so the tensor is bit-identical (a test checks it). Undefined when the
- * processor's settings ask for more (padding, channel flips, another crop size).
- */
-export function directNormaliser(processor: unknown, size: number): ((rgb: Buffer) => Float32Array) | undefined {
-  const p = processor as {
-    do_rescale?: boolean; rescale_factor?: number; do_normalize?: boolean; image_mean?: unknown; image_std?: unknown;
-    do_pad?: boolean; do_flip_channel_order?: boolean; do_thumbnail?: boolean; do_center_crop?: boolean; crop_size?: number | { width: number; height: number };
-  };
-  const triple = (v: unknown, fallback: number) => (Array.isArray(v) ? v : Array(3).fill(v ?? fallback)) as number[];
-  const crop = typeof p.crop_size === 'number' ? { width: p.crop_size, height: p.crop_size } : p.crop_size;
-  if (typeof p !== 'object' || p === null || p.do_pad || p.do_flip_channel_order || p.do_thumbnail) return undefined;
-  if (p.do_center_crop && (!crop || crop.width !== size || crop.height !== size)) return undefined;
-  const mean = p.do_normalize ? triple(p.image_mean, 0) : [0, 0, 0];
-  const std = p.do_normalize ? triple(p.image_std, 1) : [1, 1, 1];
-  if (mean.length !== 3 || std.length !== 3 || ![...mean, ...std].every(Number.isFinite)) return undefined;
-  const rescale = p.do_rescale ? p.rescale_factor ?? 1 / 255 : 1;
-  const plane = size * size;
-  return (rgb) => {
-    if (rgb.length !== plane * 3) throw new Error(`expected ${plane * 3} RGB bytes, got ${rgb.length}`);
-    const out = new Float32Array(plane * 3);
-    for (let i = 0; i < plane; i++) {
-      for (let c = 0; c < 3; c++) {
-        const x = p.do_rescale ? Math.fround(rescale * rgb[i * 3 + c]) : rgb[i * 3 + c];
-        out[c * plane + i] = p.do_normalize ? (x - mean[c]) / std[c] : x;
-      }
-    }
-    return out;
-  };
-}
-
-export function validateMaskParameters(p: MaskParameters): void {
-  if (!(p.contrast >= CONTRAST.min && p.contrast <= CONTRAST.max!)) {
-    throw new AttentionPromptError('bad-parameter', `Contrast must be a number from ${CONTRAST.min} to ${CONTRAST.max}, got ${p.contrast}.`);
-  }
-  if (!(KERNEL_SIZES as readonly number[]).includes(p.kernel)) {
-    throw new AttentionPromptError('bad-parameter', `Kernel must be an odd integer from 1 to ${KERNEL_SIZES[KERNEL_SIZES.length - 1]}, got ${p.kernel}.`);
   }
 }
 

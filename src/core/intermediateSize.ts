@@ -15,6 +15,6 @@ export function checkIntermediateSize(img: { source: string; width: number; heig
   throw new AttentionPromptError(
     'image-too-large',
     `${img.source} is ${img.width}×${img.height}: ${step} needs a ${width}×${height} image (${megapixels(width * height)}; the limit is ${megapixels(MAX_INTERMEDIATE_PIXELS)}). ` +
-      'Use geometry "full" (--geometry full, or the attentionPrompting.geometry setting), or crop the image nearer to square.',
+      'Use geometry "full" (--geometry full, or the attentionPrompting.clip.imageGeometry setting), or crop the image nearer to square.',
   );
 }

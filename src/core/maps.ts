@@ -4,13 +4,7 @@
  * Maps are row-major Float64Arrays of size rows × cols, row 0 at the top of the image.
  */
 import { CONTRAST, DEFAULT_KERNEL } from './defaults';
-
-export interface MaskParameters {
-  /** Sigmoid contrast enhancement of the class-token map (`enhance_coe`, default 5). */
-  contrast: number;
-  /** Box-filter size, odd (`kernel_size`, default 3). */
-  kernel: number;
-}
+import type { MaskParameters } from './maskParameters';
 
 export const DEFAULT_MASK_PARAMETERS: MaskParameters = { contrast: CONTRAST.default, kernel: DEFAULT_KERNEL };
 

@@ -42,7 +42,7 @@ export function shorterSideTo(width: number, height: number, s: number): { width
 }
 
 async function squash(img: DecodedImage, s: number): Promise<SquareInput> {
-  return { rgb: await resizeBandsParallel(img.rgb, 3, img.width, img.height, s, s, 'cubic'), size: s };
+  return { rgb: await resizeBandsParallel(img.rgb, 3, img.width, img.height, s, s, 'BICUBIC'), size: s };
 }
 
 /** CLIP's input for an image under a geometry (see the file's comment). */
@@ -50,7 +50,7 @@ export async function clipInput(img: DecodedImage, s: number, geometry: Geometry
   if (geometry === 'full') return squash(img, s);
   const { width: w, height: h } = shorterSideTo(img.width, img.height, s);
   checkIntermediateSize(img, w, h, `geometry "reference" scales its shorter side to ${s} px, which`);
-  const resized = await resizeBandsParallel(img.rgb, 3, img.width, img.height, w, h, 'cubic');
+  const resized = await resizeBandsParallel(img.rgb, 3, img.width, img.height, w, h, 'BICUBIC');
   const left = roundHalfEven((w - s) / 2);
   const top = roundHalfEven((h - s) / 2);
   if (left === 0 && top === 0 && w === s && h === s) return { rgb: resized, size: s };
@@ -75,5 +75,5 @@ export async function llavaInput(img: DecodedImage, s: number, geometry: Geometr
   const top = Math.floor((side - img.height) / 2);
   const row = img.width * 3;
   for (let y = 0; y < img.height; y++) img.rgb.copy(canvas, ((top + y) * side + left) * 3, y * row, (y + 1) * row);
-  return { rgb: await resizeBandsParallel(canvas, 3, side, side, s, s, 'cubic'), size: s };
+  return { rgb: await resizeBandsParallel(canvas, 3, side, side, s, s, 'BICUBIC'), size: s };
 }

@@ -7,8 +7,9 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { AttentionPromptError } from './errors';
 import { DecodedImage, fromDecoded } from './image';
-import { GRAY, INTERPOLATIONS, Interpolation, MASK_DEFAULTS, OPACITY } from './defaults';
+import { Interpolation, OPACITY, PIL_FILTER } from './defaults';
 import { resizeGray } from './resample';
+import { checkMaskParameters } from './maskParameters';
 
 /** Accepts ours and PIL's names (the reference's --interpolate_method_name). */
 export function parseInterpolation(name: string): Interpolation {
@@ -18,7 +19,8 @@ export function parseInterpolation(name: string): Interpolation {
     linear: 'linear', bilinear: 'linear', nearest: 'nearest',
   };
   const k = alias[n];
-  if (!k) throw new AttentionPromptError('bad-parameter', `Unknown interpolation "${name}": use ${INTERPOLATIONS.join(', ')}.`);
+  // An unknown name is refused with the message every caller uses.
+  if (!k) checkMaskParameters({ interpolation: name });
   return k;
 }
 
@@ -27,8 +29,6 @@ export interface RenderParameters {
   /** Gray level 0–255 that low-relevance regions fade toward (the reference's --grayscale, default 0). */
   gray: number;
 }
-
-export const DEFAULT_RENDER_PARAMETERS: RenderParameters = { interpolation: MASK_DEFAULTS.interpolation, gray: GRAY.default };
 
 /**
  * The low-resolution mask as an 8-bit image. The reference converts with ToPILImage, i.e.
@@ -45,7 +45,7 @@ export function maskToBytes(mask: Float64Array): Buffer {
  * invtrans: `mask.resize(image.size, method)`), byte for byte; see resample.ts.
  */
 export async function fullResolutionMask(mask: Float64Array, rows: number, cols: number, width: number, height: number, interpolation: Interpolation): Promise<Buffer> {
-  return resizeGray(maskToBytes(mask), cols, rows, width, height, interpolation);
+  return resizeGray(maskToBytes(mask), cols, rows, width, height, PIL_FILTER[interpolation]);
 }
 
 /**

@@ -23,7 +23,7 @@
  * its antialiasing is not PIL's support scaling, so neither direction gave the reference's bytes.
  * The sums are Pillow's int32 arithmetic: 22-bit weights leave two bits of headroom over 255 × 2^22.
  */
-import { Interpolation } from './defaults';
+import type { ResizeFilter } from './defaults';
 
 const PRECISION_BITS = 32 - 8 - 2;
 const ONE = 2 ** PRECISION_BITS;
@@ -35,9 +35,9 @@ const sinc = (x: number) => {
   return Math.sin(px) / px;
 };
 
-const FILTERS: Record<Exclude<Interpolation, 'nearest'>, { support: number; at: (x: number) => number }> = {
-  lanczos3: { support: 3, at: (x) => (x >= -3 && x < 3 ? sinc(x) * sinc(x / 3) : 0) },
-  cubic: {
+const FILTERS: Record<Exclude<ResizeFilter, 'NEAREST'>, { support: number; at: (x: number) => number }> = {
+  LANCZOS: { support: 3, at: (x) => (x >= -3 && x < 3 ? sinc(x) * sinc(x / 3) : 0) },
+  BICUBIC: {
     support: 2,
     at: (x) => {
       const a = -0.5;
@@ -47,7 +47,7 @@ const FILTERS: Record<Exclude<Interpolation, 'nearest'>, { support: number; at: 
       return 0;
     },
   },
-  linear: {
+  BILINEAR: {
     support: 1,
     at: (x) => {
       const t = Math.abs(x);
@@ -100,20 +100,20 @@ const clip8 = (v: number) => {
 };
 
 /** Resizes a one-band 8-bit image (row-major) from inW×inH to outW×outH as PIL's Image.resize does. */
-export function resizeGray(src: Uint8Array, inW: number, inH: number, outW: number, outH: number, interpolation: Interpolation): Buffer {
-  return resizeBands(src, 1, inW, inH, outW, outH, interpolation);
+export function resizeGray(src: Uint8Array, inW: number, inH: number, outW: number, outH: number, method: ResizeFilter): Buffer {
+  return resizeBands(src, 1, inW, inH, outW, outH, method);
 }
 
 /**
  * Resizes an interleaved 8-bit image of `bands` bands (RGB: 3) from inW×inH to outW×outH as PIL's
- * Image.resize(size, filter) does for that mode (reducing_gap None, the default).
+ * Image.resize(size, method) does for that mode (reducing_gap None, the default).
  */
-export function resizeBands(src: Uint8Array, bands: number, inW: number, inH: number, outW: number, outH: number, interpolation: Interpolation): Buffer {
+export function resizeBands(src: Uint8Array, bands: number, inW: number, inH: number, outW: number, outH: number, method: ResizeFilter): Buffer {
   if (src.length !== inW * inH * bands) throw new Error(`${src.length} bytes for a ${inW}×${inH} image of ${bands} band(s)`);
   if (!(outW >= 1 && outH >= 1 && Number.isInteger(outW) && Number.isInteger(outH))) throw new Error(`cannot resize to ${outW}×${outH}`);
   if (outW === inW && outH === inH) return Buffer.from(src);
-  if (interpolation === 'nearest') return nearest(src, bands, inW, inH, outW, outH);
-  const filter = FILTERS[interpolation];
+  if (method === 'NEAREST') return nearest(src, bands, inW, inH, outW, outH);
+  const filter = FILTERS[method];
   // Rows first (only where the width changes), rounded to 8 bits, then columns (Resample.c's order).
   const rows = outW !== inW ? horizontal(src, bands, inW, inH, outW, filterTaps(inW, outW, filter)) : src;
   if (outH === inH) return Buffer.from(rows.buffer, rows.byteOffset, rows.length);
@@ -142,12 +142,12 @@ export async function resizeBandsWith(
   inH: number,
   outW: number,
   outH: number,
-  interpolation: Interpolation,
+  method: ResizeFilter,
 ): Promise<Buffer> {
-  if (interpolation === 'nearest' || outW === inW) return resizeBands(src, bands, inW, inH, outW, outH, interpolation);
+  if (method === 'NEAREST' || outW === inW) return resizeBands(src, bands, inW, inH, outW, outH, method);
   if (src.length !== inW * inH * bands) throw new Error(`${src.length} bytes for a ${inW}×${inH} image of ${bands} band(s)`);
   if (!(outW >= 1 && outH >= 1 && Number.isInteger(outW) && Number.isInteger(outH))) throw new Error(`cannot resize to ${outW}×${outH}`);
-  const filter = FILTERS[interpolation];
+  const filter = FILTERS[method];
   const rows = await runRows({ src, bands, inW, inH, outW, taps: filterTaps(inW, outW, filter) });
   if (outH === inH) return Buffer.from(rows.buffer, rows.byteOffset, rows.length);
   return vertical(rows, bands, outW, outH, filterTaps(inH, outH, filter));

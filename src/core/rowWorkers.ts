@@ -8,10 +8,10 @@
  * The workers run resample.ts's horizontalRows from its source text (it names nothing outside
  * itself), so there is no second copy of the arithmetic and no worker file to ship beside the bundles.
  */
-import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { Interpolation } from './defaults';
+import type { ResizeFilter } from './defaults';
 import { horizontalRows, resizeBands, resizeBandsWith, type RowJob } from './resample';
+import { defaultThreads } from './threads';
 
 /** Below this many input pixels a pass is too short to be worth a thread hop. */
 export const PARALLEL_MIN_PIXELS = 1_000_000;
@@ -52,7 +52,7 @@ const pending = new Map<number, { resolve: () => void; reject: (e: Error) => voi
 /** The worker threads (made on first use, never keeping the process alive); none on one core. */
 function workers(): Worker[] {
   if (pool) return pool;
-  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  const cores = defaultThreads();
   pool = [];
   for (let i = 0; i < Math.min(cores - 1, MAX_WORKERS); i++) {
     const worker = new Worker(WORKER_SOURCE, { eval: true });
@@ -115,7 +115,7 @@ export async function parallelRows(job: RowJob): Promise<Uint8Array> {
 }
 
 /** resizeBands, its horizontal pass over threads for large images: the same bytes, sooner. */
-export function resizeBandsParallel(src: Uint8Array, bands: number, inW: number, inH: number, outW: number, outH: number, interpolation: Interpolation): Promise<Buffer> {
-  if (inW * inH < PARALLEL_MIN_PIXELS) return Promise.resolve(resizeBands(src, bands, inW, inH, outW, outH, interpolation));
-  return resizeBandsWith(parallelRows, src, bands, inW, inH, outW, outH, interpolation);
+export function resizeBandsParallel(src: Uint8Array, bands: number, inW: number, inH: number, outW: number, outH: number, method: ResizeFilter): Promise<Buffer> {
+  if (inW * inH < PARALLEL_MIN_PIXELS) return Promise.resolve(resizeBands(src, bands, inW, inH, outW, outH, method));
+  return resizeBandsWith(parallelRows, src, bands, inW, inH, outW, outH, method);
 }

@@ -5,7 +5,9 @@ import { FakeVlm, answerFor, startFakeVlm } from '../../test/vlm/server';
 import { REDACTED } from './redact';
 import { DEFAULT_VLM_SETTINGS, VlmSettings } from './defaults';
 import { endpointHost } from './endpointUrl';
-import { VlmClient, VlmError, answerCharCap, describeVlmError, retryAfterMs } from './vlm';
+import { VlmClient, VlmError, describeVlmError } from './vlm';
+import { answerCharCap } from './vlmReply';
+import { retryAfterMs } from './vlmRetry';
 import { imageDataUrl } from './vlmImage';
 
 const red = () => sharp({ create: { width: 300, height: 200, channels: 3, background: { r: 200, g: 10, b: 10 } } });

@@ -18,20 +18,19 @@
  *  - a connection dropped mid-answer keeps the text that arrived, marked incomplete; an answer
  *    longer than the cap (a server ignoring max_tokens) is cut, marked incomplete;
  *  - every message is stripped of the key and anything that looks like a credential.
+ * This module is the client; its policies are apart: vlmRetry.ts (retries, backoff, timers) and
+ * vlmReply.ts (reading a reply, and its limits).
  */
 import OpenAI from 'openai';
 import type { AnswerProvider, AnswerRequest, AnswerResult } from './answerProvider';
 import { VLM_LIMITS, VlmSettings } from './defaults';
+import { rememberSecret } from './redact';
 import { endpointHost } from './endpointUrl';
-import { StreamRedactor, redactSecrets, rememberSecret } from './redact';
 import { VlmError } from './vlmError';
+import { AnswerText, BodyText, answerCharCap, readReply } from './vlmReply';
+import { Attempt, retryAfterMs, secondsText, timerMs, withRetries } from './vlmRetry';
 
 export { VlmError, type VlmErrorKind } from './vlmError';
-
-/** The stored answer's length limit: far above what max_tokens allows, so only a server ignoring it reaches it. */
-export function answerCharCap(s: Pick<VlmSettings, 'maxTokens' | 'maxAnswerChars'>): number {
-  return s.maxAnswerChars ?? Math.max(VLM_LIMITS.minAnswerChars, s.maxTokens * VLM_LIMITS.maxCharsPerToken);
-}
 
 export interface AskRequest {
   question: string;
@@ -52,7 +51,7 @@ export function describeVlmError(e: unknown, settings: Pick<VlmSettings, 'baseUR
   const host = safeHost(settings.baseURL);
   if (e instanceof OpenAI.APIUserAbortError || (e instanceof Error && e.name === 'AbortError')) return new VlmError('cancelled', 'Cancelled.');
   if (e instanceof OpenAI.APIConnectionTimeoutError) {
-    return new VlmError('timeout', `${host} did not answer within ${seconds(settings.timeoutMs)}. Retry, or raise the timeout setting.`, undefined, { cause: e });
+    return new VlmError('timeout', `${host} did not answer within ${secondsText(settings.timeoutMs)}. Retry, or raise the timeout setting.`, undefined, { cause: e });
   }
   if (e instanceof OpenAI.APIConnectionError) {
     return new VlmError('unreachable', `Cannot reach ${host}: is the endpoint running and the base URL right?`, undefined, { cause: e });
@@ -88,121 +87,8 @@ function apiErrorMessage(e: InstanceType<typeof OpenAI.APIError>): string {
   return (body && typeof body.message === 'string' ? body.message : e.message).slice(0, 300);
 }
 
-function seconds(ms: number): string {
-  const s = ms / 1000;
-  const text = `${s < 10 ? Number(s.toFixed(1)) : Math.round(s)} s`;
-  return s >= 3600 ? `${text} (${(s / 3600).toFixed(1)} h)` : text;
-}
-
-/** A short, single-line, credential-free excerpt of what a server sent, for error messages. */
-function excerpt(text: string, max = 80): string {
-  const line = redactSecrets(text).replace(/\s+/g, ' ').trim();
-  return JSON.stringify(line.length > max ? `${line.slice(0, max)}…` : line);
-}
-
-/** Milliseconds from retry-after-ms or Retry-After (seconds or an HTTP date); undefined if absent or unreadable. */
-export function retryAfterMs(headers: Headers | undefined): number | undefined {
-  const ms = Number.parseFloat(headers?.get('retry-after-ms') ?? '');
-  if (Number.isFinite(ms) && ms >= 0) return ms;
-  const value = headers?.get('retry-after')?.trim();
-  if (!value) return undefined;
-  if (/^\d+(\.\d+)?$/.test(value)) return Number.parseFloat(value) * 1000;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
-}
-
-/** Node's timers fire at once beyond 2^31 − 1 ms (24.8 days): longer limits are clamped to that. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-const timerMs = (ms: number) => Math.min(Math.max(0, ms), MAX_TIMER_MS);
-
-/** Resolves after `ms`, or rejects with a cancelled VlmError as soon as the signal aborts. */
-function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new VlmError('cancelled', 'Cancelled.'));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new VlmError('cancelled', 'Cancelled.'));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, timerMs(ms));
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/** One attempt's outcome: an answer, or an error and whether another attempt may help. */
-type Attempt = { result: AnswerResult } | { error: VlmError; retryable: boolean; retryAfterMs?: number };
-
 /** Why this client stopped reading a reply (as opposed to the caller cancelling). */
 type StopReason = 'silence' | 'deadline';
-
-/** Reads a response body as text, resetting the silence timer on every byte received. */
-class BodyText {
-  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
-  private readonly decoder = new TextDecoder();
-  bytes = 0;
-
-  constructor(body: ReadableStream<Uint8Array>, private readonly onBytes: () => void) {
-    this.reader = body.getReader();
-  }
-
-  async next(): Promise<string | undefined> {
-    const { value, done } = await this.reader.read();
-    if (done) {
-      const rest = this.decoder.decode();
-      return rest || undefined;
-    }
-    this.bytes += value.byteLength;
-    this.onBytes();
-    return this.decoder.decode(value, { stream: true });
-  }
-
-  cancel(): void {
-    this.reader.cancel().catch(() => undefined);
-  }
-}
-
-/**
- * Collects answer text: applies the length cap, redacts the key from what is streamed out. Only the
- * key itself is removed from answers (credential-shaped patterns are for error messages: an answer
- * reading a sign may legitimately say "token: …"), so what was streamed is exactly what is stored.
- */
-class AnswerText {
-  text = '';
-  /** What was passed on so far: the text with the key redacted, less a held-back tail. */
-  shown = '';
-  capped = false;
-  private readonly redactor: StreamRedactor;
-
-  constructor(readonly cap: number, apiKey: string, private readonly onDelta?: (text: string) => void) {
-    this.redactor = new StreamRedactor(apiKey);
-  }
-
-  /** Adds a piece; false once the cap is reached (stop reading). */
-  add(piece: string): boolean {
-    if (this.capped) return false;
-    const room = this.cap - this.text.length;
-    if (piece.length >= room) {
-      piece = piece.slice(0, room);
-      this.capped = true;
-    }
-    this.text += piece;
-    this.emit(this.redactor.push(piece));
-    return !this.capped;
-  }
-
-  finish(): string {
-    this.emit(this.redactor.flush());
-    return this.shown;
-  }
-
-  private emit(piece: string): void {
-    if (!piece) return;
-    this.shown += piece;
-    this.onDelta?.(piece);
-  }
-}
 
 export class VlmClient implements AnswerProvider {
   readonly kind = 'openai' as const;
@@ -248,32 +134,8 @@ export class VlmClient implements AnswerProvider {
     const s = this.settings;
     const start = performance.now();
     const deadline = start + this.answerTimeoutMs;
-    const maxWait = s.maxRetryWaitMs ?? VLM_LIMITS.maxRetryWaitMs;
-    for (let attempt = 0; ; attempt++) {
-      if (req.signal?.aborted) throw new VlmError('cancelled', 'Cancelled.');
-      const outcome = await this.attempt(req, start, deadline);
-      if ('result' in outcome) return outcome.result;
-      const { error } = outcome;
-      if (!outcome.retryable) throw error;
-      if (attempt >= s.maxRetries) {
-        if (attempt === 0) throw error;
-        throw new VlmError(error.kind, `${error.message} (${attempt + 1} attempts)`, error.status, { cause: error });
-      }
-      const asked = outcome.retryAfterMs;
-      if (asked !== undefined && asked > maxWait) {
-        throw new VlmError(
-          error.kind,
-          `${error.message} It asked to retry after ${seconds(asked)} (Retry-After); this client waits at most ${seconds(maxWait)}, so it stopped rather than stall.`,
-          error.status,
-          { cause: error },
-        );
-      }
-      const wait = asked ?? Math.min(VLM_LIMITS.initialBackoffMs * 2 ** attempt, VLM_LIMITS.maxBackoffMs) * (1 - Math.random() * 0.25);
-      if (performance.now() + wait >= deadline) {
-        throw new VlmError(error.kind, `${error.message} No time is left for a retry within the answer limit of ${seconds(this.answerTimeoutMs)}.`, error.status, { cause: error });
-      }
-      await abortableSleep(wait, req.signal);
-    }
+    const limits = { maxRetries: s.maxRetries, maxRetryWaitMs: s.maxRetryWaitMs ?? VLM_LIMITS.maxRetryWaitMs, deadline, answerTimeoutMs: this.answerTimeoutMs };
+    return withRetries(() => this.attempt(req, start, deadline), limits, req.signal);
   }
 
   private messages(req: AskRequest): OpenAI.Chat.ChatCompletionMessageParam[] {
@@ -316,10 +178,10 @@ export class VlmClient implements AnswerProvider {
     const interrupted = (): Attempt | undefined => {
       if (req.signal?.aborted) return fail(new VlmError('cancelled', 'Cancelled.'));
       if (stopped === 'deadline') {
-        return fail(new VlmError('timeout', `${host} did not finish the answer within ${seconds(this.answerTimeoutMs)}${answer.text ? ` (${answer.text.length} characters had arrived)` : ''}. Retry, or raise the timeout setting.`));
+        return fail(new VlmError('timeout', `${host} did not finish the answer within ${secondsText(this.answerTimeoutMs)}${answer.text ? ` (${answer.text.length} characters had arrived)` : ''}. Retry, or raise the timeout setting.`));
       }
       if (stopped === 'silence') {
-        const what = answer.text ? `sent nothing for ${seconds(s.timeoutMs)} after ${answer.text.length} characters of the answer` : `did not answer within ${seconds(s.timeoutMs)}`;
+        const what = answer.text ? `sent nothing for ${secondsText(s.timeoutMs)} after ${answer.text.length} characters of the answer` : `did not answer within ${secondsText(s.timeoutMs)}`;
         // Nothing was shown yet, so another attempt cannot duplicate text.
         return fail(new VlmError('timeout', `${host} ${what}. Retry, or raise the timeout setting.`), !answer.text);
       }
@@ -357,51 +219,7 @@ export class VlmClient implements AnswerProvider {
       touch();
       if (!response.body) return fail(new VlmError('empty', `${host} sent an empty reply (HTTP ${response.status}) instead of an answer.`));
       body = new BodyText(response.body, touch);
-      const contentType = (response.headers.get('content-type') ?? 'no content type').split(';')[0].trim();
-      const reader = body;
-
-      // Look at the first characters to tell an event stream from a JSON or HTML body.
-      let head = '';
-      for (;;) {
-        const piece = await reader.next();
-        if (piece === undefined) break;
-        head += piece;
-        if (head.trimStart()) break;
-      }
-      const first = head.trimStart();
-      if (!first) {
-        return fail(new VlmError('empty', contentType === 'text/event-stream' ? `${host} sent an empty event stream: no answer.` : `${host} sent an empty reply (HTTP ${response.status}, ${contentType}) instead of an answer.`));
-      }
-      const readAll = async (limit: number): Promise<string | undefined> => {
-        let all = head;
-        for (let piece = await reader.next(); piece !== undefined; piece = await reader.next()) {
-          all += piece;
-          if (all.length > limit) return undefined;
-        }
-        return all;
-      };
-      const bodyLimit = answer.cap * 8 + 65_536;
-      if (first.startsWith('<')) {
-        const page = (await readAll(bodyLimit)) ?? head;
-        const title = /<title[^>]*>([^<]*)<\/title>/i.exec(page)?.[1]?.trim();
-        return fail(
-          new VlmError(
-            'malformed',
-            `${host} sent an HTML page${title ? ` (${excerpt(title)})` : ''} (HTTP ${response.status}, ${contentType}) instead of a chat completion. Is the base URL right? OpenAI-compatible ones usually end in /v1.`,
-          ),
-        );
-      }
-      if (/^(data|event|id|retry):|^:/.test(first)) return await this.readEventStream(head, reader, answer, fail, done);
-      // Not an event stream: a server that ignored `stream: true` answers with one JSON completion.
-      const all = await readAll(bodyLimit);
-      if (all === undefined) return fail(new VlmError('malformed', `${host} sent a reply over ${Math.round(bodyLimit / 1024)} KiB that is not an event stream; stopped reading.`));
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(all);
-      } catch {
-        return fail(new VlmError('malformed', `${host} sent a reply that is neither an event stream nor valid JSON (HTTP ${response.status}, ${contentType}, ${reader.bytes} bytes): ${excerpt(all)}.`));
-      }
-      return this.readCompletion(parsed, all, answer, fail, done);
+      return await readReply(response, body, { host, model: s.model, answer, fail, done });
     } catch (e) {
       const early = interrupted();
       if (early) return early;
@@ -418,125 +236,5 @@ export class VlmClient implements AnswerProvider {
       // Whatever happened, the request is over: this closes the connection if it is still open.
       controller.abort();
     }
-  }
-
-  private async readEventStream(
-    head: string,
-    reader: BodyText,
-    answer: AnswerText,
-    fail: (error: VlmError, retryable?: boolean) => Attempt,
-    done: (finishReason: string | undefined, model: string, incompleteReason?: string) => Attempt,
-  ): Promise<Attempt> {
-    const host = this.host;
-    const lineLimit = answer.cap * 8 + 65_536;
-    let model = this.settings.model;
-    let finishReason: string | undefined;
-    let events = 0;
-    let buffer = head;
-    let data: string[] = [];
-    let eventName = '';
-    // Server-sent events: lines of "field: value", an empty line ends an event (WHATWG HTML §9.2.6).
-    const dispatch = (): 'more' | 'done' | 'capped' | Attempt => {
-      if (data.length === 0) return 'more';
-      const payload = data.join('\n');
-      const name = eventName;
-      data = [];
-      eventName = '';
-      events++;
-      if (payload.trim() === '[DONE]') return 'done';
-      let event: { model?: unknown; error?: unknown; choices?: Array<{ delta?: { content?: unknown }; finish_reason?: unknown }> };
-      try {
-        event = JSON.parse(payload);
-      } catch {
-        return fail(new VlmError('malformed', `${host} sent an event that is not valid JSON: ${excerpt(payload)}.`));
-      }
-      if (name === 'error' || (event && typeof event === 'object' && event.error)) {
-        const err = (event?.error ?? event) as { message?: unknown };
-        return fail(new VlmError('server', `${host} reported an error in the stream: ${typeof err?.message === 'string' ? err.message.slice(0, 300) : excerpt(payload)}`));
-      }
-      if (typeof event?.model === 'string' && event.model) model = event.model;
-      const choice = Array.isArray(event?.choices) ? event.choices[0] : undefined;
-      const content = choice?.delta?.content;
-      if (typeof content === 'string' && content && !answer.add(content)) return 'capped';
-      if (typeof choice?.finish_reason === 'string') finishReason = choice.finish_reason;
-      return 'more';
-    };
-    let ended = false;
-    for (;;) {
-      const lines = buffer.split(/\r\n|\r|\n/);
-      // The last element is an unfinished line (or ""), kept for the next piece.
-      buffer = ended ? '' : lines.pop()!;
-      if (buffer.length > lineLimit) return fail(new VlmError('malformed', `${host} sent an event line over ${Math.round(lineLimit / 1024)} KiB; stopped reading.`));
-      for (const line of ended ? [...lines, ''] : lines) {
-        let step: ReturnType<typeof dispatch> = 'more';
-        if (line === '') step = dispatch();
-        else if (!line.startsWith(':')) {
-          const colon = line.indexOf(':');
-          const field = colon < 0 ? line : line.slice(0, colon);
-          const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-          if (field === 'data') data.push(value);
-          else if (field === 'event') eventName = value;
-        }
-        if (step === 'done') return this.finishStream(answer, fail, done, finishReason, model, events, true);
-        if (step === 'capped') return done(finishReason, model);
-        if (step !== 'more') return step;
-      }
-      if (ended) return this.finishStream(answer, fail, done, finishReason, model, events, false);
-      const piece = await reader.next();
-      if (piece === undefined) ended = true;
-      else buffer += piece;
-    }
-  }
-
-  private finishStream(
-    answer: AnswerText,
-    fail: (error: VlmError, retryable?: boolean) => Attempt,
-    done: (finishReason: string | undefined, model: string, incompleteReason?: string) => Attempt,
-    finishReason: string | undefined,
-    model: string,
-    events: number,
-    sawDone: boolean,
-  ): Attempt {
-    const host = this.host;
-    if (!answer.text.trim()) {
-      if (events === 0) return fail(new VlmError('empty', `${host} sent an empty event stream: no answer.`));
-      if (finishReason === 'content_filter') return fail(new VlmError('empty', `${host} withheld the answer (finish_reason: content_filter).`));
-      return fail(new VlmError('empty', `${host} sent ${events} event(s) but no answer text${finishReason ? ` (finish_reason: ${finishReason})` : ''}.`));
-    }
-    // A stream that stops without [DONE] or a finish reason was cut short, though the connection closed cleanly.
-    if (!sawDone && !finishReason) return done(finishReason, model, `the stream from ${host} ended before the answer finished`);
-    return done(finishReason, model);
-  }
-
-  /** A non-streamed `chat.completion` (a server that ignored `stream: true`), or an error object. */
-  private readCompletion(
-    parsed: unknown,
-    raw: string,
-    answer: AnswerText,
-    fail: (error: VlmError, retryable?: boolean) => Attempt,
-    done: (finishReason: string | undefined, model: string, incompleteReason?: string) => Attempt,
-  ): Attempt {
-    const host = this.host;
-    const body = parsed as { error?: { message?: unknown }; model?: unknown; choices?: Array<{ message?: { content?: unknown }; finish_reason?: unknown }> } | null;
-    if (body && typeof body === 'object' && body.error) {
-      const message = typeof body.error.message === 'string' ? body.error.message.slice(0, 300) : excerpt(raw);
-      return fail(new VlmError('server', `${host} reported an error: ${message}`));
-    }
-    const choice = body && typeof body === 'object' && Array.isArray(body.choices) ? body.choices[0] : undefined;
-    if (!choice || typeof choice !== 'object' || !choice.message) {
-      return fail(new VlmError('malformed', `${host} sent JSON that is not a chat completion: ${excerpt(raw)}.`));
-    }
-    const content = choice.message.content;
-    // Content is a string, or (some servers) a list of {type: "text", text} parts.
-    const text =
-      typeof content === 'string' ? content
-      : Array.isArray(content) ? content.map((p: { text?: unknown }) => (typeof p?.text === 'string' ? p.text : '')).join('')
-      : '';
-    const finishReason = typeof choice.finish_reason === 'string' ? choice.finish_reason : undefined;
-    if (!text.trim()) {
-      return fail(new VlmError('empty', finishReason === 'content_filter' ? `${host} withheld the answer (finish_reason: content_filter).` : `${host} sent a completion with no answer text${finishReason ? ` (finish_reason: ${finishReason})` : ''}.`));
-    }
-    answer.add(text);
-    return done(finishReason, typeof body?.model === 'string' && body.model ? body.model : this.settings.model);
   }
 }

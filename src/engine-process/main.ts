@@ -18,7 +18,7 @@ import { runBatch } from '../core/batch/runner';
 import { writeReport } from '../core/batch/report';
 import { LocalVlm } from '../core/lvlm/localVlm';
 import { defaultLvlmLayer } from '../core/lvlm/decoderGraph';
-import { LvlmAttribution, LvlmMaps } from '../core/lvlm/lvlmMaps';
+import { LvlmAttribution, LvlmMapSource } from '../core/lvlm/lvlmMapSource';
 import type { AttributeParams, AttributionSummary, EngineProgress, EngineVocabulary, HostVocabulary, ImageChoice, LocalModelParameters, ModelParameters, RenderedImages, ViewParameters } from '../shared/protocol';
 import { ChannelError, Endpoint } from '../shared/rpc';
 import { untilAborted } from '../core/errors';
@@ -67,7 +67,7 @@ class SharedLoad<T> {
 
 const engines = new Map<string, SharedLoad<AttentionPromptEngine>>();
 /** The local vision-language model (answers and LVLM maps): one at a time, loaded on first use, kept warm until released. */
-let localModel: { key: string; vlm: LocalVlm; maps?: Promise<LvlmMaps> } | undefined;
+let localModel: { key: string; vlm: LocalVlm; maps?: Promise<LvlmMapSource> } | undefined;
 const attributions = new Map<string, CachedAttribution>();
 
 const host = new Endpoint<EngineVocabulary, HostVocabulary>({
@@ -145,10 +145,10 @@ function getLocalVlm(m: LocalModelParameters, layer: number | null | 'any', prog
   return vlm;
 }
 
-async function getLvlmMaps(m: LocalModelParameters, layer: number | null, progress: (p: EngineProgress) => void): Promise<LvlmMaps> {
+async function getLvlmMaps(m: LocalModelParameters, layer: number | null, progress: (p: EngineProgress) => void): Promise<LvlmMapSource> {
   const vlm = getLocalVlm(m, layer, progress);
   const entry = localModel!;
-  entry.maps ??= LvlmMaps.load(vlm, false);
+  entry.maps ??= LvlmMapSource.load(vlm, false);
   entry.maps.catch(() => {
     if (localModel === entry) entry.maps = undefined;
   });
@@ -329,7 +329,7 @@ host
       },
       engine,
     );
-    const report = await writeReport(p.outDir, summary);
+    const report = await writeReport(p.outDir, summary, { strings: p.reportStrings });
     return { done: summary.done, failed: summary.failed, skipped: summary.skipped, total: summary.total, interrupted: summary.interrupted, imagesPerSecond: summary.imagesPerSecond, report, outDir: p.outDir };
   })
   .onRequest('release', () => {

@@ -127,13 +127,13 @@ export class AnswerRunner {
       });
       return;
     }
-    const setKey = vscode.l10n.t('Set API Key');
+    const setKey = vscode.l10n.t('Set API Key…');
     const openSettings = vscode.l10n.t('Open Settings');
     const code: ErrorCode = errorCodeOf(err);
     const actions = code === 'auth' || code === 'missing-key' ? [setKey] : code === 'unreachable' || code === 'model-not-found' || code === 'no-image-support' ? [openSettings] : [];
     void vscode.window.showErrorMessage(err instanceof Error ? err.message : String(err), ...actions).then((choice) => {
       if (choice === setKey) void vscode.commands.executeCommand('attentionPrompting.setApiKey');
-      if (choice === openSettings) void vscode.commands.executeCommand('workbench.action.openSettings', 'attentionPrompting.vlm');
+      if (choice === openSettings) void vscode.commands.executeCommand('workbench.action.openSettings', 'attentionPrompting.answers');
     });
   }
 }

@@ -44,8 +44,8 @@ describe('one answer source, made ready in one place', () => {
   });
 
   it('the endpoint: its key from SecretStorage and the label with its host; a workspace cannot redirect the key to another host', async () => {
-    settings.user['attentionPrompting.vlm.provider'] = 'openai';
-    settings.workspace['attentionPrompting.vlm.baseURL'] = 'https://evil.example/v1';
+    settings.user['attentionPrompting.answers.source'] = 'openai';
+    settings.workspace['attentionPrompting.answers.endpointURL'] = 'https://evil.example/v1';
     const { keys, reads } = secrets({ [OPENAI_KEY]: 'sk-user' });
     const source = await readyAnswerSource(context, keys, log);
     assert.equal(source?.kind, 'openai');
@@ -61,8 +61,8 @@ describe('one answer source, made ready in one place', () => {
   });
 
   it('the endpoint without a key: nothing ready, and the user is told which host needs one', async () => {
-    settings.user['attentionPrompting.vlm.provider'] = 'openai';
-    settings.user['attentionPrompting.vlm.baseURL'] = 'http://127.0.0.1:11434/v1';
+    settings.user['attentionPrompting.answers.source'] = 'openai';
+    settings.user['attentionPrompting.answers.endpointURL'] = 'http://127.0.0.1:11434/v1';
     const { keys } = secrets({});
     assert.equal(await readyAnswerSource(context, keys, log), undefined);
     assert.equal(errors.length, 1);
@@ -71,7 +71,7 @@ describe('one answer source, made ready in one place', () => {
 
   it('Restricted Mode: nothing ready and no key read, whatever the setting', async () => {
     vscode.workspace.isTrusted = false;
-    settings.user['attentionPrompting.vlm.provider'] = 'openai';
+    settings.user['attentionPrompting.answers.source'] = 'openai';
     const { keys, reads } = secrets({ [OPENAI_KEY]: 'sk-user' });
     assert.equal(await readyAnswerSource(context, keys, log), undefined);
     assert.deepEqual(reads, []);
@@ -80,11 +80,11 @@ describe('one answer source, made ready in one place', () => {
   it('Review Folder says where answers would go before the run: the kind, and for the endpoint its host and whether a key is there', async () => {
     const { keys } = secrets({ [OPENAI_KEY]: 'sk-user' });
     assert.deepEqual(await answerSourcePreview(keys), { kind: 'vscode' });
-    settings.user['attentionPrompting.vlm.provider'] = 'local';
+    settings.user['attentionPrompting.answers.source'] = 'local';
     assert.deepEqual(await answerSourcePreview(keys), { kind: 'local' });
-    settings.user['attentionPrompting.vlm.provider'] = 'openai';
+    settings.user['attentionPrompting.answers.source'] = 'openai';
     assert.deepEqual(await answerSourcePreview(keys), { kind: 'openai', host: 'api.openai.com', hasKey: true });
-    settings.user['attentionPrompting.vlm.baseURL'] = 'http://127.0.0.1:11434/v1';
+    settings.user['attentionPrompting.answers.endpointURL'] = 'http://127.0.0.1:11434/v1';
     assert.deepEqual(await answerSourcePreview(keys), { kind: 'openai', host: '127.0.0.1:11434', hasKey: false });
   });
 

@@ -1,6 +1,6 @@
 /**
  * Who answers, resolved in this one place for Ask, Review Folder and Choose Answer Model…: the
- * setting `attentionPrompting.vlm.provider` (or, while the user never set it, their choice on the
+ * setting `attentionPrompting.answers.source` (or, while the user never set it, their choice on the
  * first ask) becomes a ready source — a VS Code language model, the OpenAI-compatible endpoint with
  * its key and the user's consent to its host, or the local model — with the label that history,
  * results and logs show. The VS Code model itself is remembered in global state. The first ask
@@ -51,7 +51,7 @@ export async function chooseAnswerSource(context: vscode.ExtensionContext, title
     {
       label: vscode.l10n.t('OpenAI-compatible endpoint'),
       description: `${vlmConfig().model} · ${endpointLabel}`,
-      detail: current.value === 'openai' ? vscode.l10n.t('current · uses your API key (Set API Key)') : vscode.l10n.t('Uses your API key (Set API Key)'),
+      detail: current.value === 'openai' ? vscode.l10n.t('current · uses your API key (Set API Key…)') : vscode.l10n.t('Uses your API key (Set API Key…)'),
       endpoint: true,
     },
     { label: vscode.l10n.t('This machine'), kind: vscode.QuickPickItemKind.Separator },
@@ -151,7 +151,7 @@ export async function readyAnswerSource(context: vscode.ExtensionContext, keys: 
   }
   const key = await endpointKey(keys, host);
   if (!key) {
-    const setKey = vscode.l10n.t('Set API Key');
+    const setKey = vscode.l10n.t('Set API Key…');
     void vscode.window
       .showErrorMessage(vscode.l10n.t('No API key for {0}. Set one (local servers such as Ollama accept any text).', host), setKey)
       .then((c) => c === setKey && vscode.commands.executeCommand('attentionPrompting.setApiKey'));
@@ -207,6 +207,6 @@ export function engineAnswerSource(source: ReadyAnswerSource): AnswerSource {
 function showEndpointError(e: unknown): void {
   const openSettings = vscode.l10n.t('Open Settings');
   void vscode.window.showErrorMessage(e instanceof Error ? e.message : String(e), openSettings).then((c) => {
-    if (c === openSettings) void vscode.commands.executeCommand('workbench.action.openSettings', 'attentionPrompting.vlm');
+    if (c === openSettings) void vscode.commands.executeCommand('workbench.action.openSettings', 'attentionPrompting.answers');
   });
 }

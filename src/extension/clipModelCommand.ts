@@ -1,5 +1,5 @@
 /**
- * Choose Model…: the CLIP model for the heatmap (a preset, a folder or a hub id), then its weights
+ * Choose CLIP Model…: the CLIP model for the heatmap (a preset, a folder or a hub id), then its weights
  * from the dtypes it offers, with their download sizes. The engine process restarts with them.
  */
 import * as vscode from 'vscode';

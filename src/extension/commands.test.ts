@@ -18,3 +18,33 @@ describe('each command lives with its feature', () => {
     assert.deepEqual([...registered].filter(([, files]) => files.length > 1), [], 'registered twice');
   });
 });
+
+describe('what the Command Palette and menus show', () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  const nls: Record<string, string> = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.nls.json'), 'utf8'));
+  const title = (c: { title: string }) => nls[c.title.replace(/^%|%$/g, '')] ?? c.title;
+  /** The commands that ask for something (a question, a folder, a key, a choice) before they act. */
+  const ASK_FOR_INPUT = ['askAboutImage', 'showHeatmap', 'reviewFolder', 'setApiKey', 'chooseModel', 'chooseLocalModel', 'chooseAnswerModel'];
+
+  it('a title ends with "…" exactly when the command asks for input first', () => {
+    const wrong = (pkg.contributes.commands as Array<{ command: string; title: string }>)
+      .map((c) => ({ id: c.command.replace(/^attentionPrompting\./, ''), title: title(c) }))
+      .filter(({ id, title }) => ASK_FOR_INPUT.includes(id) !== title.endsWith('…'));
+    assert.deepEqual(wrong, []);
+  });
+
+  it('every command has the extension as its category, and the three model pickers say what each chooses', () => {
+    for (const c of pkg.contributes.commands) assert.equal(c.category, 'Attention Prompting', c.command);
+    const pickers = pkg.contributes.commands.filter((c: { command: string }) => /^attentionPrompting\.choose/.test(c.command)).map(title);
+    assert.deepEqual(pickers, ['Choose CLIP Model…', 'Choose Local Vision-Language Model…', 'Choose Answer Model…']);
+  });
+
+  it('no menu entry carries a placeholder `when` ("true", or empty): an entry is there to hide or place a command', () => {
+    const entries = Object.entries(pkg.contributes.menus as Record<string, Array<{ command: string; when?: string }>>).flatMap(([menu, items]) => items.map((i) => ({ menu, ...i })));
+    assert.deepEqual(entries.filter((e) => e.when === undefined ? e.menu === 'commandPalette' : ['true', ''].includes(e.when.trim())), []);
+  });
+
+  it('Marketplace categories: AI and Chat (a chat participant and a language-model tool), Machine Learning, Visualization', () => {
+    assert.deepEqual(pkg.categories, ['AI', 'Chat', 'Machine Learning', 'Visualization']);
+  });
+});

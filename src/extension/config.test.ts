@@ -17,37 +17,37 @@ describe('settings a repository can set are clamped at read time', () => {
   });
 
   it('previewMaxSide: 0 (which broke every heatmap) and a huge value are clamped', () => {
-    settings.workspace['attentionPrompting.previewMaxSide'] = 0;
+    settings.workspace['attentionPrompting.heatmap.previewMaxSide'] = 0;
     assert.equal(previewMaxSide(), 256);
-    settings.workspace['attentionPrompting.previewMaxSide'] = 1e9;
+    settings.workspace['attentionPrompting.heatmap.previewMaxSide'] = 1e9;
     assert.equal(previewMaxSide(), 4096);
-    settings.workspace['attentionPrompting.previewMaxSide'] = '800';
+    settings.workspace['attentionPrompting.heatmap.previewMaxSide'] = '800';
     assert.equal(previewMaxSide(), 1600);
     assert.equal(told.length, 3);
-    assert.match(told[0], /attentionPrompting\.previewMaxSide = 0 .*using 256/);
+    assert.match(told[0], /attentionPrompting\.heatmap\.previewMaxSide = 0 .*using 256/);
   });
 
   it('mask and view settings from the workspace: clamped or the default, never passed through', () => {
     Object.assign(settings.workspace, {
-      'attentionPrompting.contrast': 50,
-      'attentionPrompting.kernel': 4,
-      'attentionPrompting.gray': -20,
-      'attentionPrompting.interpolation': 'sinc',
-      'attentionPrompting.layer': 'last',
-      'attentionPrompting.overlayOpacity': 7,
+      'attentionPrompting.heatmap.contrast': 50,
+      'attentionPrompting.heatmap.smoothingKernel': 4,
+      'attentionPrompting.heatmap.grayLevel': -20,
+      'attentionPrompting.heatmap.maskInterpolation': 'sinc',
+      'attentionPrompting.heatmap.layer': 'last',
+      'attentionPrompting.heatmap.overlayOpacity': 7,
     });
     assert.deepEqual(defaultView(), { contrast: 20, kernel: 3, gray: 0, interpolation: 'lanczos3', layer: null, opacity: 1, aux: 'clip', hint: '' });
-    settings.workspace = { 'attentionPrompting.aux': 'gpt-4o' };
+    settings.workspace = { 'attentionPrompting.heatmap.auxiliaryModel': 'gpt-4o' };
     assert.equal(defaultView().aux, 'clip');
-    settings.workspace = { 'attentionPrompting.aux': 'lvlm' };
+    settings.workspace = { 'attentionPrompting.heatmap.auxiliaryModel': 'lvlm' };
     assert.equal(defaultView().aux, 'lvlm');
-    settings.workspace = { 'attentionPrompting.gray': 128, 'attentionPrompting.layer': 10 };
+    settings.workspace = { 'attentionPrompting.heatmap.grayLevel': 128, 'attentionPrompting.heatmap.layer': 10 };
     assert.deepEqual(defaultView(), { contrast: 5, kernel: 3, gray: 128, interpolation: 'lanczos3', layer: 10, opacity: 0.5, aux: 'clip', hint: '' });
   });
 
   it('VLM settings: only the user value counts, and it is bounded too', () => {
-    settings.workspace['attentionPrompting.vlm.baseURL'] = 'https://evil.example/v1';
-    settings.user['attentionPrompting.vlm.maxRetries'] = 1000;
+    settings.workspace['attentionPrompting.answers.endpointURL'] = 'https://evil.example/v1';
+    settings.user['attentionPrompting.answers.maxRetries'] = 1000;
     const c = vlmConfig();
     assert.equal(c.baseURL, 'https://api.openai.com/v1');
     assert.equal(c.maxRetries, 10);
@@ -58,16 +58,16 @@ describe('settings a repository can set are clamped at read time', () => {
     assert.equal(answerSourceKind(), 'vscode');
     assert.deepEqual(answerSourceSetting(), { value: 'vscode', explicit: false }, 'unset: not a choice');
     assert.equal(localModelParameters(context), undefined);
-    settings.workspace['attentionPrompting.vlm.provider'] = 'local';
-    settings.workspace['attentionPrompting.vlm.localModel'] = '/repo/evil-model';
+    settings.workspace['attentionPrompting.answers.source'] = 'local';
+    settings.workspace['attentionPrompting.localModel.model'] = '/repo/evil-model';
     assert.equal(answerSourceKind(), 'vscode');
     assert.equal(localModelParameters(context), undefined);
-    settings.user['attentionPrompting.vlm.provider'] = 'local';
-    settings.user['attentionPrompting.vlm.localModel'] = ' llava-hf/llava-interleave-qwen-0.5b-hf ';
+    settings.user['attentionPrompting.answers.source'] = 'local';
+    settings.user['attentionPrompting.localModel.model'] = ' llava-hf/llava-interleave-qwen-0.5b-hf ';
     assert.equal(answerSourceKind(), 'local');
     assert.deepEqual(answerSourceSetting(), { value: 'local', explicit: true });
     assert.deepEqual(localModelParameters(context), { model: 'llava-hf/llava-interleave-qwen-0.5b-hf', cacheDir: '/tmp/ap-global/models', threads: undefined });
-    settings.user['attentionPrompting.vlm.provider'] = 'cloud';
+    settings.user['attentionPrompting.answers.source'] = 'cloud';
     assert.equal(answerSourceKind(), 'vscode');
     // An invalid choice counts as none made: the first ask offers the choice again.
     assert.deepEqual(answerSourceSetting(), { value: 'vscode', explicit: false });
@@ -82,17 +82,17 @@ describe('settings go through one door', () => {
 
   it('the CLIP model: set in any layer counts as chosen (modelGuard never offers the default then); unset reads as the default, not chosen', () => {
     assert.deepEqual(clipModelSetting(), { effective: 'Xenova/clip-vit-large-patch14-336', explicitlySet: false });
-    settings.workspace['attentionPrompting.model'] = 'Xenova/clip-vit-base-patch16';
+    settings.workspace['attentionPrompting.clip.model'] = 'Xenova/clip-vit-base-patch16';
     assert.deepEqual(clipModelSetting(), { effective: 'Xenova/clip-vit-base-patch16', explicitlySet: true });
     settings.workspace = {};
-    settings.user['attentionPrompting.model'] = '  ';
+    settings.user['attentionPrompting.clip.model'] = '  ';
     assert.equal(clipModelSetting().explicitlySet, false, 'blank is no choice');
   });
 
   it('the local model the pickers mark as current: the user value, trimmed; a workspace value never', () => {
-    settings.workspace['attentionPrompting.vlm.localModel'] = '/repo/evil-model';
+    settings.workspace['attentionPrompting.localModel.model'] = '/repo/evil-model';
     assert.equal(chosenLocalModel(), undefined);
-    settings.user['attentionPrompting.vlm.localModel'] = ' llava-hf/llava-interleave-qwen-0.5b-hf ';
+    settings.user['attentionPrompting.localModel.model'] = ' llava-hf/llava-interleave-qwen-0.5b-hf ';
     assert.equal(chosenLocalModel(), 'llava-hf/llava-interleave-qwen-0.5b-hf');
   });
 

@@ -59,11 +59,11 @@ export function modelParameters(context: vscode.ExtensionContext): ModelParamete
   const c = cfg();
   const threads = boundedNumber(THREADS, c.get('engine.threads'), 'engine.threads', invalid);
   return {
-    model: text(c.get('model')) ?? DEFAULT_MODEL,
-    dtype: oneOf(DTYPES, DEFAULT_DTYPE, c.get('dtype'), 'dtype', invalid),
-    revision: text(c.get('revision')),
-    cacheDir: text(c.get('modelCacheDir')) ?? path.join(context.globalStorageUri.fsPath, 'models'),
-    geometry: oneOf(GEOMETRIES, DEFAULT_GEOMETRY, c.get('geometry'), 'geometry', invalid),
+    model: text(c.get('clip.model')) ?? DEFAULT_MODEL,
+    dtype: oneOf(DTYPES, DEFAULT_DTYPE, c.get('clip.dtype'), 'clip.dtype', invalid),
+    revision: text(c.get('clip.revision')),
+    cacheDir: text(c.get('engine.modelCacheDir')) ?? path.join(context.globalStorageUri.fsPath, 'models'),
+    geometry: oneOf(GEOMETRIES, DEFAULT_GEOMETRY, c.get('clip.imageGeometry'), 'clip.imageGeometry', invalid),
     threads: threads > 0 ? threads : undefined,
   };
 }
@@ -74,7 +74,7 @@ export function defaultView(): ViewParameters {
 }
 
 export function previewMaxSide(): number {
-  return boundedNumber(PREVIEW_MAX_SIDE, cfg().get('previewMaxSide'), 'previewMaxSide', invalid);
+  return boundedNumber(PREVIEW_MAX_SIDE, cfg().get('heatmap.previewMaxSide'), 'heatmap.previewMaxSide', invalid);
 }
 
 export function idleMs(): number {
@@ -102,8 +102,8 @@ function writeUserSetting(key: string, value: unknown): Thenable<void> {
  * unset or invalid, the first ask offers the choice. The user's own value only (application scope).
  */
 export function answerSourceSetting(): { value: AnswerSourceKind; explicit: boolean } {
-  const chosen = userSetValue('vlm.provider');
-  const value = oneOf(ANSWER_SOURCES, DEFAULT_ANSWER_SOURCE, chosen, 'vlm.provider', invalid);
+  const chosen = userSetValue('answers.source');
+  const value = oneOf(ANSWER_SOURCES, DEFAULT_ANSWER_SOURCE, chosen, 'answers.source', invalid);
   return { value, explicit: chosen !== undefined && value === chosen };
 }
 
@@ -113,16 +113,16 @@ export function answerSourceKind(): AnswerSourceKind {
 
 /** Saves who answers (the user's choice in the first-ask list or Choose Answer Model…). */
 export function setAnswerSource(value: AnswerSourceKind): Thenable<void> {
-  return writeUserSetting('vlm.provider', value);
+  return writeUserSetting('answers.source', value);
 }
 
 /** The local vision-language model the user chose (their own value only), undefined before they chose one. */
 export function chosenLocalModel(): string | undefined {
-  return text(userValue('vlm.localModel'));
+  return text(userValue('localModel.model'));
 }
 
 export function setLocalModel(model: string): Thenable<void> {
-  return writeUserSetting('vlm.localModel', model);
+  return writeUserSetting('localModel.model', model);
 }
 
 /**
@@ -131,20 +131,35 @@ export function setLocalModel(model: string): Thenable<void> {
  */
 export function clipModelSetting(): { effective: string | undefined; explicitlySet: boolean } {
   const c = cfg();
-  const inspected = c.inspect<string>('model');
+  const inspected = c.inspect<string>('clip.model');
   const explicitlySet = [inspected?.globalValue, inspected?.workspaceValue, inspected?.workspaceFolderValue].some((v) => typeof v === 'string' && v.trim() !== '');
-  return { effective: c.get<string>('model'), explicitlySet };
+  return { effective: c.get<string>('clip.model'), explicitlySet };
 }
 
 /** Saves the CLIP model (and its weights' dtype, when chosen with it). */
 export async function setClipModel(model: string, dtype?: string): Promise<void> {
-  await writeUserSetting('model', model);
-  if (dtype !== undefined) await writeUserSetting('dtype', dtype);
+  await writeUserSetting('clip.model', model);
+  if (dtype !== undefined) await writeUserSetting('clip.dtype', dtype);
+}
+
+/** The settings layers the renamed-settings migration moves values in (folder layers hold no window-, machine- or application-scoped value VS Code applies). */
+export type SettingsLayer = 'user' | 'workspace';
+const LAYER_TARGETS: Record<SettingsLayer, vscode.ConfigurationTarget> = { user: vscode.ConfigurationTarget.Global, workspace: vscode.ConfigurationTarget.Workspace };
+
+/** The value one layer holds for a key, undefined when it holds none (registered or not: an old key may still sit there). */
+export function settingIn(layer: SettingsLayer, key: string): unknown {
+  const v = cfg().inspect(key);
+  return layer === 'user' ? v?.globalValue : v?.workspaceValue;
+}
+
+/** Writes (undefined: removes) a key in one layer; only the migration writes a workspace's settings. */
+export function writeSettingIn(layer: SettingsLayer, key: string, value: unknown): Thenable<void> {
+  return cfg().update(key, value, LAYER_TARGETS[layer]);
 }
 
 /** Whether a settings change needs a new engine process (it loaded the CLIP model with the old ones). */
 export function changesEngine(e: vscode.ConfigurationChangeEvent): boolean {
-  return ['model', 'dtype', 'engine'].some((key) => e.affectsConfiguration(`${SECTION}.${key}`));
+  return ['clip.model', 'clip.dtype', 'engine'].some((key) => e.affectsConfiguration(`${SECTION}.${key}`));
 }
 
 /** The local vision-language model, undefined until the user has chosen one (nothing downloads before). */
@@ -165,16 +180,16 @@ export function vlmConfig(): VlmConfig {
   const user = userValue;
   const d = DEFAULT_VLM_SETTINGS;
   return {
-    baseURL: text(user('vlm.baseURL')) ?? d.baseURL,
-    model: text(user('vlm.model')) ?? d.model,
-    imageDetail: oneOf(IMAGE_DETAILS, d.imageDetail, user('vlm.imageDetail'), 'vlm.imageDetail', invalid),
-    maxTokens: boundedNumber(VLM_MAX_TOKENS, user('vlm.maxTokens'), 'vlm.maxTokens', invalid),
-    temperature: boundedNumber(VLM_TEMPERATURE, user('vlm.temperature'), 'vlm.temperature', invalid),
-    systemPrompt: typeof user('vlm.systemPrompt') === 'string' ? (user('vlm.systemPrompt') as string) : d.systemPrompt,
-    timeoutMs: boundedNumber(VLM_TIMEOUT_SECONDS, user('vlm.timeoutSeconds'), 'vlm.timeoutSeconds', invalid) * 1000,
-    maxRetries: boundedNumber(VLM_MAX_RETRIES, user('vlm.maxRetries'), 'vlm.maxRetries', invalid),
-    compareWithOriginal: typeof user('vlm.compareWithOriginal') === 'boolean' ? (user('vlm.compareWithOriginal') as boolean) : d.compareWithOriginal,
-    maxImageSide: boundedNumber(VLM_MAX_IMAGE_SIDE, user('vlm.maxImageSide'), 'vlm.maxImageSide', invalid),
-    imageFormat: oneOf(IMAGE_FORMATS, d.imageFormat, user('vlm.imageFormat'), 'vlm.imageFormat', invalid),
+    baseURL: text(user('answers.endpointURL')) ?? d.baseURL,
+    model: text(user('answers.endpointModel')) ?? d.model,
+    imageDetail: oneOf(IMAGE_DETAILS, d.imageDetail, user('answers.imageDetail'), 'answers.imageDetail', invalid),
+    maxTokens: boundedNumber(VLM_MAX_TOKENS, user('answers.maxTokens'), 'answers.maxTokens', invalid),
+    temperature: boundedNumber(VLM_TEMPERATURE, user('answers.temperature'), 'answers.temperature', invalid),
+    systemPrompt: typeof user('answers.systemPrompt') === 'string' ? (user('answers.systemPrompt') as string) : d.systemPrompt,
+    timeoutMs: boundedNumber(VLM_TIMEOUT_SECONDS, user('answers.timeoutSeconds'), 'answers.timeoutSeconds', invalid) * 1000,
+    maxRetries: boundedNumber(VLM_MAX_RETRIES, user('answers.maxRetries'), 'answers.maxRetries', invalid),
+    compareWithOriginal: typeof user('answers.compareWithOriginal') === 'boolean' ? (user('answers.compareWithOriginal') as boolean) : d.compareWithOriginal,
+    maxImageSide: boundedNumber(VLM_MAX_IMAGE_SIDE, user('answers.maxImageSide'), 'answers.maxImageSide', invalid),
+    imageFormat: oneOf(IMAGE_FORMATS, d.imageFormat, user('answers.imageFormat'), 'answers.imageFormat', invalid),
   };
 }

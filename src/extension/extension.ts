@@ -1,8 +1,9 @@
 /**
  * Extension entry: makes the shared services (log, engine process, API keys, answer history and
  * runner) and has each feature register its own commands, views and serializers (`register` in
- * the feature's file). activate returns nothing: the integration tests reach the internals
- * through a command that exists only when the test environment asks for it.
+ * the feature's file). activate exports no API (it awaits only the settings migration): the
+ * integration tests reach the internals through a command that exists only when the test
+ * environment asks for it.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -22,11 +23,14 @@ import { LanguageModelServer } from './languageModelServer';
 import * as localModel from './localModel';
 import * as maskImageTool from './maskImageTool';
 import * as reviewCommands from './reviewCommands';
+import { migrateRenamedSettings } from './settingsMigration';
 import { TEST_HOOKS_ENV, type ExtensionTestApi } from './testHooks';
 
-export function activate(context: vscode.ExtensionContext): void {
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const log = vscode.window.createOutputChannel('Attention Prompting', { log: true });
   onInvalidSetting((message) => log.warn(message));
+  // Before anything reads a setting: values under the old (pre-section) names move to the new ones.
+  for (const note of await migrateRenamedSettings().catch((e: unknown) => [{ level: 'warn' as const, message: `Renamed settings not moved: ${String(e)}` }])) log[note.level](note.message);
   const engine = new EngineClient({
     scriptPath: context.asAbsolutePath(path.join('dist', 'engine.js')),
     idleMs: idleMs(),

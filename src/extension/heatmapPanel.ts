@@ -345,7 +345,7 @@ async function exists(uri: vscode.Uri): Promise<boolean> {
 /** An engine error with a next step where there is one. */
 export function showEngineError(err: EngineError): void {
   const openSettings = vscode.l10n.t('Open Settings');
-  const chooseModel = vscode.l10n.t('Choose Model…');
+  const chooseModel = vscode.l10n.t('Choose CLIP Model…');
   const showLog = vscode.l10n.t('Show Log');
   const actions =
     err.code === 'download-failed' || err.code === 'offline-missing' || err.code === 'model-structure' || err.code === 'model-missing'

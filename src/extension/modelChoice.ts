@@ -2,7 +2,7 @@
  * Whether the CLIP model the settings name may be used right now, or whether a large download of
  * the default model would happen that the user never chose. No `vscode` import: unit-tested.
  *
- * Why the setting can read as its default although the user set it: `attentionPrompting.model` is
+ * Why the setting can read as its default although the user set it: `attentionPrompting.clip.model` is
  * `machine`-scoped. In a remote window (Remote-SSH, WSL, containers, code-server and other web
  * hosts) VS Code reads machine-scoped settings from the remote's settings; the local user settings
  * are filtered to LOCAL_MACHINE_SCOPES (application, window, resource). A machine-scoped key in

@@ -67,9 +67,9 @@ export async function checkedModelParameters(context: vscode.ExtensionContext): 
     throw new ModelChoiceError(message);
   }
   const download = vscode.l10n.t('Download');
-  const choose = vscode.l10n.t('Choose Model…');
+  const choose = vscode.l10n.t('Choose CLIP Model…');
   const choice = await vscode.window.showWarningMessage(
-    vscode.l10n.t('Download the CLIP model {0} ({1}) into {2}? Smaller models: Choose Model….', decision.model, downloadSize(params), params.cacheDir),
+    vscode.l10n.t('Download the CLIP model {0} ({1}) into {2}? Smaller models: Choose CLIP Model….', decision.model, downloadSize(params), params.cacheDir),
     download,
     choose,
   );

@@ -21,6 +21,7 @@ import { webviewChannel } from './webviewChannel';
 import { answerSourcePreview, readyAnswerSource } from './answerSource';
 import type { LanguageModelServer } from './languageModelServer';
 import { ReviewInputs } from './rerunTrust';
+import { reportStrings } from './webviewTranslations';
 
 export interface ReviewRequest {
   folder: vscode.Uri;
@@ -133,6 +134,7 @@ export async function runReview(context: vscode.ExtensionContext, engine: Engine
     // The engine asks this host for each answer of a VS Code model (only here is vscode.lm); no key leaves it.
     ...(source?.kind === 'vscode' ? { vscodeModel: source.label } : {}),
     local,
+    reportStrings: reportStrings(),
   };
   const answeredBy = source ? ` (${source.kind} ${source.label.model}, ${source.label.where})` : ' (masks only)';
   // The trust anchor for a later Re-run failed: settings.json in the folder can be edited, this cannot.

@@ -1,5 +1,6 @@
 /** The webviews' texts, translated here with vscode.l10n.t (literal calls, so the l10n tooling finds them). */
 import * as vscode from 'vscode';
+import type { ReportStrings } from '../shared/reportStrings';
 import type { AnswersStrings, HeatmapStrings } from '../shared/webviewStrings';
 
 export function heatmapStrings(): HeatmapStrings {
@@ -71,5 +72,82 @@ export function answersStrings(): AnswersStrings {
     openImageLabel: vscode.l10n.t('Open image for {0}'),
     empty: vscode.l10n.t('Right-click an image in the Explorer and choose “Ask About Image…”. Answers appear here.'),
     heatmapTime: vscode.l10n.t('heatmap {0} ms'),
+  };
+}
+
+/**
+ * The batch report's texts, sent with the batch request for the engine to write into report.html.
+ * The English here is ENGLISH_REPORT_STRINGS' (what the CLI writes): a test holds the two equal.
+ */
+export function reportStrings(): ReportStrings {
+  return {
+    lang: vscode.env.language,
+    title: vscode.l10n.t('Attention Prompting report'),
+    rankedHeading: vscode.l10n.t('Settings ranked by masked accuracy'),
+    comparisonHeading: vscode.l10n.t('Masked vs original'),
+    scoringNote: vscode.l10n.t('"Right" by {0}; accuracies with Wilson score 95% intervals; p from the exact McNemar test (two-sided) on the only-masked vs only-original counts.'),
+    metricJudge: vscode.l10n.t('judge (grade ≥ 0.5)'),
+    rank: vscode.l10n.t('rank'),
+    setting: vscode.l10n.t('setting'),
+    masked: vscode.l10n.t('masked'),
+    original: vscode.l10n.t('original'),
+    bothRight: vscode.l10n.t('both right'),
+    onlyMaskedRight: vscode.l10n.t('only masked right'),
+    onlyOriginalRight: vscode.l10n.t('only original right'),
+    bothWrong: vscode.l10n.t('both wrong'),
+    mcnemarP: vscode.l10n.t('McNemar p'),
+    judgeMean: vscode.l10n.t('judge mean (masked / original)'),
+    allResults: vscode.l10n.t('all'),
+    unscored: vscode.l10n.t('{0} result(s) not scored (no ground truth, failed, or not graded).'),
+    model: vscode.l10n.t('model {0}'),
+    layer: vscode.l10n.t('layer {0}'),
+    contrast: vscode.l10n.t('contrast {0}'),
+    kernel: vscode.l10n.t('kernel {0}'),
+    sweepOver: vscode.l10n.t('sweep over {0}'),
+    gray: vscode.l10n.t('gray {0}'),
+    geometry: vscode.l10n.t('{0} geometry'),
+    vlmAt: vscode.l10n.t('VLM {0} at {1}'),
+    noVlm: vscode.l10n.t('no VLM'),
+    done: vscode.l10n.t('{0} done'),
+    failed: vscode.l10n.t('{0} failed'),
+    skipped: vscode.l10n.t('{0} skipped'),
+    missing: vscode.l10n.t('{0} missing'),
+    interrupted: vscode.l10n.t('interrupted'),
+    shard: vscode.l10n.t('shard {0}'),
+    rate: vscode.l10n.t('{0} images/s'),
+    filterPlaceholder: vscode.l10n.t('Filter by id, question or answer'),
+    filterLabel: vscode.l10n.t('Filter'),
+    statusLabel: vscode.l10n.t('Status'),
+    statusAll: vscode.l10n.t('all'),
+    statusAnswered: vscode.l10n.t('answered'),
+    statusFailed: vscode.l10n.t('failed'),
+    settingLabel: vscode.l10n.t('Setting'),
+    everySetting: vscode.l10n.t('every setting'),
+    categoryLabel: vscode.l10n.t('Category'),
+    everyCategory: vscode.l10n.t('every category'),
+    outcomeAll: vscode.l10n.t('all'),
+    outcomeOnlyMasked: vscode.l10n.t('masked right, original wrong'),
+    outcomeOnlyOriginal: vscode.l10n.t('masked wrong, original right'),
+    outcomeBothWrong: vscode.l10n.t('both wrong'),
+    rerunFailed: vscode.l10n.t('Re-run failed'),
+    resultsLabel: vscode.l10n.t('Results'),
+    headId: vscode.l10n.t('id'),
+    headOriginal: vscode.l10n.t('original'),
+    headHeatmap: vscode.l10n.t('heatmap'),
+    headMasked: vscode.l10n.t('masked'),
+    headQuestion: vscode.l10n.t('question'),
+    headMaskedAnswer: vscode.l10n.t('answer (masked)'),
+    headOriginalAnswer: vscode.l10n.t('answer (original)'),
+    headMs: vscode.l10n.t('ms'),
+    rowCount: vscode.l10n.t('{0} of {1} rows'),
+    right: vscode.l10n.t('right'),
+    wrong: vscode.l10n.t('wrong'),
+    notScored: vscode.l10n.t('not scored'),
+    incomplete: vscode.l10n.t('[incomplete: {0}]'),
+    hint: vscode.l10n.t('hint: {0}'),
+    altOriginal: vscode.l10n.t('original'),
+    altOverlay: vscode.l10n.t('heatmap overlay'),
+    altMasked: vscode.l10n.t('masked'),
+    openInPanel: vscode.l10n.t('Open in the heatmap panel'),
   };
 }

@@ -7,9 +7,11 @@
 import type { AnswerImage, AnswerProvider, AnswerResult } from '../core/answerProvider';
 import type { FavouredRegion } from '../core/region';
 import type { ErrorCode } from '../core/errors';
-import { AUX_MODELS, CONTRAST, DEFAULT_AUX, GRAY, INTERPOLATIONS, KERNEL_SIZES, OPACITY, type AnswerSourceKind, type AuxModel, type Dtype, type Geometry, type Interpolation, type ViewSettings, type VlmRunSettings, type VlmSettings } from '../core/defaults';
-import { number, object, oneOf, nullable, optional, string, empty, type Check } from './validate';
+import { AUX_MODELS, DEFAULT_AUX, OPACITY, type AnswerSourceKind, type AuxModel, type Dtype, type Geometry, type Interpolation, type ViewSettings, type VlmRunSettings, type VlmSettings } from '../core/defaults';
+import { type MaskSettingName, maskSettingProblem } from '../core/maskParameters';
+import { judgedBy, number, object, oneOf, nullable, optional, string, empty, type Check } from './validate';
 import type { Checks } from './rpc';
+import type { ReportStrings } from './reportStrings';
 
 export type { ErrorCode };
 
@@ -111,6 +113,8 @@ export interface BatchParams {
   local?: LocalModelParameters;
   /** With answers from a VS Code language model: the model and its vendor, for results and the report. */
   vscodeModel?: AnswerProvider['label'];
+  /** The report's texts in the user's language (the host's vscode.l10n translations); absent: English. */
+  reportStrings?: ReportStrings;
 }
 
 export interface BatchOutcome {
@@ -286,11 +290,14 @@ export interface ReportHostVocabulary {
 
 const MAX_TEXT = 4000;
 
+/** A mask parameter, refused with the message the CLI, the engine and the batch runner use. */
+const maskSetting = <K extends MaskSettingName>(name: K) => judgedBy<ViewParameters[K]>((v) => maskSettingProblem(name, v));
+
 export const checkView: Check<ViewParameters> = object({
-  contrast: number({ min: CONTRAST.min, max: CONTRAST.max }),
-  kernel: oneOf(KERNEL_SIZES),
-  gray: number({ min: GRAY.min, max: GRAY.max, integer: true }),
-  interpolation: oneOf(INTERPOLATIONS),
+  contrast: maskSetting('contrast'),
+  kernel: maskSetting('kernel'),
+  gray: maskSetting('gray'),
+  interpolation: maskSetting('interpolation'),
   // As readViewSettings allows (the engine checks it against the model's depth).
   layer: nullable(number({ min: -1000, max: 1000, integer: true })),
   opacity: number({ min: OPACITY.min, max: OPACITY.max }),

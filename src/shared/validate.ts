@@ -5,8 +5,9 @@
  */
 
 export class InvalidMessage extends Error {
-  constructor(readonly field: string, expected: string, got: unknown) {
-    super(`${field || 'message'}: expected ${expected}, got ${describe(got)}`);
+  /** `reason`: another module's own message for the value, shown instead of "expected …, got …". */
+  constructor(readonly field: string, expected: string, got: unknown, reason?: string) {
+    super(`${field || 'message'}: ${reason ?? `expected ${expected}, got ${describe(got)}`}`);
     this.name = 'InvalidMessage';
   }
 }
@@ -79,6 +80,15 @@ export const object =
       if (value !== undefined) out[key] = value;
     }
     return out as Checked<S>;
+  };
+
+/** A value judged by a rule defined elsewhere: `problem` returns what is wrong (shown as is), or undefined. */
+export const judgedBy =
+  <T>(problem: (v: unknown) => string | undefined): Check<T> =>
+  (v, field) => {
+    const reason = problem(v);
+    if (reason !== undefined) throw new InvalidMessage(field, '', v, reason);
+    return v as T;
   };
 
 /** Accepts nothing (a message without a payload). */

@@ -7,6 +7,8 @@
 import type { Outcome } from '../core/batch/comparison';
 import type { ReportRow } from '../core/batch/reportData';
 import type { ReportHostVocabulary, ReportVocabulary } from '../shared/protocol';
+import { completeReportStrings } from '../shared/reportStrings';
+import { format } from '../shared/webviewStrings';
 import { Endpoint } from '../shared/rpc';
 
 declare function acquireVsCodeApi(): { postMessage(m: unknown): void };
@@ -30,14 +32,23 @@ const ROW_HEIGHT = 108;
 const OVERSCAN = 6;
 
 /**
- * The rows: the data island written right before this script. Read by position, not by id, so
- * markup slipped in earlier in the page (an edited summary.json) cannot stand in for it.
+ * The data islands: the rows right before this script, the page's texts right before them. Read by
+ * position, not by id, so markup slipped in earlier in the page (an edited summary.json) cannot
+ * stand in for them.
  */
-function dataIsland(): string {
-  const island = document.currentScript?.previousElementSibling;
-  return island instanceof HTMLScriptElement && island.type === 'application/json' ? island.textContent || '[]' : '[]';
+function dataIsland(element: Element | null | undefined): string | undefined {
+  return element instanceof HTMLScriptElement && element.type === 'application/json' ? element.textContent || undefined : undefined;
 }
-const rows: ReportRow[] = JSON.parse(dataIsland());
+const rowsIsland = document.currentScript?.previousElementSibling;
+const rows: ReportRow[] = JSON.parse(dataIsland(rowsIsland) ?? '[]');
+/** The texts the report was written with (the extension's translations, or English); English where one is missing. */
+const t = (() => {
+  try {
+    return completeReportStrings(JSON.parse(dataIsland(rowsIsland?.previousElementSibling) ?? '{}'));
+  } catch {
+    return completeReportStrings(undefined);
+  }
+})();
 const haystack = rows.map((r) => `${r.id} ${r.file} ${r.question} ${r.hint ?? ''} ${r.masked ?? ''} ${r.original ?? ''} ${r.error ?? ''} ${r.category ?? ''}`.toLowerCase());
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -112,7 +123,7 @@ function apply(): void {
   if (sortKey !== 'id') next.sort(compare);
   else if (sortDir < 0) next.reverse();
   visible = next;
-  count.textContent = `${visible.length} of ${rows.length} rows`;
+  count.textContent = format(t.rowCount, visible.length, rows.length);
   // Only the rows in view are in the DOM: the table says how many there are (the header is row 1).
   table.setAttribute('aria-rowcount', String(visible.length + 1));
   list.style.height = `${visible.length * ROW_HEIGHT}px`;
@@ -160,12 +171,12 @@ function answer(text: string | undefined, right: 0 | 1 | undefined, error?: stri
   const mark = document.createElement('span');
   mark.className = right === 1 ? 'mark right' : right === 0 ? 'mark wrong' : 'mark';
   mark.textContent = right === 1 ? '✓ ' : right === 0 ? '✗ ' : '';
-  mark.title = right === 1 ? 'right' : right === 0 ? 'wrong' : 'not scored';
+  mark.title = right === 1 ? t.right : right === 0 ? t.wrong : t.notScored;
   const c = cell('a', mark, text);
   if (incomplete) {
     const note = document.createElement('span');
     note.className = 'err';
-    note.textContent = ` [incomplete: ${incomplete}]`;
+    note.textContent = ` ${format(t.incomplete, incomplete)}`;
     c.append(note);
   }
   return c;
@@ -183,12 +194,12 @@ function renderRow(index: number): HTMLElement {
   if (r.setting) idCell.append(muted(r.setting));
   if (r.category) idCell.append(muted(r.category));
   const q = cell('q', r.question);
-  if (r.hint) q.append(muted(`hint: ${r.hint}`));
+  if (r.hint) q.append(muted(format(t.hint, r.hint)));
   el.append(
     idCell,
-    cell('t', thumb(r.thumbs?.[0], 'original')),
-    cell('t', thumb(r.thumbs?.[1], 'heatmap overlay')),
-    cell('t', thumb(r.thumbs?.[2], 'masked')),
+    cell('t', thumb(r.thumbs?.[0], t.altOriginal)),
+    cell('t', thumb(r.thumbs?.[1], t.altOverlay)),
+    cell('t', thumb(r.thumbs?.[2], t.altMasked)),
     q,
     answer(r.masked, r.maskedRight, r.error && r.masked === undefined ? r.error : undefined, r.maskedIncomplete),
     answer(r.original, r.originalRight, r.error && r.masked !== undefined && r.original === undefined ? r.error : undefined, r.originalIncomplete),
@@ -196,7 +207,7 @@ function renderRow(index: number): HTMLElement {
   );
   if (host) {
     el.tabIndex = 0;
-    el.title = 'Open in the heatmap panel';
+    el.title = t.openInPanel;
   }
   return el;
 }

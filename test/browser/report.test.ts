@@ -80,7 +80,7 @@ describe('batch report in a browser', () => {
     assert.match(directives.get('script-src')!.join(' '), /^'sha256-[A-Za-z0-9+/]+=*'$/);
     assert.match(directives.get('style-src')!.join(' '), /^'sha256-[A-Za-z0-9+/]+=*'$/);
     assert.ok(!/https?:|\*|'unsafe-inline'|'unsafe-eval'/.test(csp), csp);
-    assert.equal(html.match(/<script/g)?.length, 2, 'one script and the rows as a JSON data island');
+    assert.equal(html.match(/<script/g)?.length, 3, 'one script, and its texts and the rows as JSON data islands');
     assert.match(html, /<script type="application\/json" id="rows">/);
 
     // The report as written: no violations, and its script ran (it fills the row count).
@@ -172,7 +172,7 @@ describe('scored report in a browser', () => {
       islands: document.querySelectorAll('script[type="application/json"]').length,
       images: document.querySelectorAll('.summary img, #comparison b, #comparison i').length,
     }));
-    assert.deepEqual(injected, { refresh: 0, islands: 1, images: 0 });
+    assert.deepEqual(injected, { refresh: 0, islands: 2, images: 0 }, 'only the texts and the rows');
     assert.ok(page.url().startsWith('file://'), page.url());
     assert.equal(await page.locator('#list .row').count(), 8, 'the real rows');
     assert.equal(await page.locator('#list .row[data-id="FAKE"]').count(), 0);

@@ -167,6 +167,12 @@ class Ui {
         await page.keyboard.press('Escape');
         return { items: items.map((s) => s.trim()).filter(Boolean) };
       }
+      case 'settingsHeadings': {
+        // The open Settings editor's table of contents and group titles (issue 19: the sections).
+        const headings = page.locator('.settings-editor .settings-toc-entry, .settings-editor .settings-group-title-label');
+        await headings.first().waitFor({ timeout: 15_000 });
+        return { headings: (await headings.allInnerTexts()).map((t) => t.trim()).filter(Boolean) };
+      }
       case 'quickPickItems': {
         // Each row of the open quick pick: its label and description.
         const rows = page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
@@ -436,8 +442,8 @@ async function prepare(phase: string): Promise<PhaseSetup> {
   // setting, or a late file-watcher reload on a busy machine) and then drops them, so the model
   // read as its default (issue 9 item 1). Desktop VS Code reads them from the user settings.
   const machineSettings = {
-    'attentionPrompting.model': fixtureModel('planted-clip'),
-    'attentionPrompting.modelCacheDir': path.join(tmp, 'model-cache'),
+    'attentionPrompting.clip.model': fixtureModel('planted-clip'),
+    'attentionPrompting.engine.modelCacheDir': path.join(tmp, 'model-cache'),
     'attentionPrompting.engine.threads': 1,
   };
   const settings = {
@@ -450,11 +456,11 @@ async function prepare(phase: string): Promise<PhaseSetup> {
     'security.workspace.trust.banner': 'never',
     ...(HOST === 'electron' ? machineSettings : {}),
     // The endpoint tests first; the language-model suite switches to `vscode` itself.
-    'attentionPrompting.vlm.provider': 'openai',
-    'attentionPrompting.vlm.baseURL': vlm.baseURL,
-    'attentionPrompting.vlm.model': 'test-vision',
-    'attentionPrompting.vlm.timeoutSeconds': 15,
-    'attentionPrompting.vlm.maxRetries': 0,
+    'attentionPrompting.answers.source': 'openai',
+    'attentionPrompting.answers.endpointURL': vlm.baseURL,
+    'attentionPrompting.answers.endpointModel': 'test-vision',
+    'attentionPrompting.answers.timeoutSeconds': 15,
+    'attentionPrompting.answers.maxRetries': 0,
   };
   fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
   fs.mkdirSync(path.join(userData, 'Machine'), { recursive: true });

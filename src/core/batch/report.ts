@@ -14,11 +14,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeAtomic } from '../atomicWrite';
 import { redactSecrets } from '../redact';
+import { completeReportStrings, type ReportStrings } from '../../shared/reportStrings';
+import { format } from '../../shared/webviewStrings';
 import { GroupComparison, outcome } from './comparison';
 import type { ReportRow } from './reportData';
 import { ResultRecord, readResults } from './results';
 import type { ScoreSummary } from './rescore';
-import type { BatchSummary } from './runner';
+import type { BatchSummary } from './summaries';
 import { Metric, isRight } from './scoring';
 
 /** The bundled src/webview/report.ts, put in by esbuild (esbuild.mjs `define`). */
@@ -31,6 +33,8 @@ export const INLINE_THUMBNAILS_MAX_BYTES = 8 * 1024 * 1024;
 
 export interface ReportOptions {
   inlineThumbnailsMaxBytes?: number;
+  /** The page's texts (the extension's translations); absent or partial: English. */
+  strings?: Partial<ReportStrings>;
 }
 
 const esc = (s: unknown) =>
@@ -114,6 +118,9 @@ function reportRow(outDir: string, r: ResultRecord, metric: Metric, inline: bool
   };
 }
 
+/** A text with its placeholders filled, escaped for HTML. */
+const text = (template: string, ...args: Array<string | number>) => esc(format(template, ...args));
+
 function groupRow(label: unknown, g: GroupComparison, extra = ''): string {
   const t: Partial<GroupComparison['table']> = g?.table ?? {};
   const acc = (a: GroupComparison['masked'] | undefined) => `${pct(a?.accuracy)} <span class="muted">[${pct(pair(a?.ci95)[0])}, ${pct(pair(a?.ci95)[1])}] ${num(a?.right)}/${num(a?.n)}</span>`;
@@ -121,32 +128,35 @@ function groupRow(label: unknown, g: GroupComparison, extra = ''): string {
   return `<tr>${extra}<th scope="row">${esc(label)}</th><td>${acc(g?.masked)}</td><td>${acc(g?.original)}</td><td class="num">${num(t.bothRight)}</td><td class="num">${num(t.onlyMaskedRight)}</td><td class="num">${num(t.onlyOriginalRight)}</td><td class="num">${num(t.bothWrong)}</td><td class="num">${pValue(t.mcnemarP)}</td>${judge}</tr>`;
 }
 
-const COMPARISON_HEAD = `<th>masked</th><th>original</th><th>both right</th><th>only masked right</th><th>only original right</th><th>both wrong</th><th>McNemar p</th><th>judge mean (masked / original)</th>`;
+const comparisonHead = (t: ReportStrings) =>
+  [t.masked, t.original, t.bothRight, t.onlyMaskedRight, t.onlyOriginalRight, t.bothWrong, t.mcnemarP, t.judgeMean].map((h) => `<th>${esc(h)}</th>`).join('');
 
-function comparisonSection(s: (BatchSummary & ScoreSummary) | undefined): string {
+function comparisonSection(s: (BatchSummary & ScoreSummary) | undefined, t: ReportStrings): string {
   const scored = (g: GroupComparison) => finite(g?.masked?.n) && finite(g?.original?.n) && g.masked.n + g.original.n > 0;
   if (!(s?.comparison && scored(s.comparison.overall)) && !s?.sweep?.some(scored)) return '';
   const metric = s.metric ?? s.comparison?.metric ?? 'exact';
-  const note = `<p class="muted">"Right" by ${esc(metric)}${metric === 'judge' ? ' (grade ≥ 0.5)' : ''}; accuracies with Wilson score 95% intervals; p from the exact McNemar test (two-sided) on the only-masked vs only-original counts.</p>`;
+  const note = `<p class="muted">${text(t.scoringNote, metric === 'judge' ? t.metricJudge : String(metric))}</p>`;
   if (Array.isArray(s.sweep) && s.sweep.length) {
-    return `<section id="comparison"><h2>Settings ranked by masked accuracy</h2>${note}<table class="cmp"><thead><tr><th>rank</th><th>setting</th>${COMPARISON_HEAD}</tr></thead><tbody>${s.sweep.map((r) => groupRow(r?.setting, r, `<td class="num">${num(r?.rank)}</td>`)).join('')}</tbody></table></section>`;
+    return `<section id="comparison"><h2>${esc(t.rankedHeading)}</h2>${note}<table class="cmp"><thead><tr><th>${esc(t.rank)}</th><th>${esc(t.setting)}</th>${comparisonHead(t)}</tr></thead><tbody>${s.sweep.map((r) => groupRow(r?.setting, r, `<td class="num">${num(r?.rank)}</td>`)).join('')}</tbody></table></section>`;
   }
   const c = s.comparison!;
   const categories = Object.entries(typeof c.categories === 'object' && c.categories ? c.categories : {}).map(([k, g]) => groupRow(k, g)).join('');
-  return `<section id="comparison"><h2>Masked vs original</h2>${note}<table class="cmp"><thead><tr><th></th>${COMPARISON_HEAD}</tr></thead><tbody>${groupRow('all', c.overall)}${categories}</tbody></table>${c.unscored ? `<p class="muted">${num(c.unscored)} result(s) not scored (no ground truth, failed, or not graded).</p>` : ''}</section>`;
+  return `<section id="comparison"><h2>${esc(t.comparisonHeading)}</h2>${note}<table class="cmp"><thead><tr><th></th>${comparisonHead(t)}</tr></thead><tbody>${groupRow(t.allResults, c.overall)}${categories}</tbody></table>${c.unscored ? `<p class="muted">${text(t.unscored, num(c.unscored))}</p>` : ''}</section>`;
 }
 
-function runLine(s: BatchSummary | undefined): string {
+function runLine(s: BatchSummary | undefined, t: ReportStrings): string {
   if (!s?.parameters || typeof s.parameters !== 'object') return '';
   const p = s.parameters;
   // A sweep's layer, contrast and kernel vary by row: name the swept values instead.
   const axes = s.sweepAxes && typeof s.sweepAxes === 'object' ? (s.sweepAxes as Record<string, unknown>) : undefined;
-  const swept = axes ? Object.entries(axes).map(([axis, values]) => `${axis} ${pair(values).map(num).join(', ')}`) : [];
+  const axisText: Record<string, string> = { layer: t.layer, contrast: t.contrast, kernel: t.kernel };
+  const swept = axes ? Object.entries(axes).map(([axis, values]) => format(axisText[axis] ?? `${axis} {0}`, pair(values).map(num).join(', '))) : [];
   const fixed = axes
-    ? `sweep over ${esc(swept.join('; '))}${axes.layer ? '' : ` · layer ${num(s.layer)}`}${axes.contrast ? '' : ` · contrast ${num(p.contrast)}`}${axes.kernel ? '' : ` · kernel ${num(p.kernel)}`}`
-    : `layer ${num(s.layer)} · contrast ${num(p.contrast)}, kernel ${num(p.kernel)}`;
+    ? `${text(t.sweepOver, swept.join('; '))}${axes.layer ? '' : ` · ${text(t.layer, num(s.layer))}`}${axes.contrast ? '' : ` · ${text(t.contrast, num(p.contrast))}`}${axes.kernel ? '' : ` · ${text(t.kernel, num(p.kernel))}`}`
+    : `${text(t.layer, num(s.layer))} · ${text(t.contrast, num(p.contrast))}, ${text(t.kernel, num(p.kernel))}`;
   const missing = (s as { missing?: unknown }).missing;
-  return `<div class="summary">${esc(s.input)} · model ${esc(s.model)} ${fixed}, ${esc(p.interpolation)}, gray ${num(p.gray)}, ${esc(p.geometry)} geometry${s.vlmModel ? ` · VLM ${esc(s.vlmModel)} at ${esc(s.endpointHost)}` : ' · no VLM'} · ${num(s.done)} done, ${num(s.failed)} failed, ${num(s.skipped)} skipped${finite(missing) ? ` · ${num(missing)} missing` : ''}${s.interrupted ? ' · interrupted' : ''}${s.shard ? ` · shard ${esc(s.shard)}` : ''}${finite(s.imagesPerSecond) ? ` · ${s.imagesPerSecond.toFixed(2)} images/s` : ''}</div>`;
+  const answers = s.vlmModel ? text(t.vlmAt, String(s.vlmModel), String(s.endpointHost ?? '')) : esc(t.noVlm);
+  return `<div class="summary">${esc(s.input)} · ${text(t.model, String(s.model ?? ''))} ${fixed}, ${esc(p.interpolation)}, ${text(t.gray, num(p.gray))}, ${text(t.geometry, String(p.geometry ?? ''))} · ${answers} · ${text(t.done, num(s.done))}, ${text(t.failed, num(s.failed))}, ${text(t.skipped, num(s.skipped))}${finite(missing) ? ` · ${text(t.missing, num(missing))}` : ''}${s.interrupted ? ` · ${esc(t.interrupted)}` : ''}${s.shard ? ` · ${text(t.shard, String(s.shard))}` : ''}${finite(s.imagesPerSecond) ? ` · ${text(t.rate, s.imagesPerSecond.toFixed(2))}` : ''}</div>`;
 }
 
 /**
@@ -177,6 +187,9 @@ table.cmp{border-collapse:collapse;margin:4px 0 8px}table.cmp th,table.cmp td{bo
 .vscode-high-contrast{--ap-line:var(--vscode-contrastBorder,CanvasText);--ap-pressed:var(--vscode-contrastActiveBorder,Highlight)}
 .vscode-high-contrast .muted{opacity:1}.vscode-high-contrast .row.only-masked,.vscode-high-contrast .row.only-original{background:none;border-left:3px double var(--ap-line)}
 @media (forced-colors: active){.muted{opacity:1}.bar button[aria-pressed=true]{outline-color:Highlight}.row.only-masked,.row.only-original{border-left:3px double CanvasText}}`;
+
+/** JSON for a data island: "<" escaped, so no text can close the island's script element. */
+const islandJson = (value: unknown) => JSON.stringify(value).replace(/</g, '\\u003c');
 
 const sha256 = (text: string) => `'sha256-${crypto.createHash('sha256').update(text, 'utf8').digest('base64')}'`;
 
@@ -219,6 +232,7 @@ export async function writeReport(outDir: string, summary?: BatchSummary & Score
     if (thumbBytes > limit) break;
   }
   const inline = thumbBytes <= limit;
+  const t = completeReportStrings(opts.strings);
 
   const file = path.join(outDir, 'report.html');
   await writeAtomic(file, async (tmp) => {
@@ -234,25 +248,26 @@ export async function writeReport(outDir: string, summary?: BatchSummary & Score
         out.once('drain', onDrain);
         out.once('error', onError);
       });
-    await write(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="${reportCsp(!inline)}"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>Attention Prompting report</title><style>${STYLE}</style></head><body>
-<h1>Attention Prompting report</h1>
-${runLine(s)}
-${comparisonSection(s)}
-<div class="bar"><input id="filter" type="search" placeholder="Filter by id, question or answer" aria-label="Filter">
-<select id="status" aria-label="Status"><option value="all">all</option><option value="ok">answered</option><option value="error">failed</option></select>
-<select id="setting" aria-label="Setting"><option value="all">every setting</option></select>
-<select id="category" aria-label="Category"><option value="all">every category</option></select>
-<button data-outcome="all" aria-pressed="true">all</button><button data-outcome="only-masked" aria-pressed="false">masked right, original wrong</button><button data-outcome="only-original" aria-pressed="false">masked wrong, original right</button><button data-outcome="both-wrong" aria-pressed="false">both wrong</button>
-<button id="rerun-failed" hidden>Re-run failed</button><span id="count" role="status"></span></div>
-<div role="table" aria-label="Results" id="results"><div class="grid head" role="row"><div role="columnheader" aria-sort="ascending"><button data-sort="id">id</button></div><div role="columnheader">original</div><div role="columnheader">heatmap</div><div role="columnheader">masked</div><div role="columnheader">question</div><div role="columnheader" aria-sort="none"><button data-sort="outcome">answer (masked)</button></div><div role="columnheader">answer (original)</div><div role="columnheader" aria-sort="none" class="num"><button data-sort="ms">ms</button></div></div>
+    await write(`<!DOCTYPE html><html lang="${esc(t.lang)}"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="${reportCsp(!inline)}"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${esc(t.title)}</title><style>${STYLE}</style></head><body>
+<h1>${esc(t.title)}</h1>
+${runLine(s, t)}
+${comparisonSection(s, t)}
+<div class="bar"><input id="filter" type="search" placeholder="${esc(t.filterPlaceholder)}" aria-label="${esc(t.filterLabel)}">
+<select id="status" aria-label="${esc(t.statusLabel)}"><option value="all">${esc(t.statusAll)}</option><option value="ok">${esc(t.statusAnswered)}</option><option value="error">${esc(t.statusFailed)}</option></select>
+<select id="setting" aria-label="${esc(t.settingLabel)}"><option value="all">${esc(t.everySetting)}</option></select>
+<select id="category" aria-label="${esc(t.categoryLabel)}"><option value="all">${esc(t.everyCategory)}</option></select>
+<button data-outcome="all" aria-pressed="true">${esc(t.outcomeAll)}</button><button data-outcome="only-masked" aria-pressed="false">${esc(t.outcomeOnlyMasked)}</button><button data-outcome="only-original" aria-pressed="false">${esc(t.outcomeOnlyOriginal)}</button><button data-outcome="both-wrong" aria-pressed="false">${esc(t.outcomeBothWrong)}</button>
+<button id="rerun-failed" hidden>${esc(t.rerunFailed)}</button><span id="count" role="status"></span></div>
+<div role="table" aria-label="${esc(t.resultsLabel)}" id="results"><div class="grid head" role="row"><div role="columnheader" aria-sort="ascending"><button data-sort="id">${esc(t.headId)}</button></div><div role="columnheader">${esc(t.headOriginal)}</div><div role="columnheader">${esc(t.headHeatmap)}</div><div role="columnheader">${esc(t.headMasked)}</div><div role="columnheader">${esc(t.headQuestion)}</div><div role="columnheader" aria-sort="none"><button data-sort="outcome">${esc(t.headMaskedAnswer)}</button></div><div role="columnheader">${esc(t.headOriginalAnswer)}</div><div role="columnheader" aria-sort="none" class="num"><button data-sort="ms">${esc(t.headMs)}</button></div></div>
 <div id="list" role="rowgroup"></div></div>
+<script type="application/json" id="strings">${islandJson(t)}</script>
 <script type="application/json" id="rows">[`);
-    // The script reads this island by position (the element right before it), never by id alone.
+    // The script reads these islands by position (the rows right before it, the strings before them), never by id alone.
     let first = true;
     for await (const r of readResults(results)) {
       // "<" escaped so no answer text can close the data island.
-      await write((first ? '' : ',\n') + JSON.stringify(reportRow(outDir, r, metric, inline)).replace(/</g, '\\u003c'));
+      await write((first ? '' : ',\n') + islandJson(reportRow(outDir, r, metric, inline)));
       first = false;
     }
     await write(`]</script>\n<script>${SCRIPT}</script></body></html>\n`);

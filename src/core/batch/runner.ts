@@ -4,417 +4,40 @@
  * embeddings cached per distinct query, VLM requests concurrent up to a bound, and memory that
  * does not grow with the dataset (items stream in; only the current and the next image are held).
  * Every finished item is one line of results.jsonl; a resumed run skips the ids already answered.
+ *
+ * This file orchestrates; each part is its own module: the options (batchOptions.ts), the items
+ * (itemStream.ts), the maps (mapSource.ts), the concurrency slots (slots.ts), the counts (tally.ts),
+ * each item's files (itemOutputs.ts, referenceLayout.ts), asking the VLM (askItem.ts), the judge
+ * (judgeAsker.ts) and the summaries (summaries.ts).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import sharp from 'sharp';
-import { AUX_MODELS, BATCH_SPIN_WAIT, IMAGE_EXTENSIONS, PRE_EMBED_LIMIT, type AuxModel, type Geometry, type ImageFormat, type Interpolation, type VlmRunSettings } from '../defaults';
-import { Attribution, AttentionPromptEngine, AttributionRequest, EngineOptions, StageTimings } from '../engine';
-import { AttentionPromptError, untilAborted } from '../errors';
-import { DecodedImage, ImageLimits, PixelBudget, alphaForGeometry, decodeImage, fromDecoded, processPixelBudget } from '../image';
-import { MaskParameters, mergeMaps } from '../maps';
-import { materialize, renderOutputs } from '../render';
-import type { AnswerImage, AnswerProvider, AnswerResult } from '../answerProvider';
-import { redactSecrets } from '../redact';
+import type { AnswerProvider } from '../answerProvider';
+import { AUX_MODELS } from '../defaults';
+import { AttentionPromptError } from '../errors';
+import { DecodedImage, ImageLimits, alphaForGeometry, processPixelBudget } from '../image';
+import { checkMaskParameters } from '../maskParameters';
 import { VlmClient } from '../vlm';
-import { LocalVlm } from '../lvlm/localVlm';
-import { LvlmMaps } from '../lvlm/lvlmMaps';
-import { imagePayload } from '../vlmImage';
-import { ComparisonBuilder } from './comparison';
-import { BatchItem, isInside, readItems, safeId } from './inputs';
-import { GradeAsker } from './judge';
+import { askAbout, previousOriginals } from './askItem';
+import type { BatchOptions } from './batchOptions';
+import type { BatchItem } from './inputs';
+import { ItemRecord, RunContext, baseRecord, failure } from './itemContext';
+import { countItems, decodeUnanswered, oneAhead, runItems } from './itemStream';
+import { writeOutputs } from './itemOutputs';
+import { judgeAsker } from './judgeAsker';
+import { BatchMap, MapSource, loadMapSource, withMask } from './mapSource';
 import { OutputLock } from './outputLock';
-import { ScoreSummary, scoreRecord, scoreSummary, writeComparison } from './rescore';
-import { ResultRecord, ResultsLog, readResults } from './results';
+import { referenceFolder } from './referenceLayout';
+import { ScoreSummary, scoreRecord } from './rescore';
+import { ResultRecord, ResultsLog } from './results';
 import { PARTIAL_LINES_FILE } from './resultLines';
 import { RunSettings, checkResumeSettings, writeRunSettings } from './runSettings';
-import { AnswerScore, Metric } from './scoring';
-import { Shard, inShard, shardLabel } from './shards';
-import { SweepAxes, SweepSetting, byLayer, resultKey, sweepSettings } from './sweep';
-
-/** How each item is asked about, whichever provider answers. */
-export interface BatchAskOptions {
-  compareWithOriginal: boolean;
-  maxImageSide: number;
-  imageFormat?: ImageFormat;
-}
-
-/** An OpenAI-compatible endpoint (the CLI's and the extension's default). */
-export type BatchVlmOptions = VlmRunSettings;
-
-/** One item's map: CLIP's attribution, or the LVLM map (which re-makes its mask with `remask`). */
-export type BatchMap = Pick<Attribution, 'grid' | 'mask' | 'timings' | 'maskParameters'> &
-  Partial<Pick<Attribution, 'psiCls' | 'psiTok'>> & { remask?: (p: MaskParameters) => Float64Array };
-
-/** What the runner needs of its map source: CLIP's engine, or LvlmMaps (--aux lvlm). */
-export interface MapSource {
-  readonly modelName: string;
-  readonly layer: number;
-  /** The layer a requested one stands for (undefined: the default; negative counts from the end). */
-  resolveLayer(requested?: number): number;
-  attribute(image: DecodedImage, req: AttributionRequest): Promise<BatchMap & { timings: StageTimings }>;
-  dispose(): Promise<void>;
-}
-
-
-export interface BatchOptions {
-  input: string;
-  question?: string;
-  /** Hint text for items that have none. */
-  hint?: string;
-  outDir: string;
-  engine: EngineOptions;
-  /** clip (default), or lvlm: the map read from the local LLaVA-style model `engine.model` while it answers (hints unused). */
-  aux?: AuxModel;
-  /** With aux lvlm: the local model already held (e.g. the one that answers), used for the maps instead of a second copy. */
-  lvlm?: LocalVlm;
-  geometry: Geometry;
-  mask: MaskParameters;
-  interpolation: Interpolation;
-  gray: number;
-  opacity: number;
-  /** Undefined: no VLM (--no-vlm). */
-  vlm?: BatchVlmOptions;
-  /**
-   * Who answers (a VS Code model, a local VLM); default: the OpenAI-compatible endpoint in `vlm`.
-   * `vlm` still says how images are prepared and whether the original is asked too.
-   */
-  answers?: AnswerProvider;
-  concurrency: number;
-  resume: boolean;
-  /** Resume even though the settings differ from the ones recorded in the folder. */
-  allowChangedSettings?: boolean;
-  /** Let a JSONL file or list name images outside its folder (see InputOptions). */
-  allowOutsidePaths?: boolean;
-  /** Also write the reference repository's folder layout. */
-  referenceLayout?: { dataset: string };
-  /** Decoded pixels held at once (default: the process's budget, shared with every other run). */
-  pixelBudget?: PixelBudget;
-  /** Only the items of this shard (shards.ts: by a hash of the id). */
-  shard?: Shard;
-  /** Every combination of these values, each item answered under each (sweep.ts). */
-  sweep?: SweepAxes;
-  /** Grade open answers with the run's VLM by the MM-Vet protocol (judge.ts). */
-  judge?: boolean;
-  /** Which score decides "right" in summary.json (default exact). */
-  metric?: Metric;
-  thumbSize?: number;
-  signal?: AbortSignal;
-  onProgress?: (p: BatchProgress) => void;
-  onLog?: (message: string) => void;
-}
-
-export interface BatchProgress {
-  total: number;
-  done: number;
-  failed: number;
-  skipped: number;
-  /** Items per second over this run so far. */
-  rate: number;
-  current?: string;
-}
-
-export interface BatchSummary {
-  input: string;
-  outDir: string;
-  total: number;
-  done: number;
-  failed: number;
-  skipped: number;
-  interrupted: boolean;
-  elapsedMs: number;
-  /** Of `elapsedMs`, the time spent loading models. */
-  loadMs: number;
-  /** Items finished per second of processing (elapsed time less model loads). */
-  imagesPerSecond: number;
-  model: string;
-  layer: number;
-  parameters: ResultRecord['parameters'];
-  endpointHost?: string;
-  vlmModel?: string;
-  startedAt: string;
-  finishedAt: string;
-  shard?: string;
-  /** The swept axes; each setting's comparison is in `sweep` (ScoreSummary). */
-  sweepAxes?: SweepAxes;
-}
-
-/** A counting semaphore for VLM requests. */
-class Slots {
-  private waiting: Array<() => void> = [];
-  constructor(private free: number) {}
-  async acquire(signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) throw new AttentionPromptError('cancelled', 'Cancelled.');
-    if (this.free > 0) {
-      this.free--;
-      return;
-    }
-    await new Promise<void>((resolve, reject) => {
-      const grant = () => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      // Given up while waiting: leave the queue, so the slot goes to the next waiter.
-      const onAbort = () => {
-        this.waiting = this.waiting.filter((w) => w !== grant);
-        reject(new AttentionPromptError('cancelled', 'Cancelled.'));
-      };
-      this.waiting.push(grant);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.free++;
-  }
-}
-
-const PIL_NAMES: Record<Interpolation, string> = { lanczos3: 'LANCZOS', cubic: 'BICUBIC', linear: 'BILINEAR', nearest: 'NEAREST' };
-
-/** The reference repository's output folder (main.py:159, 172). */
-export function referenceFolder(outDir: string, dataset: string, model: string, layer: number, p: { contrast: number; kernel: number; interpolation: Interpolation; gray: number }): string {
-  // The dataset name and model become one folder name each: no separators, no leading dots.
-  const folder = path.join(outDir, `APICLIP_${safeId(dataset)}_${safeId(path.basename(model))}_${layer}`, `${p.contrast}_${p.kernel}_${PIL_NAMES[p.interpolation]}_${p.gray}`);
-  if (!isInside(path.resolve(outDir), path.resolve(folder))) throw new AttentionPromptError('bad-parameter', `The reference layout folder ${folder} would lie outside ${outDir}.`);
-  return folder;
-}
-
-/** The run's items: the input's, or the shard's share of them. */
-async function* runItems(opts: BatchOptions): AsyncGenerator<BatchItem> {
-  for await (const item of readItems(opts.input, inputOptions(opts))) if (inShard(item.id, opts.shard)) yield item;
-}
-
-/**
- * Reads every item once (validating each line, question and path) and counts them; none is an
- * error. Also gathers the distinct texts the maps are made from (a hint, else the question), up
- * to one past PRE_EMBED_LIMIT: the engine embeds them before its vision session loads.
- */
-async function countItems(opts: BatchOptions): Promise<{ count: number; mapTexts: string[] }> {
-  let count = 0;
-  const mapTexts = new Set<string>();
-  for await (const item of runItems(opts)) {
-    count++;
-    if (mapTexts.size <= PRE_EMBED_LIMIT) mapTexts.add((item.hint?.trim() ? item.hint : item.question).trim());
-  }
-  if (count === 0) throw new AttentionPromptError('bad-parameter', `Nothing to do: ${opts.input} holds no images (looked for .${IMAGE_EXTENSIONS.join(' .')}).`);
-  return { count, mapTexts: [...mapTexts] };
-}
-
-const inputOptions = (opts: BatchOptions) => ({ question: opts.question, allowOutsidePaths: opts.allowOutsidePaths });
-
-/** An item with its image decoded, or the reason it could not be. */
-type Decoded = { item: BatchItem; image?: DecodedImage; error?: Error; decodeMs: number };
-
-/** Decodes the items not yet answered, in input order; a skipped id is only counted. */
-async function* decodeUnanswered(items: AsyncIterable<BatchItem>, answered: (id: string) => boolean, onSkip: (id: string) => void, limits: ImageLimits): AsyncGenerator<Decoded> {
-  for await (const item of items) {
-    if (answered(item.id)) {
-      onSkip(item.id);
-      continue;
-    }
-    const start = performance.now();
-    try {
-      yield { item, image: await decodeImage(item.image, limits), decodeMs: performance.now() - start };
-    } catch (e) {
-      yield { item, error: e as Error, decodeMs: performance.now() - start };
-    }
-  }
-}
-
-/** Keeps the next value of `source` in preparation while the caller works on the current one. */
-async function* oneAhead<T>(source: AsyncIterator<T>, discard?: (value: T) => void): AsyncGenerator<T> {
-  let pending = source.next();
-  try {
-    for (;;) {
-      const r = await pending;
-      if (r.done) return;
-      pending = source.next();
-      yield r.value;
-    }
-  } finally {
-    // Stopped early (Ctrl-C): the prepared value is discarded (its failure has nobody to report
-    // to) and the source is closed once it settles.
-    void pending.then(
-      (r) => {
-        if (!r.done) discard?.(r.value);
-        return source.return?.(undefined);
-      },
-      () => undefined,
-    );
-  }
-}
-
-/** The counts of a run, its progress callback and the results file every item ends in. */
-class Tally {
-  done = 0;
-  failed = 0;
-  skipped = 0;
-  /** Items finished by this run (done or failed), for the rate. */
-  processed = 0;
-  /** Time spent loading models (one per swept layer): not part of the rate. */
-  loadMs = 0;
-  private readonly started = performance.now();
-
-  constructor(readonly total: number, private readonly results: ResultsLog, private readonly onProgress?: (p: BatchProgress) => void) {}
-
-  /** Loads a model without counting the wait in the rate (loading is a one-off the engine times itself). */
-  async loading<T>(load: () => Promise<T>): Promise<T> {
-    const before = performance.now();
-    try {
-      return await load();
-    } finally {
-      this.loadMs += performance.now() - before;
-    }
-  }
-
-  /** Items per second of processing up to `now`: the run's time less its model loads. */
-  rate(now = performance.now()): number {
-    return this.processed / Math.max((now - this.started - this.loadMs) / 1000, 1e-3);
-  }
-
-  progress(current?: string): void {
-    this.onProgress?.({ total: this.total, done: this.done, failed: this.failed, skipped: this.skipped, rate: this.rate(), current });
-  }
-
-  skip(id: string): void {
-    this.skipped++;
-    this.progress(id);
-  }
-
-  /** Appends the item's one line; after this the item counts as finished. */
-  record(rec: ResultRecord): void {
-    this.results.append(rec);
-    this.processed++;
-    if (rec.error) this.failed++;
-    else this.done++;
-    this.progress(rec.id);
-  }
-}
-
-/** What every item of a run shares. */
-interface RunContext {
-  opts: BatchOptions;
-  engine: MapSource;
-  /** The block index every item of this run uses. */
-  layer: number;
-  answers?: AnswerProvider;
-  ask?: BatchAskOptions;
-  slots: Slots;
-  parameters: ResultRecord['parameters'];
-  /** The reference layout's folder, when asked for. */
-  refDir?: string;
-  thumbSize: number;
-  tally: Tally;
-  /** Ids (sweep.ts resultKeys) that already have a successful line (--resume): skipped. */
-  answered: Set<string>;
-  /** In a sweep: this context's setting, and the original image's answer shared by all settings of an item. */
-  setting?: SweepSetting;
-  originals?: Map<string, Promise<AnswerResult>>;
-  /** Grades open answers (--judge), holding a VLM slot per request. */
-  judge?: GradeAsker;
-  /** Grades made in this run (rescore.ts), shared by the settings of a sweep. */
-  gradeCache?: Map<string, Promise<NonNullable<AnswerScore['judge']>>>;
-}
-
-type ItemRecord = Omit<ResultRecord, 'finishedAt'>;
-
-function baseRecord(ctx: RunContext, item: BatchItem, timings: Record<string, number>): ItemRecord {
-  return {
-    id: item.id,
-    setting: ctx.setting?.key,
-    image: item.image,
-    question: item.question,
-    hint: item.hint,
-    answer: item.answer,
-    choices: item.choices,
-    category: item.category,
-    parameters: ctx.parameters,
-    model: ctx.engine.modelName,
-    layer: ctx.layer,
-    endpointHost: ctx.answers?.label.where,
-    vlmModel: ctx.answers?.label.model,
-    timings,
-  };
-}
-
-function failure(stage: string, e: unknown): ResultRecord['error'] {
-  return { stage, message: redactSecrets((e as Error).message) };
-}
-
-/** Renders the masked image, overlay and thumbnails (and the reference layout's copy) and writes them. */
-async function writeOutputs(ctx: RunContext, item: BatchItem, image: DecodedImage, attribution: BatchMap): Promise<{ outputs: NonNullable<ResultRecord['outputs']>; maskedPng: sharp.Sharp }> {
-  const { opts, refDir, thumbSize } = ctx;
-  const rendered = await renderOutputs(image, attribution.mask, attribution.grid, { interpolation: opts.interpolation, gray: opts.gray, opacity: opts.opacity });
-  const maskedPng = await materialize(rendered.masked);
-  const photo = image.format === 'jpeg';
-  // In a sweep each setting has its own files: "id@layer20_contrast3" (ids never contain "@").
-  const stem = ctx.setting ? `${item.id}@${ctx.setting.slug}` : item.id;
-  const maskedFile = path.join('masked', `${stem}.${photo ? 'jpg' : 'png'}`);
-  const overlayFile = path.join('overlays', `${stem}.jpg`);
-  const thumbs = { original: path.join('thumbs', `${item.id}.original.jpg`), overlay: path.join('thumbs', `${stem}.overlay.jpg`), masked: path.join('thumbs', `${stem}.masked.jpg`) };
-  const small = (p: sharp.Sharp) => p.clone().resize(thumbSize, thumbSize, { fit: 'inside' }).jpeg({ quality: 70 });
-  const overlay = await materialize(rendered.overlay());
-  const at = (rel: string) => path.join(opts.outDir, rel);
-  await Promise.all([
-    (photo ? maskedPng.clone().jpeg({ quality: 92 }) : maskedPng.clone().png({ compressionLevel: 3 })).toFile(at(maskedFile)),
-    overlay.clone().jpeg({ quality: 85 }).toFile(at(overlayFile)),
-    small(fromDecoded(image)).toFile(at(thumbs.original)),
-    small(overlay).toFile(at(thumbs.overlay)),
-    small(maskedPng).toFile(at(thumbs.masked)),
-    // The reference saves PIL's default JPEG (quality 75) named by key (main.py:140-141).
-    refDir ? maskedPng.clone().jpeg({ quality: 75 }).toFile(path.join(refDir, `${item.id}.jpg`)) : Promise.resolve(),
-  ]);
-  const reference = refDir ? path.relative(opts.outDir, path.join(refDir, `${item.id}.jpg`)) : undefined;
-  return { outputs: { masked: maskedFile, overlay: overlayFile, thumbs, reference }, maskedPng };
-}
-
-/**
- * Asks the provider about the masked image (and the original, when comparing), each request
- * holding one of the run's slots. Undefined when the run was interrupted: nothing is recorded,
- * so the item is redone on --resume.
- */
-async function askAbout(ctx: RunContext, answers: AnswerProvider, ask: BatchAskOptions, item: BatchItem, image: DecodedImage, maskedPng: sharp.Sharp, rec: ItemRecord): Promise<ItemRecord | undefined> {
-  const signal = ctx.opts.signal;
-  let masked: AnswerImage;
-  let original: AnswerImage | undefined;
-  try {
-    masked = await imagePayload(maskedPng, { maxSide: ask.maxImageSide, format: ask.imageFormat, sourceFormat: image.format });
-    original = ask.compareWithOriginal ? await imagePayload(fromDecoded(image), { maxSide: ask.maxImageSide, format: ask.imageFormat, sourceFormat: image.format }) : undefined;
-  } catch (e) {
-    return { ...rec, error: failure('payload', e) };
-  }
-  const one = (payload: AnswerImage, timing: string): Promise<AnswerResult> => {
-    // The original image is the same under every sweep setting: asked once per item.
-    if (timing === 'vlmOriginal' && ctx.originals) {
-      const known = ctx.originals.get(item.id);
-      if (known) return known;
-      const shared = askNow(payload, timing);
-      ctx.originals.set(item.id, shared);
-      // A failure is not reused: the next setting (or --resume) asks again.
-      shared.catch(() => ctx.originals?.delete(item.id));
-      return shared;
-    }
-    return askNow(payload, timing);
-  };
-  const askNow = async (payload: AnswerImage, timing: string): Promise<AnswerResult> => {
-    await ctx.slots.acquire(signal);
-    const start = performance.now();
-    try {
-      return await untilAborted(answers.answer({ question: item.question, image: payload, signal }), signal);
-    } finally {
-      rec.timings[timing] = performance.now() - start;
-      ctx.slots.release();
-    }
-  };
-  const [m, o] = await Promise.allSettled([one(masked, 'vlmMasked'), original ? one(original, 'vlmOriginal') : Promise.resolve(undefined)]);
-  if (signal?.aborted) return undefined;
-  const error = m.status === 'rejected' ? failure('vlm-masked', m.reason) : o.status === 'rejected' ? failure('vlm-original', o.reason) : undefined;
-  const mv = m.status === 'fulfilled' ? m.value : undefined;
-  const ov = o.status === 'fulfilled' ? o.value : undefined;
-  const incomplete = mv?.incomplete || ov?.incomplete ? { masked: mv?.incompleteReason, original: ov?.incompleteReason } : undefined;
-  return { ...rec, maskedAnswer: mv?.text, originalAnswer: ov?.text, ...(incomplete ? { incomplete } : {}), error };
-}
+import type { AnswerScore } from './scoring';
+import { shardLabel } from './shards';
+import { Slots } from './slots';
+import { BatchSummary, writeScores, writeSummary } from './summaries';
+import { SweepSetting, byLayer, checkSweepValues, resultKey, sweepSettings } from './sweep';
+import { Tally } from './tally';
 
 /** Everything after CLIP for one item: outputs, answers, its line in results.jsonl. */
 async function completeItem(ctx: RunContext, item: BatchItem, image: DecodedImage, attribution: BatchMap, timings: Record<string, number>): Promise<void> {
@@ -442,14 +65,6 @@ async function completeItem(ctx: RunContext, item: BatchItem, image: DecodedImag
     answered.error = failure('judge', e);
   }
   finish(answered);
-}
-
-/** A map whose mask is re-made from its raw scores under other mask parameters (no model pass). */
-function withMask(a: BatchMap, mask: MaskParameters): BatchMap {
-  if (a.maskParameters.contrast === mask.contrast && a.maskParameters.kernel === mask.kernel) return a;
-  if (a.remask) return { ...a, mask: a.remask(mask), maskParameters: mask };
-  if (!a.psiCls || !a.psiTok) throw new AttentionPromptError('internal', 'This map cannot be re-made under other mask parameters.');
-  return { ...a, ...mergeMaps(a.psiCls, a.psiTok, a.grid[0], a.grid[1], mask), maskParameters: mask };
 }
 
 /** A sweep setting's context: its mask parameters, its reference-layout folder. */
@@ -520,16 +135,11 @@ async function processItems(ctx: RunContext, settings?: SweepSetting[]): Promise
 /** Refuses options no run could use, before anything is read or loaded. */
 function checkRunOptions(opts: BatchOptions): void {
   if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) throw new AttentionPromptError('bad-parameter', `--concurrency must be a positive integer, got ${opts.concurrency}.`);
+  checkMaskParameters({ ...opts.mask, gray: opts.gray, interpolation: opts.interpolation });
+  if (opts.sweep) checkSweepValues(opts.sweep);
   if (opts.aux !== undefined && !AUX_MODELS.includes(opts.aux)) throw new AttentionPromptError('bad-parameter', `--aux must be clip or lvlm, got "${opts.aux}".`);
   // One local model holds one prepared decoder layer: a layer sweep would load the model once per layer.
   if (opts.aux === 'lvlm' && opts.sweep?.layer) throw new AttentionPromptError('bad-parameter', '--sweep layer=… applies to --aux clip only; with --aux lvlm run once per --layer (contrast and kernel sweeps work).');
-}
-
-/** The run's map source for `layer` (undefined: the requested one): CLIP's engine, or the local LVLM. */
-async function loadMapSource(opts: BatchOptions, layer: number | undefined, mapTexts: string[]): Promise<MapSource> {
-  const engine = layer !== undefined ? { ...opts.engine, layer } : opts.engine;
-  if (opts.aux === 'lvlm') return layer === undefined && opts.lvlm ? LvlmMaps.load(opts.lvlm, false) : LvlmMaps.load(new LocalVlm(engine), true);
-  return AttentionPromptEngine.load({ spinWait: BATCH_SPIN_WAIT, expectQuestions: mapTexts, ...engine });
 }
 
 /** Creates the output folder and its subfolders, or says in one line why it cannot. */
@@ -616,71 +226,6 @@ function runContext(opts: BatchOptions, engine: MapSource, answers: AnswerProvid
     tally,
     answered,
   };
-}
-
-/** The judge (--judge): the run's own VLM, asked with text only, each request holding a slot. */
-function judgeAsker(ctx: RunContext): GradeAsker | undefined {
-  const answers = ctx.answers;
-  if (!ctx.opts.judge || !answers) return undefined;
-  return async (prompt, o) => {
-    await ctx.slots.acquire(o.signal);
-    try {
-      const r = await untilAborted(answers.answer({ question: prompt, temperature: o.temperature, maxTokens: o.maxTokens, signal: o.signal }), o.signal);
-      return { text: r.text, model: r.model };
-    } finally {
-      ctx.slots.release();
-    }
-  };
-}
-
-/** A resumed sweep's original-image answers, so they are not asked again. */
-async function previousOriginals(outDir: string): Promise<Map<string, Promise<AnswerResult>>> {
-  const originals = new Map<string, Promise<AnswerResult>>();
-  for await (const r of readResults(path.join(outDir, 'results.jsonl'))) {
-    const reason = r.incomplete?.original;
-    const answer: AnswerResult = { text: r.originalAnswer ?? '', model: r.vlmModel ?? '', elapsedMs: 0, ...(reason ? { incomplete: true, incompleteReason: reason } : {}) };
-    if (r.originalAnswer !== undefined && !originals.has(r.id)) originals.set(r.id, Promise.resolve(answer));
-  }
-  return originals;
-}
-
-/** The comparison of masked and original answers (or of every sweep setting), into summary.json. */
-async function writeScores(outDir: string, metric: Metric, summary: BatchSummary): Promise<BatchSummary & ScoreSummary> {
-  const builder = new ComparisonBuilder(metric);
-  let judged = false;
-  for await (const r of readResults(path.join(outDir, 'results.jsonl'))) {
-    builder.add(r);
-    if (r.scores?.masked?.judge || r.scores?.original?.judge) judged = true;
-  }
-  return writeComparison(outDir, scoreSummary(builder, judged), summary);
-}
-
-function writeSummary(ctx: RunContext, startedAt: Date, t0: number): BatchSummary {
-  const { opts, engine, tally } = ctx;
-  const end = performance.now();
-  const summary: BatchSummary = {
-    input: opts.input,
-    outDir: opts.outDir,
-    total: tally.total,
-    done: tally.done,
-    failed: tally.failed,
-    skipped: tally.skipped,
-    interrupted: !!opts.signal?.aborted,
-    elapsedMs: end - t0,
-    loadMs: tally.loadMs,
-    imagesPerSecond: tally.rate(end),
-    model: engine.modelName,
-    layer: ctx.layer,
-    parameters: ctx.parameters,
-    endpointHost: ctx.answers?.label.where,
-    vlmModel: ctx.answers?.label.model,
-    startedAt: startedAt.toISOString(),
-    finishedAt: new Date().toISOString(),
-    shard: opts.shard ? shardLabel(opts.shard) : undefined,
-    sweepAxes: opts.sweep,
-  };
-  fs.writeFileSync(path.join(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-  return summary;
 }
 
 /**

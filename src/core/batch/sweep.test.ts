@@ -19,11 +19,13 @@ describe('sweeps', () => {
   it('rejects what it cannot run with a one-line error', () => {
     for (const [spec, msg] of [
       ['gamma=1,2', /axis one of layer, contrast, kernel/],
-      ['kernel=2,3', /odd sizes/],
+      ['kernel=2,3', /--sweep kernel=2,3: Kernel must be an odd integer from 1 to 9, got 2\./],
       ['layer=1.5', /integers/],
       ['contrast=3,,5', /not a comma-separated list/],
       ['contrast=3,3', /repeats a value/],
-      ['contrast=-1', /≥ 0/],
+      ['contrast=-1', /--sweep contrast=-1: Contrast must be a number from 0 to 20, got -1\./],
+      ['contrast=5,50', /--sweep contrast=5,50: Contrast must be a number from 0 to 20, got 50\./],
+      ['contrast=50,5', /--sweep contrast=50,5: Contrast must be a number from 0 to 20, got 50\./],
     ] as const) assert.throws(() => parseSweep([spec]), msg, spec);
     assert.throws(() => parseSweep(['layer=1', 'layer=2']), /names layer twice/);
   });

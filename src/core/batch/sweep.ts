@@ -5,7 +5,7 @@
  * The original image's answer does not depend on the setting and is asked once per item.
  */
 import { AttentionPromptError } from '../errors';
-import type { MaskParameters } from '../maps';
+import { type MaskParameters, checkMaskParameters } from '../maskParameters';
 
 export const SWEEP_AXES = ['layer', 'contrast', 'kernel'] as const;
 export type SweepAxis = (typeof SWEEP_AXES)[number];
@@ -35,13 +35,25 @@ export function parseSweep(specs: string[]): SweepAxes {
     const numbers = values.map(Number);
     if (values.some((v) => v === '') || numbers.some((n) => !Number.isFinite(n))) throw new AttentionPromptError('bad-parameter', `--sweep ${axis}: "${m[2]}" is not a comma-separated list of numbers.`);
     if (axis !== 'contrast' && numbers.some((n) => !Number.isInteger(n))) throw new AttentionPromptError('bad-parameter', `--sweep ${axis} takes integers, got "${m[2]}".`);
-    if (axis === 'kernel' && numbers.some((n) => n < 1 || n % 2 === 0)) throw new AttentionPromptError('bad-parameter', `--sweep kernel takes odd sizes ≥ 1, got "${m[2]}".`);
-    if (axis === 'contrast' && numbers.some((n) => n < 0)) throw new AttentionPromptError('bad-parameter', `--sweep contrast takes values ≥ 0, got "${m[2]}".`);
+    if (axis !== 'layer') {
+      // The bounds every mask parameter has (maskParameters.ts), checked here so no setting of the sweep runs first.
+      try {
+        for (const n of numbers) checkMaskParameters({ [axis]: n });
+      } catch (e) {
+        throw new AttentionPromptError('bad-parameter', `--sweep ${axis}=${m[2]}: ${(e as Error).message}`);
+      }
+    }
     if (new Set(numbers).size !== numbers.length) throw new AttentionPromptError('bad-parameter', `--sweep ${axis} repeats a value: "${m[2]}".`);
     axes[axis] = numbers;
   }
   if (!Object.keys(axes).length) throw new AttentionPromptError('bad-parameter', '--sweep needs at least one axis=v1,v2 (layer, contrast, kernel).');
   return axes;
+}
+
+/** Refuses a sweep whose mask values are out of bounds (sweeps built without parseSweep: the runner's API). */
+export function checkSweepValues(axes: SweepAxes): void {
+  for (const contrast of axes.contrast ?? []) checkMaskParameters({ contrast });
+  for (const kernel of axes.kernel ?? []) checkMaskParameters({ kernel });
 }
 
 /** Every combination, layer-major (all settings of one layer are adjacent). */

@@ -8,7 +8,7 @@
  *   model, layer, numLayers, geometry, contrast, kernel, degenerate
  */
 import type { LvlmMap } from './localVlm';
-import type { LvlmMaskParameters } from './lvlmMap';
+import type { MaskParameters } from '../maskParameters';
 
 export interface LvlmJson {
   aux: 'lvlm';
@@ -30,7 +30,7 @@ export interface LvlmJson {
 
 const compact = (x: Float64Array) => Array.from(x, (v) => Number(v.toPrecision(7)));
 
-export function lvlmJson(m: LvlmMap, p: LvlmMaskParameters): LvlmJson {
+export function lvlmJson(m: LvlmMap, p: MaskParameters): LvlmJson {
   return {
     aux: 'lvlm',
     grid: m.grid,

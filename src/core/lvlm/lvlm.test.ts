@@ -16,7 +16,7 @@ import { ROOT, tempDir } from '../../../test/helpers';
 import { OnnxNode } from '../onnx/onnxFile';
 import { defaultLvlmLayer, findAttentionScores, prepareDecoder, resolveLvlmLayer } from './decoderGraph';
 import { LocalVlm } from './localVlm';
-import { LVLM_MAX_NEW_TOKENS, meanOfSteps, reviseMask, squareGrid, stepMap } from './lvlmMap';
+import { LVLM_MAX_NEW_TOKENS, meanOfSteps, reviseMask, squareGrid, stepMap } from './decoderAttentionMap';
 import { startLocalHub } from '../../../test/hub/server';
 
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'llava');

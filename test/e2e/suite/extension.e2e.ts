@@ -131,16 +131,16 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     // (not the settings, changed after the run here).
     const settings = vscode.workspace.getConfiguration('attentionPrompting');
     const row = lines[1] as { id: string; image: string; question: string; parameters: { contrast: number; kernel: number; gray: number }; layer: number };
-    await settings.update('contrast', row.parameters.contrast === 2 ? 3 : 2, vscode.ConfigurationTarget.Global);
-    await settings.update('kernel', row.parameters.kernel === 1 ? 5 : 1, vscode.ConfigurationTarget.Global);
+    await settings.update('heatmap.contrast', row.parameters.contrast === 2 ? 3 : 2, vscode.ConfigurationTarget.Global);
+    await settings.update('heatmap.smoothingKernel', row.parameters.kernel === 1 ? 5 : 1, vscode.ConfigurationTarget.Global);
     try {
       await control({ kind: 'clickReport', selector: `#list .row[data-id="${row.id}"] .q` });
       const opened = await waitFor("the row's heatmap panel", () => api.panels().find((p) => p.imagePath === row.image && p.images));
       assert.equal(opened.question, row.question);
       assert.deepEqual([opened.view.contrast, opened.view.kernel, opened.view.gray, opened.view.layer], [row.parameters.contrast, row.parameters.kernel, row.parameters.gray, row.layer]);
     } finally {
-      await settings.update('contrast', undefined, vscode.ConfigurationTarget.Global);
-      await settings.update('kernel', undefined, vscode.ConfigurationTarget.Global);
+      await settings.update('heatmap.contrast', undefined, vscode.ConfigurationTarget.Global);
+      await settings.update('heatmap.smoothingKernel', undefined, vscode.ConfigurationTarget.Global);
     }
     const closeTabs = (match: (label: string) => boolean) => vscode.window.tabGroups.close(vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => match(t.label)));
     await closeTabs((label) => label === `Heatmap: ${path.basename(row.image)}` || label.startsWith('Review: '));
@@ -236,8 +236,8 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
 
   test('endpoint down: a clear error in the side panel', async () => {
     const config = vscode.workspace.getConfiguration('attentionPrompting');
-    const original = config.get<string>('vlm.baseURL');
-    await config.update('vlm.baseURL', 'http://127.0.0.1:9/v1', vscode.ConfigurationTarget.Global);
+    const original = config.get<string>('answers.endpointURL');
+    await config.update('answers.endpointURL', 'http://127.0.0.1:9/v1', vscode.ConfigurationTarget.Global);
     try {
       await clearNotifications();
       const pending = api.askAbout(image('red-box.png'), 'is anyone there?');
@@ -248,7 +248,7 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
       assert.equal(after.masked.status, 'error');
       assert.match(after.masked.error!, /Cannot reach 127\.0\.0\.1:9/);
     } finally {
-      await config.update('vlm.baseURL', original, vscode.ConfigurationTarget.Global);
+      await config.update('answers.endpointURL', original, vscode.ConfigurationTarget.Global);
     }
     await control({ kind: 'screenshot', name: 'endpoint-down' });
   });
@@ -291,10 +291,10 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
     const clipView = { ...panel.view, aux: 'clip' as const, layer: null, hint: '' };
     const endpointRequests = (await vlmLog()).requests.length;
     // The planted LLaVA fixture (a folder, as a user's choice would be): its decoder attends to red patches.
-    await config.update('vlm.localModel', PLANTED_LLAVA, vscode.ConfigurationTarget.Global);
-    await config.update('vlm.maxTokens', 8, vscode.ConfigurationTarget.Global);
+    await config.update('localModel.model', PLANTED_LLAVA, vscode.ConfigurationTarget.Global);
+    await config.update('answers.maxTokens', 8, vscode.ConfigurationTarget.Global);
     // The provider the user settings named (the endpoint), put back afterwards: unset, the first ask would offer a choice.
-    const providerBefore = config.inspect<string>('vlm.provider')?.globalValue;
+    const providerBefore = config.inspect<string>('answers.source')?.globalValue;
     try {
       const before = panel.computations;
       await api.setView(imagePath, { ...clipView, aux: 'lvlm', gray: 200 });
@@ -310,7 +310,7 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
       // Outside it fades toward the panel's gray (200) from the background's 128.
       assert.ok(meanIn(masked, RED, 1, false) > 150, `the rest fades toward 200: ${meanIn(masked, RED, 1, false)}`);
 
-      await config.update('vlm.provider', 'local', vscode.ConfigurationTarget.Global);
+      await config.update('answers.source', 'local', vscode.ConfigurationTarget.Global);
       const entry = await api.askAbout(imagePath, 'what is red?');
       assert.ok(entry, 'the ask started');
       const done = await waitFor('both local answers', () => {
@@ -326,7 +326,7 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
       assert.equal((await vlmLog()).requests.length, endpointRequests, 'nothing was sent to the endpoint');
 
       // Stop: a long local answer (up to 3000 tokens) cut short.
-      await config.update('vlm.maxTokens', 3000, vscode.ConfigurationTarget.Global);
+      await config.update('answers.maxTokens', 3000, vscode.ConfigurationTarget.Global);
       const pending = api.askAbout(imagePath, 'describe it at length');
       const streaming = await waitFor('a streaming local answer', () => api.answers.all().find((e: AnswerEntry) => e.question === 'describe it at length' && e.masked.text.length > 0), 60_000);
       api.stop(streaming.id);
@@ -334,13 +334,13 @@ suite(`Attention Prompting in VS Code (${PHASE} workspace)`, () => {
       const stopped = api.answers.get(streaming.id)!;
       assert.equal(stopped.masked.status, 'stopped', `${stopped.masked.status}: ${stopped.masked.text.length} characters`);
       // The engine is free again: the next local answer completes.
-      await config.update('vlm.maxTokens', 8, vscode.ConfigurationTarget.Global);
+      await config.update('answers.maxTokens', 8, vscode.ConfigurationTarget.Global);
       const again = await api.askAbout(imagePath, 'what is red?');
       await waitFor('the answer after Stop', () => api.answers.get(again!.id)?.masked.status === 'done', 60_000);
     } finally {
-      await config.update('vlm.provider', providerBefore, vscode.ConfigurationTarget.Global);
-      await config.update('vlm.maxTokens', undefined, vscode.ConfigurationTarget.Global);
-      await config.update('vlm.localModel', undefined, vscode.ConfigurationTarget.Global);
+      await config.update('answers.source', providerBefore, vscode.ConfigurationTarget.Global);
+      await config.update('answers.maxTokens', undefined, vscode.ConfigurationTarget.Global);
+      await config.update('localModel.model', undefined, vscode.ConfigurationTarget.Global);
       await api.setView(imagePath, clipView);
       await waitFor('the CLIP map again', () => api.panels().find((p) => p.imagePath === imagePath && p.summary?.aux === undefined && p.summary?.grid[0] === 14));
     }

@@ -28,12 +28,12 @@ suite(`VS Code language models as the answer source (${PHASE} workspace)`, () =>
   });
 
   suiteTeardown(async () => {
-    await config().update('vlm.provider', 'openai', vscode.ConfigurationTarget.Global);
+    await config().update('answers.source', 'openai', vscode.ConfigurationTarget.Global);
   });
 
   if (PHASE === 'untrusted') {
     test('Restricted Mode: nothing is sent to a VS Code model', async () => {
-      await config().update('vlm.provider', 'vscode', vscode.ConfigurationTarget.Global);
+      await config().update('answers.source', 'vscode', vscode.ConfigurationTarget.Global);
       const before = fakeModels.requests.length;
       await clearNotifications();
       assert.equal(await api().askAbout(RED_BOX, 'anything red?'), undefined);
@@ -53,7 +53,7 @@ suite(`VS Code language models as the answer source (${PHASE} workspace)`, () =>
     assert.ok(shown.items.some((t) => /Local vision-language model/.test(t)), shown.items.join(' | '));
     await control({ kind: 'quickPickSelect', label: 'Test Vision' });
     await picking;
-    assert.equal(config().get('vlm.provider'), 'vscode', 'the choice is remembered');
+    assert.equal(config().get('answers.source'), 'vscode', 'the choice is remembered');
     await control({ kind: 'screenshot', name: 'choose-answer-model' });
   });
 

@@ -12,17 +12,13 @@
  *     minmax → enhance(coe = 5) → k×k box filter (k = 3, replicate padding); no patch map, no soft-OR
  */
 import { boxFilter, enhance, minmax } from '../maps';
+import type { MaskParameters } from '../maskParameters';
 
 /** The reference's stopping rule (functions.py:118-123, main.py:144): EOS or 20 new tokens. */
 export const LVLM_MAX_NEW_TOKENS = 20;
 
-export interface LvlmMaskParameters {
-  contrast: number;
-  kernel: number;
-}
-
 /** blend_mask as main.py calls it: enhance_coe 5, kernel_size 3 (main.py:100-101). */
-export const DEFAULT_LVLM_MASK_PARAMETERS: LvlmMaskParameters = { contrast: 5, kernel: 3 };
+export const DEFAULT_LVLM_MASK_PARAMETERS: MaskParameters = { contrast: 5, kernel: 3 };
 
 /**
  * The gray level the reference script actually blends with: merge()'s default grap_scale = 200
@@ -70,7 +66,7 @@ export function meanOfSteps(steps: readonly Float64Array[]): Float64Array {
  * (enhance, main.py:47-53, 58; unbiased std), box filter with replicate padding (main.py:60-66).
  * A constant raw map (no information) gives an all-ones mask: keep the whole image.
  */
-export function reviseMask(raw: Float64Array, rows: number, cols: number, p: LvlmMaskParameters = DEFAULT_LVLM_MASK_PARAMETERS): { mask: Float64Array; degenerate: boolean } {
+export function reviseMask(raw: Float64Array, rows: number, cols: number, p: MaskParameters = DEFAULT_LVLM_MASK_PARAMETERS): { mask: Float64Array; degenerate: boolean } {
   let min = Infinity;
   let max = -Infinity;
   for (const v of raw) {

@@ -6,10 +6,10 @@
  */
 import type { AttributionRequest, StageTimings } from '../engine';
 import type { DecodedImage } from '../image';
-import type { MaskParameters } from '../maps';
+import { type MaskParameters, checkMaskParameters } from '../maskParameters';
 import { AttentionPromptError } from '../errors';
 import { LocalVlm } from './localVlm';
-import { DEFAULT_LVLM_MASK_PARAMETERS, reviseMask } from './lvlmMap';
+import { DEFAULT_LVLM_MASK_PARAMETERS, reviseMask } from './decoderAttentionMap';
 
 export interface LvlmAttribution {
   grid: [number, number];
@@ -25,7 +25,7 @@ export interface LvlmAttribution {
   remask(p: MaskParameters): Float64Array;
 }
 
-export class LvlmMaps {
+export class LvlmMapSource {
   private constructor(
     readonly vlm: LocalVlm,
     readonly layer: number,
@@ -34,10 +34,10 @@ export class LvlmMaps {
   ) {}
 
   /** Prepares `vlm` for maps (loads it, prepares the decoder); `ownsModel`: dispose() releases it. */
-  static async load(vlm: LocalVlm, ownsModel: boolean): Promise<LvlmMaps> {
+  static async load(vlm: LocalVlm, ownsModel: boolean): Promise<LvlmMapSource> {
     try {
       const { layer, numLayers } = await vlm.prepareMap();
-      return new LvlmMaps(vlm, layer, numLayers, ownsModel);
+      return new LvlmMapSource(vlm, layer, numLayers, ownsModel);
     } catch (e) {
       if (ownsModel) await vlm.dispose();
       throw e;
@@ -60,6 +60,8 @@ export class LvlmMaps {
 
   async attribute(image: DecodedImage, req: AttributionRequest): Promise<LvlmAttribution> {
     const maskParameters: MaskParameters = { ...DEFAULT_LVLM_MASK_PARAMETERS, ...req.mask };
+    // Before the model pass: a bad value costs nothing.
+    checkMaskParameters(maskParameters);
     const map = await this.vlm.lvlmMap({ image, question: req.question, geometry: req.geometry, mask: maskParameters, signal: req.signal });
     const [rows, cols] = map.grid;
     return {
