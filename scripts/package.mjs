@@ -16,6 +16,13 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TARGETS = JSON.parse(fs.readFileSync(path.join(ROOT, 'scripts', 'vsix-targets.json'), 'utf8'));
 const CACHE = path.join(ROOT, '.cache');
 const SHARP_CACHE = path.join(CACHE, 'sharp-packages');
+/** vsce targets there is no VSIX for, and why (the README's "Platforms" section says the same). */
+const NOT_OFFERED = {
+  'darwin-x64': 'onnxruntime-node 1.30 ships no darwin/x64 binary',
+  'alpine-x64': 'onnxruntime-node has no musl build',
+  'alpine-arm64': 'onnxruntime-node has no musl build',
+  web: 'native modules cannot run in VS Code for the web',
+};
 
 function fail(message) {
   console.error(`package: ${message}`);
@@ -35,14 +42,18 @@ function parseArgs(argv) {
   if (options.targets.length === 0) options.targets.push(`${process.platform}-${process.arch}`);
   for (const target of options.targets) {
     if (!TARGETS.includes(target)) {
-      fail(`no VSIX for target '${target}'. Targets: ${TARGETS.join(', ')} (see the README's "Platforms" section).`);
+      const why = NOT_OFFERED[target] ? ` (${NOT_OFFERED[target]})` : '';
+      fail(`no VSIX for target '${target}'${why}. Targets: ${TARGETS.join(', ')}.`);
     }
   }
   return options;
 }
 
 function run(command, args, cwd) {
-  const result = spawnSync(command, args, { cwd, stdio: 'inherit', shell: process.platform === 'win32' });
+  // npm is npm.cmd on Windows, which Node starts only through a shell; quote what the shell would split.
+  const viaShell = process.platform === 'win32' && command === 'npm';
+  const quoted = viaShell ? args.map((arg) => (/[\s&^|<>]/.test(arg) ? `"${arg}"` : arg)) : args;
+  const result = spawnSync(command === 'node' ? process.execPath : command, quoted, { cwd, stdio: 'inherit', shell: viaShell });
   if (result.status !== 0) fail(`'${command} ${args.join(' ')}' failed (exit ${result.status ?? result.signal}) in ${cwd}`);
 }
 
@@ -139,7 +150,8 @@ function stage(target, lock, outDir) {
   for (const pkg of sharpPackagesFor(target, lock)) {
     const dest = path.join(dir, 'node_modules', pkg.name);
     fs.mkdirSync(dest, { recursive: true });
-    run('tar', ['-xzf', cachedTarball(pkg), '-C', dest, '--strip-components=1'], ROOT);
+    // A relative archive path: GNU tar (Git Bash on Windows) reads 'C:' as a remote host.
+    run('tar', ['-xzf', path.relative(dest, cachedTarball(pkg)), '--strip-components=1'], dest);
   }
   return dir;
 }
