@@ -2,7 +2,7 @@
 //
 //   node scripts/package.mjs [--target <t> ...] [--all] [--out <folder>] [--no-build]
 //
-// With no --target it builds the host's platform. vsce packages a staging folder (.cache/stage-<t>)
+// With no --target it builds the host's platform. vsce packages a staging folder (.cache/stage-<t>-*)
 // whose node_modules holds the production dependencies (hard links to ours), onnxruntime-node with
 // only <platform>/<arch> under bin/, and the target's @img/sharp-* packages, fetched with `npm pack`
 // at the exact versions package-lock.json pins and checked against its integrity hashes.
@@ -33,7 +33,7 @@ function parseArgs(argv) {
   const options = { targets: [], out: ROOT, build: true };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === '--target') options.targets.push(argv[++i]);
+    if (arg === '--target') options.targets.push(argv[++i] ?? fail(`--target needs one of ${TARGETS.join(', ')}`));
     else if (arg === '--all') options.targets.push(...TARGETS);
     else if (arg === '--out') options.out = path.resolve(argv[++i] ?? fail('--out needs a folder'));
     else if (arg === '--no-build') options.build = false;
@@ -120,10 +120,16 @@ function ignoredTopLevel() {
   return new Set(lines.map((line) => /^([^/*!#\s]+)\/\*\*$/.exec(line.trim())?.[1]).filter(Boolean));
 }
 
+/** Staging folders still on disk, removed however the script ends. */
+const stagingFolders = new Set();
+process.on('exit', () => stagingFolders.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+
 function stage(target, lock, outDir) {
   const [platform, arch] = target.split('-');
-  const dir = path.join(CACHE, `stage-${target}`);
-  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(CACHE, { recursive: true });
+  // A folder of its own per run: a test and a developer may package the same target at once.
+  const dir = fs.mkdtempSync(path.join(CACHE, `stage-${target}-`));
+  stagingFolders.add(dir);
   const dropped = ignoredTopLevel();
   const outRel = path.relative(ROOT, outDir).split(path.sep)[0];
   linkTree(ROOT, dir, (rel) =>
@@ -168,5 +174,6 @@ for (const target of options.targets) {
   const out = path.join(options.out, `attention-prompting-${target}.vsix`);
   run('node', [vsce, 'package', '--target', target, '--allow-missing-repository', '--no-rewrite-relative-links', '--out', out], dir);
   fs.rmSync(dir, { recursive: true, force: true });
+  stagingFolders.delete(dir);
   console.log(`package: ${path.relative(ROOT, out)} (${(fs.statSync(out).size / 1e6).toFixed(1)} MB, ${((Date.now() - started) / 1000).toFixed(0)} s)`);
 }

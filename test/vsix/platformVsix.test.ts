@@ -69,8 +69,8 @@ describe('platform VSIXes', () => {
     const entries = await load(target);
     change(entries);
     const file = path.join(tempDir('ap-vsix-swapped-'), `attention-prompting-${target}.vsix`);
-    await writeZip(file, entries);
     try {
+      await writeZip(file, entries);
       return nativeBinaryProblems(await readZip(file), target);
     } finally {
       fs.rmSync(path.dirname(file), { recursive: true, force: true });
