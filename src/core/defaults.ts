@@ -381,3 +381,9 @@ export function readViewSettings(get: SettingsGetter, onInvalid?: OnInvalid): Vi
 export const REPLACE_RETRY_FIRST_PAUSE_MS = 10;
 /** …for at most this long in all (pauses summed), then the write fails naming the file. */
 export const REPLACE_RETRY_TOTAL_MS = 2_000;
+
+/**
+ * Stopping the engine process: it is asked to exit over its channel (it may be finishing a write),
+ * and killed if it has not after this long. On Windows a kill is immediate (no SIGTERM to handle).
+ */
+export const ENGINE_STOP_GRACE_MS = 3_000;
