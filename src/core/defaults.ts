@@ -370,3 +370,20 @@ export function readViewSettings(get: SettingsGetter, onInvalid?: OnInvalid): Vi
     aux: oneOf(AUX_MODELS, DEFAULT_AUX, get('heatmap.auxiliaryModel'), 'heatmap.auxiliaryModel', onInvalid),
   };
 }
+
+// ---- platforms ----------------------------------------------------------------------------------
+
+/**
+ * Replacing a file on Windows: a rename over a file another program holds open (a virus scanner,
+ * the search indexer, another window reading it) fails until that program lets go. The rename is
+ * retried after a first pause of this many milliseconds, doubling each time…
+ */
+export const REPLACE_RETRY_FIRST_PAUSE_MS = 10;
+/** …for at most this long in all (pauses summed), then the write fails naming the file. */
+export const REPLACE_RETRY_TOTAL_MS = 2_000;
+
+/**
+ * Stopping the engine process: it is asked to exit over its channel (it may be finishing a write),
+ * and killed if it has not after this long. On Windows a kill is immediate (no SIGTERM to handle).
+ */
+export const ENGINE_STOP_GRACE_MS = 3_000;

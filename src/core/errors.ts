@@ -15,6 +15,7 @@ export const ERROR_CODES = [
   'offline-missing',
   'output-exists',
   'output-locked',
+  'file-in-use',
   'settings-changed',
   // answers from a vision-language model (vlm.ts's VlmErrorKind is a subset)
   'missing-key',

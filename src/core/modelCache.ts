@@ -10,9 +10,43 @@ import type { ModelLocation } from './modelLocation';
 import { requiredFiles, towerDtypes } from './modelFiles';
 import { modelFileProblem } from './modelFileCheck';
 
-export function defaultCacheDir(): string {
-  const base = process.env.XDG_CACHE_HOME || (process.platform === 'win32' ? process.env.LOCALAPPDATA : undefined) || path.join(os.homedir(), '.cache');
-  return path.join(base || os.tmpdir(), 'attention-prompting', 'models');
+/** What the default cache location depends on; tests pass other platforms'. */
+export interface CacheHome {
+  platform: NodeJS.Platform;
+  env: NodeJS.ProcessEnv;
+  homedir: string;
+  tmpdir: string;
+  exists: (dir: string) => boolean;
+}
+
+const SYSTEM_CACHE_HOME = (): CacheHome => ({ platform: process.platform, env: process.env, homedir: os.homedir(), tmpdir: os.tmpdir(), exists: fs.existsSync });
+
+const CACHE_SUBDIR = ['attention-prompting', 'models'];
+
+/**
+ * The CLI's model cache (the extension uses its global storage): $XDG_CACHE_HOME where set (and
+ * absolute, as the XDG spec requires) on any platform; else the platform's cache folder —
+ * %LOCALAPPDATA% on Windows (never the roaming profile), ~/Library/Caches on macOS (left out of
+ * Time Machine backups), ~/.cache elsewhere. A macOS cache already in ~/.cache, where earlier
+ * versions put it, stays in use rather than being downloaded again.
+ */
+export function defaultCacheDir(home: CacheHome = SYSTEM_CACHE_HOME()): string {
+  const p = home.platform === 'win32' ? path.win32 : path.posix;
+  const absolute = (dir: string | undefined) => (dir && p.isAbsolute(dir) ? dir : undefined);
+  const under = (base: string) => p.join(base, ...CACHE_SUBDIR);
+  const xdg = absolute(home.env.XDG_CACHE_HOME);
+  if (xdg) return under(xdg);
+  const user = absolute(home.homedir);
+  if (home.platform === 'win32') {
+    const local = absolute(home.env.LOCALAPPDATA) ?? (user && p.join(user, 'AppData', 'Local'));
+    return under(local ?? home.tmpdir);
+  }
+  if (!user) return under(home.tmpdir);
+  if (home.platform === 'darwin') {
+    const earlier = under(p.join(user, '.cache'));
+    return home.exists(earlier) ? earlier : under(p.join(user, 'Library', 'Caches'));
+  }
+  return under(p.join(user, '.cache'));
 }
 
 /** Where Transformers.js's file cache keeps a hub file (its FileCache layout). */

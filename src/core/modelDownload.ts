@@ -14,6 +14,7 @@ import { modelFileProblem } from './modelFileCheck';
 import { DownloadProgress, ModelLocation, hubBase, hubFileUrl } from './modelLocation';
 import { describeLoadError } from './modelLoadError';
 import { formatBytes } from './sizes';
+import { replaceFileSync } from './replaceFile';
 
 /**
  * Downloads one model file into the cache, at the path Transformers.js's file cache uses
@@ -81,7 +82,7 @@ export async function downloadModelFile(loc: ModelLocation, file: string, onProg
       modelFileProblem(tmp, file, true);
     if (problem) throw brokenDownload(loc, file, res.url, problem);
     onProgress?.({ status: 'progress', file, loaded, total: loaded, progress: 100 });
-    fs.renameSync(tmp, target);
+    replaceFileSync(tmp, target);
     onProgress?.({ status: 'done', file });
     return target;
   } catch (e) {

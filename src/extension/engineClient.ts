@@ -6,6 +6,7 @@
  */
 import { ChildProcess, fork } from 'node:child_process';
 import * as path from 'node:path';
+import { ENGINE_STOP_GRACE_MS } from '../core/defaults';
 import type { EngineVocabulary, HostVocabulary } from '../shared/protocol';
 import { ChannelError, Endpoint, type ParamsOf, type ProgressOf, type ReplyOf, type RequestContext, type RequestKind } from '../shared/rpc';
 
@@ -38,6 +39,8 @@ export interface EngineClientOptions {
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
   /** Extra variables for the engine process (tests). */
   env?: NodeJS.ProcessEnv;
+  /** How long a stopped process may take to exit before it is killed (default ENGINE_STOP_GRACE_MS). */
+  stopGraceMs?: number;
 }
 
 interface Running {
@@ -87,16 +90,38 @@ export class EngineClient {
     this.current?.channel.onRequest(kind, handler);
   }
 
-  /** Stops the process now; pending requests fail. The next request starts a new one. */
+  /**
+   * Stops the process; pending requests fail now. The next request starts a new one. The process
+   * is asked to exit by closing its channel (it exits on 'disconnect'), on every platform, since a
+   * kill is immediate on Windows; one that has not exited after the grace period is killed.
+   */
   dispose(): void {
     this.clearIdle();
     const running = this.current;
     this.current = undefined;
     if (running) {
       running.child.removeAllListeners('exit');
-      running.child.kill();
       running.channel.close(new ChannelError('engine-stopped', 'The engine was stopped.'));
+      this.stopProcess(running.child);
     }
+  }
+
+  private stopProcess(child: ChildProcess): void {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (!child.connected) {
+      child.kill();
+      return;
+    }
+    const graceMs = this.opts.stopGraceMs ?? ENGINE_STOP_GRACE_MS;
+    const killer = setTimeout(() => {
+      this.opts.log('warn', `engine process ${child.pid} did not exit within ${graceMs} ms of being asked; killing it`);
+      // SIGKILL: what a kill is on Windows anyway (TerminateProcess), and nothing can ignore it.
+      child.kill('SIGKILL');
+    }, graceMs);
+    // The host may exit meanwhile: then the closed channel alone ends the process.
+    killer.unref();
+    child.once('exit', () => clearTimeout(killer));
+    child.disconnect();
   }
 
   private ensureStarted(): Running {

@@ -1,7 +1,7 @@
 /**
  * One batch run per output folder. The lock is a file created with O_EXCL holding the owner's
  * pid, its start time (Linux: /proc/<pid>/stat field 22, so a recycled pid is not mistaken for
- * the owner) and host. A lock whose owner is gone is stale and is taken over; the takeover runs
+ * the owner; elsewhere the pid alone) and host. A lock whose owner is gone is stale and is taken over; the takeover runs
  * under a second, short-lived O_EXCL file so two runs that find the same stale lock cannot both
  * win (the one that loses the takeover sees the winner's live lock and is refused).
  */
@@ -14,7 +14,7 @@ import { isProcessRunning } from '../processAlive';
 
 export const LOCK_FILE = '.attention-prompt.lock';
 
-interface LockOwner {
+export interface LockOwner {
   pid: number;
   /** Process start time as the kernel counts it (clock ticks since boot); absent off Linux. */
   processStart?: string;
@@ -24,10 +24,27 @@ interface LockOwner {
   token: string;
 }
 
-/** The kernel's start time of a process, or undefined where /proc is not available. */
-export function processStartTime(pid: number): string | undefined {
+/**
+ * How a lock's owner is checked; tests pass other platforms' (no /proc on Windows or macOS: the
+ * check is then pid-only, which can keep a recycled pid's lock but never takes over a live one).
+ */
+export interface LivenessProbe {
+  platform: NodeJS.Platform;
+  isRunning: (pid: number) => boolean;
+  readProcStat: (pid: number) => string;
+}
+
+export const SYSTEM_PROBE: LivenessProbe = {
+  platform: process.platform,
+  isRunning: isProcessRunning,
+  readProcStat: (pid) => fs.readFileSync(`/proc/${pid}/stat`, 'utf8'),
+};
+
+/** The kernel's start time of a process, or undefined off Linux or where /proc is not readable. */
+export function processStartTime(pid: number, probe: LivenessProbe = SYSTEM_PROBE): string | undefined {
+  if (probe.platform !== 'linux') return undefined;
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = probe.readProcStat(pid);
     // Field 2 (comm) may contain spaces and parentheses: count fields after the last ')'.
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
   } catch {
@@ -36,10 +53,10 @@ export function processStartTime(pid: number): string | undefined {
 }
 
 /** Whether the process that wrote `owner` is still running (unknowable for another host: assumed yes). */
-function ownerRunning(owner: LockOwner): boolean {
+export function ownerRunning(owner: LockOwner, probe: LivenessProbe = SYSTEM_PROBE): boolean {
   if (owner.host !== os.hostname()) return true;
-  if (!isProcessRunning(owner.pid)) return false;
-  const start = processStartTime(owner.pid);
+  if (!probe.isRunning(owner.pid)) return false;
+  const start = processStartTime(owner.pid, probe);
   return start === undefined || owner.processStart === undefined || start === owner.processStart;
 }
 
@@ -65,8 +82,8 @@ function createExclusive(file: string, owner: LockOwner): boolean {
 /** Age after which an unreadable lock (a run killed between create and write) counts as stale. */
 const UNREADABLE_GRACE_MS = 10_000;
 
-function isStale(file: string, owner: LockOwner | undefined): boolean {
-  if (owner) return !ownerRunning(owner);
+function isStale(file: string, owner: LockOwner | undefined, probe: LivenessProbe): boolean {
+  if (owner) return !ownerRunning(owner, probe);
   try {
     return Date.now() - fs.statSync(file).mtimeMs > UNREADABLE_GRACE_MS;
   } catch {
@@ -84,15 +101,15 @@ export class OutputLock {
   }
 
   /** Takes the folder's lock, or throws `output-locked` naming the run that holds it. */
-  static acquire(outDir: string): OutputLock {
+  static acquire(outDir: string, probe: LivenessProbe = SYSTEM_PROBE): OutputLock {
     const file = path.join(outDir, LOCK_FILE);
-    const me = (): LockOwner => ({ pid: process.pid, processStart: processStartTime(process.pid), host: os.hostname(), startedAt: new Date().toISOString(), token: randomUUID() });
+    const me = (): LockOwner => ({ pid: process.pid, processStart: processStartTime(process.pid, probe), host: os.hostname(), startedAt: new Date().toISOString(), token: randomUUID() });
     for (let attempt = 0; attempt < 5; attempt++) {
       const owner = me();
       if (createExclusive(file, owner)) return new OutputLock(file, owner.token);
       const current = readOwner(file);
-      if (!isStale(file, current)) throw lockedError(outDir, file, current);
-      takeOverStale(file, current?.token);
+      if (!isStale(file, current, probe)) throw lockedError(outDir, file, current);
+      takeOverStale(file, current?.token, probe);
     }
     throw lockedError(outDir, file, readOwner(file));
   }
@@ -107,13 +124,13 @@ export class OutputLock {
 }
 
 /** Removes a stale lock, provided it is still the one judged stale, under a takeover lock. */
-function takeOverStale(file: string, staleToken: string | undefined): void {
+function takeOverStale(file: string, staleToken: string | undefined, probe: LivenessProbe): void {
   const guard = `${file}.takeover`;
-  const me: LockOwner = { pid: process.pid, processStart: processStartTime(process.pid), host: os.hostname(), startedAt: new Date().toISOString(), token: randomUUID() };
+  const me: LockOwner = { pid: process.pid, processStart: processStartTime(process.pid, probe), host: os.hostname(), startedAt: new Date().toISOString(), token: randomUUID() };
   if (!createExclusive(guard, me)) {
     // Another run is taking over right now (or died doing so: its guard is then stale too).
     const holder = readOwner(guard);
-    if (isStale(guard, holder) && readOwner(guard)?.token === holder?.token) fs.rmSync(guard, { force: true });
+    if (isStale(guard, holder, probe) && readOwner(guard)?.token === holder?.token) fs.rmSync(guard, { force: true });
     return;
   }
   try {

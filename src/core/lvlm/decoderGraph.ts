@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeAtomic } from '../atomicWrite';
 import { AttentionPromptError } from '../errors';
+import { SYSTEM_LINK_OPS, warnNoLink } from '../hardLink';
 import { OnnxNode, indexOnnx } from '../onnx/onnxFile';
 import { FileSource, encodeBytesField, encodeStringField } from '../onnx/protobuf';
 
@@ -175,7 +176,8 @@ async function linkExternalData(sourcePath: string, dir: string): Promise<void> 
     await fs.promises.rm(target, { force: true });
     try {
       await fs.promises.link(path.join(srcDir, name), target);
-    } catch {
+    } catch (e) {
+      warnNoLink(SYSTEM_LINK_OPS, path.join(srcDir, name), dir, e, 'copying it instead (as large as the weights)');
       await fs.promises.copyFile(path.join(srcDir, name), target);
     }
   }

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tempPathFor, writeAtomic } from '../atomicWrite';
+import { LinkOps, SYSTEM_LINK_OPS, warnNoLink } from '../hardLink';
 import { OnnxDataType, OnnxIndex, OnnxInitializer, OnnxNode } from './onnxFile';
 import { ByteSource, encodeBytesField, encodeStringField, encodeTag, encodeVarint, encodeVarintField, WireType } from './protobuf';
 
@@ -191,19 +192,21 @@ export async function writePrunedGraph(src: ByteSource, sourcePath: string, inde
  * Hard-links the source model into the prepared folder so external data can name it by a plain
  * file name: onnxruntime resolves locations against the model's folder and refuses paths (and
  * symbolic links) that lead outside it. A hard link costs nothing and stays valid if the cache
- * replaces the original file. Returns undefined across file systems (the weights are then copied).
+ * replaces the original file. Returns undefined, with a log line saying `instead`, where no link
+ * can be made (another volume, FAT/exFAT, a network share): the caller then never fails, it copies.
  */
-export async function linkSource(sourcePath: string, dir: string): Promise<string | undefined> {
+export async function linkSource(sourcePath: string, dir: string, instead: string, ops: LinkOps = SYSTEM_LINK_OPS): Promise<string | undefined> {
   const name = 'source_weights.onnx';
   const link = path.join(dir, name);
   // Linked under a unique name and renamed over the old link, so a process preparing the same
   // graph at the same time never finds the name missing (removing first left a gap).
   const tmp = tempPathFor(link);
   try {
-    await fs.promises.link(path.resolve(sourcePath), tmp);
-    await fs.promises.rename(tmp, link);
+    await ops.link(path.resolve(sourcePath), tmp);
+    await ops.rename(tmp, link);
     return name;
-  } catch {
+  } catch (e) {
+    warnNoLink(ops, sourcePath, dir, e, instead);
     return undefined;
   } finally {
     // rename() leaves both names when they already were links to the same file.

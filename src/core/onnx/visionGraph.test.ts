@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { fixtureModel, tempDir } from '../../../test/helpers';
 import { indexOnnx } from './onnxFile';
 import { FileSource } from './protobuf';
+import type { LinkOps } from '../hardLink';
 import { prepareLinkedGraph, prepareVisionGraph } from './visionGraph';
 
 const vision = (model: string) => path.join(fixtureModel(model), 'onnx', 'vision_model.onnx');
@@ -112,5 +113,46 @@ describe('the hard link a prepared graph reads its weights through', () => {
     assert.ok(seen.every(Boolean), `the link was missing at step ${seen.indexOf(false) + 1} of ${seen.length}`);
     assert.ok(fs.existsSync(link) && fs.statSync(link).ino === fs.statSync(source).ino, 'still a hard link of the source');
     assert.deepEqual(fs.readdirSync(path.dirname(first)).filter((f) => f.endsWith('.tmp')), [], 'no temporary name left');
+  });
+
+  /** A file system that refuses links as another volume (EXDEV), FAT/exFAT or a share (EPERM, ENOTSUP) does. */
+  function refusing(code: string, step: 'link' | 'rename' = 'link') {
+    const warnings: string[] = [];
+    const refuse = async () => {
+      throw Object.assign(new Error(`${code}: refused`), { code });
+    };
+    const ops: LinkOps = {
+      link: step === 'link' ? refuse : (a, b) => fs.promises.link(a, b),
+      rename: step === 'rename' ? refuse : (a, b) => fs.promises.rename(a, b),
+      warn: (line) => warnings.push(line),
+    };
+    return { ops, warnings };
+  }
+
+  for (const code of ['EXDEV', 'EPERM', 'ENOTSUP']) {
+    it(`where no hard link can be made (${code}), the vision graph copies its weights, with a log line, and never fails`, async () => {
+      const { ops, warnings } = refusing(code);
+      const g = await prepareVisionGraph({ sourcePath: vision('tiny-clip'), cacheDir: tempDir(), modelName: 'tiny', linkOps: ops });
+      const copied = await prepareVisionGraph({ sourcePath: vision('tiny-clip'), cacheDir: tempDir(), modelName: 'tiny', linkWeights: false });
+      assert.deepEqual(fs.readFileSync(g.modelPath), fs.readFileSync(copied.modelPath), 'the same file as the copying layout');
+      assert.ok(!fs.existsSync(path.join(path.dirname(g.modelPath), 'source_weights.onnx')));
+      assert.deepEqual(fs.readdirSync(path.dirname(g.modelPath)).filter((f) => f.endsWith('.tmp')), []);
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0], new RegExp(`${code}.*copy of the weights`));
+      assert.ok(warnings[0].includes(vision('tiny-clip')), 'names the model file');
+    });
+  }
+
+  it('where no hard link can be made, the text tower opens its model file as it is, with a log line', async () => {
+    for (const [code, step] of [['EXDEV', 'link'], ['EPERM', 'rename']] as const) {
+      const { ops, warnings } = refusing(code, step);
+      const cacheDir = tempDir();
+      const source = path.join(fixtureModel('tiny-clip'), 'onnx', 'text_model.onnx');
+      assert.equal(await prepareLinkedGraph(source, cacheDir, ops), undefined);
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0], new RegExp(`${code}.*opened as it is`));
+      const dirs = fs.readdirSync(path.join(cacheDir, 'prepared-graphs'));
+      for (const d of dirs) assert.deepEqual(fs.readdirSync(path.join(cacheDir, 'prepared-graphs', d)).filter((f) => f.endsWith('.tmp')), [], `${step} refused: no temporary name left`);
+    }
   });
 });

@@ -9,6 +9,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomicSync } from '../atomicWrite';
+import type { LinkOps } from '../hardLink';
 import { AttentionPromptError } from '../errors';
 import { OnnxIndex, indexOnnx } from './onnxFile';
 import { FileSource } from './protobuf';
@@ -43,6 +44,8 @@ export interface PrepareOptions {
   exposeAttentionOutput?: boolean;
   /** Reference the source's weights instead of copying them (default true; falls back to copying). */
   linkWeights?: boolean;
+  /** The file system's linking (tests pass one that refuses, as FAT or another volume does). */
+  linkOps?: LinkOps;
   /** Store uint8 MatMulInteger weights as int8 (see `signedWeightsFaster`; default: whether it is here). */
   signedWeights?: boolean;
 }
@@ -128,7 +131,7 @@ export async function prepareVisionGraph(opts: PrepareOptions): Promise<Prepared
     outputs = { ...loc.outputs };
     if (!opts.exposeAttentionOutput) delete outputs.attentionOutput;
     await fs.promises.mkdir(dir, { recursive: true });
-    const weightsFile = opts.linkWeights === false ? undefined : await linkSource(opts.sourcePath, dir);
+    const weightsFile = opts.linkWeights === false ? undefined : await linkSource(opts.sourcePath, dir, 'the prepared graph holds a copy of the weights instead', opts.linkOps);
     await writePrunedGraph(src, opts.sourcePath, index, Object.values(outputs) as string[], modelPath, weightsFile, signedWeights);
   } finally {
     fs.closeSync(fd);
@@ -156,7 +159,7 @@ export async function prepareVisionGraph(opts: PrepareOptions): Promise<Prepared
  * weights twice. Cached like the vision graph; undefined when the cache sits on another file
  * system than the model (no hard link: the caller opens the original file).
  */
-export async function prepareLinkedGraph(sourcePath: string, cacheDir: string): Promise<string | undefined> {
+export async function prepareLinkedGraph(sourcePath: string, cacheDir: string, linkOps?: LinkOps): Promise<string | undefined> {
   const key = sourceKey(sourcePath);
   const id = crypto.createHash('sha256').update(`${PREPARED_FORMAT}|linked|${key}`).digest('hex').slice(0, 20);
   const dir = path.join(cacheDir, 'prepared-graphs', id);
@@ -169,7 +172,7 @@ export async function prepareLinkedGraph(sourcePath: string, cacheDir: string): 
     // Not prepared yet: below.
   }
   await fs.promises.mkdir(dir, { recursive: true });
-  const weightsFile = await linkSource(sourcePath, dir);
+  const weightsFile = await linkSource(sourcePath, dir, 'the model file is opened as it is (its weights are read into memory)', linkOps);
   if (!weightsFile) return undefined;
   const fd = fs.openSync(sourcePath, 'r');
   try {
