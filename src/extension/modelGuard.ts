@@ -50,8 +50,8 @@ export async function checkedModelParameters(context: vscode.ExtensionContext): 
   if (decision.kind === 'lost') {
     const remote = vscode.env.remoteName;
     const message = vscode.l10n.t(
-      'The setting {0}.model reads as its default ({1}, {2} to download) although you chose {3}. Nothing was downloaded.{4}',
-      SECTION,
+      'The setting {0} reads as its default ({1}, {2} to download) although you chose {3}. Nothing was downloaded.{4}',
+      `${SECTION}.clip.model`,
       decision.defaultModel,
       downloadSize(params),
       decision.previous,

@@ -169,9 +169,20 @@ class Ui {
       }
       case 'settingsHeadings': {
         // The open Settings editor's table of contents and group titles (issue 19: the sections).
+        // Each setting's category label ("Attention Prompting › Heatmap: ") names its section too,
+        // where the table of contents is hidden (a narrow editor).
         const headings = page.locator('.settings-editor .settings-toc-entry, .settings-editor .settings-group-title-label');
-        await headings.first().waitFor({ timeout: 15_000 });
-        return { headings: (await headings.allInnerTexts()).map((t) => t.trim()).filter(Boolean) };
+        const categories = page.locator('.settings-editor .setting-item-category');
+        await headings.or(categories).first().waitFor({ timeout: 15_000 });
+        const fromCategories = (await categories.allInnerTexts()).map((t) => /›\s*([^:›]+):?\s*$/.exec(t.trim())?.[1]?.trim() ?? '');
+        return { headings: [...new Set([...(await headings.allInnerTexts()).map((t) => t.trim()), ...fromCategories])].filter(Boolean) };
+      }
+      case 'settingsTab': {
+        // The Settings editor's scope tabs (User, Remote [host], Workspace).
+        const tab = page.locator('.settings-editor .settings-tabs-widget .action-label', { hasText: String(action.label) }).first();
+        await tab.waitFor({ timeout: 15_000 });
+        await tab.click();
+        return { ok: true };
       }
       case 'quickPickItems': {
         // Each row of the open quick pick: its label and description.

@@ -30,7 +30,7 @@ suite(`Settings in a remote window (${PHASE} workspace)`, () => {
       await clearNotifications();
       await vscode.commands.executeCommand('attentionPrompting.openSample');
       const snap = await waitFor('the sample panel to refuse', () => api.panels().find((p) => p.imagePath.endsWith('shapes.png') && (p.error || p.images)));
-      assert.match(snap.error?.message ?? `no error: heatmap from ${snap.summary?.model}`, /reads as its default .* although you chose .*planted-clip\. Nothing was downloaded/);
+      assert.match(snap.error?.message ?? `no error: heatmap from ${snap.summary?.model}`, /The setting attentionPrompting\.clip\.model reads as its default .* although you chose .*planted-clip\. Nothing was downloaded/);
       const toasts = await control<{ texts: string[] }>({ kind: 'notifications', waitFor: 'reads as its default' });
       assert.ok(toasts.texts.some((t) => /In a remote window/.test(t)), toasts.texts.join(' | '));
       await control({ kind: 'screenshot', name: 'model-setting-lost' });
@@ -44,18 +44,35 @@ suite(`Settings in a remote window (${PHASE} workspace)`, () => {
   });
 
   test('the Settings editor shows the extension in its five sections, without the renamed keys (issue 19)', async () => {
+    // The Settings editor shows its table of contents (the sections) only when it is wide enough:
+    // the side bars closed and its group maximised, put back afterwards.
+    await vscode.commands.executeCommand('workbench.action.closeSidebar');
+    await vscode.commands.executeCommand('workbench.action.closeAuxiliaryBar');
     await vscode.commands.executeCommand('workbench.action.openSettings', '@ext:attention-prompting.attention-prompting');
+    await vscode.commands.executeCommand('workbench.action.toggleMaximizeEditorGroup');
     try {
-      const sections = ['Heatmap', 'CLIP Model', 'Answers', 'Local Model', 'Engine'];
-      const { headings } = await settled(
-        () => control<{ headings: string[] }>({ kind: 'settingsHeadings' }),
-        (v) => sections.every((s) => v.headings.includes(s)),
-      );
-      for (const s of sections) assert.ok(headings.includes(s), `${s} in ${headings.join(' | ')}`);
+      // In a remote window (as here) machine-scoped settings are the Remote tab's: Engine's are all
+      // machine-scoped, so the User tab shows the other four sections and the Remote tab shows Engine.
+      const read = (sections: string[]) =>
+        settled(
+          () => control<{ headings: string[] }>({ kind: 'settingsHeadings' }),
+          (v) => sections.every((s) => v.headings.includes(s)),
+        );
+      const user = ['Heatmap', 'CLIP Model', 'Answers', 'Local Model'];
+      const { headings } = await read(user);
+      for (const s of user) assert.ok(headings.includes(s), `${s} in ${headings.join(' | ')}`);
       assert.ok(!headings.some((h) => /renamed/i.test(h)), headings.join(' | '));
+      assert.deepEqual(headings.filter((h) => [...user, 'Engine'].includes(h)), user, 'in this order');
       await control({ kind: 'screenshot', name: 'settings-sections' });
+      await control({ kind: 'settingsTab', label: 'Remote' });
+      const remote = await read(['CLIP Model', 'Engine']);
+      assert.ok(remote.headings.includes('Engine'), `Engine in ${remote.headings.join(' | ')}`);
+      assert.ok(!remote.headings.some((h) => /renamed/i.test(h)), remote.headings.join(' | '));
+      await control({ kind: 'screenshot', name: 'settings-sections-remote' });
     } finally {
+      await vscode.commands.executeCommand('workbench.action.toggleMaximizeEditorGroup');
       await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+      await vscode.commands.executeCommand('workbench.view.explorer');
     }
   });
 
