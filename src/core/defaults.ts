@@ -86,13 +86,13 @@ export const LVLM_PRESETS = [
 export const DEFAULT_LVLM_DTYPE: Dtype = 'fp32';
 /**
  * q8: the paper's L/14-336 is a 432 MB first download instead of 1.7 GB, and its masks agree with
- * fp32's (README, "Reduced precision"). `--dtype fp32` with `--geometry reference` reproduces the
+ * fp32's (docs/performance.md, "Reduced precision"). `--dtype fp32` with `--geometry reference` reproduces the
  * paper exactly.
  */
 export const DEFAULT_DTYPE: Dtype = 'q8';
 /** A model download that receives no bytes for this long is stopped (a stalled hub or proxy would otherwise hang the load forever). */
 export const DOWNLOAD_STALL_MS = 60_000;
-/** The default model's first download (vision + text files) per dtype, where the sizes are known (README). */
+/** The default model's first download (vision + text files) per dtype, where the sizes are known (docs/performance.md). */
 export const DEFAULT_MODEL_DOWNLOAD: Partial<Record<Dtype, string>> = { fp32: '1.7 GB', fp16: '857 MB', q8: '432 MB' };
 export const DEFAULT_REVISION = 'main';
 /** Longest hub revision accepted (a branch, tag or commit; git itself caps a ref name's component at 255 bytes). */
