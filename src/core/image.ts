@@ -117,7 +117,15 @@ export interface DecodedImage {
   rgb: Buffer;
   format: string;
   /** Facts about the input, for reports. */
-  info: { orientation?: number; hadAlpha: boolean; space?: string; depth?: string; pages?: number };
+  info: {
+    orientation?: number;
+    hadAlpha: boolean;
+    space?: string;
+    depth?: string;
+    pages?: number;
+    /** A palette or 1-bit image: PIL opens it in mode P or 1, and resizes those with NEAREST whatever filter is asked for. */
+    indexed?: boolean;
+  };
   /** Gives the pixels back to the budget they were decoded under (no-op without one). */
   release(): void;
 }
@@ -211,7 +219,14 @@ export async function decodeImage(input: string | Buffer, limits: ImageLimits = 
       height: info.height,
       rgb: data,
       format: meta.format ?? 'unknown',
-      info: { orientation: meta.orientation, hadAlpha: !!meta.hasAlpha, space: meta.space, depth: meta.depth, pages: meta.pages },
+      info: {
+        orientation: meta.orientation,
+        hadAlpha: !!meta.hasAlpha,
+        space: meta.space,
+        depth: meta.depth,
+        pages: meta.pages,
+        indexed: !!meta.isPalette || (meta.format === 'png' && meta.bitsPerSample === 1 && meta.channels === 1),
+      },
       release,
     };
   } catch (e) {

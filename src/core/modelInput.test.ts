@@ -5,7 +5,11 @@
  * + CLIPImageProcessor's resize).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { PYTHON, tempDir } from '../../test/helpers';
+import { decodeImage } from './image';
 import { pilResize, pillow } from '../../test/pillow';
 import { RESIZE_FILTERS } from './defaults';
 import type { DecodedImage } from './image';
@@ -126,4 +130,36 @@ describe('the model input as the reference makes it', () => {
     assert.deepEqual(shorterSideTo(5, 45, 224), { width: 224, height: 2016 });
     assert.deepEqual(shorterSideTo(200, 150, 96), { width: 128, height: 96 });
   });
+
+  it('CLIP, geometry reference, on files in their own PIL mode: palette and 1-bit images resized NEAREST, as the transform does', async () => {
+    // open_clip's transform resizes the image PIL opened (mode P, 1, L, RGB) and converts to RGB
+    // after the crop; Image.resize falls back to NEAREST for modes P and 1.
+    const dir = tempDir('ap-modes-');
+    const make = [
+      "im = Image.new('RGB', (97, 61), (10, 200, 30)); im.paste((255, 0, 0), (5, 5, 40, 33)); im.paste((0, 0, 255), (50, 20, 90, 58))",
+      "im.convert('P', palette=Image.ADAPTIVE, colors=8).save(d + '/palette.png')",
+      "im.convert('P', palette=Image.ADAPTIVE, colors=8).save(d + '/palette.gif')",
+      "im.convert('L').point(lambda v: 255 if v > 90 else 0).convert('1').save(d + '/onebit.png')",
+      "im.convert('L').save(d + '/gray.png')",
+      "im.save(d + '/rgb.png')",
+    ].join('\n');
+    const made = spawnSync(PYTHON, ['-c', `import sys; from PIL import Image; d = sys.argv[1]\n${make}`, dir]);
+    assert.equal(made.status, 0, made.stderr?.toString());
+    const reference = [
+      'import sys; from PIL import Image; im = Image.open(sys.argv[1]); s = int(sys.argv[2]); w, h = im.size',
+      'short, long = (w, h) if w <= h else (h, w)',
+      'nw, nh = (s, int(s * long / short)) if w <= h else (int(s * long / short), s)',
+      'im = im.resize((nw, nh), Image.BICUBIC)',
+      'left, top = int(round((nw - s) / 2.0)), int(round((nh - s) / 2.0))',
+      "sys.stdout.buffer.write(im.crop((left, top, left + s, top + s)).convert('RGB').tobytes())",
+    ].join('\n');
+    for (const name of ['palette.png', 'palette.gif', 'onebit.png', 'gray.png', 'rgb.png']) {
+      const file = path.join(dir, name);
+      const theirs = spawnSync(PYTHON, ['-c', reference, file, '24'], { maxBuffer: 1 << 24 });
+      assert.equal(theirs.status, 0, theirs.stderr?.toString());
+      const img = await decodeImage(file);
+      assert.equal(firstDifference((await clipInput(img, 24, 'reference')).rgb, theirs.stdout), -1, name);
+    }
+  });
 });
+

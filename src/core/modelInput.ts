@@ -2,9 +2,11 @@
  * The square RGB input a model sees, made from a decoded image the way the reference makes it,
  * with PIL's resize (resample.ts) so the pixels are the reference's byte for byte:
  *
- * CLIP (API_CLIP: open_clip's transform, Resize(s, BICUBIC) then CenterCrop(s)):
+ * CLIP (API_CLIP: open_clip's transform, Resize(s, BICUBIC) then CenterCrop(s), then RGB):
  *   `reference`: shorter side → s, longer side → int(s · long / short) (torchvision's
- *                _compute_resized_output_size), PIL BICUBIC; then the centre crop at
+ *                _compute_resized_output_size), PIL BICUBIC — NEAREST for a palette or 1-bit image,
+ *                which the transform resizes in its own mode (P or 1: Image.resize falls back to
+ *                NEAREST) before converting to RGB; then the centre crop at
  *                left = int(round((w − s) / 2)), top = int(round((h − s) / 2)), Python's round
  *                (half to even), as torchvision's center_crop.
  *   `full`:      the whole image → s × s, PIL BICUBIC (this project's geometry: no crop).
@@ -50,7 +52,7 @@ export async function clipInput(img: DecodedImage, s: number, geometry: Geometry
   if (geometry === 'full') return squash(img, s);
   const { width: w, height: h } = shorterSideTo(img.width, img.height, s);
   checkIntermediateSize(img, w, h, `geometry "reference" scales its shorter side to ${s} px, which`);
-  const resized = await resizeBandsParallel(img.rgb, 3, img.width, img.height, w, h, 'BICUBIC');
+  const resized = await resizeBandsParallel(img.rgb, 3, img.width, img.height, w, h, img.info?.indexed ? 'NEAREST' : 'BICUBIC');
   const left = roundHalfEven((w - s) / 2);
   const top = roundHalfEven((h - s) / 2);
   if (left === 0 && top === 0 && w === s && h === s) return { rgb: resized, size: s };
