@@ -115,6 +115,11 @@ export interface DecodedImage {
   height: number;
   /** 8-bit sRGB, 3 channels, row-major, upright. */
   rgb: Buffer;
+  /**
+   * The alpha plane, one byte per pixel, kept where transparency is dropped (`drop`, the reference
+   * geometry) rather than flattened: the reference resizes an RGBA image premultiplied by it.
+   */
+  alpha?: Buffer;
   format: string;
   /** Facts about the input, for reports. */
   info: {
@@ -211,13 +216,16 @@ export async function decodeImage(input: string | Buffer, limits: ImageLimits = 
     let pipeline = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error', animated: false }).autoOrient();
     if (meta.hasAlpha && alpha === 'white') pipeline = pipeline.flatten({ background: '#ffffff' });
     // The caller stops waiting on cancellation; libvips finishes this bounded decode on its own.
-    const { data, info } = await untilAborted(pipeline.toColourspace('srgb').removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true }), limits.signal);
-    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
+    const keepAlpha = !!meta.hasAlpha && alpha === 'drop';
+    const decoded = pipeline.toColourspace('srgb');
+    const { data, info } = await untilAborted((keepAlpha ? decoded.ensureAlpha() : decoded.removeAlpha()).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true }), limits.signal);
+    if (info.channels !== (keepAlpha ? 4 : 3)) throw new Error(`decoded to ${info.channels} channels`);
+    const planes = keepAlpha ? splitAlpha(data, info.width * info.height) : { rgb: data };
     return {
       source,
       width: info.width,
       height: info.height,
-      rgb: data,
+      ...planes,
       format: meta.format ?? 'unknown',
       info: {
         orientation: meta.orientation,
@@ -264,6 +272,19 @@ async function decodeBmpImage(bytes: Buffer, source: string, maxPixels: number, 
     .raw()
     .toBuffer({ resolveWithObject: true });
   return { source, width: info.width, height: info.height, rgb: data, format: 'bmp', info: { hadAlpha: bmp.rgba.some((v, i) => i % 4 === 3 && v !== 255) } };
+}
+
+/** RGBA bytes into the RGB image and its alpha plane. */
+function splitAlpha(rgba: Buffer, pixels: number): { rgb: Buffer; alpha: Buffer } {
+  const rgb = Buffer.allocUnsafe(pixels * 3);
+  const alpha = Buffer.allocUnsafe(pixels);
+  for (let i = 0; i < pixels; i++) {
+    rgb[i * 3] = rgba[i * 4];
+    rgb[i * 3 + 1] = rgba[i * 4 + 1];
+    rgb[i * 3 + 2] = rgba[i * 4 + 2];
+    alpha[i] = rgba[i * 4 + 3];
+  }
+  return { rgb, alpha };
 }
 
 /** A sharp pipeline over the decoded pixels. */

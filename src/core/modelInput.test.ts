@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { PYTHON, tempDir } from '../../test/helpers';
-import { decodeImage } from './image';
+import { alphaForGeometry, decodeImage } from './image';
 import { pilResize, pillow } from '../../test/pillow';
 import { RESIZE_FILTERS } from './defaults';
 import type { DecodedImage } from './image';
@@ -131,7 +131,7 @@ describe('the model input as the reference makes it', () => {
     assert.deepEqual(shorterSideTo(200, 150, 96), { width: 128, height: 96 });
   });
 
-  it('CLIP, geometry reference, on files in their own PIL mode: palette and 1-bit images resized NEAREST, as the transform does', async () => {
+  it('CLIP, geometry reference, on files in their own PIL mode: palette and 1-bit images resized NEAREST, RGBA and LA premultiplied, as the transform does', async () => {
     // open_clip's transform resizes the image PIL opened (mode P, 1, L, RGB) and converts to RGB
     // after the crop; Image.resize falls back to NEAREST for modes P and 1.
     const dir = tempDir('ap-modes-');
@@ -142,6 +142,9 @@ describe('the model input as the reference makes it', () => {
       "im.convert('L').point(lambda v: 255 if v > 90 else 0).convert('1').save(d + '/onebit.png')",
       "im.convert('L').save(d + '/gray.png')",
       "im.save(d + '/rgb.png')",
+      // Partial and full transparency over colours that differ, where premultiplying matters.
+      "a = Image.linear_gradient('L').resize((97, 61)); a.paste(0, (60, 0, 97, 20)); rgba = im.copy(); rgba.putalpha(a); rgba.save(d + '/rgba.png')",
+      "la = im.convert('L'); la.putalpha(a); la.save(d + '/la.png')",
     ].join('\n');
     const made = spawnSync(PYTHON, ['-c', `import sys; from PIL import Image; d = sys.argv[1]\n${make}`, dir]);
     assert.equal(made.status, 0, made.stderr?.toString());
@@ -153,11 +156,11 @@ describe('the model input as the reference makes it', () => {
       'left, top = int(round((nw - s) / 2.0)), int(round((nh - s) / 2.0))',
       "sys.stdout.buffer.write(im.crop((left, top, left + s, top + s)).convert('RGB').tobytes())",
     ].join('\n');
-    for (const name of ['palette.png', 'palette.gif', 'onebit.png', 'gray.png', 'rgb.png']) {
+    for (const name of ['palette.png', 'palette.gif', 'onebit.png', 'gray.png', 'rgb.png', 'rgba.png', 'la.png']) {
       const file = path.join(dir, name);
       const theirs = spawnSync(PYTHON, ['-c', reference, file, '24'], { maxBuffer: 1 << 24 });
       assert.equal(theirs.status, 0, theirs.stderr?.toString());
-      const img = await decodeImage(file);
+      const img = await decodeImage(file, { alpha: alphaForGeometry('reference') });
       assert.equal(firstDifference((await clipInput(img, 24, 'reference')).rgb, theirs.stdout), -1, name);
     }
   });

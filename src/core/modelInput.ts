@@ -4,9 +4,9 @@
  *
  * CLIP (API_CLIP: open_clip's transform, Resize(s, BICUBIC) then CenterCrop(s), then RGB):
  *   `reference`: shorter side → s, longer side → int(s · long / short) (torchvision's
- *                _compute_resized_output_size), PIL BICUBIC — NEAREST for a palette or 1-bit image,
- *                which the transform resizes in its own mode (P or 1: Image.resize falls back to
- *                NEAREST) before converting to RGB; then the centre crop at
+ *                _compute_resized_output_size), PIL BICUBIC, in the mode PIL opened the image in,
+ *                converted to RGB after the crop: NEAREST for a palette or 1-bit image (modes P and
+ *                1: Image.resize falls back to NEAREST), premultiplied by alpha for RGBA; then the centre crop at
  *                left = int(round((w − s) / 2)), top = int(round((h − s) / 2)), Python's round
  *                (half to even), as torchvision's center_crop.
  *   `full`:      the whole image → s × s, PIL BICUBIC (this project's geometry: no crop).
@@ -47,12 +47,44 @@ async function squash(img: DecodedImage, s: number): Promise<SquareInput> {
   return { rgb: await resizeBandsParallel(img.rgb, 3, img.width, img.height, s, s, 'BICUBIC'), size: s };
 }
 
+/**
+ * PIL's resize of an RGBA image (Image.resize: RGBA → RGBa, resize, → RGBA), its colour then taken
+ * as convert('RGB') takes it. Convert.c's premultiply: c' = MULDIV255(c, a) = (t + (t >> 8)) >> 8,
+ * t = c·a + 128; and back: c = min(255, (255·c') // a) where 0 < a < 255, c' unchanged otherwise.
+ */
+async function resizePremultiplied(rgb: Buffer, alpha: Buffer, width: number, height: number, w: number, h: number): Promise<Buffer> {
+  const pixels = width * height;
+  const rgba = Buffer.allocUnsafe(pixels * 4);
+  for (let i = 0; i < pixels; i++) {
+    const a = alpha[i];
+    for (let c = 0; c < 3; c++) {
+      const t = rgb[i * 3 + c] * a + 128;
+      rgba[i * 4 + c] = ((t >> 8) + t) >> 8;
+    }
+    rgba[i * 4 + 3] = a;
+  }
+  const resized = await resizeBandsParallel(rgba, 4, width, height, w, h, 'BICUBIC');
+  const out = Buffer.allocUnsafe(w * h * 3);
+  for (let i = 0; i < w * h; i++) {
+    const a = resized[i * 4 + 3];
+    for (let c = 0; c < 3; c++) {
+      const v = resized[i * 4 + c];
+      out[i * 3 + c] = a === 0 || a === 255 ? v : Math.min(255, Math.floor((255 * v) / a));
+    }
+  }
+  return out;
+}
+
 /** CLIP's input for an image under a geometry (see the file's comment). */
 export async function clipInput(img: DecodedImage, s: number, geometry: Geometry): Promise<SquareInput> {
   if (geometry === 'full') return squash(img, s);
   const { width: w, height: h } = shorterSideTo(img.width, img.height, s);
   checkIntermediateSize(img, w, h, `geometry "reference" scales its shorter side to ${s} px, which`);
-  const resized = await resizeBandsParallel(img.rgb, 3, img.width, img.height, w, h, img.info?.indexed ? 'NEAREST' : 'BICUBIC');
+  const resized = img.info?.indexed
+    ? await resizeBandsParallel(img.rgb, 3, img.width, img.height, w, h, 'NEAREST')
+    : img.alpha
+      ? await resizePremultiplied(img.rgb, img.alpha, img.width, img.height, w, h)
+      : await resizeBandsParallel(img.rgb, 3, img.width, img.height, w, h, 'BICUBIC');
   const left = roundHalfEven((w - s) / 2);
   const top = roundHalfEven((h - s) / 2);
   if (left === 0 && top === 0 && w === s && h === s) return { rgb: resized, size: s };
