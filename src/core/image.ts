@@ -20,9 +20,10 @@ export const DEFAULT_MAX_FILE_BYTES = MAX_IMAGE_FILE_BYTES;
 /**
  * What happens to transparency. `white`: transparent pixels become white, what a viewer shows on
  * a light page — the colour stored under a fully transparent pixel is invisible and arbitrary
- * (editors leave black, or whatever was erased), so CLIP and the VLM should not see it. `drop`:
- * the alpha channel is removed and the stored colour kept, as PIL's `convert('RGB')` in the
- * reference (API_CLIP/main.py opens every image that way), for `--geometry reference`.
+ * (editors leave black, or whatever was erased), so CLIP and the VLM should not see it. `drop`
+ * (`--geometry reference`): the RGB keeps the stored colour, as PIL's `convert('RGB')` does where the
+ * reference blends its mask (main.py 23-30), and the alpha plane is kept beside it, because the
+ * reference's CLIP transform resizes the RGBA image premultiplied before converting (modelInput.ts).
  */
 export type AlphaHandling = 'white' | 'drop';
 
