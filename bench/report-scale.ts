@@ -7,10 +7,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { chromium } from 'playwright-core';
 import sharp from 'sharp';
 import { writeReport } from '../src/core/batch/report';
 import { rescoreOutput } from '../src/core/batch/rescore';
+import { launchChromium } from '../test/browser/launch';
 
 const arg = (name: string, fallback: number) => (process.argv.includes(name) ? Number(process.argv[process.argv.indexOf(name) + 1]) : fallback);
 const ROWS = arg('--rows', 20_000);
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     const html = fs.readFileSync(report, 'utf8');
     const inline = html.includes('data:image/jpeg;base64');
 
-    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    const browser = await launchChromium();
     const loads: number[] = [];
     const read: number[] = [];
     const parsed: number[] = [];

@@ -7,10 +7,11 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { AnswerEntry, AnswerSide } from '../../src/shared/protocol';
 import { ROOT } from '../helpers';
 import { expectNoSeriousViolations } from './axe';
+import { launchChromium } from './launch';
 
 /** The host's English texts (src/extension/webviewTranslations.ts) for what this test reads. */
 const strings = { stop: 'Stop', reask: 'Re-ask', openImage: 'Open image', reaskLabel: 'Re-ask: {0}', stopLabel: 'Stop the answer to {0}', openImageLabel: 'Open image for {0}', history: 'History', clear: 'Clear', maskedImage: 'Masked image', originalImage: 'Original image' };
@@ -32,10 +33,7 @@ describe('answers webview in a browser', () => {
   let browser: Browser;
   let page: Page;
   before(async () => {
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-    });
+    browser = await launchChromium();
     page = await browser.newPage();
     // As the host builds it (webviewPage): a language, a title, the texts on #app.
     await page.setContent(`<!DOCTYPE html><html lang="en"><head><title>Answers</title></head><body><div id="app"></div></body></html>`);

@@ -8,12 +8,13 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import * as fs from 'node:fs';
 import { webviewPage } from '../../src/extension/webviewPage';
 import type { PanelState, ViewParameters } from '../../src/shared/protocol';
 import { ROOT } from '../helpers';
 import { expectNoSeriousViolations } from './axe';
+import { launchChromium } from './launch';
 
 const view: ViewParameters = { contrast: 5, kernel: 3, gray: 0, interpolation: 'lanczos3', layer: null, opacity: 0.5, aux: 'clip', hint: '' };
 const state = (over: Partial<PanelState> = {}): PanelState => ({ imagePath: '/data/red box.png', fileName: 'red box.png', question: 'where is red?', view, canAsk: true, ...over });
@@ -26,10 +27,7 @@ describe('heatmap webview in a browser', () => {
   let browser: Browser;
   let page: Page;
   before(async () => {
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-    });
+    browser = await launchChromium();
     page = await browser.newPage();
     // As the host builds it (webviewPage): a language and a title.
     await page.setContent(`<!DOCTYPE html><html lang="en"><head><title>Heatmap</title></head><body><div id="app"></div></body></html>`);
@@ -208,10 +206,7 @@ describe('heatmap webview page as the host builds it', () => {
   // In code-server a webview restored after a window reload can come up without the service worker
   // that serves its resources: every request then fails. The page must work with no request at all.
   it('runs and is styled with every network request refused, and its CSP stops a script without the nonce', async () => {
-    const browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const nonce = Buffer.from('0123456789abcdef').toString('base64');

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { runBatch } from '../../src/core/batch/runner';
 import { writeReport } from '../../src/core/batch/report';
 import { REPORT_HOST_CHECKS, type ReportHostVocabulary, type ReportVocabulary } from '../../src/shared/protocol';
@@ -19,6 +19,7 @@ import { batchOptions } from '../batchSetup';
 import { ROOT, rectangleImage, tempDir } from '../helpers';
 import { startFakeVlm } from '../vlm/server';
 import { scoredOutput } from './scoredOutput';
+import { launchChromium } from './launch';
 
 describe('batch report in a browser', () => {
   let browser: Browser;
@@ -36,10 +37,7 @@ describe('batch report in a browser', () => {
     const out = path.join(dir, 'out');
     const summary = await runBatch(batchOptions(data, out, path.join(dir, 'cache')));
     report = await writeReport(out, summary);
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-    });
+    browser = await launchChromium();
   });
   after(() => browser?.close());
 
@@ -138,7 +136,7 @@ describe('batch report in a browser', () => {
 describe('scored report in a browser', () => {
   let browser: Browser;
   before(async () => {
-    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    browser = await launchChromium();
   });
   after(() => browser?.close());
 
@@ -275,7 +273,7 @@ describe('a scored run in a browser', () => {
         vlm: { ...DEFAULT_VLM_SETTINGS, baseURL: vlm.baseURL, apiKey: 'sk-demo', model: 'scripted-vlm', maxRetries: 0, compareWithOriginal: true, maxImageSide: 512 },
       });
       const report = await writeReport(out, summary);
-      const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+      const browser = await launchChromium();
       try {
         const page = await browser.newPage({ viewport: { width: 1400, height: 820 } });
         await page.goto(`file://${report}`);

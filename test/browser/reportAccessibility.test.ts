@@ -8,10 +8,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { writeReport } from '../../src/core/batch/report';
 import { ROLE_AND_LABEL_RULES, expectNoSeriousViolations } from './axe';
 import { scoredOutput } from './scoredOutput';
+import { launchChromium } from './launch';
 
 /** What VS Code's webview provides: the page finds it at load (rows become focusable, Re-run failed shows). */
 const inVsCode = (page: Page) =>
@@ -44,10 +45,7 @@ describe('batch report: keyboard, roles and themes', () => {
   before(async () => {
     // 12 results: the four outcomes, two categories, the last two failed.
     report = await writeReport(await scoredOutput(12, 2));
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-    });
+    browser = await launchChromium();
   });
   after(() => browser?.close());
 

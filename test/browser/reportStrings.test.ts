@@ -7,12 +7,13 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import sharp from 'sharp';
 import { writeReport } from '../../src/core/batch/report';
 import { rescoreOutput } from '../../src/core/batch/rescore';
 import { ENGLISH_REPORT_STRINGS, type ReportStrings } from '../../src/shared/reportStrings';
 import { tempDir } from '../helpers';
+import { launchChromium } from './launch';
 
 /** Each text replaced by a marker naming its key, placeholders kept. */
 const marked = Object.fromEntries(
@@ -42,7 +43,7 @@ async function output(): Promise<string> {
 describe('report texts in a browser', () => {
   let browser: Browser;
   before(async () => {
-    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    browser = await launchChromium();
   });
   after(() => browser?.close());
 
