@@ -104,13 +104,18 @@ export function resizeGray(src: Uint8Array, inW: number, inH: number, outW: numb
   return resizeBands(src, 1, inW, inH, outW, outH, method);
 }
 
+/** The bytes make the stated size, and the output size is a whole number of pixels each way. */
+function checkResize(src: Uint8Array, bands: number, inW: number, inH: number, outW: number, outH: number): void {
+  if (src.length !== inW * inH * bands) throw new Error(`${src.length} bytes for a ${inW}×${inH} image of ${bands} band(s)`);
+  if (!(outW >= 1 && outH >= 1 && Number.isInteger(outW) && Number.isInteger(outH))) throw new Error(`cannot resize to ${outW}×${outH}`);
+}
+
 /**
  * Resizes an interleaved 8-bit image of `bands` bands (RGB: 3) from inW×inH to outW×outH as PIL's
  * Image.resize(size, method) does for that mode (reducing_gap None, the default).
  */
 export function resizeBands(src: Uint8Array, bands: number, inW: number, inH: number, outW: number, outH: number, method: ResizeFilter): Buffer {
-  if (src.length !== inW * inH * bands) throw new Error(`${src.length} bytes for a ${inW}×${inH} image of ${bands} band(s)`);
-  if (!(outW >= 1 && outH >= 1 && Number.isInteger(outW) && Number.isInteger(outH))) throw new Error(`cannot resize to ${outW}×${outH}`);
+  checkResize(src, bands, inW, inH, outW, outH);
   if (outW === inW && outH === inH) return Buffer.from(src);
   if (method === 'NEAREST') return nearest(src, bands, inW, inH, outW, outH);
   const filter = FILTERS[method];
@@ -145,8 +150,7 @@ export async function resizeBandsWith(
   method: ResizeFilter,
 ): Promise<Buffer> {
   if (method === 'NEAREST' || outW === inW) return resizeBands(src, bands, inW, inH, outW, outH, method);
-  if (src.length !== inW * inH * bands) throw new Error(`${src.length} bytes for a ${inW}×${inH} image of ${bands} band(s)`);
-  if (!(outW >= 1 && outH >= 1 && Number.isInteger(outW) && Number.isInteger(outH))) throw new Error(`cannot resize to ${outW}×${outH}`);
+  checkResize(src, bands, inW, inH, outW, outH);
   const filter = FILTERS[method];
   const rows = await runRows({ src, bands, inW, inH, outW, taps: filterTaps(inW, outW, filter) });
   if (outH === inH) return Buffer.from(rows.buffer, rows.byteOffset, rows.length);
